@@ -1,0 +1,34 @@
+// Bundles the extension and the CLI with esbuild.
+// ssh2's optional native add-ons (sshcrypto.node via ../build/Release, cpu-features)
+// are left out: ssh2 falls back to pure JS when they fail to load, and a .node file
+// built for one Node ABI would break the other host (VS Code's Electron vs. plain node).
+import { build } from 'esbuild';
+
+const watch = process.argv.includes('--watch');
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  sourcemap: true,
+  logLevel: 'warning',
+  external: ['vscode', 'cpu-features', '*.node'],
+  // ssh2 requires '../build/Release/sshcrypto.node' inside try/catch; mark it external so
+  // the require fails at run time and ssh2 takes its pure-JS path.
+  plugins: [{
+    name: 'ssh2-native-out',
+    setup(b) {
+      b.onResolve({ filter: /sshcrypto\.node$|cpu-features/ }, (args) => ({ path: args.path, external: true }));
+    },
+  }],
+};
+
+const entries = [
+  { entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' },
+  { entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+];
+
+for (const e of entries) {
+  await build({ ...common, ...e });
+}
+if (watch) console.log('watch mode is not supported; re-run npm run build');

@@ -1,0 +1,150 @@
+import { DisposableStore } from './core/base/disposable';
+import { NetworkChangeDetector, WakeDetector } from './core/base/clock';
+import { parseForwardSpec } from './core/config/forwardSpec';
+import { resolveHost } from './core/config/sshConfig';
+import { ConfigError, type ResolvedHost } from './core/config/types';
+import { LocalForward } from './core/forward/localForward';
+import { SessionError } from './core/session/errors';
+import { noPrompter } from './core/session/prompter';
+import { Session, sessionOptionsFor } from './core/session/session';
+import { eventsForState, writeEvent } from './cli/events';
+import { isYes, optionValue, parseArgs, parseDestination, usage, UsageError, type CliArgs } from './cli/args';
+import { runRemote } from './cli/remoteCommand';
+import { stderrLogger } from './cli/stderrLogger';
+import { createTtyPrompter } from './cli/ttyPrompter';
+
+const exitFatal = 255;
+
+function die(message: string, code = exitFatal): never {
+  process.stderr.write(`ssh-keepalive: ${message}\n`);
+  process.exit(code);
+}
+
+function resolve(args: CliArgs): ResolvedHost {
+  const dest = parseDestination(args.destination);
+  // Command-line values come first: in ssh_config the first value obtained wins.
+  const overrides: Array<[string, string]> = [...args.options];
+  const port = args.port ?? dest.port;
+  if (port !== undefined) overrides.unshift(['Port', String(port)]);
+  const user = args.user ?? dest.user;
+  if (user !== undefined) overrides.unshift(['User', user]);
+  for (const file of args.identityFiles) overrides.push(['IdentityFile', file]);
+  return resolveHost(dest.host, { configFile: args.configFile, overrides });
+}
+
+async function main(): Promise<number> {
+  let args: CliArgs;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof UsageError) die(`${err.message}\n${usage}`);
+    throw err;
+  }
+  if (args.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  if (args.version) {
+    process.stdout.write('ssh-keepalive 0.1.0\n');
+    return 0;
+  }
+  const logger = stderrLogger(args.verbose, args.quiet);
+  let host: ResolvedHost;
+  let localSpecs;
+  try {
+    host = resolve(args);
+    localSpecs = [...args.localForwards.map(parseForwardSpec), ...host.localForwards];
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof UsageError) die(err.message);
+    throw err;
+  }
+  for (const u of host.unsupported) logger.warn(`${u.option} ${u.value}${u.source ? ` (${u.source})` : ''}: ${u.reason}`);
+  if (args.remoteForwards.length || args.dynamicForwards.length || host.remoteForwards.length || host.dynamicForwards.length) {
+    logger.warn('remote (-R) and dynamic (-D) forwards are not supported by this version yet; ignoring them');
+  }
+
+  const batch = isYes(optionValue(args, 'BatchMode'));
+  const exitOnForwardFailure = isYes(optionValue(args, 'ExitOnForwardFailure'));
+  const prompter = batch || !process.stdin.isTTY ? noPrompter : createTtyPrompter();
+  const store = new DisposableStore();
+  const wake = store.add(new WakeDetector());
+  const network = store.add(new NetworkChangeDetector());
+  const session = new Session(host, sessionOptionsFor(host), {
+    prompter,
+    logger,
+    onDidWake: wake.onDidWake,
+    onDidChangeNetwork: network.onDidChange,
+  });
+  if (args.events) {
+    store.add(session.onDidChangeState((s) => eventsForState(host.alias, s).forEach(writeEvent)));
+  }
+  store.add(session.onDidChangeState((s) => {
+    if (s.kind === 'lost' && !args.events) logger.warn(`connection to ${host.alias} lost (${s.reason}); reconnecting`);
+    if (s.kind === 'connected' && s.restoredAfterMs !== undefined && !args.events) logger.info(`connection to ${host.alias} restored`);
+  }));
+
+  let shuttingDown = false;
+  const shutdown = (code: number) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    forwards.forEach((f) => f.dispose());
+    session.dispose();
+    store.dispose();
+    // Let the `closed` event flush before exiting.
+    setImmediate(() => process.exit(code));
+  };
+  const forwards: LocalForward[] = [];
+  process.on('SIGINT', () => shutdown(args.noCommand ? 0 : 130));
+  process.on('SIGTERM', () => shutdown(args.noCommand ? 0 : 143));
+  process.on('SIGHUP', () => shutdown(args.noCommand ? 0 : 129));
+
+  for (const spec of localSpecs) {
+    const forward = new LocalForward(spec, session, logger);
+    forwards.push(forward);
+    if (args.events) forward.onDidChangeState((s) => writeEvent({ event: 'forward', host: host.alias, forward: forward.label, state: s.kind, ...('reason' in s ? { reason: s.reason } : {}) }));
+    try {
+      await forward.listen();
+    } catch (err) {
+      if (exitOnForwardFailure) {
+        shutdown(exitFatal);
+        die(`${(err as Error).message} (ExitOnForwardFailure)`);
+      }
+      logger.warn(`${forward.label}: ${(err as Error).message}`);
+    }
+  }
+
+  try {
+    await session.start();
+  } catch (err) {
+    const message = err instanceof SessionError ? err.message : String(err);
+    forwards.forEach((f) => f.dispose());
+    session.dispose();
+    store.dispose();
+    die(message);
+  }
+
+  if (args.noCommand) {
+    // Runs until a signal; the session reconnects by itself.
+    await new Promise<void>(() => undefined);
+    return 0;
+  }
+  const command = args.command.length ? args.command.join(' ') : undefined;
+  const pty = args.disableTty ? false : args.forceTty ? true : command === undefined && !!process.stdin.isTTY;
+  const client = session.client!;
+  const lost = new Promise<number>((res) => {
+    session.onDidChangeState((s) => {
+      if (s.kind === 'lost') {
+        process.stderr.write(`ssh-keepalive: connection to ${host.alias} lost while running the command: ${s.reason}\n`);
+        res(exitFatal);
+      }
+    });
+  });
+  const code = await Promise.race([runRemote(client, { command, pty }), lost]);
+  shutdown(code);
+  return code;
+}
+
+main().then(
+  () => undefined,
+  (err) => die(`internal error: ${(err as Error).stack ?? err}`),
+);

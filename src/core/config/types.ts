@@ -1,0 +1,79 @@
+/** A forward spec as written in -L / LocalForward (and -R / RemoteForward). */
+export interface ForwardSpec {
+  /** Address to bind on the listening side; undefined means loopback (OpenSSH's default without GatewayPorts). */
+  bindAddress?: string;
+  /** Port to listen on; 0 lets the listening side choose. */
+  bindPort: number;
+  /** Where the other side connects to. */
+  host: string;
+  hostPort: number;
+}
+
+/** A DynamicForward / -D spec. */
+export interface DynamicForwardSpec {
+  bindAddress?: string;
+  bindPort: number;
+}
+
+export type StrictHostKeyChecking = 'yes' | 'no' | 'ask' | 'accept-new' | 'off';
+
+/** One hop of a ProxyJump chain, already resolved through ssh_config like any host. */
+export interface JumpHost {
+  alias: string;
+  hostName: string;
+  port: number;
+  user: string;
+  identityFiles: string[];
+  identitiesOnly: boolean;
+  identityAgent?: string;
+}
+
+/**
+ * Everything we need to connect to one host alias, resolved from ssh_config the way
+ * `ssh -G alias` would, plus what we could not honour.
+ */
+export interface ResolvedHost {
+  /** The name the user typed (Host alias). */
+  alias: string;
+  hostName: string;
+  port: number;
+  user: string;
+  /** Absolute paths, ~ and %-tokens expanded, in ssh_config order. */
+  identityFiles: string[];
+  identitiesOnly: boolean;
+  /** Path of the agent socket to use, or undefined for none ("IdentityAgent none" or no SSH_AUTH_SOCK). */
+  identityAgent?: string;
+  /** Hops to go through, in order (first is contacted directly). */
+  proxyJump: JumpHost[];
+  /** Seconds; undefined when unset (we then use our own default deadline). */
+  connectTimeout?: number;
+  /** Seconds; 0 means off (ssh's default). Undefined when unset so callers can apply their own default. */
+  serverAliveInterval?: number;
+  serverAliveCountMax?: number;
+  strictHostKeyChecking: StrictHostKeyChecking;
+  /** Absolute paths, in order; the first is where new keys are written. */
+  userKnownHostsFiles: string[];
+  /** HostKeyAlias if set, used for known_hosts lookups instead of hostName. */
+  hostKeyAlias?: string;
+  localForwards: ForwardSpec[];
+  remoteForwards: ForwardSpec[];
+  dynamicForwards: DynamicForwardSpec[];
+  /** Options present in the config that would change behaviour but that we do not support. */
+  unsupported: UnsupportedOption[];
+}
+
+export interface UnsupportedOption {
+  option: string;
+  value: string;
+  /** Where it came from, "file:line" when known. */
+  source?: string;
+  reason: string;
+}
+
+/** An ssh_config problem that prevents connecting (fatal, shown to the user as-is). */
+export class ConfigError extends Error {
+  constructor(message: string, readonly file?: string, readonly line?: number) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}

@@ -1,0 +1,176 @@
+import type { Duplex } from 'node:stream';
+import type { Client } from 'ssh2';
+import type { Disposable } from '../base/disposable';
+import { Emitter, type Event } from '../base/event';
+import { sendProbe } from './probe';
+
+export interface KeepaliveOptions {
+  /** ServerAliveInterval in ms (0 disables periodic probes; demand probes still work). */
+  intervalMs: number;
+  /** ServerAliveCountMax: this many unanswered intervals in a row mean the path is dead. */
+  countMax: number;
+  /** Floor for a demand probe's deadline. */
+  demandMinMs: number;
+  /** A demand probe's deadline is max(demandMinMs, demandRttFactor x smoothed RTT). */
+  demandRttFactor: number;
+  /** Quiet for this long before a user action triggers a demand probe. */
+  quietMs: number;
+}
+
+export const defaultKeepaliveOptions: KeepaliveOptions = {
+  intervalMs: 15_000,
+  countMax: 3,
+  demandMinMs: 1000,
+  demandRttFactor: 4,
+  quietMs: 1000,
+};
+
+export interface ProbeResult {
+  rttMs: number;
+  kind: 'periodic' | 'demand' | 'initial';
+}
+
+/**
+ * Watches one connected ssh2 Client. OpenSSH semantics for death: any packet received
+ * proves the path, and `countMax` consecutive intervals with a probe outstanding and
+ * nothing received declare it dead. Unlike ssh2's built-in keepalive, every reply is
+ * timed (the RTT users see), and `demandProbe` answers "is it alive right now?" within
+ * about a second when a person is waiting.
+ */
+export class Keepalive implements Disposable {
+  private readonly deadEmitter = new Emitter<string>();
+  readonly onDidDie: Event<string> = this.deadEmitter.event;
+  private readonly probeEmitter = new Emitter<ProbeResult>();
+  readonly onDidProbe: Event<ProbeResult> = this.probeEmitter.event;
+
+  private lastReceived = Date.now();
+  private misses = 0;
+  private outstandingSince: number | undefined;
+  private smoothedRtt: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private demand: Promise<boolean> | undefined;
+  private dead = false;
+  private readonly onData = () => {
+    this.lastReceived = Date.now();
+  };
+
+  constructor(
+    private readonly client: Client,
+    private readonly transport: Duplex,
+    private readonly options: KeepaliveOptions,
+  ) {
+    transport.on('data', this.onData);
+    if (options.intervalMs > 0) {
+      this.timer = setInterval(() => this.tick(), options.intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  get rttMs(): number | undefined {
+    return this.smoothedRtt === undefined ? undefined : Math.round(this.smoothedRtt * 10) / 10;
+  }
+
+  get lastContact(): number {
+    return this.lastReceived;
+  }
+
+  /** One probe right away, e.g. to report the RTT as soon as the session is up. */
+  async measure(kind: ProbeResult['kind'] = 'initial', timeoutMs = 5000): Promise<number | undefined> {
+    const reply = sendProbe(this.client);
+    if (!reply) return undefined;
+    const rtt = await Promise.race([reply, delay(timeoutMs).then(() => undefined)]);
+    if (rtt !== undefined) this.record(rtt, kind);
+    return rtt;
+  }
+
+  private tick(): void {
+    if (this.dead) return;
+    const now = Date.now();
+    if (this.outstandingSince !== undefined && this.lastReceived < this.outstandingSince) {
+      this.misses++;
+      if (this.misses >= this.options.countMax) {
+        const silentS = Math.round((now - this.lastReceived) / 100) / 10;
+        this.die(`no reply to ${this.misses} keepalives (silent for ${silentS} s)`);
+        return;
+      }
+    } else {
+      this.misses = 0;
+    }
+    this.send('periodic');
+  }
+
+  private send(kind: ProbeResult['kind']): Promise<number> | undefined {
+    const reply = sendProbe(this.client);
+    if (!reply) return undefined;
+    const sentAt = Date.now();
+    if (this.outstandingSince === undefined) this.outstandingSince = sentAt;
+    void reply.then((rtt) => {
+      // Replies are FIFO: once this one is in, nothing sent before it is outstanding.
+      if (this.outstandingSince !== undefined && this.outstandingSince <= sentAt) this.outstandingSince = undefined;
+      this.misses = 0;
+      this.record(rtt, kind);
+    });
+    return reply;
+  }
+
+  private record(rttMs: number, kind: ProbeResult['kind']): void {
+    this.lastReceived = Date.now();
+    this.smoothedRtt = this.smoothedRtt === undefined ? rttMs : 0.75 * this.smoothedRtt + 0.25 * rttMs;
+    this.probeEmitter.fire({ rttMs: Math.round(rttMs * 10) / 10, kind });
+  }
+
+  /** True when data arrived within `quietMs`: no need to probe before a user action. */
+  get recentlyHeard(): boolean {
+    return Date.now() - this.lastReceived < this.options.quietMs;
+  }
+
+  /** The deadline a demand probe gets: a few RTTs, at least demandMinMs. */
+  get demandDeadlineMs(): number {
+    const rtt = this.smoothedRtt ?? 0;
+    return Math.max(this.options.demandMinMs, Math.round(this.options.demandRttFactor * rtt));
+  }
+
+  /**
+   * Resolves true if the path answered within the demand deadline; false (and the
+   * keepalive declares the path dead) otherwise. Concurrent callers share one probe.
+   */
+  demandProbe(): Promise<boolean> {
+    if (this.dead) return Promise.resolve(false);
+    if (this.recentlyHeard) return Promise.resolve(true);
+    if (this.demand) return this.demand;
+    const deadline = this.demandDeadlineMs;
+    const reply = this.send('demand');
+    if (!reply) {
+      this.die('transport is not writable');
+      return Promise.resolve(false);
+    }
+    this.demand = Promise.race([reply.then(() => true), delay(deadline).then(() => false)]).then((ok) => {
+      this.demand = undefined;
+      // Any packet during the wait also proves the path (e.g. a reply queued behind bulk data).
+      if (!ok && Date.now() - this.lastReceived > deadline) {
+        this.die(`no reply to a demand probe within ${deadline} ms`);
+        return false;
+      }
+      return true;
+    });
+    return this.demand;
+  }
+
+  private die(reason: string): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.deadEmitter.fire(reason);
+  }
+
+  dispose(): void {
+    this.dead = true;
+    clearInterval(this.timer);
+    this.transport.removeListener('data', this.onData);
+    this.deadEmitter.dispose();
+    this.probeEmitter.dispose();
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

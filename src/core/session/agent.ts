@@ -1,0 +1,26 @@
+import { BaseAgent, OpenSSHAgent, type ParsedKey } from 'ssh2';
+
+/**
+ * An agent that offers only the keys whose public blobs are listed: what OpenSSH does
+ * for IdentitiesOnly=yes (agent keys are used only when they match an IdentityFile).
+ */
+export class FilteredAgent extends BaseAgent {
+  private readonly inner: OpenSSHAgent;
+
+  constructor(socketPath: string, private readonly allowed: Buffer[]) {
+    super();
+    this.inner = new OpenSSHAgent(socketPath);
+  }
+
+  override getIdentities(cb: (err: Error | undefined, keys?: ParsedKey[]) => void): void {
+    this.inner.getIdentities((err, keys) => {
+      if (err) return cb(err);
+      const parsed = (keys ?? []) as ParsedKey[];
+      cb(undefined, parsed.filter((k) => this.allowed.some((b) => b.equals(k.getPublicSSH()))));
+    });
+  }
+
+  override sign(pubKey: ParsedKey, data: Buffer, options: unknown, cb?: (err: Error | undefined, signature?: Buffer) => void): void {
+    (this.inner.sign as (...args: unknown[]) => void)(pubKey, data, options, cb);
+  }
+}

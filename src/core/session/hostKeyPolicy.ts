@@ -1,0 +1,97 @@
+import { appendKnownHost, checkHostKey, fingerprintSha256, keyTypeOf } from '../config/knownHosts';
+import type { StrictHostKeyChecking } from '../config/types';
+import type { Logger } from '../base/logger';
+import { SessionError } from './errors';
+import type { Prompter } from './prompter';
+
+export interface HostKeyTarget {
+  /** Name looked up in known_hosts: HostKeyAlias, else HostName. */
+  host: string;
+  port: number;
+  knownHostsFiles: string[];
+  strict: StrictHostKeyChecking;
+}
+
+/**
+ * Builds ssh2's `hostVerifier` in its callback form: ssh2 only rejects on a literal
+ * `false`, and an async verifier resolving to false is ACCEPTED (ssh2 #1268), so we never
+ * return a promise. A refusal is remembered in `rejection` for the caller to report.
+ * The key approved once is cached: ssh2 calls the verifier again on every re-key, and a
+ * reconnect must present the very same key.
+ */
+export class HostKeyVerifier {
+  rejection: SessionError | undefined;
+  private approved: Buffer | undefined;
+
+  constructor(
+    private readonly target: HostKeyTarget,
+    private readonly prompter: Prompter,
+    private readonly logger: Logger,
+  ) {}
+
+  readonly verify = (key: Buffer, done: (ok: boolean) => void): void => {
+    this.rejection = undefined;
+    this.decide(key).then(
+      (ok) => done(ok),
+      (err) => {
+        this.rejection = err instanceof SessionError ? err : new SessionError('host-key-unknown', String(err));
+        done(false);
+      },
+    );
+  };
+
+  private async decide(blob: Buffer): Promise<boolean> {
+    if (this.approved) {
+      if (this.approved.equals(blob)) return true;
+      // Mid-session re-key or reconnect with a different key: never accepted.
+      throw this.changedError(keyTypeOf(blob), fingerprintSha256(blob), 'the key approved earlier in this session');
+    }
+    const { host, port, knownHostsFiles, strict } = this.target;
+    const type = keyTypeOf(blob);
+    const fingerprint = fingerprintSha256(blob);
+    const verdict = checkHostKey(knownHostsFiles, host, port, { type, blob });
+    const display = port === 22 ? host : `[${host}]:${port}`;
+    switch (verdict.kind) {
+      case 'match':
+        this.logger.debug(`host key ${type} ${fingerprint} matches ${verdict.file}:${verdict.line}`);
+        this.approved = blob;
+        return true;
+      case 'revoked':
+        throw new SessionError('host-key-revoked', `the host key of ${display} (${type} ${fingerprint}) is marked @revoked in ${verdict.file}:${verdict.line}; refusing to connect.`);
+      case 'changed':
+        throw this.changedError(type, fingerprint, `${verdict.file}:${verdict.line}`);
+      case 'unknown':
+        break;
+    }
+    const file = knownHostsFiles[0];
+    if (strict === 'no' || strict === 'off' || strict === 'accept-new') {
+      if (file) appendKnownHost(file, host, port, { type, blob });
+      this.logger.warn(`permanently added ${display} (${type} ${fingerprint}) to ${file ?? 'nowhere (UserKnownHostsFile none)'}`);
+      this.approved = blob;
+      return true;
+    }
+    if (strict === 'ask' && file) {
+      const ok = await this.prompter.confirmHostKey({ host, port, keyType: type, fingerprint, knownHostsFile: file, otherTypesKnown: verdict.otherTypesKnown });
+      if (ok) {
+        appendKnownHost(file, host, port, { type, blob });
+        this.logger.info(`added ${display} (${type} ${fingerprint}) to ${file}`);
+        this.approved = blob;
+        return true;
+      }
+      throw new SessionError('host-key-unknown', `the host key of ${display} (${type} ${fingerprint}) was not accepted.`);
+    }
+    throw new SessionError(
+      'host-key-unknown',
+      `no host key is known for ${display} and StrictHostKeyChecking is ${strict}. Verify the fingerprint ${type} ${fingerprint} and add it, e.g. by connecting once with ssh.`,
+    );
+  }
+
+  private changedError(type: string, fingerprint: string, where: string): SessionError {
+    const { host, port } = this.target;
+    const display = port === 22 ? host : `[${host}]:${port}`;
+    return new SessionError(
+      'host-key-changed',
+      `REMOTE HOST IDENTIFICATION HAS CHANGED for ${display}: it offered ${type} ${fingerprint}, which does not match ${where}. Someone could be intercepting the connection; if the host was really reinstalled, remove the old key (ssh-keygen -R '${display}') and connect again.`,
+    );
+  }
+}

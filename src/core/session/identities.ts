@@ -1,0 +1,65 @@
+import { readFileSync } from 'node:fs';
+import { utils, type ParsedKey } from 'ssh2';
+import type { Logger } from '../base/logger';
+import type { Prompter } from './prompter';
+
+const maxPassphraseTries = 3;
+
+function isEncryptedKeyError(err: Error): boolean {
+  return /encrypted|passphrase/i.test(err.message);
+}
+
+/**
+ * Loads private keys from IdentityFile paths, asking for passphrases through the
+ * prompter. Passphrases live in memory for the life of the session only, so that a
+ * background reconnect does not ask again; they are never logged or written anywhere.
+ */
+export class IdentityLoader {
+  private readonly passphrases = new Map<string, string>();
+
+  constructor(private readonly prompter: Prompter, private readonly logger: Logger) {}
+
+  /** Returns the parsed key, or undefined when the file is missing, unusable or the user declined. */
+  async load(path: string): Promise<ParsedKey | undefined> {
+    let data: Buffer;
+    try {
+      data = readFileSync(path);
+    } catch (err) {
+      this.logger.warn(`identity file ${path} cannot be read: ${(err as Error).message}`);
+      return undefined;
+    }
+    const cached = this.passphrases.get(path);
+    let parsed = utils.parseKey(data, cached);
+    for (let tries = 0; parsed instanceof Error && isEncryptedKeyError(parsed) && tries < maxPassphraseTries; tries++) {
+      const passphrase = await this.prompter.passphrase(path);
+      if (passphrase === undefined) {
+        this.logger.info(`no passphrase given for ${path}; skipping it`);
+        return undefined;
+      }
+      parsed = utils.parseKey(data, passphrase);
+      if (!(parsed instanceof Error)) this.passphrases.set(path, passphrase);
+      else this.logger.warn(`wrong passphrase for ${path}`);
+    }
+    if (parsed instanceof Error) {
+      this.logger.warn(`identity file ${path} is not usable: ${parsed.message}`);
+      return undefined;
+    }
+    const key = Array.isArray(parsed) ? parsed[0] : parsed;
+    return key;
+  }
+
+  /** The public key blob of an identity, from `path.pub` if present (no passphrase needed). */
+  publicBlob(path: string): Buffer | undefined {
+    for (const candidate of [`${path}.pub`, path]) {
+      try {
+        const parsed = utils.parseKey(readFileSync(candidate));
+        if (parsed instanceof Error) continue;
+        const key = Array.isArray(parsed) ? parsed[0] : parsed;
+        return key.getPublicSSH();
+      } catch {
+        // try the next candidate
+      }
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,36 @@
+import type { SessionError } from './errors';
+
+/**
+ * idle -> connecting -> connected -> (lost -> waiting -> connecting)* -> closed.
+ * A fatal error ends in `failed` (no background retries); only a user action leaves it.
+ */
+export type SessionState =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'connecting'; readonly attempt: number; readonly since: number }
+  | { readonly kind: 'connected'; readonly since: number; readonly rttMs: number | undefined; readonly restoredAfterMs?: number }
+  | { readonly kind: 'lost'; readonly reason: string; readonly at: number }
+  | { readonly kind: 'waiting'; readonly attempt: number; readonly delayMs: number; readonly until: number; readonly lastError: string }
+  | { readonly kind: 'failed'; readonly error: SessionError; readonly at: number }
+  | { readonly kind: 'closed' };
+
+export type SessionStateKind = SessionState['kind'];
+
+/** One line for logs and the CLI. */
+export function describeState(state: SessionState): string {
+  switch (state.kind) {
+    case 'idle':
+      return 'idle';
+    case 'connecting':
+      return `connecting (attempt ${state.attempt})`;
+    case 'connected':
+      return state.rttMs === undefined ? 'connected' : `connected (${state.rttMs} ms)`;
+    case 'lost':
+      return `lost: ${state.reason}`;
+    case 'waiting':
+      return `waiting ${state.delayMs} ms before attempt ${state.attempt} (${state.lastError})`;
+    case 'failed':
+      return `failed: ${state.error.message}`;
+    case 'closed':
+      return 'closed';
+  }
+}

@@ -1,0 +1,102 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Server, utils, type Connection } from 'ssh2';
+import type { ResolvedHost } from '../../src/core/config/types';
+
+/**
+ * An in-process ssh2 Server for fast unit tests of the state machine (the real OpenSSH
+ * peer is in sshd.ts). Accepts one client key, or a fixed password; counts auth attempts.
+ */
+export interface MiniServer {
+  port: number;
+  dir: string;
+  clientKeyPath: string;
+  knownHostsPath: string;
+  authAttempts: number;
+  connections: Set<Connection>;
+  /** Host for a Session, pointing at `port` (or another port, e.g. a fault proxy's). */
+  resolvedHost(port?: number, overrides?: Partial<ResolvedHost>): ResolvedHost;
+  close(): Promise<void>;
+}
+
+export async function startMiniServer(opts: { password?: string } = {}): Promise<MiniServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'ska-mini-'));
+  const hostKey = utils.generateKeyPairSync('ed25519');
+  const clientKey = utils.generateKeyPairSync('ed25519');
+  const clientKeyPath = join(dir, 'id_ed25519');
+  writeFileSync(clientKeyPath, clientKey.private, { mode: 0o600 });
+  const allowed = utils.parseKey(clientKey.public);
+  if (allowed instanceof Error) throw allowed;
+  const connections = new Set<Connection>();
+  const state = { authAttempts: 0 };
+  const server = new Server({ hostKeys: [hostKey.private] }, (conn) => {
+    connections.add(conn);
+    conn.on('close', () => connections.delete(conn));
+    conn.on('error', () => undefined);
+    conn.on('authentication', (ctx) => {
+      state.authAttempts++;
+      if (ctx.method === 'publickey' && ctx.key.data.equals(allowed.getPublicSSH())) return ctx.accept();
+      if (ctx.method === 'password' && opts.password !== undefined && ctx.password === opts.password) return ctx.accept();
+      ctx.reject(['publickey', 'password']);
+    });
+    conn.on('request', (accept, _reject, name) => {
+      // Answer keepalive@openssh.com like OpenSSH does (a failure reply is still a reply).
+      if (name === 'keepalive@openssh.com' && accept) accept();
+    });
+    conn.on('session', (accept) => {
+      const session = accept();
+      session.on('exec', (acceptExec, _r, info) => {
+        const stream = acceptExec();
+        stream.write(`ran ${info.command}\n`);
+        stream.exit(0);
+        stream.end();
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const hostPub = utils.parseKey(hostKey.public);
+  if (hostPub instanceof Error) throw hostPub;
+  const knownHostsPath = join(dir, 'known_hosts');
+  const line = (p: number) => `[127.0.0.1]:${p} ${hostPub.type} ${hostPub.getPublicSSH().toString('base64')}\n`;
+  writeFileSync(knownHostsPath, line(port));
+  return {
+    port,
+    dir,
+    clientKeyPath,
+    knownHostsPath,
+    connections,
+    get authAttempts() {
+      return state.authAttempts;
+    },
+    set authAttempts(v: number) {
+      state.authAttempts = v;
+    },
+    resolvedHost(p = port, overrides = {}) {
+      if (p !== port) writeFileSync(knownHostsPath, line(port) + line(p));
+      return {
+        alias: 'mini',
+        hostName: '127.0.0.1',
+        port: p,
+        user: 'tester',
+        identityFiles: [clientKeyPath],
+        identitiesOnly: true,
+        proxyJump: [],
+        strictHostKeyChecking: 'yes',
+        userKnownHostsFiles: [knownHostsPath],
+        localForwards: [],
+        remoteForwards: [],
+        dynamicForwards: [],
+        unsupported: [],
+        ...overrides,
+      };
+    },
+    close: async () => {
+      for (const c of connections) c.end();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

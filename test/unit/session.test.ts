@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { utils } from 'ssh2';
+import { waitForEvent } from '../../src/core/base/event';
+import { nullLogger } from '../../src/core/base/logger';
+import type { ResolvedHost } from '../../src/core/config/types';
+import { SessionError } from '../../src/core/session/errors';
+import { noPrompter } from '../../src/core/session/prompter';
+import { Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
+import type { SessionState } from '../../src/core/session/state';
+import { startFaultProxy, type FaultProxy } from '../harness/faultProxy';
+import { startMiniServer, type MiniServer } from '../harness/miniServer';
+
+let server: MiniServer;
+const sessions: Session[] = [];
+const proxies: FaultProxy[] = [];
+
+before(async () => {
+  server = await startMiniServer();
+});
+after(async () => {
+  sessions.forEach((s) => s.dispose());
+  await Promise.all(proxies.map((p) => p.close()));
+  await server.close();
+});
+
+const fast: Partial<SessionOptions> = {
+  keepalive: { intervalMs: 300, countMax: 2, demandMinMs: 400, demandRttFactor: 4, quietMs: 200 },
+  backoff: { initialMs: 100, maxMs: 400, factor: 2, minMs: 50 },
+  pathDownRetryMs: { min: 50, max: 100 },
+  reconnectTcpTimeoutMs: 500,
+  connectTimeoutMs: 3000,
+};
+
+function makeSession(host: ResolvedHost, overrides: Partial<SessionOptions> = {}): { session: Session; states: SessionState[] } {
+  const session = new Session(host, { ...sessionOptionsFor(host, fast), ...overrides }, { prompter: noPrompter, logger: nullLogger });
+  sessions.push(session);
+  const states: SessionState[] = [];
+  session.onDidChangeState((s) => states.push(s));
+  return { session, states };
+}
+
+const kinds = (states: SessionState[]) => states.map((s) => s.kind);
+
+test('connects, measures an RTT, and the client carries an exec', async () => {
+  const { session, states } = makeSession(server.resolvedHost());
+  await session.start();
+  const connected = states.at(-1);
+  assert.equal(connected?.kind, 'connected');
+  assert.equal(typeof (connected as { rttMs?: number }).rttMs, 'number');
+  assert.deepEqual(kinds(states), ['connecting', 'connected']);
+  const client = await session.whenUsable({ userAction: true, timeoutMs: 2000 });
+  const out = await new Promise<string>((resolve, reject) => {
+    client.exec('hello', (err, ch) => {
+      if (err) return reject(err);
+      let data = '';
+      ch.on('data', (d: Buffer) => (data += d));
+      ch.on('close', () => resolve(data));
+    });
+  });
+  assert.equal(out, 'ran hello\n');
+  session.dispose();
+  assert.equal(session.state.kind, 'closed');
+});
+
+test('authentication failure is fatal and never retried', async () => {
+  const other = utils.generateKeyPairSync('ed25519');
+  const keyPath = `${server.dir}/wrong_key`;
+  writeFileSync(keyPath, other.private, { mode: 0o600 });
+  const before = server.authAttempts;
+  const { session, states } = makeSession(server.resolvedHost(undefined, { identityFiles: [keyPath] }));
+  await assert.rejects(session.start(), (e: SessionError) => e.code === 'auth-failed' && e.fatal);
+  const attemptsAfterFailure = server.authAttempts - before;
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(server.authAttempts - before, attemptsAfterFailure, 'no background retries after a fatal error');
+  assert.deepEqual(kinds(states), ['connecting', 'failed']);
+});
+
+test('an unknown host key is refused under StrictHostKeyChecking=yes, a changed one always', async () => {
+  const empty = `${server.dir}/empty_known_hosts`;
+  writeFileSync(empty, '');
+  const a = makeSession(server.resolvedHost(undefined, { userKnownHostsFiles: [empty] }));
+  await assert.rejects(a.session.start(), (e: SessionError) => e.code === 'host-key-unknown');
+
+  const wrong = utils.generateKeyPairSync('ed25519');
+  const pub = utils.parseKey(wrong.public);
+  if (pub instanceof Error) throw pub;
+  const changed = `${server.dir}/changed_known_hosts`;
+  writeFileSync(changed, `[127.0.0.1]:${server.port} ${pub.type} ${pub.getPublicSSH().toString('base64')}\n`);
+  const b = makeSession(server.resolvedHost(undefined, { userKnownHostsFiles: [changed], strictHostKeyChecking: 'no' }));
+  await assert.rejects(b.session.start(), (e: SessionError) => e.code === 'host-key-changed' && /CHANGED/.test(e.message));
+});
+
+test('a reset connection is lost, then restored through waiting', async () => {
+  const proxy = await startFaultProxy('127.0.0.1', server.port);
+  proxies.push(proxy);
+  const { session, states } = makeSession(server.resolvedHost(proxy.port));
+  await session.start();
+  proxy.reset();
+  const restored = await waitForEvent(session.onDidChangeState, (s) => s.kind === 'connected', 5000);
+  assert.equal(typeof (restored as { restoredAfterMs?: number }).restoredAfterMs, 'number');
+  assert.deepEqual(kinds(states).slice(0, 5), ['connecting', 'connected', 'lost', 'waiting', 'connecting']);
+});
+
+test('keepalive declares a blackholed path dead after countMax intervals', async () => {
+  const proxy = await startFaultProxy('127.0.0.1', server.port);
+  proxies.push(proxy);
+  const { session } = makeSession(server.resolvedHost(proxy.port));
+  await session.start();
+  const t0 = Date.now();
+  proxy.pause();
+  const lost = await waitForEvent(session.onDidChangeState, (s) => s.kind === 'lost', 3000);
+  const elapsed = Date.now() - t0;
+  assert.match((lost as { reason: string }).reason, /no reply to 2 keepalives/);
+  assert.ok(elapsed < 1500, `detected after ${elapsed} ms, expected about interval x count (600-900 ms)`);
+  proxy.resume();
+});
+
+test('a user action on a quiet, dead path is detected by a demand probe in about a second', async () => {
+  const proxy = await startFaultProxy('127.0.0.1', server.port);
+  proxies.push(proxy);
+  // Periodic keepalive off: only the demand probe can notice.
+  const { session, states } = makeSession(server.resolvedHost(proxy.port), {
+    keepalive: { intervalMs: 0, countMax: 3, demandMinMs: 800, demandRttFactor: 4, quietMs: 200 },
+  });
+  await session.start();
+  await new Promise((r) => setTimeout(r, 300));
+  proxy.setIdleTimeout(1); // the "NAT" forgets the flow: its packets now vanish
+  await new Promise((r) => setTimeout(r, 50));
+  proxy.setIdleTimeout(0); // new flows (the reconnect) pass again; the forgotten one stays dead
+  const t0 = Date.now();
+  const client = await session.whenUsable({ userAction: true, timeoutMs: 5000 });
+  const elapsed = Date.now() - t0;
+  assert.ok(client);
+  assert.ok(kinds(states).includes('lost'), 'the dead path was noticed');
+  assert.ok(elapsed < 2500, `usable again after ${elapsed} ms`);
+});
+
+test('exactly one connect attempt in flight: reconnect() joins it', async () => {
+  const { session, states } = makeSession(server.resolvedHost());
+  const first = session.start();
+  const joins = [session.reconnect(), session.reconnect(), session.reconnect()];
+  await Promise.all([first, ...joins]);
+  assert.equal(kinds(states).filter((k) => k === 'connecting').length, 1);
+});
+
+test('a refused port is transient: it waits and retries with backoff, and reconnect() in waiting retries at once', async () => {
+  const proxy = await startFaultProxy('127.0.0.1', server.port);
+  const deadPort = proxy.port;
+  await proxy.close();
+  const { session, states } = makeSession(server.resolvedHost(deadPort), { backoff: { initialMs: 5000, maxMs: 5000, factor: 1, minMs: 5000 } });
+  void session.start().catch(() => undefined);
+  await waitForEvent(session.onDidChangeState, (s) => s.kind === 'waiting', 3000);
+  const w = session.state as Extract<SessionState, { kind: 'waiting' }>;
+  assert.match(w.lastError, /refused/);
+  assert.equal(w.delayMs, 5000);
+  await new Promise((r) => setTimeout(r, 300));
+  void session.reconnect().catch(() => undefined);
+  await waitForEvent(session.onDidChangeState, (s) => s.kind === 'connecting', 500);
+  assert.ok(kinds(states).filter((k) => k === 'connecting').length >= 2);
+  session.dispose();
+});
