@@ -41,10 +41,8 @@ export async function startMiniServer(opts: { password?: string } = {}): Promise
       if (ctx.method === 'password' && opts.password !== undefined && ctx.password === opts.password) return ctx.accept();
       ctx.reject(['publickey', 'password']);
     });
-    conn.on('request', (accept, _reject, name) => {
-      // Answer keepalive@openssh.com like OpenSSH does (a failure reply is still a reply).
-      if (name === 'keepalive@openssh.com' && accept) accept();
-    });
+    // keepalive@openssh.com needs no handler: ssh2's server replies FAILURE to unknown
+    // global requests, as OpenSSH does, and any reply proves the path.
     conn.on('session', (accept) => {
       const session = accept();
       session.on('exec', (acceptExec, _r, info) => {

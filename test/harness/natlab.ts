@@ -282,7 +282,9 @@ export async function createNatlab(options: NatlabOptions = {}): Promise<Natlab>
         for (const c of children) killGroup(c);
         // Whatever else runs in there (sshd started by another harness, daemons of a test).
         for (const ns of namespaces) killNamespacePids(ns);
-        await Promise.race([Promise.all(exits), sleep(5_000)]);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.all(exits), new Promise<void>((r) => (timer = setTimeout(r, 5_000)))]);
+        clearTimeout(timer);
         destroyNamespacesSync(namespaces);
       })();
       return disposed;
@@ -377,8 +379,4 @@ function pidAlive(pid: number): boolean {
 function which(cmd: string): boolean {
   const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/sbin'];
   return dirs.some((d) => d && existsSync(path.join(d, cmd)));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
 }

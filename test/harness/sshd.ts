@@ -362,7 +362,9 @@ async function killTree(child: ChildProcess | undefined, dir: string): Promise<v
     signal(-child.pid);
   }
   for (const pid of pids) signal(pid);
-  await Promise.race([exited, delay(5_000)]);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([exited, new Promise<void>((r) => (timer = setTimeout(r, 5_000)))]);
+  clearTimeout(timer);
   child?.stdout?.destroy();
   child?.stderr?.destroy();
   // Stragglers forked while we were killing.
@@ -472,5 +474,6 @@ function tail(s: string, lines = 30): string {
 }
 
 function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
+  // Not unref'd: a test awaiting cleanup must not see its event loop run dry meanwhile.
+  return new Promise((r) => setTimeout(r, ms));
 }

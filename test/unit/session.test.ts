@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { utils } from 'ssh2';
 import { waitForEvent } from '../../src/core/base/event';
@@ -145,19 +146,32 @@ test('exactly one connect attempt in flight: reconnect() joins it', async () => 
   assert.equal(kinds(states).filter((k) => k === 'connecting').length, 1);
 });
 
-test('a refused port is transient: it waits and retries with backoff, and reconnect() in waiting retries at once', async () => {
+test('a refused port is retried cheaply and quickly', async () => {
   const proxy = await startFaultProxy('127.0.0.1', server.port);
   const deadPort = proxy.port;
   await proxy.close();
-  const { session, states } = makeSession(server.resolvedHost(deadPort), { backoff: { initialMs: 5000, maxMs: 5000, factor: 1, minMs: 5000 } });
+  const { session } = makeSession(server.resolvedHost(deadPort));
   void session.start().catch(() => undefined);
   await waitForEvent(session.onDidChangeState, (s) => s.kind === 'waiting', 3000);
   const w = session.state as Extract<SessionState, { kind: 'waiting' }>;
   assert.match(w.lastError, /refused/);
-  assert.equal(w.delayMs, 5000);
+  assert.ok(w.delayMs <= 100, `path-down retries stay cheap and fast, got ${w.delayMs} ms`);
+  session.dispose();
+});
+
+test('a server that drops the handshake is retried with growing backoff, and reconnect() in waiting retries at once', async () => {
+  const rude = createServer((s) => s.destroy());
+  await new Promise<void>((r) => rude.listen(0, '127.0.0.1', r));
+  const rudePort = (rude.address() as AddressInfo).port;
+  const { session, states } = makeSession(server.resolvedHost(rudePort), { backoff: { initialMs: 5000, maxMs: 5000, factor: 1, minMs: 5000 } });
+  void session.start().catch(() => undefined);
+  await waitForEvent(session.onDidChangeState, (s) => s.kind === 'waiting', 3000);
+  const w = session.state as Extract<SessionState, { kind: 'waiting' }>;
+  assert.equal(w.delayMs, 5000, 'an attempt that reached the server backs off');
   await new Promise((r) => setTimeout(r, 300));
   void session.reconnect().catch(() => undefined);
   await waitForEvent(session.onDidChangeState, (s) => s.kind === 'connecting', 500);
   assert.ok(kinds(states).filter((k) => k === 'connecting').length >= 2);
   session.dispose();
+  rude.close();
 });

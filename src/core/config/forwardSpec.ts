@@ -168,7 +168,7 @@ export function parseForwardDirective(value: string, direction: 'local' | 'remot
   if (words.length === 2) {
     const [listen, target] = words;
     // Keep the old slash syntax intact when the target uses it ("8080 ::1/80").
-    const joiner = target.includes('/') && !target.includes(':') && !listen.includes(':') ? '/' : ':';
+    const joiner = /^[^/]+\/\d+$/.test(target) ? '/' : ':';
     return parseForwardSpec(`${listen}${joiner}${target}`);
   }
   throw new ConfigError(

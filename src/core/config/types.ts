@@ -1,6 +1,11 @@
 /** A forward spec as written in -L / LocalForward (and -R / RemoteForward). */
 export interface ForwardSpec {
-  /** Address to bind on the listening side; undefined means loopback (OpenSSH's default without GatewayPorts). */
+  /**
+   * Address to bind on the listening side; undefined means loopback (OpenSSH's default
+   * without GatewayPorts). '*' (ALL_INTERFACES in forwardSpec.ts; written `*` or empty in
+   * ssh) means every interface and address family: listen without a host locally, send ""
+   * in a remote tcpip-forward request.
+   */
   bindAddress?: string;
   /** Port to listen on; 0 lets the listening side choose. */
   bindPort: number;
@@ -11,6 +16,7 @@ export interface ForwardSpec {
 
 /** A DynamicForward / -D spec. */
 export interface DynamicForwardSpec {
+  /** As ForwardSpec.bindAddress: undefined = loopback, '*' = all interfaces. */
   bindAddress?: string;
   bindPort: number;
 }
@@ -26,6 +32,12 @@ export interface JumpHost {
   identityFiles: string[];
   identitiesOnly: boolean;
   identityAgent?: string;
+  /** The hop's own host key settings (its host key is checked like any host's). */
+  hostKeyAlias?: string;
+  userKnownHostsFiles?: string[];
+  strictHostKeyChecking?: StrictHostKeyChecking;
+  /** Seconds, as ResolvedHost.connectTimeout. */
+  connectTimeout?: number;
 }
 
 /**
@@ -45,7 +57,7 @@ export interface ResolvedHost {
   identityAgent?: string;
   /** Hops to go through, in order (first is contacted directly). */
   proxyJump: JumpHost[];
-  /** Seconds; undefined when unset (we then use our own default deadline). */
+  /** Seconds; undefined when unset or 0/"none" (ssh: no timeout; we then use our own default deadline). */
   connectTimeout?: number;
   /** Seconds; 0 means off (ssh's default). Undefined when unset so callers can apply their own default. */
   serverAliveInterval?: number;

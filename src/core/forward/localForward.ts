@@ -157,17 +157,25 @@ export class LocalForward implements Disposable {
 
   private openChannel(client: Client, socket: Socket): Promise<ClientChannel> {
     return new Promise<ClientChannel>((resolve, reject) => {
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        reject(new Error(`opening a channel to ${this.spec.host}:${this.spec.hostPort} timed out`));
-      }, this.options.channelOpenMs);
+      let gaveUp = false;
+      const giveUp = (why: string) => {
+        if (gaveUp) return;
+        gaveUp = true;
+        clearTimeout(timer);
+        retired.dispose();
+        reject(new Error(why));
+      };
+      const timer = setTimeout(() => giveUp(`opening a channel to ${this.spec.host}:${this.spec.hostPort} timed out`), this.options.channelOpenMs);
+      // A demand probe may find the path dead while the open is pending: stop waiting for it.
+      const retired = this.session.onDidRetire(client, () => giveUp('the session was lost while opening the channel'));
       client.forwardOut(socket.remoteAddress ?? '127.0.0.1', socket.remotePort ?? 0, this.spec.host, this.spec.hostPort, (err, channel) => {
         clearTimeout(timer);
-        if (timedOut) {
+        retired.dispose();
+        if (gaveUp) {
           channel?.close();
           return;
         }
+        gaveUp = true;
         if (err) reject(new Error(`the server could not connect to ${this.spec.host}:${this.spec.hostPort}: ${err.message}`));
         else resolve(channel);
       });

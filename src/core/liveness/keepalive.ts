@@ -133,10 +133,11 @@ export class Keepalive implements Disposable {
   /**
    * Resolves true if the path answered within the demand deadline; false (and the
    * keepalive declares the path dead) otherwise. Concurrent callers share one probe.
+   * It probes even when data arrived a moment ago: a NAT that rebooted a second ago
+   * leaves exactly that picture, and one probe per user action costs ~190 bytes.
    */
   demandProbe(): Promise<boolean> {
     if (this.dead) return Promise.resolve(false);
-    if (this.recentlyHeard) return Promise.resolve(true);
     if (this.demand) return this.demand;
     const deadline = this.demandDeadlineMs;
     const reply = this.send('demand');

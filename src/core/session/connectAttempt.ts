@@ -140,7 +140,7 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
     let authStarted = 0;
     const arm = (ms: number, what: string) => {
       clearTimeout(timer);
-      timer = setTimeout(() => fail(new SessionError('timeout', `${what} with ${target} timed out after ${ms} ms`)), ms);
+      timer = setTimeout(() => fail(new SessionError('stalled', `${what} with ${target} timed out after ${ms} ms`)), ms);
     };
     const finish = () => {
       clearTimeout(timer);

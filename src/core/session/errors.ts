@@ -11,6 +11,7 @@ export type SessionErrorCode =
   | 'config'
   | 'unknown-host'
   | 'timeout'
+  | 'stalled'
   | 'refused'
   | 'reset'
   | 'unreachable'
@@ -39,9 +40,13 @@ export class SessionError extends Error {
     this.fatal = fatal ?? fatalCodes.has(code);
   }
 
-  /** True when nothing reached the server: a retry costs a SYN, not an sshd login attempt. */
+  /**
+   * True when the attempt never reached sshd's login: a retry costs a SYN (or a DNS
+   * query), not an authentication attempt, so it may be repeated about every second.
+   * A refused connection counts too: the host is up but sshd is not (yet) listening.
+   */
   get pathDown(): boolean {
-    return this.code === 'timeout' || this.code === 'unreachable' || this.code === 'dns-temporary';
+    return this.code === 'timeout' || this.code === 'unreachable' || this.code === 'dns-temporary' || this.code === 'refused';
   }
 }
 

@@ -11,11 +11,13 @@ function isEncryptedKeyError(err: Error): boolean {
 
 /**
  * Loads private keys from IdentityFile paths, asking for passphrases through the
- * prompter. Passphrases live in memory for the life of the session only, so that a
- * background reconnect does not ask again; they are never logged or written anywhere.
+ * prompter. A decrypted key lives in memory for the life of the session only (like an
+ * agent holds it), so that a background reconnect does not ask again; passphrases are
+ * never kept, logged or written anywhere.
  */
 export class IdentityLoader {
-  private readonly passphrases = new Map<string, string>();
+  /** Decrypted keys, so a reconnect neither asks again nor re-runs the slow bcrypt KDF. */
+  private readonly unlocked = new Map<string, ParsedKey>();
 
   constructor(private readonly prompter: Prompter, private readonly logger: Logger) {}
 
@@ -28,23 +30,26 @@ export class IdentityLoader {
       this.logger.warn(`identity file ${path} cannot be read: ${(err as Error).message}`);
       return undefined;
     }
-    const cached = this.passphrases.get(path);
-    let parsed = utils.parseKey(data, cached);
+    const unlocked = this.unlocked.get(path);
+    if (unlocked) return unlocked;
+    let parsed = utils.parseKey(data);
+    let encrypted = false;
     for (let tries = 0; parsed instanceof Error && isEncryptedKeyError(parsed) && tries < maxPassphraseTries; tries++) {
       const passphrase = await this.prompter.passphrase(path);
       if (passphrase === undefined) {
         this.logger.info(`no passphrase given for ${path}; skipping it`);
         return undefined;
       }
+      encrypted = true;
       parsed = utils.parseKey(data, passphrase);
-      if (!(parsed instanceof Error)) this.passphrases.set(path, passphrase);
-      else this.logger.warn(`wrong passphrase for ${path}`);
+      if (parsed instanceof Error) this.logger.warn(`wrong passphrase for ${path}`);
     }
     if (parsed instanceof Error) {
       this.logger.warn(`identity file ${path} is not usable: ${parsed.message}`);
       return undefined;
     }
     const key = Array.isArray(parsed) ? parsed[0] : parsed;
+    if (encrypted) this.unlocked.set(path, key);
     return key;
   }
 

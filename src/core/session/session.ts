@@ -50,8 +50,8 @@ export function sessionOptionsFor(host: ResolvedHost, defaults: Partial<SessionO
   const connectTimeoutMs = host.connectTimeout !== undefined ? host.connectTimeout * 1000 : defaults.connectTimeoutMs ?? 15_000;
   return {
     backoff: defaults.backoff ?? defaultBackoff,
-    reconnectTcpTimeoutMs: defaults.reconnectTcpTimeoutMs ?? Math.min(2000, connectTimeoutMs),
-    pathDownRetryMs: defaults.pathDownRetryMs ?? { min: 200, max: 1000 },
+    reconnectTcpTimeoutMs: defaults.reconnectTcpTimeoutMs ?? Math.min(1500, connectTimeoutMs),
+    pathDownRetryMs: defaults.pathDownRetryMs ?? { min: 100, max: 500 },
     authTimeoutMs: defaults.authTimeoutMs ?? Math.max(connectTimeoutMs, 15_000),
     stableAfterMs: defaults.stableAfterMs ?? 30_000,
     connectTimeoutMs,
@@ -85,7 +85,7 @@ export class Session implements Disposable {
   private readonly connection = new DisposableStore();
   private current: ConnectedClient | undefined;
   private keepalive: Keepalive | undefined;
-  private loop: Promise<void> | undefined;
+  private looping = false;
   private sleeping: Deferred<void> | undefined;
   private firstConnect = new Deferred<void>();
   private readonly backoff: Backoff;
@@ -167,15 +167,35 @@ export class Session implements Disposable {
       if (s.kind === 'idle') void this.start().catch(() => undefined);
       if (s.kind === 'connected' && this.current && this.keepalive) {
         const client = this.current.client;
-        if (!opts.userAction || (await this.keepalive.demandProbe())) {
-          if (this.current?.client === client) return client;
-        }
+        if (!opts.userAction) return client;
+        const probe = this.keepalive.demandProbe();
+        // Heard from very recently: hand the client out now and let the probe run beside
+        // the caller's work; if it fails the session drops this client and callers that
+        // watch `isCurrent` retry on the next one.
+        if (this.keepalive.recentlyHeard) return client;
+        if ((await probe) && this.current?.client === client) return client;
       }
       if (this.stateValue.kind === 'waiting' && opts.userAction) this.kick();
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw new SessionError('timeout', `${this.host.alias} is not connected yet (waited ${opts.timeoutMs} ms)`);
       await this.whenConnected(remaining);
     }
+  }
+
+  /** Fires when `client` stops being the session's live client (lost, dropped, closed). */
+  onDidRetire(client: Client, listener: () => void): Disposable {
+    let fired = false;
+    const fire = () => {
+      if (fired) return;
+      fired = true;
+      sub.dispose();
+      listener();
+    };
+    const sub = this.onDidChangeState(() => {
+      if (this.client !== client) fire();
+    });
+    if (this.client !== client) queueMicrotask(fire);
+    return { dispose: () => sub.dispose() };
   }
 
   private whenConnected(timeoutMs: number): Promise<void> {
@@ -216,24 +236,35 @@ export class Session implements Disposable {
   }
 
   private runLoop(reconnecting: boolean): void {
-    if (this.loop) return;
-    this.loop = this.connectLoop(reconnecting).finally(() => {
-      this.loop = undefined;
-    });
+    if (this.looping) return;
+    this.looping = true;
+    void this.connectLoop(reconnecting).then(
+      (connected) => {
+        // The loop is over before the new client is adopted, so that a loss (or a
+        // reconnect request) from then on can start the next loop.
+        this.looping = false;
+        if (connected) void this.adopt(connected);
+      },
+      (err) => {
+        this.looping = false;
+        this.deps.logger.error(`connect loop failed: ${(err as Error).stack ?? err}`);
+      },
+    );
   }
 
-  private async connectLoop(reconnecting: boolean): Promise<void> {
+  /** Attempts until one connects (returned), a fatal error, or dispose (undefined). */
+  private async connectLoop(reconnecting: boolean): Promise<ConnectedClient | undefined> {
     let attempt = 0;
     let lastError = '';
     if (reconnecting) {
       // First retry almost at once (a little jitter spreads many sessions after a network change).
       attempt++;
       const delayMs = Math.round(50 + this.random() * 150);
-      if (!(await this.wait(attempt, delayMs, this.stateValue.kind === 'lost' ? this.stateValue.reason : 'reconnecting'))) return;
+      if (!(await this.wait(attempt, delayMs, this.stateValue.kind === 'lost' ? this.stateValue.reason : 'reconnecting'))) return undefined;
       attempt--;
     }
     for (;;) {
-      if (this.disposables.isDisposed) return;
+      if (this.disposables.isDisposed) return undefined;
       attempt++;
       this.lastAttemptAt = Date.now();
       this.setState({ kind: 'connecting', attempt, since: Date.now() });
@@ -250,26 +281,26 @@ export class Session implements Disposable {
         });
       } catch (err) {
         const error = err instanceof SessionError ? err : new SessionError('protocol', String(err));
-        if (this.disposables.isDisposed) return;
+        if (this.disposables.isDisposed) return undefined;
         if (error.fatal) {
-          this.deps.logger.error(error.message);
+          // Reported once, by whoever owns the session (CLI line, VS Code notification).
+          this.deps.logger.info(`giving up: ${error.message}`);
           this.setState({ kind: 'failed', error, at: Date.now() });
           this.firstConnect.reject(error);
-          return;
+          return undefined;
         }
         lastError = error.message;
         this.deps.logger.info(`attempt ${attempt} failed: ${error.message}`);
         const { min, max } = this.options.pathDownRetryMs;
         const delayMs = error.pathDown ? Math.round(min + this.random() * (max - min)) : this.backoff.next();
-        if (!(await this.wait(attempt + 1, delayMs, lastError))) return;
+        if (!(await this.wait(attempt + 1, delayMs, lastError))) return undefined;
         continue;
       }
       if (this.disposables.isDisposed) {
         connected.dispose();
-        return;
+        return undefined;
       }
-      await this.adopt(connected);
-      return;
+      return connected;
     }
   }
 

@@ -1,13 +1,30 @@
 // Runs inside a real VS Code extension host (see test/extension/suite/index.ts).
 import * as assert from 'assert';
+import * as path from 'path';
 import * as vscode from 'vscode';
 
 const EXTENSION_ID = 'ssh-keepalive.ssh-keepalive';
+// This file runs from <repo>/out/test/extension/suite/.
+const REPO_ROOT = path.resolve(__dirname, '..', '..', '..', '..');
 
 suite('activation', () => {
-  test('the extension is installed in the extension host', () => {
+  test('the launcher environment reaches the extension host', () => {
+    // scripts/test-extension.mjs sets this in code-server's (or VS Code's) environment;
+    // SSHKA_TEST_* variables from the caller travel the same way.
+    assert.ok(
+      ['code-server', 'electron'].includes(process.env.SSHKA_TEST_HARNESS ?? ''),
+      `SSHKA_TEST_HARNESS=${process.env.SSHKA_TEST_HARNESS}: run the suite with node scripts/test-extension.mjs`,
+    );
+  });
+
+  test('the extension is present in the extension host', () => {
     const ext = vscode.extensions.getExtension(EXTENSION_ID);
     assert.ok(ext, `extension ${EXTENSION_ID} not found; loaded: ${vscode.extensions.all.map((e) => e.id).join(', ')}`);
+    if (process.env.SSHKA_TEST_EXPECT_INSTALLED === '1') {
+      assert.notStrictEqual(path.resolve(ext.extensionPath), REPO_ROOT, 'expected the installed .vsix, got the development folder');
+    } else {
+      assert.strictEqual(path.resolve(ext.extensionPath), REPO_ROOT, 'expected the extension under development');
+    }
   });
 
   test('it activates and registers sshKeepalive.showLog', async () => {

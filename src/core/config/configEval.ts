@@ -1,0 +1,271 @@
+/**
+ * Evaluates ssh_config files for one host the way ssh's readconf.c does: lines are read
+ * in order (command-line overrides first), Host/Match switch whether the following
+ * options apply, and for most options the first value obtained wins. Result: the raw
+ * effective settings with their file:line, before any expansion or validation
+ * (sshConfig.ts does that). Nothing here executes anything.
+ */
+import * as path from 'node:path';
+import { formatSource, readConfigFile, type ConfigNode, type Source } from './configFile';
+import { expandPercent, expandTilde } from './expand';
+import { globPaths } from './includeGlob';
+import { matchPatternList, splitPatternList } from './patterns';
+import { ConfigError, type UnsupportedOption } from './types';
+
+/** OpenSSH's READCONF_MAX_DEPTH: Include nesting beyond this is an error. */
+const MAX_INCLUDE_DEPTH = 16;
+
+/** Options where every occurrence counts, in order, instead of the first one winning. */
+const ACCUMULATING = new Set(['identityfile', 'certificatefile', 'localforward', 'remoteforward', 'dynamicforward']);
+
+export interface Setting {
+  /** Keyword as written, for messages. */
+  name: string;
+  text: string;
+  args: string[];
+  source: Source;
+}
+
+export interface EvalInput {
+  /** Absolute path of the top-level config file (missing = empty). */
+  configFile: string;
+  homeDir: string;
+  /** The host as typed: Host patterns and `Match originalhost` match against it. */
+  alias: string;
+  localUser: string;
+  /** `-o Key=Value` style settings, applied before the file. */
+  overrides: ReadonlyArray<readonly [string, string]>;
+  /** Parsed files, shared across the evaluations of one resolution (ProxyJump hops). */
+  cache: Map<string, ConfigNode[] | undefined>;
+}
+
+/** The effective settings for one host. */
+export class EffectiveConfig {
+  private readonly first = new Map<string, Setting>();
+  private readonly all = new Map<string, Setting[]>();
+  readonly unsupported: UnsupportedOption[] = [];
+  /** Set by `Match final`: ssh then reads the files a second time. */
+  wantFinalPass = false;
+
+  get(keyword: string): Setting | undefined {
+    return this.first.get(keyword);
+  }
+
+  getAll(keyword: string): Setting[] {
+    return this.all.get(keyword) ?? [];
+  }
+
+  apply(keyword: string, setting: Setting): void {
+    if (ACCUMULATING.has(keyword)) {
+      const list = this.all.get(keyword) ?? [];
+      // ssh drops exact duplicates (add_identity_file, add_local_forward); the final
+      // pass re-reads every file, so without this everything would appear twice.
+      if (!list.some((s) => s.text === setting.text)) list.push(setting);
+      this.all.set(keyword, list);
+      return;
+    }
+    // ProxyJump and ProxyCommand share one slot: whichever comes first wins (readconf.c).
+    if (keyword === 'proxycommand' && this.first.has('proxyjump')) return;
+    if (keyword === 'proxyjump' && this.first.has('proxycommand')) return;
+    if (!this.first.has(keyword)) this.first.set(keyword, setting);
+  }
+
+  report(entry: UnsupportedOption): void {
+    if (!this.unsupported.some((u) => u.option === entry.option && u.source === entry.source && u.value === entry.value)) {
+      this.unsupported.push(entry);
+    }
+  }
+}
+
+/** Where a relative Include points: ~/.ssh for user configs (ssh_config(5)). */
+export function includePattern(arg: string, homeDir: string, where: string): string {
+  const expanded = expandTilde(arg, homeDir, where);
+  return path.isAbsolute(expanded) ? expanded : path.join(homeDir, '.ssh', expanded);
+}
+
+export function loadFile(file: string, cache: Map<string, ConfigNode[] | undefined>): ConfigNode[] | undefined {
+  if (!cache.has(file)) cache.set(file, readConfigFile(file));
+  return cache.get(file);
+}
+
+export function evaluateConfig(input: EvalInput): EffectiveConfig {
+  const config = new EffectiveConfig();
+  const runPass = (finalPass: boolean): void => {
+    applyOverrides(config, input.overrides);
+    evalFile(input, config, input.configFile, { active: true, neverMatch: false, finalPass, stack: [] });
+  };
+  runPass(false);
+  if (config.wantFinalPass) runPass(true);
+  return config;
+}
+
+function applyOverrides(config: EffectiveConfig, overrides: EvalInput['overrides']): void {
+  overrides.forEach(([key, value], i) => {
+    const keyword = key.toLowerCase();
+    const source = { file: 'command line', line: i + 1 };
+    if (keyword === 'host' || keyword === 'match' || keyword === 'include') {
+      throw new ConfigError(`${key} cannot be given as a command-line option`);
+    }
+    if (value.trim() === '') throw new ConfigError(`Command-line option ${key} has no value`);
+    const args = value.trim().split(/\s+/);
+    config.apply(keyword, { name: key, text: value.trim(), args, source });
+  });
+}
+
+interface Scope {
+  /** Whether options currently apply (the enclosing Host/Match matched). */
+  active: boolean;
+  /** Inside an Include from an inactive block: nothing in the file may match (SSHCONF_NEVERMATCH). */
+  neverMatch: boolean;
+  finalPass: boolean;
+  /** Files being read, outermost first: for cycle detection. */
+  stack: string[];
+}
+
+function evalFile(input: EvalInput, config: EffectiveConfig, file: string, scope: Scope): void {
+  const nodes = loadFile(file, input.cache);
+  if (!nodes) return;
+  const stack = [...scope.stack, file];
+  let active = scope.active;
+  for (const node of nodes) {
+    switch (node.kind) {
+      case 'host':
+        active = !scope.neverMatch && hostMatches(node.args, input.alias);
+        break;
+      case 'match':
+        active = matchLine(node.args, node.source, input, config, scope.finalPass) && !scope.neverMatch;
+        break;
+      case 'include':
+        // Read even when inactive (ssh does: errors show up regardless of the host),
+        // but then nothing inside can match. The included file's own Host/Match lines
+        // do not leak out: `active` here is untouched by the recursion.
+        for (const target of includeTargets(node, input.homeDir)) {
+          if (stack.includes(target)) {
+            throw new ConfigError(
+              `${formatSource(node.source)}: Include cycle: ${[...stack, target].join(' -> ')}`,
+              node.source.file,
+              node.source.line,
+            );
+          }
+          if (stack.length >= MAX_INCLUDE_DEPTH) {
+            throw new ConfigError(
+              `${formatSource(node.source)}: Includes nested deeper than ${MAX_INCLUDE_DEPTH} levels`,
+              node.source.file,
+              node.source.line,
+            );
+          }
+          evalFile(input, config, target, {
+            active,
+            neverMatch: scope.neverMatch || !active,
+            finalPass: scope.finalPass,
+            stack,
+          });
+        }
+        break;
+      case 'option':
+        if (active) config.apply(node.keyword, { name: node.name, text: node.text, args: node.args, source: node.source });
+        break;
+    }
+  }
+}
+
+export function includeTargets(node: Extract<ConfigNode, { kind: 'include' }>, homeDir: string): string[] {
+  const where = formatSource(node.source);
+  return node.args.flatMap((arg) => globPaths(includePattern(arg, homeDir, where)));
+}
+
+/**
+ * `Host` line: whitespace-separated patterns; we also split on commas (a superset of
+ * ssh, which does not, but no host name contains one). A matching `!pattern` vetoes.
+ */
+export function hostMatches(args: readonly string[], alias: string): boolean {
+  return matchPatternList(alias, args.flatMap(splitPatternList)) === 'match';
+}
+
+const UNEVALUATED_CRITERIA = new Set(['localnetwork', 'version', 'sessiontype', 'command']);
+
+/**
+ * `Match` line. `exec` is never run and a few criteria are not evaluated: a block using
+ * them is treated as not matching and, when its other criteria would match, reported.
+ */
+function matchLine(
+  args: readonly string[],
+  source: Source,
+  input: EvalInput,
+  config: EffectiveConfig,
+  finalPass: boolean,
+): boolean {
+  const where = formatSource(source);
+  const bad = (msg: string): ConfigError => new ConfigError(`${where}: Match: ${msg}`, source.file, source.line);
+  let result = true;
+  const skipped: Array<{ criterion: string; value: string }> = [];
+  let sawAll = false;
+  let i = 0;
+  while (i < args.length) {
+    const attr = args[i++];
+    const negate = attr.startsWith('!');
+    const name = (negate ? attr.slice(1) : attr).toLowerCase();
+    let ok: boolean;
+    if (name === 'all' || name === 'canonical' || name === 'final') {
+      if (name === 'all') sawAll = true;
+      if (name === 'final') config.wantFinalPass = true;
+      // Without hostname canonicalization, "canonical" and "final" hold only in the final pass.
+      ok = name === 'all' ? true : finalPass;
+    } else {
+      const value = args[i++];
+      if (value === undefined) throw bad(`"${attr}" needs an argument`);
+      const patterns = splitPatternList(value);
+      switch (name) {
+        case 'host':
+          ok = matchPatternList(currentHostName(config, input.alias), patterns) === 'match';
+          break;
+        case 'originalhost':
+          ok = matchPatternList(input.alias, patterns) === 'match';
+          break;
+        case 'user':
+          ok = matchPatternList(config.get('user')?.text ?? input.localUser, patterns) === 'match';
+          break;
+        case 'localuser':
+          ok = matchPatternList(input.localUser, patterns) === 'match';
+          break;
+        case 'tagged':
+          ok = matchPatternList(config.get('tag')?.text ?? '', patterns) === 'match';
+          break;
+        case 'exec':
+          skipped.push({ criterion: 'exec', value });
+          continue;
+        default:
+          if (UNEVALUATED_CRITERIA.has(name)) {
+            skipped.push({ criterion: name, value });
+            continue;
+          }
+          throw bad(`unknown criterion "${attr}"`);
+      }
+    }
+    if (negate) ok = !ok;
+    if (!ok) result = false;
+  }
+  if (sawAll && args.some((a) => !/^(all|canonical|final)$/i.test(a))) throw bad('"all" cannot be combined with other criteria');
+  if (skipped.length === 0) return result;
+  if (result) {
+    for (const s of skipped) {
+      config.report({
+        option: `Match ${s.criterion}`,
+        value: s.value,
+        source: where,
+        reason:
+          s.criterion === 'exec'
+            ? 'Match exec is never run (it would execute a command); this Match block is ignored'
+            : `Match ${s.criterion} is not evaluated; this Match block is ignored`,
+      });
+    }
+  }
+  return false;
+}
+
+/** `Match host` sees HostName once set (with %h expanded), else the alias. */
+function currentHostName(config: EffectiveConfig, alias: string): string {
+  const hostName = config.get('hostname');
+  if (!hostName) return alias;
+  return expandPercent(hostName.text, { h: alias }, formatSource(hostName.source));
+}

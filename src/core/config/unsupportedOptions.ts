@@ -1,0 +1,60 @@
+/**
+ * ssh_config options that change what ssh would do but that we do not (or must not)
+ * honour. They are reported, not silently dropped, so the user knows why a connection
+ * differs from `ssh alias`. Only the effective (first obtained) value is judged: a later
+ * value would not apply in ssh either.
+ */
+import { formatSource } from './configFile';
+import type { EffectiveConfig } from './configEval';
+import type { UnsupportedOption } from './types';
+
+interface Rule {
+  keyword: string;
+  /** Whether this value changes behaviour (e.g. "ProxyCommand none" does not). */
+  applies: (value: string) => boolean;
+  reason: string;
+}
+
+const always = (): boolean => true;
+const notNone = (v: string): boolean => v.toLowerCase() !== 'none';
+const notNo = (v: string): boolean => !['no', 'false'].includes(v.toLowerCase());
+const isYes = (v: string): boolean => ['yes', 'true', 'always'].includes(v.toLowerCase());
+const ALGORITHMS = 'algorithm lists from ssh_config are not applied; the built-in defaults are used';
+
+const RULES: Rule[] = [
+  { keyword: 'proxycommand', applies: notNone, reason: 'ProxyCommand is not supported (it would run a command); use ProxyJump' },
+  { keyword: 'localcommand', applies: always, reason: 'LocalCommand is never run' },
+  { keyword: 'permitlocalcommand', applies: isYes, reason: 'PermitLocalCommand has no effect: local commands are never run' },
+  { keyword: 'remotecommand', applies: notNone, reason: 'RemoteCommand is not supported; an interactive shell is opened instead' },
+  { keyword: 'knownhostscommand', applies: notNone, reason: 'KnownHostsCommand is never run; only known_hosts files are read' },
+  { keyword: 'controlmaster', applies: notNo, reason: 'connection sharing (ControlMaster) is not used; each session has its own connection' },
+  { keyword: 'forwardagent', applies: notNo, reason: 'agent forwarding (ForwardAgent) is not supported' },
+  { keyword: 'forwardx11', applies: isYes, reason: 'X11 forwarding is not supported' },
+  { keyword: 'tunnel', applies: notNo, reason: 'tun/tap forwarding (Tunnel) is not supported' },
+  { keyword: 'canonicalizehostname', applies: isYes, reason: 'host name canonicalization is not done; HostName is used as written' },
+  { keyword: 'certificatefile', applies: always, reason: 'certificate authentication (CertificateFile) is not supported' },
+  { keyword: 'pkcs11provider', applies: notNone, reason: 'PKCS#11 tokens are not supported' },
+  { keyword: 'securitykeyprovider', applies: always, reason: 'SecurityKeyProvider is not supported' },
+  { keyword: 'bindaddress', applies: always, reason: 'choosing the local source address (BindAddress) is not supported' },
+  { keyword: 'bindinterface', applies: always, reason: 'choosing the local interface (BindInterface) is not supported' },
+  { keyword: 'addressfamily', applies: (v) => v.toLowerCase() !== 'any', reason: 'AddressFamily is not applied' },
+  { keyword: 'ciphers', applies: always, reason: ALGORITHMS },
+  { keyword: 'kexalgorithms', applies: always, reason: ALGORITHMS },
+  { keyword: 'macs', applies: always, reason: ALGORITHMS },
+  { keyword: 'hostkeyalgorithms', applies: always, reason: ALGORITHMS },
+  { keyword: 'pubkeyacceptedalgorithms', applies: always, reason: ALGORITHMS },
+  { keyword: 'pubkeyacceptedkeytypes', applies: always, reason: ALGORITHMS },
+];
+
+export function unsupportedOptions(config: EffectiveConfig): UnsupportedOption[] {
+  const out: UnsupportedOption[] = [];
+  for (const rule of RULES) {
+    // CertificateFile accumulates; the others are first-value-wins.
+    const settings = rule.keyword === 'certificatefile' ? config.getAll(rule.keyword) : [config.get(rule.keyword)];
+    for (const setting of settings) {
+      if (!setting || !rule.applies(setting.text)) continue;
+      out.push({ option: setting.name, value: setting.text, source: formatSource(setting.source), reason: rule.reason });
+    }
+  }
+  return out;
+}
