@@ -29,7 +29,7 @@ STAMP="$DEST/.sshka-install-complete"
 
 log() { printf '[install-code-server] %s\n' "$*" >&2; }
 die() { printf '[install-code-server] ERROR: %s\n' "$*" >&2; exit 1; }
-trap 'rc=$?; if [ $rc -ne 0 ]; then printf "[install-code-server] FAILED (exit %s) at line %s: %s\n" "$rc" "$LINENO" "$BASH_COMMAND" >&2; fi' EXIT
+trap 'printf "[install-code-server] FAILED (exit %s) at line %s: %s\n" "$?" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
 if [ -f "$STAMP" ] && [ -f "$DEST/out/node/entry.js" ]; then
   log "code-server $VERSION already installed at $DEST"
@@ -69,6 +69,9 @@ node_major="$(node -p 'process.versions.node.split(".")[0]')"
 # node-gyp must not download Node headers (no internet): use the local ones when present.
 if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_version.h ]; then
   export npm_config_nodedir=/usr
+fi
+if [ -z "${npm_config_nodedir:-}" ] && ! grep -qs '^nodedir' "$HOME/.npmrc"; then
+  log "WARNING: no local Node headers (/usr/include/node) and no nodedir: node-gyp will try to download them"
 fi
 export npm_config_yes=true npm_config_audit=false npm_config_fund=false \
   npm_config_update_notifier=false npm_config_progress=false

@@ -29,7 +29,7 @@ trap 'rm -rf "$TMP"' EXIT
 mkdir -p "$TMP/user-data" "$TMP/extensions" "$TMP/xdg"
 echo 'auth: none' >"$TMP/config.yaml"
 cs() {
-  env -u PORT -u PASSWORD -u HASHED_PASSWORD XDG_DATA_HOME="$TMP/xdg" EXTENSIONS_GALLERY='{}' \
+  env -u PORT -u PASSWORD -u HASHED_PASSWORD XDG_DATA_HOME="$TMP/xdg" XDG_CACHE_HOME="$TMP/xdg" EXTENSIONS_GALLERY='{}' \
     node "$CS" --config "$TMP/config.yaml" --user-data-dir "$TMP/user-data" --extensions-dir "$TMP/extensions" "$@"
 }
 

@@ -175,7 +175,8 @@ function ensureCodeServer() {
 }
 
 function codeServerEnv(dirs) {
-  const env = { ...process.env, XDG_DATA_HOME: dirs.xdgData, SSHKA_TEST_HARNESS: 'code-server' };
+  // XDG_* keep code-server's logs and @vscode/deviceid's id out of the real home.
+  const env = { ...process.env, XDG_DATA_HOME: dirs.xdgData, XDG_CACHE_HOME: path.join(dirs.root, 'xdg-cache'), SSHKA_TEST_HARNESS: 'code-server' };
   // No extension marketplace (code-server defaults to open-vsx.org; there is no internet).
   if (!env.EXTENSIONS_GALLERY) env.EXTENSIONS_GALLERY = '{}';
   // code-server reads these from the environment and they would override our flags.
@@ -271,7 +272,7 @@ async function runCodeServer() {
   if (VSIX) installVsix(dirs);
 
   const port = await freePort();
-  const serverLog = path.join(OUTPUT_DIR, 'code-server.log');
+  const serverLog = path.join(OUTPUT_DIR, `${SHOT_NAME}.code-server.log`);
   const testLog = path.join(OUTPUT_DIR, `${SHOT_NAME}.log`);
   const logStream = fs.createWriteStream(testLog);
   const shotFile = path.join(OUTPUT_DIR, `${SHOT_NAME}.png`);
@@ -296,6 +297,8 @@ async function runCodeServer() {
     browser = await chromium.launch({
       executablePath: chromiumPath(),
       headless: true,
+      // keeps Chromium's crashpad/config out of ~/.config and ~/.cache
+      env: { ...process.env, XDG_CONFIG_HOME: path.join(dirs.root, 'xdg-config'), XDG_CACHE_HOME: path.join(dirs.root, 'xdg-cache') },
       args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
         '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
     });

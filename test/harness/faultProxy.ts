@@ -112,7 +112,9 @@ export async function startFaultProxy(targetHost: string, targetPort: number): P
       updateFlow(r);
     });
     up.on('end', () => {
-      if (!r.forgotten && !r.clientClosed) r.client.end();
+      // A forgotten flow's FIN goes nowhere; just finish our own half so the socket is freed.
+      if (r.forgotten) up.end();
+      else if (!r.clientClosed) r.client.end();
     });
     up.on('error', () => undefined); // 'close' follows with hadError
     up.on('close', (hadError) => {
@@ -163,6 +165,10 @@ export async function startFaultProxy(targetHost: string, targetPort: number): P
     });
     client.on('end', () => {
       r.clientEnded = true;
+      if (r.forgotten) {
+        client.end();
+        return;
+      }
       // Not yet connected: the connect handler passes the FIN on after the queued bytes.
       if (!r.forgotten && r.upstreamConnected && !r.upstreamClosed) r.upstream!.end();
     });

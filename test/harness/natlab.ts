@@ -1,5 +1,7 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Availability } from './skip';
 
@@ -62,8 +64,21 @@ export interface Natlab {
   reboot(): Promise<void>;
   /** Current conntrack table of the router (`conntrack -L`), for diagnostics. */
   conntrack(): Promise<string>;
+  /**
+   * Reach host:port from the client namespace while the test itself runs in the host's
+   * namespace: a unix socket (visible to both) in front of socat running in the client
+   * namespace. Each connection to the socket opens a new TCP flow through the NAT, e.g.
+   * `new ssh2.Client().connect({ sock: bridge.connect(), ... })`.
+   */
+  unixBridge(host: string, port: number): Promise<UnixBridge>;
   /** Kill every process in the namespaces (tracked or not), delete the namespaces. Idempotent. */
   dispose(): Promise<void>;
+}
+
+export interface UnixBridge {
+  readonly path: string;
+  connect(): net.Socket;
+  close(): Promise<void>;
 }
 
 const NET = {
@@ -146,6 +161,7 @@ export async function createNatlab(options: NatlabOptions = {}): Promise<Natlab>
   removeStale(prefix);
 
   const children = new Set<ChildProcess>();
+  const tempDirs = new Set<string>();
   let disposed: Promise<void> | undefined;
   let outageOn = false;
 
@@ -154,6 +170,7 @@ export async function createNatlab(options: NatlabOptions = {}): Promise<Natlab>
   const onExit = () => {
     for (const c of children) killGroup(c);
     destroyNamespacesSync(namespaces);
+    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', onExit);
 
@@ -185,6 +202,15 @@ export async function createNatlab(options: NatlabOptions = {}): Promise<Natlab>
       });
     });
 
+  const spawnIn = (ns: string, cmd: string, args: string[] = [], opts: SpawnOptions = {}): ChildProcess => {
+    if (disposed) throw new Error('natlab disposed');
+    // Own process group, so dispose() takes the command's children too.
+    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { ...opts, detached: true });
+    children.add(child);
+    child.on('exit', () => children.delete(child));
+    child.on('error', () => children.delete(child));
+    return child;
+  };
   const must = async (ns: string, cmd: string, args: string[]): Promise<string> => {
     const r = await exec(ns, cmd, args, { timeoutMs: 15_000 });
     if (r.code !== 0) {
@@ -246,15 +272,7 @@ export async function createNatlab(options: NatlabOptions = {}): Promise<Natlab>
     routerServerAddr: NET.routerServerAddr,
     natTimeoutSec,
     exec,
-    spawn(ns, cmd, args = [], opts = {}) {
-      if (disposed) throw new Error('natlab disposed');
-      // Own process group, so dispose() takes the command's children too.
-      const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { ...opts, detached: true });
-      children.add(child);
-      child.on('exit', () => children.delete(child));
-      child.on('error', () => children.delete(child));
-      return child;
-    },
+    spawn: spawnIn,
     async outage() {
       if (outageOn) return;
       outageOn = true;
@@ -268,6 +286,39 @@ export async function createNatlab(options: NatlabOptions = {}): Promise<Natlab>
     async reboot() {
       const r = await exec(routerNs, 'conntrack', ['-F'], { timeoutMs: 10_000 });
       if (r.code !== 0) throw new Error(`natlab: conntrack -F failed: ${r.stderr.trim()}`);
+    },
+    async unixBridge(host, port) {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'sshk-bridge-'));
+      tempDirs.add(dir);
+      const sock = path.join(dir, 'sock');
+      const child = spawnIn(
+        clientNs,
+        'socat',
+        [`UNIX-LISTEN:${sock},fork,mode=600`, `TCP4:${host}:${port},nodelay`],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let err = '';
+      child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+      const end = Date.now() + 5_000;
+      while (!existsSync(sock)) {
+        if (child.exitCode !== null || Date.now() > end) {
+          killGroup(child);
+          rmSync(dir, { recursive: true, force: true });
+          throw new Error(`natlab: socat bridge did not start: ${err.trim() || `exit ${child.exitCode}`}`);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return {
+        path: sock,
+        connect: () => net.connect(sock),
+        close: async () => {
+          const exited = child.exitCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once('close', () => r()));
+          killGroup(child);
+          await exited;
+          rmSync(dir, { recursive: true, force: true });
+          tempDirs.delete(dir);
+        },
+      };
     },
     async conntrack() {
       const r = await exec(routerNs, 'conntrack', ['-L'], { timeoutMs: 10_000 });
@@ -286,6 +337,7 @@ export async function createNatlab(options: NatlabOptions = {}): Promise<Natlab>
         await Promise.race([Promise.all(exits), new Promise<void>((r) => (timer = setTimeout(r, 5_000)))]);
         clearTimeout(timer);
         destroyNamespacesSync(namespaces);
+        for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
       })();
       return disposed;
     },

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -67,6 +67,11 @@ export interface SshdHandle {
 const SSHD = process.env.SSHD_PATH ?? '/usr/sbin/sshd';
 const READY_TIMEOUT_MS = 10_000;
 const PASSPHRASE = 'harness passphrase 7f3a';
+/**
+ * In the environment of every session: which server a process belongs to. (sshd itself
+ * overwrites its environ with its process title; it is found by the config path in its
+ * command line instead, and its connection processes by walking its tree.)
+ */
 const MARKER_VAR = 'SSHK_HARNESS_SSHD';
 const LOG_CAP = 4 * 1024 * 1024;
 
@@ -82,7 +87,35 @@ export function sshdAvailability(): Availability {
       return { ok: false, reason: `${tool} not found on PATH (install openssh-client)` };
     }
   }
+  const account = loginProblem();
+  if (account) {
+    return { ok: false, reason: account };
+  }
   return { ok: true };
+}
+
+/** Why sshd would refuse the current user even with the right key, if it would. */
+function loginProblem(): string | undefined {
+  const user = os.userInfo();
+  if (user.shell && /(nologin|\/false)$/.test(user.shell)) {
+    return `user ${user.username} has no login shell (${user.shell}); sshd tests log in as the current user`;
+  }
+  if (process.getuid?.() === 0) {
+    // With UsePAM no, sshd running as root refuses an account whose shadow password starts
+    // with "!" (locked), public key or not. Without root it cannot read shadow and does not care.
+    try {
+      const entry = readFileSync('/etc/shadow', 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith(`${user.username}:`));
+      const pw = entry?.split(':')[1] ?? '';
+      if (pw.startsWith('!')) {
+        return `account ${user.username} is locked in /etc/shadow ("!"), so sshd (UsePAM no) refuses it; unlock without a password: usermod -p '*' ${user.username}`;
+      }
+    } catch {
+      // no shadow file
+    }
+  }
+  return undefined;
 }
 
 export function sshdAvailable(): boolean {
@@ -112,7 +145,12 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
   const alias = options.alias ?? 'lab';
   const user = os.userInfo().username;
   const isRoot = process.getuid?.() === 0;
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'sshk-sshd-'));
+  reapOrphansOnce();
+  // The creating pid is in the name, so a later run can reap what a crashed one left.
+  const dir = await mkdtemp(path.join(os.tmpdir(), `${DIR_PREFIX}${process.pid}-`));
+  let child: ChildProcess | undefined;
+  liveDirs.set(dir, () => child?.pid);
+  if (!process.listeners('exit').includes(killAllLiveSync)) process.on('exit', killAllLiveSync);
   try {
     const p = (name: string) => path.join(dir, name);
     const hostKeys = [p('ssh_host_ed25519_key')];
@@ -155,7 +193,6 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
       }
     };
 
-    let child: ChildProcess | undefined;
     let port = options.port ?? (await freePort());
     const launch = async () => {
       const attempts = options.port === undefined ? 5 : 1;
@@ -230,6 +267,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
         stopped ??= (async () => {
           await kill();
           await rm(dir, { recursive: true, force: true });
+          forget(dir);
         })();
         return stopped;
       },
@@ -237,7 +275,72 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
   } catch (err) {
     await killMarked(dir);
     await rm(dir, { recursive: true, force: true });
+    forget(dir);
     throw err;
+  }
+}
+
+const DIR_PREFIX = 'sshk-sshd-';
+/** Servers not yet stopped, by dir, with the pid of their sshd. */
+const liveDirs = new Map<string, () => number | undefined>();
+
+function forget(dir: string): void {
+  liveDirs.delete(dir);
+  if (liveDirs.size === 0) process.off('exit', killAllLiveSync);
+}
+
+/** Last resort when a test process exits without stop(): no sshd may outlive it. */
+function killAllLiveSync(): void {
+  for (const [dir, sshdPid] of liveDirs) {
+    const pid = sshdPid();
+    const pids = [...markedPids(dir), ...(pid === undefined ? [] : [pid, ...descendants(pid)])];
+    for (const p of pids) signal(p);
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // best effort
+    }
+  }
+  liveDirs.clear();
+}
+
+let reaped = false;
+/**
+ * Kill servers and sessions left by test processes that died without cleaning up (SIGKILL,
+ * a crash), and remove their dirs.
+ */
+function reapOrphansOnce(): void {
+  if (reaped) return;
+  reaped = true;
+  const tmp = os.tmpdir();
+  const deadOwner = (name: string) => {
+    const m = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(name);
+    return !!m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]));
+  };
+  const stale = new Set<string>();
+  try {
+    for (const name of readdirSync(tmp)) if (deadOwner(name)) stale.add(path.join(tmp, name));
+  } catch {
+    return;
+  }
+  if (stale.size === 0) return;
+  const victims = new Set<number>();
+  for (const dir of stale) {
+    for (const pid of markedPids(dir)) {
+      victims.add(pid);
+      for (const d of descendants(pid)) victims.add(d);
+    }
+  }
+  for (const pid of victims) signal(pid);
+  for (const dir of stale) rmSync(dir, { recursive: true, force: true });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -423,13 +526,20 @@ function descendants(root: number): number[] {
   return out;
 }
 
+/** Processes of the server in `dir`: sessions by their env marker, sshd by its config path. */
 function markedPids(dir: string): number[] {
-  const needle = `${MARKER_VAR}=${dir}\0`;
+  const envNeedle = `${MARKER_VAR}=${dir}\0`;
+  const cmdNeedle = `${dir}/`;
   const out: number[] = [];
   for (const pid of procEntries()) {
     if (pid === process.pid) continue;
     try {
-      if ((readFileSync(`/proc/${pid}/environ`, 'latin1') + '\0').includes(needle)) out.push(pid);
+      if (
+        (readFileSync(`/proc/${pid}/environ`, 'latin1') + '\0').includes(envNeedle) ||
+        readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(cmdNeedle)
+      ) {
+        out.push(pid);
+      }
     } catch {
       // exited, or not ours to read
     }

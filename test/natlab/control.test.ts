@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Client } from 'ssh2';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { createNatlab, natlabAvailable, type Natlab } from '../harness/natlab';
 import { requireOrSkip, type Availability } from '../harness/skip';
@@ -129,6 +131,45 @@ describe('natlab', { concurrency: true }, () => {
       while (r.exit === undefined && Date.now() < end) await sleep(50);
       assert.equal(r.exit, 255, `ssh should give up: ${r.describe()}`);
       assert.match(r.err, /Timeout, server .* not responding/);
+    });
+
+    it('unixBridge() lets in-process ssh2 reach the server through the NAT', async (t) => {
+      if (!requireOrSkip(t, available)) return;
+      const bridge = await f.lab!.unixBridge(f.sshd!.host, f.sshd!.port);
+      const client = new Client();
+      t.after(async () => {
+        client.end();
+        await bridge.close();
+      });
+      const hostKey = f.sshd!.hostKeyPublicLine.split(' ')[1];
+      const out = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('ssh2 over the bridge timed out')), 15_000);
+        client
+          .on('ready', () => {
+            client.exec('echo $SSH_CLIENT', (err, stream) => {
+              if (err) return reject(err);
+              let text = '';
+              stream.on('data', (b: Buffer) => (text += b.toString()));
+              stream.on('close', () => {
+                clearTimeout(timer);
+                resolve(text);
+              });
+            });
+          })
+          .on('error', (err) => {
+            clearTimeout(timer);
+            reject(err);
+          })
+          .connect({
+            sock: bridge.connect(),
+            username: f.sshd!.user,
+            privateKey: readFileSync(f.sshd!.clientKeyPath),
+            hostVerifier: (key: Buffer) => key.toString('base64') === hostKey,
+            readyTimeout: 10_000,
+          });
+      });
+      // The server sees the router's address: the flow went through the masquerading NAT.
+      assert.equal(out.trim().split(' ')[0], f.lab!.routerServerAddr);
     });
 
     it('outage() blocks new connections until heal()', async (t) => {

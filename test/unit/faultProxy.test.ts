@@ -209,7 +209,9 @@ describe('faultProxy', () => {
     assert.ok(await fresh2.waitFor('new', 2000), 'new flows work');
     // The client hanging up is not passed on either: the target keeps its side.
     const openBefore = echo.open.size;
+    assert.equal(proxy.connections(), 3);
     idle.socket.destroy();
+    assert.ok(await waitUntil(() => proxy.connections() === 2, 2000), 'the proxy lets go of the closed client side');
     await sleep(200);
     assert.equal(echo.open.size, openBefore);
   });

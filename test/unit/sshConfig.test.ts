@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -8,9 +8,15 @@ import * as path from 'node:path';
 import { listHosts, parseJumpSpec, resolveHost, type ResolveOptions } from '../../src/core/config/sshConfig';
 import { ConfigError } from '../../src/core/config/types';
 
+const tempDirs: string[] = [];
+after(() => {
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 /** A fake home with ~/.ssh/config = `config` and extra files relative to the home. */
 function home(config: string, files: Record<string, string> = {}): { dir: string; opts: ResolveOptions; ssh: string } {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'sshcfg-')));
+  tempDirs.push(dir);
   const ssh = path.join(dir, '.ssh');
   fs.mkdirSync(ssh, { mode: 0o700 });
   fs.writeFileSync(path.join(ssh, 'config'), config);
@@ -528,6 +534,12 @@ Host inner
   ProxyJump ignored-because-not-first
 Host direct
   ProxyJump alice@bastion:2201
+Host via-cmd-last
+  ProxyJump bastion,cmdhop
+Host via-cmd-first
+  ProxyJump cmdhop
+Host cmdhop
+  ProxyCommand nc %h %p
 Host v6
   ProxyJump [2001:db8::1]:2222,ssh://bob@plain.example.com
 Host edge
@@ -561,6 +573,13 @@ Host *
     'the first hop brings its own chain (Host * → edge); later hops do not',
   );
   assert.deepEqual(resolveHost('edge', opts).proxyJump, []);
+  // A later hop is reached with -J by ssh, so its ProxyCommand never applies...
+  assert.deepEqual(resolveHost('via-cmd-last', opts).unsupported, []);
+  // ...but the first hop's does, and is reported against the jump host.
+  const first = resolveHost('via-cmd-first', opts).unsupported;
+  assert.equal(first.length, 1);
+  assert.equal(first[0].option, 'ProxyCommand');
+  assert.match(first[0].reason, /^jump host "cmdhop": ProxyCommand is not supported/);
 });
 
 test('ProxyJump: the first hop brings its own chain, recursively', () => {
@@ -691,6 +710,7 @@ test('agrees with ssh -G on patterns, negation, Match and first-value-wins', (t)
     return;
   }
   const incDir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'sshcfg-inc-')));
+  tempDirs.push(incDir);
   fs.writeFileSync(path.join(incDir, 'inc.conf'), 'User incuser\nHost other\n  Port 7\n');
   const config = `
 Host work-*

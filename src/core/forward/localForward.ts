@@ -185,6 +185,8 @@ export class LocalForward implements Disposable {
   private pipe(socket: Socket, channel: ClientChannel): void {
     socket.on('data', (d: Buffer) => {
       this.counters.bytesOut += d.length;
+      // A request on a kept-alive connection is a user action too.
+      this.session.noteActivity();
     });
     channel.on('data', (d: Buffer) => {
       this.counters.bytesIn += d.length;

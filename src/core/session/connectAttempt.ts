@@ -12,6 +12,12 @@ import type { Prompter } from './prompter';
 export interface AttemptDeadlines {
   /** TCP connect (or, through a jump host, the direct-tcpip channel open). */
   tcpMs: number;
+  /**
+   * From TCP connected to the server's first bytes. sshd sends its version banner before
+   * any crypto, so silence here means a broken path (a middlebox or jump host that
+   * accepted the connection), not a slow server: it is treated like a TCP timeout.
+   */
+  bannerMs: number;
   /** From TCP connected to key exchange done. */
   handshakeMs: number;
   /** Network time for authentication; time spent in prompts does not count. */
@@ -37,7 +43,7 @@ export interface ConnectedClient {
   dispose(): void;
 }
 
-export type Hop = Pick<JumpHost, 'alias' | 'hostName' | 'port' | 'user' | 'identityFiles' | 'identitiesOnly' | 'identityAgent'>;
+export type Hop = Pick<JumpHost, 'alias' | 'hostName' | 'port' | 'user' | 'identityFiles' | 'identitiesOnly' | 'identityAgent' | 'hostKeyAlias' | 'userKnownHostsFiles' | 'strictHostKeyChecking'>;
 
 // aes-gcm first: without ssh2's native binding (a bundled extension lacks it) chacha20 costs
 // ~2.3x the CPU per byte, aes-gcm ~1.5x.
@@ -62,6 +68,9 @@ export async function connectAttempt(host: ResolvedHost, ctx: AttemptContext): P
       const target = `${hop.alias === hop.hostName ? hop.hostName : `${hop.alias} (${hop.hostName})`}:${hop.port}`;
       transport = i === 0 ? await openTcp(hop, ctx, target) : await openChannel(opened[i - 1], hop, ctx, target);
       const client = new Client();
+      // ssh2 may emit 'error' after we stopped listening (e.g. "Connection lost before
+      // handshake" once a timed-out attempt is destroyed); unhandled, that kills the process.
+      client.on('error', () => undefined);
       opened.push(client);
       await handshake(client, transport, hop, ctx, target);
       ctx.logger.debug(`authenticated to ${target} as ${hop.user}`);
@@ -144,6 +153,8 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
     };
     const finish = () => {
       clearTimeout(timer);
+      onFirstBytes();
+      transport.removeListener('data', onFirstBytes);
       client.removeListener('error', onError);
       client.removeListener('close', onClose);
     };
@@ -183,6 +194,11 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
       resolve();
     });
     arm(ctx.deadlines.handshakeMs, 'SSH handshake');
+    const bannerTimer = setTimeout(
+      () => fail(new SessionError('timeout', `${target} accepted the connection but sent no SSH banner within ${ctx.deadlines.bannerMs} ms`)),
+      ctx.deadlines.bannerMs,
+    );
+    const onFirstBytes = () => clearTimeout(bannerTimer);
     const config: ConnectConfig = {
       sock: transport as unknown as ConnectConfig['sock'],
       username: hop.user,
@@ -201,6 +217,8 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
     };
     try {
       client.connect(config);
+      // After connect(): ssh2 has attached its own reader, so this listener only observes.
+      transport.once('data', onFirstBytes);
     } catch (err) {
       fail(classifyError(err, target, ctx.everConnected));
     }

@@ -182,6 +182,15 @@ export class Session implements Disposable {
     }
   }
 
+  /**
+   * Someone just used the session (bytes from a forward client, a key in a terminal). If
+   * the path has been quiet, probe it now: a dead path is found in about a second.
+   */
+  noteActivity(): void {
+    const keepalive = this.keepalive;
+    if (this.stateValue.kind === 'connected' && keepalive && !keepalive.recentlyHeard) void keepalive.demandProbe();
+  }
+
   /** Fires when `client` stops being the session's live client (lost, dropped, closed). */
   onDidRetire(client: Client, listener: () => void): Disposable {
     let fired = false;
@@ -276,7 +285,7 @@ export class Session implements Disposable {
           identities: this.identities,
           verifierFor: (hop) => this.verifierFor(hop),
           logger: this.deps.logger,
-          deadlines: { tcpMs, handshakeMs: this.options.connectTimeoutMs, authMs: this.options.authTimeoutMs },
+          deadlines: { tcpMs, bannerMs: tcpMs, handshakeMs: this.options.connectTimeoutMs, authMs: this.options.authTimeoutMs },
           everConnected: this.everConnected,
         });
       } catch (err) {
@@ -364,13 +373,20 @@ export class Session implements Disposable {
   }
 
   private verifierFor(hop: Hop): HostKeyVerifier {
-    const isFinal = hop === this.host;
-    const name = isFinal ? this.host.hostKeyAlias ?? hop.hostName : hop.hostName;
-    const key = `${name}:${hop.port}`;
+    const alias = hop.hostKeyAlias;
+    const name = alias ?? hop.hostName;
+    // As OpenSSH: a HostKeyAlias is looked up as is, without the [host]:port form.
+    const port = alias ? 22 : hop.port;
+    const key = `${name}:${port}`;
     let verifier = this.verifiers.get(key);
     if (!verifier) {
       verifier = new HostKeyVerifier(
-        { host: name, port: hop.port, knownHostsFiles: this.host.userKnownHostsFiles, strict: this.host.strictHostKeyChecking },
+        {
+          host: name,
+          port,
+          knownHostsFiles: hop.userKnownHostsFiles ?? this.host.userKnownHostsFiles,
+          strict: hop.strictHostKeyChecking ?? this.host.strictHostKeyChecking,
+        },
         this.deps.prompter,
         this.deps.logger,
       );

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the tests need from Debian's packages (idempotent; root or sudo):
+# OpenSSH server and client (integration tests), iproute2 + iptables + conntrack (natlab),
+# autossh (bench/restore), tmux (shell reattach), curl (forward checks).
+set -euo pipefail
+pkgs=(openssh-server openssh-client iproute2 iptables conntrack procps autossh tmux curl)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "test dependencies present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# sshd wants its privilege-separation directory even when started by hand.
+$SUDO mkdir -p /run/sshd

@@ -1,0 +1,68 @@
+/**
+ * The host aliases a config names, for a quick pick. Listing is lenient where resolving
+ * is strict: one broken block must not hide every other host.
+ */
+import { formatSource } from './configFile';
+import { evaluateConfig, includeTargets, loadFile } from './configEval';
+import { expandPercent } from './expand';
+import { parsePort } from './optionValues';
+import { isConcretePattern, splitPatternList } from './patterns';
+import { makeContext, type ResolveOptions } from './resolveContext';
+
+export interface HostListEntry {
+  alias: string;
+  hostName?: string;
+  user?: string;
+  port?: number;
+  /** The file whose Host line names the alias. */
+  file: string;
+}
+
+/**
+ * Concrete Host aliases (no wildcard, no negation) across the config and its Includes,
+ * in file order, for a host picker. Each is looked up through the config for HostName,
+ * User and Port; an alias whose lookup fails is still listed, without those fields.
+ */
+export function listHosts(options: ResolveOptions = {}): HostListEntry[] {
+  const ctx = makeContext(options);
+  const seen = new Set<string>();
+  const entries: HostListEntry[] = [];
+  const visited = new Set<string>();
+  const walk = (file: string): void => {
+    if (visited.has(file)) return; // cycles and repeats: each file once
+    visited.add(file);
+    for (const node of loadFile(file, ctx.cache) ?? []) {
+      if (node.kind === 'include') {
+        for (const target of includeTargets(node, ctx.homeDir)) walk(target);
+      } else if (node.kind === 'host') {
+        for (const pattern of node.args.flatMap(splitPatternList)) {
+          if (!isConcretePattern(pattern) || seen.has(pattern.toLowerCase())) continue;
+          seen.add(pattern.toLowerCase());
+          entries.push({ alias: pattern, file });
+        }
+      }
+    }
+  };
+  walk(ctx.configFile);
+  for (const entry of entries) {
+    try {
+      const config = evaluateConfig({
+        configFile: ctx.configFile,
+        homeDir: ctx.homeDir,
+        alias: entry.alias,
+        localUser: ctx.localUser,
+        overrides: options.overrides ?? [],
+        cache: ctx.cache,
+      });
+      const hostName = config.get('hostname');
+      if (hostName) entry.hostName = expandPercent(hostName.text, { h: entry.alias }, formatSource(hostName.source));
+      const user = config.get('user');
+      if (user) entry.user = user.text;
+      const port = config.get('port');
+      if (port) entry.port = parsePort(port);
+    } catch {
+      // A broken block must not hide the other hosts; connecting will report the error.
+    }
+  }
+  return entries;
+}

@@ -1,0 +1,116 @@
+/**
+ * ProxyJump: parsing `[user@]host[:port]` lists and turning them into a flat chain of
+ * resolved hops, with the loop and depth checks that keep a config from recursing forever.
+ */
+import type { Setting } from './configEval';
+import { withSource } from './optionValues';
+import { ConfigError, type JumpHost, type ResolvedHost, type UnsupportedOption } from './types';
+
+/** Hops in one chain, nested chains included; ssh has no limit but loops are fatal there too. */
+const MAX_JUMP_DEPTH = 10;
+
+/** Resolves one hop through the config, with `overrides` as its command line. */
+export type HopResolver = (alias: string, overrides: Array<[string, string]>, stack: string[]) => ResolvedHost;
+
+export interface JumpSpec {
+  user?: string;
+  host: string;
+  port?: number;
+}
+
+/** `[user@]host[:port]` or `ssh://[user@]host[:port]`, IPv6 in brackets. */
+export function parseJumpSpec(text: string): JumpSpec {
+  const badSpec = (why: string): ConfigError =>
+    new ConfigError(`bad ProxyJump entry "${text}": ${why}; expected [user@]host[:port]`);
+  let rest = text.trim();
+  if (/^ssh:\/\//i.test(rest)) rest = rest.slice(6).replace(/\/$/, '');
+  let user: string | undefined;
+  const at = rest.lastIndexOf('@');
+  if (at >= 0) {
+    user = rest.slice(0, at);
+    rest = rest.slice(at + 1);
+    if (user === '') throw badSpec('empty user');
+  }
+  let host: string;
+  let portText: string | undefined;
+  if (rest.startsWith('[')) {
+    const close = rest.indexOf(']');
+    if (close < 0) throw badSpec('unclosed [');
+    host = rest.slice(1, close);
+    const after = rest.slice(close + 1);
+    if (after.startsWith(':')) portText = after.slice(1);
+    else if (after !== '') throw badSpec(`unexpected "${after}"`);
+  } else {
+    const parts = rest.split(':');
+    if (parts.length > 2) throw badSpec('IPv6 addresses must be in [brackets]');
+    host = parts[0];
+    portText = parts[1];
+  }
+  if (host === '') throw badSpec('empty host');
+  let port: number | undefined;
+  if (portText !== undefined) {
+    if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
+      throw badSpec(`port "${portText}" is not a number from 1 to 65535`);
+    }
+    port = Number(portText);
+  }
+  return { user, host, port };
+}
+
+/**
+ * `ProxyJump a,b`: ssh reaches b through a (`ssh -J a -W target b`), so b's own
+ * ProxyJump is overridden by the chain while a, contacted directly, may bring its own
+ * chain. Each hop is otherwise resolved through the config like any host, with the
+ * user/port from the ProxyJump entry taking precedence (-l/-p for that hop).
+ */
+export function resolveJumps(
+  setting: Setting,
+  stack: string[],
+  unsupported: UnsupportedOption[],
+  resolveHop: HopResolver,
+): JumpHost[] {
+  if (setting.text.toLowerCase() === 'none') return [];
+  let specs: JumpSpec[];
+  try {
+    specs = setting.text.split(',').map(parseJumpSpec);
+  } catch (err) {
+    throw withSource(setting, err);
+  }
+  const chain: JumpHost[] = [];
+  specs.forEach((spec, index) => {
+    const key = spec.host.toLowerCase();
+    if (stack.includes(key)) {
+      throw withSource(setting, new Error(`ProxyJump loop: ${[...stack, key].join(' -> ')} (add "ProxyJump none" to the jump host)`));
+    }
+    if (stack.length >= MAX_JUMP_DEPTH) {
+      throw withSource(setting, new Error(`ProxyJump chain deeper than ${MAX_JUMP_DEPTH} hops: ${stack.join(' -> ')}`));
+    }
+    const hopOverrides: Array<[string, string]> = [];
+    if (spec.user !== undefined) hopOverrides.push(['User', spec.user]);
+    if (spec.port !== undefined) hopOverrides.push(['Port', String(spec.port)]);
+    // ssh reaches a later hop with `-J <earlier hops>`: that command-line ProxyJump comes
+    // first, so the hop's own ProxyJump and ProxyCommand never apply. The chain itself
+    // is assembled here, hence "none".
+    if (index > 0) hopOverrides.push(['ProxyJump', 'none']);
+    const hop = resolveHop(spec.host, hopOverrides, [...stack, key]);
+    if (index === 0) chain.push(...hop.proxyJump);
+    for (const u of hop.unsupported) unsupported.push({ ...u, reason: `jump host "${spec.host}": ${u.reason}` });
+    chain.push({
+      alias: hop.alias,
+      hostName: hop.hostName,
+      port: hop.port,
+      user: hop.user,
+      identityFiles: hop.identityFiles,
+      identitiesOnly: hop.identitiesOnly,
+      identityAgent: hop.identityAgent,
+      hostKeyAlias: hop.hostKeyAlias,
+      userKnownHostsFiles: hop.userKnownHostsFiles,
+      strictHostKeyChecking: hop.strictHostKeyChecking,
+      connectTimeout: hop.connectTimeout,
+    });
+  });
+  if (chain.length > MAX_JUMP_DEPTH) {
+    throw withSource(setting, new Error(`ProxyJump chain longer than ${MAX_JUMP_DEPTH} hops`));
+  }
+  return chain;
+}
