@@ -120,7 +120,9 @@ describe('natlab', { concurrency: true }, () => {
   });
 
   // Own lab: flushing conntrack or cutting the path would kill the control sessions above.
-  describe('lab faults', () => {
+  // Sequential (a nested suite inherits the parent's concurrency): reboot() would also kill the
+  // flows of the other cases in this lab.
+  describe('lab faults', { concurrency: false }, () => {
     const f = labFixture();
 
     it('reboot() (conntrack -F) kills a live flow: ssh with keepalive notices and exits', async (t) => {

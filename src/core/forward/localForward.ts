@@ -6,20 +6,7 @@ import type { Logger } from '../base/logger';
 import { formatForwardSpec } from '../config/forwardSpec';
 import type { ForwardSpec } from '../config/types';
 import type { Session } from '../session/session';
-
-export type ForwardState =
-  | { readonly kind: 'starting' }
-  | { readonly kind: 'active' }
-  | { readonly kind: 'waiting'; readonly reason: string }
-  | { readonly kind: 'failed'; readonly reason: string }
-  | { readonly kind: 'stopped' };
-
-export interface ForwardCounters {
-  openConnections: number;
-  totalConnections: number;
-  bytesIn: number;
-  bytesOut: number;
-}
+import type { Forward, ForwardCounters, ForwardState } from './types';
 
 export interface LocalForwardOptions {
   /** How long a client that connects during an outage is held before it is closed. */
@@ -36,7 +23,8 @@ export const defaultLocalForwardOptions: LocalForwardOptions = { holdMs: 60_000,
  * session is back. Each connection is a user action, so a quiet session is probed first
  * and a dead one is found in about a second instead of interval x count.
  */
-export class LocalForward implements Disposable {
+export class LocalForward implements Forward {
+  readonly kind = 'local' as const;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private stateValue: ForwardState = { kind: 'starting' };
@@ -72,6 +60,20 @@ export class LocalForward implements Disposable {
     return `-L ${formatForwardSpec(this.spec)}`;
   }
 
+  get id(): string {
+    return `L ${formatForwardSpec(this.spec)}`;
+  }
+
+  get address(): string | undefined {
+    if (this.boundPort === undefined) return undefined;
+    const host = this.spec.bindAddress && this.spec.bindAddress !== '*' ? this.spec.bindAddress : '127.0.0.1';
+    return host.includes(':') ? `[${host}]:${this.boundPort}` : `${host}:${this.boundPort}`;
+  }
+
+  start(): Promise<void> {
+    return this.listen();
+  }
+
   private setState(next: ForwardState): void {
     const prev = this.stateValue;
     if (prev.kind === next.kind && (prev as { reason?: string }).reason === (next as { reason?: string }).reason) return;
@@ -81,16 +83,18 @@ export class LocalForward implements Disposable {
 
   /** Binds the listening socket. A port in use fails this forward only, with a clear reason. */
   listen(): Promise<void> {
-    const host = this.spec.bindAddress ?? '127.0.0.1';
+    // Loopback unless asked otherwise, as ssh without GatewayPorts; '*' means every interface.
+    const host = this.spec.bindAddress === '*' ? undefined : this.spec.bindAddress ?? '127.0.0.1';
+    const shown = host ?? '*';
     return new Promise<void>((resolve, reject) => {
       const server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
       server.once('error', (err: NodeJS.ErrnoException) => {
         const reason =
           err.code === 'EADDRINUSE'
-            ? `local port ${host}:${this.spec.bindPort} is already in use; pick another port or stop the program using it`
+            ? `local port ${shown}:${this.spec.bindPort} is already in use; pick another port or stop the program using it`
             : err.code === 'EACCES'
-              ? `no permission to listen on ${host}:${this.spec.bindPort} (ports below 1024 need privileges)`
-              : `cannot listen on ${host}:${this.spec.bindPort}: ${err.message}`;
+              ? `no permission to listen on ${shown}:${this.spec.bindPort} (ports below 1024 need privileges)`
+              : `cannot listen on ${shown}:${this.spec.bindPort}: ${err.message}`;
         this.setState({ kind: 'failed', reason });
         reject(new Error(reason));
       });
@@ -99,7 +103,7 @@ export class LocalForward implements Disposable {
         const addr = server.address();
         this.boundPort = typeof addr === 'object' && addr ? addr.port : this.spec.bindPort;
         server.on('error', (err) => this.logger.warn(`${this.label}: ${err.message}`));
-        this.logger.info(`${this.label}: listening on ${host}:${this.boundPort}`);
+        this.logger.info(`${this.label}: listening on ${shown}:${this.boundPort}`);
         this.setState(this.session.state.kind === 'connected' ? { kind: 'active' } : { kind: 'waiting', reason: 'waiting for the session' });
         resolve();
       });

@@ -1,0 +1,37 @@
+import type { Disposable } from '../base/disposable';
+import type { Event } from '../base/event';
+
+export type ForwardKind = 'local' | 'remote' | 'dynamic';
+
+export type ForwardState =
+  | { readonly kind: 'starting' }
+  | { readonly kind: 'active' }
+  /** The session is down (or the server still holds the port): connections are held or requested again later. */
+  | { readonly kind: 'waiting'; readonly reason: string }
+  /** This forward cannot work until the user changes something (port in use, permission). */
+  | { readonly kind: 'failed'; readonly reason: string }
+  | { readonly kind: 'stopped' };
+
+export interface ForwardCounters {
+  openConnections: number;
+  totalConnections: number;
+  /** Bytes from the far side to the side that opened the connection. */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** What every forward (-L, -R, -D) offers to the registry, the CLI and the VS Code layer. */
+export interface Forward extends Disposable {
+  /** Stable across restarts for the same spec, e.g. "L 127.0.0.1:8080 localhost:80". */
+  readonly id: string;
+  readonly kind: ForwardKind;
+  /** As a user would write it: "-L 8080:localhost:80". */
+  readonly label: string;
+  readonly state: ForwardState;
+  readonly onDidChangeState: Event<ForwardState>;
+  readonly counters: ForwardCounters;
+  /** Where a user connects: "127.0.0.1:8080" (-L/-D, local) or "host:port" on the server (-R); port 0 resolved. */
+  readonly address: string | undefined;
+  /** Binds / requests the forward. Rejects with a clear message when it cannot (the state says `failed`). */
+  start(): Promise<void>;
+}
