@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian's packages (idempotent; root or sudo):
 # OpenSSH server and client (integration tests), iproute2 + iptables + conntrack (natlab),
-# autossh (bench/restore), tmux (shell reattach), curl (forward checks).
+# socat (natlab unix bridge), autossh (bench/restore), tmux (shell reattach), curl (forward checks).
 set -euo pipefail
-pkgs=(openssh-server openssh-client iproute2 iptables conntrack procps autossh tmux curl)
+pkgs=(openssh-server openssh-client iproute2 iptables conntrack procps socat autossh tmux curl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
