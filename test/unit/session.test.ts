@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { utils } from 'ssh2';
-import { waitForEvent } from '../../src/core/base/event';
+import { WakeDetector } from '../../src/core/base/clock';
+import { Emitter, waitForEvent } from '../../src/core/base/event';
 import { nullLogger } from '../../src/core/base/logger';
 import type { ResolvedHost } from '../../src/core/config/types';
 import { SessionError } from '../../src/core/session/errors';
@@ -174,4 +175,44 @@ test('a server that drops the handshake is retried with growing backoff, and rec
   assert.ok(kinds(states).filter((k) => k === 'connecting').length >= 2);
   session.dispose();
   rude.close();
+});
+
+test('a wake-up or a network change ends a pending backoff at once', async () => {
+  const rude = createServer((s) => s.destroy());
+  await new Promise<void>((r) => rude.listen(0, '127.0.0.1', r));
+  const rudePort = (rude.address() as AddressInfo).port;
+  const wake = new Emitter<unknown>();
+  const network = new Emitter<unknown>();
+  const host = server.resolvedHost(rudePort);
+  const session = new Session(host, { ...sessionOptionsFor(host, fast), backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1, minMs: 60_000 } }, {
+    prompter: noPrompter,
+    logger: nullLogger,
+    onDidWake: wake.event,
+    onDidChangeNetwork: network.event,
+  });
+  sessions.push(session);
+  void session.start().catch(() => undefined);
+  await waitForEvent(session.onDidChangeState, (s) => s.kind === 'waiting', 3000);
+  await new Promise((r) => setTimeout(r, 300));
+  wake.fire({ sleptMs: 30_000 });
+  await waitForEvent(session.onDidChangeState, (s) => s.kind === 'connecting', 500);
+  await waitForEvent(session.onDidChangeState, (s) => s.kind === 'waiting', 3000);
+  await new Promise((r) => setTimeout(r, 300));
+  network.fire(undefined);
+  await waitForEvent(session.onDidChangeState, (s) => s.kind === 'connecting', 500);
+  session.dispose();
+  rude.close();
+});
+
+test('WakeDetector fires when its timer runs much later than scheduled', async () => {
+  const detector = new WakeDetector(50, 200);
+  const woke = waitForEvent(detector.onDidWake, () => true, 3000);
+  // Block the event loop: to the detector this looks exactly like a suspended machine.
+  const until = Date.now() + 600;
+  while (Date.now() < until) {
+    /* busy */
+  }
+  const e = await woke;
+  assert.ok(e.sleptMs >= 200, `slept ${e.sleptMs} ms`);
+  detector.dispose();
 });

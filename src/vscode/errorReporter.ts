@@ -1,0 +1,116 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { Logger } from '../core/base/logger';
+import { ConfigError } from '../core/config/types';
+import type { SessionError } from '../core/session/errors';
+import { CommandId } from './commandIds';
+
+export interface ReportedError {
+  alias?: string;
+  message: string;
+  actions: string[];
+}
+
+const showLog = 'Show Log';
+const openConfig = 'Open ssh_config';
+const reconnect = 'Reconnect';
+const openKnownHosts = 'Open known_hosts';
+
+/** "…does not match /home/u/.ssh/known_hosts:3. …" → file and line, for the Open action. */
+export function knownHostsLocation(message: string): { file: string; line: number } | undefined {
+  const m = /does not match (\/.+?|[A-Za-z]:\\.+?):(\d+)\./.exec(message);
+  return m ? { file: m[1], line: Number(m[2]) } : undefined;
+}
+
+/**
+ * Shows a fatal failure to the user once (the session never retries it in the background),
+ * with the actions that can fix it. A changed host key gets no "accept" of any kind: only
+ * the log and the known_hosts line, to be removed by hand after checking.
+ */
+export class ErrorReporter implements vscode.Disposable {
+  private readonly reported = new WeakSet<object>();
+  private readonly emitter = new vscode.EventEmitter<ReportedError>();
+  /** Fires for every message shown (tests observe it: a notification cannot be read back). */
+  readonly onDidReport = this.emitter.event;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly configFile: () => string | undefined,
+  ) {}
+
+  /** Reports a session's fatal error; the same error object is never shown twice. */
+  sessionFailed(alias: string, error: SessionError): void {
+    if (this.reported.has(error)) return;
+    this.reported.add(error);
+    const actions: string[] = [];
+    switch (error.code) {
+      case 'host-key-changed':
+      case 'host-key-revoked':
+        if (knownHostsLocation(error.message)) actions.push(openKnownHosts);
+        break;
+      case 'config':
+      case 'unknown-host':
+        actions.push(openConfig);
+        break;
+      case 'cancelled':
+        return; // the user cancelled a prompt or closed the session: nothing to tell
+      default:
+        actions.push(reconnect);
+        break;
+    }
+    actions.push(showLog);
+    this.show({ alias, message: `SSH Keepalive: ${alias}: ${error.message}`, actions }, error.message);
+  }
+
+  /** A bad ssh_config (syntax, bad value): shown with a way to open the file. */
+  configError(err: ConfigError, alias?: string): void {
+    this.show({ alias, message: `SSH Keepalive: ssh_config problem${alias ? ` for ${alias}` : ''}: ${err.message}`, actions: [openConfig, showLog] }, err.message, err);
+  }
+
+  /** Anything else that went wrong in a command. */
+  unexpected(what: string, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.logger.error(`${what}: ${err instanceof Error && err.stack ? err.stack : message}`);
+    this.show({ message: `SSH Keepalive: ${what}: ${message}`, actions: [showLog] }, message);
+  }
+
+  private show(report: ReportedError, logMessage: string, configErr?: ConfigError): void {
+    this.logger.error(report.alias ? `[${report.alias}] ${logMessage}` : logMessage);
+    this.emitter.fire(report);
+    void vscode.window.showErrorMessage(report.message, ...report.actions).then((choice) => this.act(choice, report, configErr));
+  }
+
+  private async act(choice: string | undefined, report: ReportedError, configErr?: ConfigError): Promise<void> {
+    try {
+      switch (choice) {
+        case showLog:
+          await vscode.commands.executeCommand(CommandId.showLog);
+          break;
+        case reconnect:
+          await vscode.commands.executeCommand(CommandId.reconnect, report.alias);
+          break;
+        case openConfig:
+          await openFileAt(configErr?.file ?? this.configFile() ?? path.join(os.homedir(), '.ssh', 'config'), configErr?.line);
+          break;
+        case openKnownHosts: {
+          const where = knownHostsLocation(report.message);
+          if (where) await openFileAt(where.file, where.line);
+          break;
+        }
+      }
+    } catch (err) {
+      this.logger.warn(`"${choice}" failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  dispose(): void {
+    this.emitter.dispose();
+  }
+}
+
+export async function openFileAt(file: string, line?: number): Promise<void> {
+  const uri = vscode.Uri.file(file);
+  const pos = new vscode.Position(Math.max(0, (line ?? 1) - 1), 0);
+  await vscode.window.showTextDocument(uri, { selection: new vscode.Range(pos, pos), preview: false });
+}

@@ -1,0 +1,112 @@
+/**
+ * One host the user connected: its core Session, its forwards (ForwardRegistry), and what
+ * the UI shows about it (outage history, start time). No 'vscode' import: the status bar,
+ * tree and terminals read it through plain events.
+ */
+import { DisposableStore, type Disposable } from '../core/base/disposable';
+import { Emitter, type Event } from '../core/base/event';
+import type { Logger } from '../core/base/logger';
+import type { ResolvedHost } from '../core/config/types';
+import { ForwardRegistry } from '../core/forward/registry';
+import type { Forward } from '../core/forward/types';
+import { Session, type SessionDeps, type SessionOptions } from '../core/session/session';
+import type { ForwardRequest } from './forwardInput';
+import { OutageHistory } from './outageHistory';
+import type { HostStatusInput } from './statusText';
+
+export type HostChange = 'state' | 'probe' | 'forwards';
+export type ForwardOrigin = 'config' | 'user';
+
+export class HostSession implements Disposable {
+  readonly session: Session;
+  readonly forwards: ForwardRegistry;
+  readonly history = new OutageHistory();
+  readonly startedAt = Date.now();
+  private readonly origins = new Map<string, { origin: ForwardOrigin; request: ForwardRequest }>();
+  private readonly emitter = new Emitter<HostChange>();
+  readonly onDidChange: Event<HostChange> = this.emitter.event;
+  private readonly disposables = new DisposableStore();
+
+  constructor(
+    readonly host: ResolvedHost,
+    options: SessionOptions,
+    deps: SessionDeps,
+    private readonly logger: Logger,
+  ) {
+    this.session = new Session(host, options, deps);
+    this.forwards = new ForwardRegistry(this.session, logger);
+    // Dispose order (reverse of adding): forwards first, they use the session.
+    this.disposables.add(this.session);
+    this.disposables.add(this.forwards);
+    this.disposables.add(this.emitter);
+    this.disposables.add(
+      this.session.onDidChangeState((s) => {
+        this.history.observe(s);
+        this.emitter.fire('state');
+      }),
+    );
+    this.disposables.add(this.session.onDidProbe(() => this.emitter.fire('probe')));
+    this.disposables.add(
+      this.forwards.onDidChange((e) => {
+        if (e.type === 'removed') this.origins.delete(e.forward.id);
+        this.emitter.fire('forwards');
+      }),
+    );
+  }
+
+  get alias(): string {
+    return this.host.alias;
+  }
+
+  /** "user@hostname:port" (port only when not 22). */
+  get target(): string {
+    return `${this.host.user}@${this.host.hostName}${this.host.port === 22 ? '' : `:${this.host.port}`}`;
+  }
+
+  get isClosed(): boolean {
+    return this.session.state.kind === 'closed';
+  }
+
+  statusInput(now: number, slowRttMs: number): HostStatusInput {
+    return {
+      alias: this.alias,
+      target: this.target,
+      state: this.session.state,
+      rttMs: this.session.rttMs,
+      lastContact: this.session.lastContact,
+      keepalive: { intervalMs: this.session.options.keepalive.intervalMs, countMax: this.session.options.keepalive.countMax },
+      startedAt: this.startedAt,
+      outages: this.history.outages,
+      now,
+      slowRttMs,
+    };
+  }
+
+  /**
+   * Adds a forward. A forward that cannot start (port in use) stays listed as failed, so
+   * the caller gets the Forward either way and reads its state.
+   */
+  async addForward(request: ForwardRequest, origin: ForwardOrigin): Promise<Forward> {
+    const forward = await this.forwards.add(request);
+    this.origins.set(forward.id, { origin, request });
+    this.emitter.fire('forwards');
+    return forward;
+  }
+
+  /** Stops a forward; returns how it had been added (so a user forward can be forgotten too). */
+  removeForward(id: string): { origin: ForwardOrigin; request: ForwardRequest } | undefined {
+    const known = this.origins.get(id);
+    this.forwards.remove(id);
+    this.origins.delete(id);
+    return known;
+  }
+
+  originOf(id: string): ForwardOrigin | undefined {
+    return this.origins.get(id)?.origin;
+  }
+
+  dispose(): void {
+    this.logger.debug('host session disposed');
+    this.disposables.dispose();
+  }
+}
