@@ -160,9 +160,10 @@ test('a refused port is retried cheaply and quickly', async () => {
   session.dispose();
 });
 
-test('a server that drops the handshake is retried with growing backoff, and reconnect() in waiting retries at once', async () => {
+test('a server that drops the handshake is retried with growing backoff, and reconnect() in waiting retries at once', async (t) => {
   const rude = createServer((s) => s.destroy());
   await new Promise<void>((r) => rude.listen(0, '127.0.0.1', r));
+  t.after(() => rude.close());
   const rudePort = (rude.address() as AddressInfo).port;
   const { session, states } = makeSession(server.resolvedHost(rudePort), { backoff: { initialMs: 5000, maxMs: 5000, factor: 1, minMs: 5000 } });
   void session.start().catch(() => undefined);
@@ -174,12 +175,12 @@ test('a server that drops the handshake is retried with growing backoff, and rec
   await waitForEvent(session.onDidChangeState, (s) => s.kind === 'connecting', 500);
   assert.ok(kinds(states).filter((k) => k === 'connecting').length >= 2);
   session.dispose();
-  rude.close();
 });
 
-test('a wake-up or a network change ends a pending backoff at once', async () => {
+test('a wake-up or a network change ends a pending backoff at once', async (t) => {
   const rude = createServer((s) => s.destroy());
   await new Promise<void>((r) => rude.listen(0, '127.0.0.1', r));
+  t.after(() => rude.close());
   const rudePort = (rude.address() as AddressInfo).port;
   const wake = new Emitter<unknown>();
   const network = new Emitter<unknown>();
@@ -201,7 +202,6 @@ test('a wake-up or a network change ends a pending backoff at once', async () =>
   network.fire(undefined);
   await waitForEvent(session.onDidChangeState, (s) => s.kind === 'connecting', 500);
   session.dispose();
-  rude.close();
 });
 
 test('WakeDetector fires when its timer runs much later than scheduled', async () => {
