@@ -9,6 +9,7 @@ import { noPrompter } from './core/session/prompter';
 import { Session, sessionOptionsFor } from './core/session/session';
 import { eventsForState, writeEvent } from './cli/events';
 import { isYes, optionValue, parseArgs, parseDestination, usage, UsageError, type CliArgs } from './cli/args';
+import { runInteractiveShell } from './cli/interactiveShell';
 import { runRemote } from './cli/remoteCommand';
 import { stderrLogger } from './cli/stderrLogger';
 import { createTtyPrompter } from './cli/ttyPrompter';
@@ -94,9 +95,17 @@ async function main(): Promise<number> {
     setImmediate(() => process.exit(code));
   };
   const forwards: LocalForward[] = [];
-  process.on('SIGINT', () => shutdown(args.noCommand ? 0 : 130));
-  process.on('SIGTERM', () => shutdown(args.noCommand ? 0 : 143));
-  process.on('SIGHUP', () => shutdown(args.noCommand ? 0 : 129));
+  // An interactive shell's tmux session is kept when the terminal goes away (SIGHUP), so
+  // it can be attached again; it is ended on an explicit SIGINT/SIGTERM.
+  let onSignalShell: ((keepRemote: boolean) => Promise<void>) | undefined;
+  const onSignal = (code: number, keepRemote: boolean) => {
+    // The shell's tmux session is ended through the session, so close it first (bounded).
+    const closing = onSignalShell?.(keepRemote) ?? Promise.resolve();
+    void Promise.race([closing, new Promise((r) => setTimeout(r, 2000))]).finally(() => shutdown(args.noCommand ? 0 : code));
+  };
+  process.on('SIGINT', () => onSignal(130, false));
+  process.on('SIGTERM', () => onSignal(143, false));
+  process.on('SIGHUP', () => onSignal(129, true));
 
   for (const spec of localSpecs) {
     const forward = new LocalForward(spec, session, logger);
@@ -130,6 +139,16 @@ async function main(): Promise<number> {
   }
   const command = args.command.length ? args.command.join(' ') : undefined;
   const pty = args.disableTty ? false : args.forceTty ? true : command === undefined && !!process.stdin.isTTY;
+  if (command === undefined && pty) {
+    // The interactive shell outlives outages (tmux reattach when the host has it).
+    const run = runInteractiveShell(session, { alias: host.alias, reattach: args.reattach ?? true, logger });
+    onSignalShell = (keepRemote) => run.then(({ shell }) => shell.close({ keepRemote }));
+    const { code, shell } = await run;
+    await shell.close();
+    shutdown(code);
+    return code;
+  }
+  // A one-off command is not restartable: like ssh, a lost connection ends it with 255.
   const client = session.client!;
   const lost = new Promise<number>((res) => {
     session.onDidChangeState((s) => {

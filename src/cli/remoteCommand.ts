@@ -13,7 +13,7 @@ export interface RemoteCommandOptions {
 export function runRemote(client: Client, opts: RemoteCommandOptions): Promise<number> {
   return new Promise((resolve, reject) => {
     const pty = opts.pty
-      ? { term: process.env.TERM ?? 'xterm-256color', cols: process.stdout.columns ?? 80, rows: process.stdout.rows ?? 24 }
+      ? { term: process.env.TERM ?? 'xterm-256color', cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 }
       : undefined;
     const onChannel = (err: Error | undefined, channel: ClientChannel) => {
       if (err) return reject(err);
@@ -24,7 +24,7 @@ export function runRemote(client: Client, opts: RemoteCommandOptions): Promise<n
       const stdin = process.stdin;
       const raw = opts.pty && stdin.isTTY;
       if (raw) stdin.setRawMode(true);
-      const onResize = () => channel.setWindow(process.stdout.rows ?? 24, process.stdout.columns ?? 80, 0, 0);
+      const onResize = () => channel.setWindow(process.stdout.rows || 24, process.stdout.columns || 80, 0, 0);
       if (opts.pty) process.stdout.on('resize', onResize);
       stdin.pipe(channel);
       channel.pipe(process.stdout, { end: false });

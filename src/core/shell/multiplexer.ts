@@ -42,9 +42,10 @@ const MAX_ID = 40;
  * get a hash of the original appended, so two ids never map to one name.
  */
 export function sanitizeId(id: string): string {
-  const clean = id.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, MAX_ID);
+  // Never a leading '-': a command line would read the name as an option.
+  const clean = id.replace(/[^A-Za-z0-9_-]/g, '_').replace(/^-/, '_').slice(0, MAX_ID);
   if (clean === id && id.length > 0) return id;
-  return `${clean}-${createHash('sha256').update(id).digest('hex').slice(0, 8)}`;
+  return `${clean || 'id'}-${createHash('sha256').update(id).digest('hex').slice(0, 8)}`;
 }
 
 /** POSIX shell quoting; plain words stay bare so commands read well in logs. */

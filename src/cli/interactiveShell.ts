@@ -1,0 +1,74 @@
+import type { Logger } from '../core/base/logger';
+import type { Session } from '../core/session/session';
+import { RemoteShell } from '../core/shell/remoteShell';
+import { describeShellState } from '../core/shell/shellState';
+
+export interface InteractiveShellOptions {
+  alias: string;
+  reattach: boolean;
+  command?: string;
+  logger: Logger;
+}
+
+/** A dim status line on stderr, on its own line, never mixed into the remote output. */
+function note(text: string): void {
+  process.stderr.write(`\r\n\x1b[2m[ssh-keepalive] ${text}\x1b[0m\r\n`);
+}
+
+/**
+ * The interactive terminal of the CLI: raw TTY in, remote pty out, resized on SIGWINCH.
+ * The shell outlives outages: keys typed while the connection is down are refused (and
+ * said so once per outage), and after the restore it is the same tmux session when the
+ * remote host has tmux, or a new shell (and the user is told that state was lost).
+ * Resolves with the remote exit code.
+ */
+export async function runInteractiveShell(session: Session, opts: InteractiveShellOptions): Promise<{ code: number; shell: RemoteShell }> {
+  const shell = new RemoteShell(
+    session,
+    {
+      term: process.env.TERM ?? 'xterm-256color',
+      cols: process.stdout.columns || 80,
+      rows: process.stdout.rows || 24,
+      reattach: opts.reattach,
+      id: `cli-${opts.alias}-${process.pid}`,
+      command: opts.command,
+    },
+    { logger: opts.logger },
+  );
+  let droppedThisOutage = false;
+  shell.onDidData((d) => process.stdout.write(d));
+  shell.onDidDropInput((d) => {
+    if (droppedThisOutage) return;
+    droppedThisOutage = true;
+    note(`input not sent (${d.bytes} byte(s)): ${describeShellState(d.state)}`);
+  });
+  const done = new Promise<number>((resolve) =>
+    shell.onDidChangeState((s) => {
+      if (s.kind === 'suspended') note(`connection lost (${s.reason}); restoring...`);
+      else if (s.kind === 'open' && s.generation > 1) {
+        droppedThisOutage = false;
+        note(s.reattached ? `restored: reattached to the same ${s.multiplexer ?? 'session'}` : 'restored: this is a NEW shell, the previous shell state was lost');
+      } else if (s.kind === 'exited') resolve(s.code ?? 255);
+      else if (s.kind === 'failed') {
+        note(s.reason);
+        resolve(255);
+      }
+    }),
+  );
+  const onResize = () => shell.resize(process.stdout.columns || 80, process.stdout.rows || 24);
+  process.stdout.on('resize', onResize);
+  await shell.start();
+  const stdin = process.stdin;
+  if (stdin.isTTY) stdin.setRawMode(true);
+  stdin.setEncoding('utf8');
+  const onInput = (d: string) => shell.write(d);
+  stdin.on('data', onInput);
+  try {
+    return { code: await done, shell };
+  } finally {
+    process.stdout.off('resize', onResize);
+    stdin.off('data', onInput);
+    if (stdin.isTTY) stdin.setRawMode(false);
+    stdin.pause();
+  }
+}
