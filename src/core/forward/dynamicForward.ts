@@ -1,0 +1,90 @@
+import type { Socket } from 'node:net';
+import type { Logger } from '../base/logger';
+import { formatDynamicSpec } from '../config/forwardSpec';
+import type { DynamicForwardSpec } from '../config/types';
+import type { Session } from '../session/session';
+import { pipeChannel } from './channelPipe';
+import { openHeldChannel, type ChannelOpenError, type HoldOptions } from './heldChannel';
+import { ListeningForward } from './listeningForward';
+import { negotiateSocks, SocksReply, type SocksNegotiation, type SocksReplyCode, type SocksRequest } from './socksServer';
+
+export interface DynamicForwardOptions extends HoldOptions {
+  /** A client must complete its SOCKS request within this long after connecting. */
+  handshakeMs: number;
+}
+
+export const defaultDynamicForwardOptions: DynamicForwardOptions = { handshakeMs: 10_000, holdMs: 60_000, channelOpenMs: 10_000 };
+
+/** Channel open failure reason codes (RFC 4254 section 5.1), as ssh2 puts them on `err.reason`. */
+const SSH_OPEN_ADMINISTRATIVELY_PROHIBITED = 1;
+const SSH_OPEN_CONNECT_FAILED = 2;
+
+/**
+ * The SOCKS reply for a failed direct-tcpip open. OpenSSH sends CONNECT_FAILED with
+ * strerror() or the resolver's message as the description, so the text tells refused
+ * from unreachable from unknown name.
+ */
+export function socksReplyForOpenError(err: { reason?: unknown; message?: string }): SocksReplyCode {
+  const text = (err.message ?? '').toLowerCase();
+  if (err.reason === SSH_OPEN_ADMINISTRATIVELY_PROHIBITED) return SocksReply.notAllowed;
+  if (err.reason === SSH_OPEN_CONNECT_FAILED || text.includes('connect failed')) {
+    if (text.includes('refused')) return SocksReply.connectionRefused;
+    if (text.includes('network is unreachable')) return SocksReply.networkUnreachable;
+    if (text.includes('timed out')) return SocksReply.ttlExpired;
+    // "No route to host", "Name or service not known", "Temporary failure in name resolution"...
+    return SocksReply.hostUnreachable;
+  }
+  return SocksReply.generalFailure;
+}
+
+function formatTarget(r: SocksRequest): string {
+  return r.host.includes(':') ? `[${r.host}]:${r.port}` : `${r.host}:${r.port}`;
+}
+
+/**
+ * ssh -D: a local SOCKS4/4a/5 proxy whose connections leave from the server. Like -L,
+ * the listening socket stays bound across reconnects, and a request made during an
+ * outage is held (no SOCKS reply yet, up to holdMs) and served once the session is back.
+ */
+export class DynamicForward extends ListeningForward {
+  readonly kind = 'dynamic' as const;
+
+  constructor(
+    readonly spec: DynamicForwardSpec,
+    session: Session,
+    logger: Logger,
+    private readonly options: DynamicForwardOptions = defaultDynamicForwardOptions,
+  ) {
+    super(spec, session, logger);
+  }
+
+  get label(): string {
+    return `-D ${formatDynamicSpec(this.spec)}`;
+  }
+
+  get id(): string {
+    return `D ${formatDynamicSpec(this.spec)}`;
+  }
+
+  protected async serve(socket: Socket, isClosed: () => boolean): Promise<void> {
+    let negotiation: SocksNegotiation;
+    try {
+      negotiation = await negotiateSocks(socket, this.options.handshakeMs);
+    } catch (err) {
+      this.logger.debug(`${this.label}: ${(err as Error).message}`);
+      return;
+    }
+    const target = formatTarget(negotiation.request);
+    try {
+      const channel = await openHeldChannel(this.session, socket, negotiation.request, this.options, isClosed);
+      if (isClosed()) return channel.close();
+      negotiation.reply(SocksReply.succeeded);
+      pipeChannel(socket, channel, this.pipeCounters());
+    } catch (err) {
+      if (isClosed()) return;
+      const e = err as ChannelOpenError;
+      this.logger.warn(`${this.label}: refusing a SOCKS request for ${target}: ${e.message}`);
+      negotiation.reply(e.refusedByServer ? socksReplyForOpenError(e) : SocksReply.generalFailure);
+    }
+  }
+}
