@@ -1,14 +1,15 @@
 import { DisposableStore } from './core/base/disposable';
 import { NetworkChangeDetector, WakeDetector } from './core/base/clock';
-import { parseForwardSpec } from './core/config/forwardSpec';
 import { resolveHost } from './core/config/sshConfig';
 import { ConfigError, type ResolvedHost } from './core/config/types';
-import { LocalForward } from './core/forward/localForward';
+import { ForwardRegistry } from './core/forward/registry';
+import type { Forward } from './core/forward/types';
 import { SessionError } from './core/session/errors';
 import { noPrompter } from './core/session/prompter';
 import { Session, sessionOptionsFor } from './core/session/session';
 import { eventsForState, writeEvent } from './cli/events';
 import { isYes, optionValue, parseArgs, parseDestination, usage, UsageError, type CliArgs } from './cli/args';
+import { addAll, announceAllocatedPorts, forwardFailure, forwardRequests } from './cli/forwards';
 import { runInteractiveShell } from './cli/interactiveShell';
 import { runRemote } from './cli/remoteCommand';
 import { stderrLogger } from './cli/stderrLogger';
@@ -51,18 +52,15 @@ async function main(): Promise<number> {
   }
   const logger = stderrLogger(args.verbose, args.quiet);
   let host: ResolvedHost;
-  let localSpecs;
+  let requests: ReturnType<typeof forwardRequests>;
   try {
     host = resolve(args);
-    localSpecs = [...args.localForwards.map(parseForwardSpec), ...host.localForwards];
+    requests = forwardRequests(args, host);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UsageError) die(err.message);
     throw err;
   }
   for (const u of host.unsupported) logger.warn(`${u.option} ${u.value}${u.source ? ` (${u.source})` : ''}: ${u.reason}`);
-  if (args.remoteForwards.length || args.dynamicForwards.length || host.remoteForwards.length || host.dynamicForwards.length) {
-    logger.warn('remote (-R) and dynamic (-D) forwards are not supported by this version yet; ignoring them');
-  }
 
   const batch = isYes(optionValue(args, 'BatchMode'));
   const exitOnForwardFailure = isYes(optionValue(args, 'ExitOnForwardFailure'));
@@ -88,13 +86,33 @@ async function main(): Promise<number> {
   const shutdown = (code: number) => {
     if (shuttingDown) return;
     shuttingDown = true;
-    forwards.forEach((f) => f.dispose());
+    registry.dispose();
     session.dispose();
     store.dispose();
     // Let the `closed` event flush before exiting.
     setImmediate(() => process.exit(code));
   };
-  const forwards: LocalForward[] = [];
+  const registry = new ForwardRegistry(session, logger);
+  if (args.events) {
+    registry.onDidChange(({ type, forward: f }) => {
+      if (type === 'removed') return;
+      const st = f.state;
+      writeEvent({ event: 'forward', host: host.alias, time: new Date().toISOString(), forward: f.label, state: st.kind, ...('reason' in st ? { reason: st.reason } : {}), ...(f.address ? { address: f.address } : {}) });
+    });
+  }
+  const failIfAsked = (forwards: Forward[]) => {
+    for (const f of forwards) {
+      const why = forwardFailure(f);
+      if (!why) continue;
+      if (exitOnForwardFailure) {
+        process.stderr.write(`ssh-keepalive: ${why} (ExitOnForwardFailure)\n`);
+        shutdown(exitFatal);
+        return true;
+      }
+      logger.warn(why);
+    }
+    return false;
+  };
   // An interactive shell's tmux session is kept when the terminal goes away (SIGHUP), so
   // it can be attached again; it is ended on an explicit SIGINT/SIGTERM.
   let onSignalShell: ((keepRemote: boolean) => Promise<void>) | undefined;
@@ -107,30 +125,22 @@ async function main(): Promise<number> {
   process.on('SIGTERM', () => onSignal(143, false));
   process.on('SIGHUP', () => onSignal(129, true));
 
-  for (const spec of localSpecs) {
-    const forward = new LocalForward(spec, session, logger);
-    forwards.push(forward);
-    if (args.events) forward.onDidChangeState((s) => writeEvent({ event: 'forward', host: host.alias, forward: forward.label, state: s.kind, ...('reason' in s ? { reason: s.reason } : {}) }));
-    try {
-      await forward.listen();
-    } catch (err) {
-      if (exitOnForwardFailure) {
-        shutdown(exitFatal);
-        die(`${(err as Error).message} (ExitOnForwardFailure)`);
-      }
-      logger.warn(`${forward.label}: ${(err as Error).message}`);
-    }
-  }
+  // Local listeners are bound before connecting, so early clients are held, not refused.
+  if (failIfAsked(await addAll(registry, requests.local))) return exitFatal;
 
   try {
     await session.start();
   } catch (err) {
     const message = err instanceof SessionError ? err.message : String(err);
-    forwards.forEach((f) => f.dispose());
+    registry.dispose();
     session.dispose();
     store.dispose();
     die(message);
   }
+
+  const remotes = await addAll(registry, requests.remote);
+  remotes.forEach((f) => announceAllocatedPorts(f, (line) => process.stderr.write(`${line}\n`)));
+  if (failIfAsked(remotes)) return exitFatal;
 
   if (args.noCommand) {
     // Runs until a signal; the session reconnects by itself.

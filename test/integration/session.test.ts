@@ -215,6 +215,45 @@ describe('against a real OpenSSH sshd', () => {
     assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
   });
 
+  test('CLI: -R 0 reports the allocated port, -D serves SOCKS, forward states are events', async (t) => {
+    if (!ready(t)) return;
+    const web = createServer((sock) => sock.end('HTTP/1.0 200 OK\r\n\r\ncli-forward-ok'));
+    await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+    t.after(() => web.close());
+    const webPort = (web.address() as AddressInfo).port;
+    const socksPort = 20000 + Math.floor(Math.random() * 20000);
+    const env = { ...process.env };
+    delete env.SSH_AUTH_SOCK;
+    const cli = spawn(process.execPath, [cliPath, '-F', sshd!.sshConfigPath, '-N', '-o', 'BatchMode=yes', '--events', '-R', `0:127.0.0.1:${webPort}`, '-D', String(socksPort), sshd!.alias], { env });
+    t.after(() => cli.kill('SIGTERM'));
+    let stderr = '';
+    const allocated = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no allocated port: ${stderr}`)), 15_000);
+      cli.stderr.on('data', (d: Buffer) => {
+        stderr += d;
+        const m = /Allocated port (\d+) for remote forward/.exec(stderr);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+    });
+    assert.match(stderr, /"event":"forward".*"forward":"-D \d+","state":"active"/);
+    const viaRemote = await new Promise<string>((resolve, reject) => {
+      const c = require('node:net').connect(allocated, '127.0.0.1');
+      let got = '';
+      c.on('data', (d: Buffer) => (got += d));
+      c.on('end', () => resolve(got));
+      c.on('error', reject);
+    });
+    assert.match(viaRemote, /cli-forward-ok/);
+    const curl = spawn('curl', ['-s', '--max-time', '10', '--socks5-hostname', `127.0.0.1:${socksPort}`, `http://localhost:${webPort}/`]);
+    let body = '';
+    curl.stdout.on('data', (d: Buffer) => (body += d));
+    await new Promise((r) => curl.on('close', r));
+    assert.match(body, /cli-forward-ok/);
+  });
+
   test('CLI: a malformed ssh_config is a clear error naming the file', async (t) => {
     if (!ready(t)) return;
     const cfg = join(sshd!.dir, 'broken_config');
