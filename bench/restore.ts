@@ -1,19 +1,25 @@
 /**
  * bench/restore: ssh-keepalive vs `autossh -M0` through the natlab (a real NAT in network
- * namespaces), same ServerAliveInterval/ServerAliveCountMax for both. Prints, per tool, the
- * median over several runs of: survived idle (3x NAT timeout), seconds from heal to a
- * working forward after outages of several lengths, seconds from router reboot to a
- * working forward. Needs root (see README). Usage: bench/restore [--runs N] [--outages 10,30,70]
+ * namespaces), same ServerAliveInterval/ServerAliveCountMax for both, for -L, -R and -D.
+ * Prints, per tool and forward kind, the median over several runs of: survived idle (3x
+ * NAT timeout), seconds from heal to a working forward after outages of several lengths,
+ * seconds from router reboot to a working forward. Each scenario starts fresh processes
+ * (one per forward kind), so that one tool's restart backoff from an earlier scenario
+ * does not leak into the next. Needs root (see README).
+ * Usage: bench/restore [--runs N] [--outages 10,30,70] [--limit SECONDS]
  */
 import type { ChildProcess } from 'node:child_process';
-import { natlabAvailable } from '../test/harness/natlab';
+import { natlabAvailable, type Natlab } from '../test/harness/natlab';
 import { sshdAvailability } from '../test/harness/sshd';
-import { cliPath, fetchThrough, httpPort, type Lab, setupLab, sleep, timeToWorkingForward } from '../test/natlab/lab';
+import { cliPath, httpPort, type Lab, setupLab, sleep } from '../test/natlab/lab';
 
 const natTimeoutSec = 4;
 const interval = 2;
 const countMax = 3;
-const port = 18090;
+const clientHttpPort = 8001;
+const ports = { L: 18090, D: 18091, R: 18092 };
+type Kind = keyof typeof ports;
+const kinds: Kind[] = ['L', 'R', 'D'];
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -21,79 +27,133 @@ function arg(name: string, fallback: string): string {
 }
 const runs = Number(arg('runs', '3'));
 const outages = arg('outages', '10,30,70').split(',').map(Number);
+const limitMs = Number(arg('limit', '60')) * 1000;
+
+const forwardArgs: Record<Kind, string[]> = {
+  L: ['-L', `127.0.0.1:${ports.L}:127.0.0.1:${httpPort}`],
+  R: ['-R', `127.0.0.1:${ports.R}:127.0.0.1:${clientHttpPort}`],
+  D: ['-D', `127.0.0.1:${ports.D}`],
+};
+const common = ['-N', '-o', `ServerAliveInterval=${interval}`, '-o', `ServerAliveCountMax=${countMax}`, '-o', 'ConnectTimeout=10', '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes'];
 
 interface Tool {
   name: string;
-  start(lab: Lab): ChildProcess;
+  start(lab: Lab, kind: Kind): ChildProcess;
 }
-
-const common = ['-o', `ServerAliveInterval=${interval}`, '-o', `ServerAliveCountMax=${countMax}`, '-o', 'ConnectTimeout=10', '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes'];
-const forward = ['-L', `127.0.0.1:${port}:127.0.0.1:${httpPort}`];
 
 const tools: Tool[] = [
   {
     name: 'ssh-keepalive',
-    start: (lab) => lab.natlab.spawn(lab.natlab.clientNs, process.execPath, [cliPath, '-F', lab.sshd.sshConfigPath, '-N', ...forward, ...common, lab.sshd.alias]),
+    start: (lab, kind) =>
+      lab.natlab.spawn(lab.natlab.clientNs, process.execPath, [
+        cliPath, '-F', lab.sshd.sshConfigPath, ...common, ...forwardArgs[kind],
+        // A stale -R listener is held by sshd for hours without ClientAliveInterval; reclaim is opt-in.
+        ...(kind === 'R' ? ['--reclaim-remote-forwards'] : []),
+        lab.sshd.alias,
+      ]),
   },
   {
     name: 'autossh -M0',
-    start: (lab) =>
-      lab.natlab.spawn(lab.natlab.clientNs, 'autossh', ['-M', '0', '-F', lab.sshd.sshConfigPath, '-N', ...forward, ...common, lab.sshd.alias], {
+    start: (lab, kind) =>
+      lab.natlab.spawn(lab.natlab.clientNs, 'autossh', ['-M', '0', '-F', lab.sshd.sshConfigPath, ...common, ...forwardArgs[kind], lab.sshd.alias], {
         env: { ...process.env, AUTOSSH_GATETIME: '0' },
       }),
   },
 ];
 
+/** One request through a forward of `kind`; true when the far side answered. */
+async function probe(natlab: Natlab, kind: Kind, timeoutSec: number): Promise<boolean> {
+  const curl = ['-s', '--max-time', String(timeoutSec)];
+  const opts = { timeoutMs: timeoutSec * 1000 + 2000 };
+  const r =
+    kind === 'L'
+      ? await natlab.exec(natlab.clientNs, 'curl', [...curl, `http://127.0.0.1:${ports.L}/`], opts)
+      : kind === 'D'
+        ? await natlab.exec(natlab.clientNs, 'curl', [...curl, '--socks5-hostname', `127.0.0.1:${ports.D}`, `http://127.0.0.1:${httpPort}/`], opts)
+        : await natlab.exec(natlab.serverNs, 'curl', [...curl, `http://127.0.0.1:${ports.R}/`], opts);
+  return r.code === 0 && /hello from the (server|client) side/.test(r.stdout);
+}
+
+/** ms from `since` until a request through `kind` succeeds, or undefined past the limit. */
+async function timeToWorking(natlab: Natlab, kind: Kind, since: number, attemptSec = 2): Promise<number | undefined> {
+  while (Date.now() - since < limitMs) {
+    if (await probe(natlab, kind, attemptSec)) return Date.now() - since;
+    await sleep(100);
+  }
+  return undefined;
+}
+
 const median = (xs: number[]) => {
-  if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const limitMs = 180_000;
+const fmt = (xs: Array<number | undefined>) => {
+  const failed = xs.filter((x) => x === undefined).length;
+  if (failed * 2 > xs.length) return `> ${limitMs / 1000} s`;
+  const m = median(xs.map((x) => x ?? limitMs)) / 1000;
+  return `${m.toFixed(1)} s${failed ? ` (${failed} > ${limitMs / 1000} s)` : ''}`;
+};
 
-async function measure(tool: Tool): Promise<Map<string, string>> {
-  const lab = await setupLab(natTimeoutSec);
-  const row = new Map<string, string>();
-  const child = tool.start(lab);
-  child.stderr?.resume();
-  child.stdout?.resume();
-  try {
-    const up = await timeToWorkingForward(lab.natlab, port, Date.now(), 30_000);
-    if (up === undefined) throw new Error(`${tool.name} never forwarded`);
-    let survived = 0;
-    for (let i = 0; i < runs; i++) {
+type Scenario = { name: string; run(lab: Lab): Promise<Record<Kind, number | undefined> | Record<Kind, boolean>> };
+
+async function measureAll(lab: Lab, since: number, attemptSec?: number): Promise<Record<Kind, number | undefined>> {
+  const [L, R, D] = await Promise.all(kinds.map((k) => timeToWorking(lab.natlab, k, since, attemptSec)));
+  return { L, R, D };
+}
+
+const scenarios: Scenario[] = [
+  {
+    name: `survived idle ${natTimeoutSec * 3} s (3x NAT timeout)`,
+    run: async (lab) => {
       await sleep(natTimeoutSec * 3 * 1000);
-      if ((await fetchThrough(lab.natlab, port, 5)).ok) survived++;
-      else await timeToWorkingForward(lab.natlab, port, Date.now(), limitMs);
-    }
-    row.set(`survived idle ${natTimeoutSec * 3} s (3x NAT timeout)`, `${survived}/${runs}`);
-    for (const outage of outages) {
-      const times: number[] = [];
-      for (let i = 0; i < runs; i++) {
-        await lab.natlab.outage();
-        await sleep(outage * 1000);
-        await lab.natlab.heal();
-        const ms = await timeToWorkingForward(lab.natlab, port, Date.now(), limitMs);
-        times.push(ms ?? limitMs);
-        process.stderr.write(`  ${tool.name}: outage ${outage} s -> ${ms} ms\n`);
-        await sleep(2000);
-      }
-      row.set(`heal -> working forward, outage ${outage} s`, `${(median(times) / 1000).toFixed(1)} s`);
-    }
-    const reboots: number[] = [];
-    for (let i = 0; i < runs; i++) {
+      const [L, R, D] = await Promise.all(kinds.map((k) => probe(lab.natlab, k, 5)));
+      return { L, R, D };
+    },
+  },
+  ...outages.map((outage) => ({
+    name: `heal -> working, outage ${outage} s`,
+    run: async (lab: Lab) => {
+      await lab.natlab.outage();
+      await sleep(outage * 1000);
+      await lab.natlab.heal();
+      return measureAll(lab, Date.now());
+    },
+  })),
+  {
+    name: 'router reboot -> working',
+    run: async (lab) => {
       await sleep(3000);
       await lab.natlab.reboot();
-      const ms = await timeToWorkingForward(lab.natlab, port, Date.now(), limitMs, 30);
-      reboots.push(ms ?? limitMs);
-      process.stderr.write(`  ${tool.name}: reboot -> ${ms} ms\n`);
+      return measureAll(lab, Date.now(), 30);
+    },
+  },
+];
+
+async function runScenario(lab: Lab, tool: Tool, scenario: Scenario): Promise<Record<Kind, string>> {
+  const children = kinds.map((k) => tool.start(lab, k));
+  children.forEach((c) => {
+    c.stdout?.resume();
+    c.stderr?.resume();
+  });
+  try {
+    const up = await measureAll(lab, Date.now());
+    const results: Array<Record<Kind, number | undefined> | Record<Kind, boolean>> = [];
+    for (let i = 0; i < runs; i++) {
+      // Every kind must work before a run starts, or the run measures the previous one.
+      await measureAll(lab, Date.now());
+      results.push(await scenario.run(lab));
+      process.stderr.write(`  ${tool.name} | ${scenario.name} | run ${i + 1}: ${JSON.stringify(results.at(-1))}${i === 0 ? ` (first up: ${JSON.stringify(up)})` : ''}\n`);
     }
-    row.set('router reboot -> working forward', `${(median(reboots) / 1000).toFixed(1)} s`);
+    const out = {} as Record<Kind, string>;
+    for (const k of kinds) {
+      const xs = results.map((r) => r[k]);
+      out[k] = typeof xs[0] === 'boolean' ? `${xs.filter(Boolean).length}/${xs.length}` : fmt(xs as Array<number | undefined>);
+    }
+    return out;
   } finally {
-    child.kill('SIGTERM');
-    await lab.dispose();
+    for (const c of children) c.kill('SIGTERM');
+    await sleep(500);
   }
-  return row;
 }
 
 async function main(): Promise<void> {
@@ -103,19 +163,37 @@ async function main(): Promise<void> {
       process.exit(2);
     }
   }
-  process.stderr.write(`natlab: NAT idle timeout ${natTimeoutSec} s; both tools: ServerAliveInterval=${interval} ServerAliveCountMax=${countMax}; ${runs} runs each; medians\n`);
-  const rows: Array<Map<string, string>> = [];
-  for (const tool of tools) {
-    process.stderr.write(`measuring ${tool.name}...\n`);
-    rows.push(await measure(tool));
+  process.stderr.write(
+    `natlab: NAT idle timeout ${natTimeoutSec} s; both tools: ServerAliveInterval=${interval} ServerAliveCountMax=${countMax}; ${runs} runs; medians; limit ${limitMs / 1000} s\n`,
+  );
+  const table: string[][] = [];
+  for (const scenario of scenarios) {
+    const row = [scenario.name];
+    for (const tool of tools) {
+      // A fresh lab per tool and scenario: the server holds no stale listener from the other tool.
+      const lab = await setupLab(natTimeoutSec);
+      const http = lab.natlab.spawn(lab.natlab.clientNs, process.execPath, [
+        '-e',
+        `require('http').createServer((q, s) => s.end('hello from the client side\\n')).listen(${clientHttpPort}, '127.0.0.1')`,
+      ]);
+      try {
+        const r = await runScenario(lab, tool, scenario);
+        row.push(...kinds.map((k) => r[k]));
+      } finally {
+        http.kill();
+        await lab.dispose();
+      }
+    }
+    table.push(row);
   }
-  const keys = [...rows[0].keys()];
-  const w0 = Math.max(...keys.map((k) => k.length), 8);
-  const widths = tools.map((t) => Math.max(t.name.length, 8));
-  const line = (cells: string[]) => `| ${cells[0].padEnd(w0)} | ${cells.slice(1).map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  console.log(line(['scenario (median)', ...tools.map((t) => t.name)]));
-  console.log(`|${'-'.repeat(w0 + 2)}|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const k of keys) console.log(line([k, ...rows.map((r) => r.get(k) ?? '-')]));
+  const header = ['scenario (median)', 'forward', ...tools.map((t) => t.name)];
+  const rows = table.flatMap((r) => kinds.map((k, ki) => [r[0], `-${k}`, ...tools.map((_, ti) => r[1 + ti * kinds.length + ki])]));
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) console.log(line(r));
+  console.log(`\n-R for ssh-keepalive runs with --reclaim-remote-forwards (opt-in): the natlab's sshd has no ClientAliveInterval, so it keeps the old listener until reclaimed.`);
 }
 
 void main().then(

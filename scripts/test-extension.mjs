@@ -308,7 +308,19 @@ async function runCodeServer() {
 
     let resolveExit;
     const exited = new Promise((r) => { resolveExit = r; });
+    // A test can ask for a picture of the live workbench by logging "[ska-screenshot] NAME"
+    // (then waiting a moment): the one taken at the end comes after code-server has stopped
+    // the extension host, when status bar items and tree contents are already gone.
+    const SHOT_MARKER = /\[ska-screenshot\] ([A-Za-z0-9_-]+)/;
     const emit = (line) => {
+      const marker = SHOT_MARKER.exec(line);
+      if (marker && page && !page.isClosed()) {
+        const file = path.join(OUTPUT_DIR, `${marker[1]}.png`);
+        page.screenshot({ path: file, timeout: 15_000 }).then(
+          () => info(`screenshot (requested by the suite): ${path.relative(REPO, file)}`),
+          (e) => info(`screenshot ${marker[1]} failed: ${e.message}`),
+        );
+      }
       logStream.write(line + '\n');
       for (const l of line.split(/\r?\n/)) {
         const m = SUMMARY_RE.exec(l);

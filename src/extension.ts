@@ -1,15 +1,19 @@
-// PLACEHOLDER created by the extension-test harness work because src/extension.ts did not
-// exist yet. Replace it freely with the real extension; the activation test only needs the
-// command 'sshKeepalive.showLog' to be registered on activation.
 import * as vscode from 'vscode';
+import { Container } from './vscode/container';
+import type { SshKeepaliveApi } from './vscode/testApi';
 
-export function activate(context: vscode.ExtensionContext): void {
-  const log = vscode.window.createOutputChannel('SSH Keepalive', { log: true });
-  context.subscriptions.push(
-    log,
-    vscode.commands.registerCommand('sshKeepalive.showLog', () => log.show(true)),
-  );
-  log.info('SSH Keepalive activated');
+export type { SshKeepaliveApi, SshKeepaliveTestApi } from './vscode/testApi';
+
+let container: Container | undefined;
+
+export function activate(context: vscode.ExtensionContext): SshKeepaliveApi {
+  container = new Container(context);
+  context.subscriptions.push(container);
+  // The test seam (it can answer host key prompts) is handed out only to the test runner.
+  return context.extensionMode === vscode.ExtensionMode.Test ? { testing: container.testApi() } : {};
 }
 
-export function deactivate(): void {}
+export async function deactivate(): Promise<void> {
+  await container?.shutdown();
+  container = undefined;
+}

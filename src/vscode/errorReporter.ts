@@ -2,9 +2,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Logger } from '../core/base/logger';
-import { ConfigError } from '../core/config/types';
+import type { ConfigError } from '../core/config/types';
 import type { SessionError } from '../core/session/errors';
 import { CommandId } from './commandIds';
+import { configLocation, knownHostsLocation } from './errorText';
 
 export interface ReportedError {
   alias?: string;
@@ -16,12 +17,6 @@ const showLog = 'Show Log';
 const openConfig = 'Open ssh_config';
 const reconnect = 'Reconnect';
 const openKnownHosts = 'Open known_hosts';
-
-/** "…does not match /home/u/.ssh/known_hosts:3. …" → file and line, for the Open action. */
-export function knownHostsLocation(message: string): { file: string; line: number } | undefined {
-  const m = /does not match (\/.+?|[A-Za-z]:\\.+?):(\d+)\./.exec(message);
-  return m ? { file: m[1], line: Number(m[2]) } : undefined;
-}
 
 /**
  * Shows a fatal failure to the user once (the session never retries it in the background),
@@ -68,6 +63,11 @@ export class ErrorReporter implements vscode.Disposable {
     this.show({ alias, message: `SSH Keepalive: ssh_config problem${alias ? ` for ${alias}` : ''}: ${err.message}`, actions: [openConfig, showLog] }, err.message, err);
   }
 
+  /** Input that a command cannot use (e.g. a forward spec passed as an argument). */
+  invalidInput(message: string): void {
+    this.show({ message: `SSH Keepalive: ${message}`, actions: [] }, message);
+  }
+
   /** Anything else that went wrong in a command. */
   unexpected(what: string, err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
@@ -90,9 +90,11 @@ export class ErrorReporter implements vscode.Disposable {
         case reconnect:
           await vscode.commands.executeCommand(CommandId.reconnect, report.alias);
           break;
-        case openConfig:
-          await openFileAt(configErr?.file ?? this.configFile() ?? path.join(os.homedir(), '.ssh', 'config'), configErr?.line);
+        case openConfig: {
+          const where = configErr && configLocation(configErr);
+          await openFileAt(where?.file ?? this.configFile() ?? path.join(os.homedir(), '.ssh', 'config'), where?.line);
           break;
+        }
         case openKnownHosts: {
           const where = knownHostsLocation(report.message);
           if (where) await openFileAt(where.file, where.line);

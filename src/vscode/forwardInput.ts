@@ -48,7 +48,7 @@ export function parseForwardInput(kind: ForwardKind, raw: string): ForwardReques
   if (kind === 'dynamic') return { kind, spec: parseDynamicSpec(text) };
   // parseForwardDirective also takes ssh_config's "port host:hostport" form.
   const spec = parseForwardDirective(expandLonePort(text), kind);
-  return kind === 'remote' ? { kind, spec, reclaimStale: true } : { kind, spec };
+  return { kind, spec };
 }
 
 /** For showInputBox's validateInput: undefined when fine, else what is wrong and how to write it. */

@@ -84,12 +84,12 @@ export class HostManager implements Disposable {
     // Forwards bind their local ports now, so they are ready when the session is.
     const requests: Array<{ request: ForwardRequest; origin: 'config' | 'user' }> = [
       ...resolved.localForwards.map((spec) => ({ request: { kind: 'local', spec } as ForwardRequest, origin: 'config' as const })),
-      ...resolved.remoteForwards.map((spec) => ({ request: { kind: 'remote', spec, reclaimStale: true } as ForwardRequest, origin: 'config' as const })),
+      ...resolved.remoteForwards.map((spec) => ({ request: { kind: 'remote', spec } as ForwardRequest, origin: 'config' as const })),
       ...resolved.dynamicForwards.map((spec) => ({ request: { kind: 'dynamic', spec } as ForwardRequest, origin: 'config' as const })),
       ...this.deps.memory.forwards(alias).map((request) => ({ request, origin: 'user' as const })),
     ];
     for (const { request, origin } of requests) {
-      host.addForward(request, origin).catch((err: unknown) => {
+      host.addForward(this.withReclaim(request), origin).catch((err: unknown) => {
         logger.warn(`${formatForwardRequest(request)}: ${err instanceof Error ? err.message : String(err)}`);
       });
     }
@@ -116,10 +116,15 @@ export class HostManager implements Disposable {
     await Promise.all(targets.map((h) => h.session.reconnect('reconnect requested by the user')));
   }
 
+  /** Remote forwards reclaim a stale server listener only when the user opted in (it ends an sshd process). */
+  private withReclaim(request: ForwardRequest): ForwardRequest {
+    return request.kind === 'remote' ? { ...request, reclaimStale: this.deps.settings().reclaimStaleRemoteForwards } : request;
+  }
+
   async addUserForward(alias: string, request: ForwardRequest): Promise<Forward> {
     const host = this.connect(alias);
     await this.deps.memory.addForward(alias, request);
-    return host.addForward(request, 'user');
+    return host.addForward(this.withReclaim(request), 'user');
   }
 
   async removeForward(alias: string, forwardId: string): Promise<boolean> {

@@ -67,6 +67,28 @@ export class HostSession implements Disposable {
     return this.session.state.kind === 'closed';
   }
 
+  /**
+   * How the attempt under way ends: connected, failed (fatal, already reported) or closed;
+   * 'timeout' when it takes longer (the session keeps trying in the background).
+   */
+  whenSettled(timeoutMs: number): Promise<'connected' | 'failed' | 'closed' | 'timeout'> {
+    const settled = (kind: string): kind is 'connected' | 'failed' | 'closed' => kind === 'connected' || kind === 'failed' || kind === 'closed';
+    const now = this.session.state.kind;
+    if (settled(now)) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        sub.dispose();
+        resolve('timeout');
+      }, timeoutMs);
+      const sub = this.session.onDidChangeState((s) => {
+        if (!settled(s.kind)) return;
+        clearTimeout(timer);
+        sub.dispose();
+        resolve(s.kind);
+      });
+    });
+  }
+
   statusInput(now: number, slowRttMs: number): HostStatusInput {
     return {
       alias: this.alias,

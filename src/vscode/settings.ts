@@ -13,6 +13,7 @@ const keys: Record<keyof ExtensionSettings, string> = {
   reattach: 'reattach',
   slowRttMs: 'slowRttMs',
   statusBarMaxItems: 'statusBar.maxItems',
+  reclaimStaleRemoteForwards: 'remoteForwards.reclaimStale',
 };
 
 /**

@@ -21,6 +21,8 @@ export interface ExtensionSettings {
   reattach: boolean;
   slowRttMs: number;
   statusBarMaxItems: number;
+  /** Opt-in: end the stale sshd process that still holds a remote forward's port. */
+  reclaimStaleRemoteForwards: boolean;
 }
 
 export const defaultSettings: ExtensionSettings = {
@@ -32,6 +34,7 @@ export const defaultSettings: ExtensionSettings = {
   reattach: true,
   slowRttMs: 300,
   statusBarMaxItems: 3,
+  reclaimStaleRemoteForwards: false,
 };
 
 /** Clamps what a hand-edited settings.json may contain into sane ranges. */
@@ -49,6 +52,7 @@ export function normalizeSettings(raw: Partial<Record<keyof ExtensionSettings, u
     reattach: typeof raw.reattach === 'boolean' ? raw.reattach : defaultSettings.reattach,
     slowRttMs: num(raw.slowRttMs, defaultSettings.slowRttMs, 1, 60_000),
     statusBarMaxItems: Math.round(num(raw.statusBarMaxItems, defaultSettings.statusBarMaxItems, 1, 20)),
+    reclaimStaleRemoteForwards: raw.reclaimStaleRemoteForwards === true,
   };
 }
 

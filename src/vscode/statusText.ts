@@ -142,7 +142,9 @@ export function hostTooltip(input: HostStatusInput): string {
   const rtt = rttOf(input);
   if (rtt !== undefined) row('Round trip', formatRtt(rtt));
   if (input.lastContact !== undefined && state.kind !== 'idle' && state.kind !== 'closed') {
-    row('Last contact', `${formatDuration(now - input.lastContact)} ago`);
+    // The clock time stays true while a tooltip is on screen; "ago" is as of rendering.
+    const ago = now - input.lastContact < 1000 ? 'just now' : `${formatDuration(now - input.lastContact)} ago`;
+    row('Last contact', `${formatClock(input.lastContact)} (${ago})`);
   }
   const { intervalMs, countMax } = input.keepalive;
   row('Keepalive', intervalMs > 0 ? `every ${formatDuration(intervalMs)}, dead after ${countMax} missed` : 'off (demand probes only)');

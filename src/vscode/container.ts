@@ -1,0 +1,150 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { NetworkChangeDetector, WakeDetector } from '../core/base/clock';
+import type { Logger } from '../core/base/logger';
+import { AutoConnect } from './autoConnect';
+import { HostsViewId } from './commandIds';
+import type { CommandContext } from './commandContext';
+import { ContextKeys } from './contextKeys';
+import { ErrorReporter, type ReportedError } from './errorReporter';
+import { forwardInfo, registerForwardCommands } from './forwardCommands';
+import { HostManager } from './hostManager';
+import { HostsTree, type HostsNode } from './hostsTree';
+import { channelLogger } from './logChannel';
+import { VsCodePrompter } from './prompter';
+import { registerSessionCommands } from './sessionCommands';
+import { Settings } from './settings';
+import { StatusBar } from './statusBar';
+import { registerTerminalProfile } from './terminalProfile';
+import { Terminals } from './terminals';
+import type { SshKeepaliveTestApi, TreeSnapshot } from './testApi';
+import { WorkspaceMemory } from './workspaceMemory';
+
+/** `~` in the configFile setting means the home directory, as in ssh. */
+function expandHome(file: string): string {
+  return file === '~' ? os.homedir() : file.startsWith('~/') ? path.join(os.homedir(), file.slice(2)) : file;
+}
+
+/**
+ * Builds every part of the extension in dependency order and disposes them in reverse
+ * (GitLens' container): what was built last, and may use earlier parts, goes first.
+ */
+export class Container implements vscode.Disposable {
+  private readonly owned: vscode.Disposable[] = [];
+  readonly log: vscode.LogOutputChannel;
+  readonly logger: Logger;
+  readonly settings: Settings;
+  readonly prompter: VsCodePrompter;
+  readonly hosts: HostManager;
+  readonly errors: ErrorReporter;
+  readonly statusBar: StatusBar;
+  readonly terminals: Terminals;
+  readonly tree: HostsTree;
+  private readonly reported: ReportedError[] = [];
+  private disposed = false;
+
+  constructor(context: vscode.ExtensionContext) {
+    this.log = this.own(vscode.window.createOutputChannel('SSH Keepalive', { log: true }));
+    this.logger = channelLogger(this.log);
+    this.settings = this.own(new Settings());
+    const memory = new WorkspaceMemory(context.workspaceState);
+    this.prompter = new VsCodePrompter(context.secrets, this.logger);
+    const wake = this.own(new WakeDetector());
+    const network = this.own(new NetworkChangeDetector());
+    this.errors = this.own(new ErrorReporter(this.logger, () => this.settings.current.configFile && expandHome(this.settings.current.configFile)));
+    this.own(this.errors.onDidReport((r) => this.reported.push(r)));
+    this.hosts = this.own(
+      new HostManager({
+        logger: this.logger,
+        prompter: this.prompter,
+        settings: () => this.settings.current,
+        memory,
+        onDidWake: wake.onDidWake,
+        onDidChangeNetwork: network.onDidChange,
+      }),
+    );
+    // A fatal failure is told once; the session never retries it in the background.
+    this.ownCore(
+      this.hosts.onDidChange((e) => {
+        const s = e.host.session.state;
+        if (e.type === 'state' && s.kind === 'failed') this.errors.sessionFailed(e.host.alias, s.error);
+      }),
+    );
+    this.own(new ContextKeys(this.hosts));
+    this.statusBar = this.own(new StatusBar(this.hosts, this.settings));
+    this.terminals = this.own(new Terminals(this.settings, this.logger));
+    this.tree = this.own(new HostsTree(HostsViewId, this.hosts, this.terminals, this.settings, this.logger));
+
+    const ctx: CommandContext = {
+      hosts: this.hosts,
+      terminals: this.terminals,
+      tree: this.tree,
+      settings: this.settings,
+      errors: this.errors,
+      logger: this.logger,
+      log: this.log,
+      configFilePath: () => expandHome(this.settings.current.configFile ?? path.join(os.homedir(), '.ssh', 'config')),
+    };
+    for (const d of registerSessionCommands(ctx)) this.own(d);
+    for (const d of registerForwardCommands(ctx)) this.own(d);
+    this.own(registerTerminalProfile(ctx));
+    // Last: it may connect hosts at once, and everything above must be listening.
+    this.own(new AutoConnect(this.hosts, this.settings, memory, this.errors));
+    this.logger.info(`SSH Keepalive ${String(context.extension.packageJSON.version ?? '')} activated`);
+  }
+
+  private own<T extends vscode.Disposable>(d: T): T {
+    this.owned.push(d);
+    return d;
+  }
+
+  private ownCore(d: { dispose(): void }): void {
+    this.owned.push(d);
+  }
+
+  /** Window closing: let terminals end their tmux sessions before connections close. */
+  async shutdown(): Promise<void> {
+    if (this.disposed) return;
+    await this.terminals.shutdown();
+    this.dispose();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const d of this.owned.splice(0).reverse()) {
+      try {
+        d.dispose();
+      } catch (err) {
+        // One failing part must not keep the rest (sockets, timers) alive.
+        console.error('SSH Keepalive: dispose failed', err);
+      }
+    }
+  }
+
+  testApi(): SshKeepaliveTestApi {
+    const tree = this.tree;
+    const snapshot = (node?: HostsNode): TreeSnapshot[] =>
+      tree.getChildren(node).map((child) => {
+        const item = tree.getTreeItem(child);
+        const label = typeof item.label === 'string' ? item.label : item.label?.label ?? '';
+        return { label, description: typeof item.description === 'string' ? item.description : undefined, contextValue: item.contextValue, children: snapshot(child) };
+      });
+    return {
+      statusBarItems: () => this.statusBar.snapshot(),
+      hostState: (alias) => this.hosts.get(alias)?.session.state,
+      keepalive: (alias) => {
+        const k = this.hosts.get(alias)?.session.options.keepalive;
+        return k && { intervalMs: k.intervalMs, countMax: k.countMax };
+      },
+      forwards: (alias) => this.hosts.get(alias)?.forwards.list().map((f) => forwardInfo(alias, f)) ?? [],
+      terminalOutput: (t) => this.terminals.ptyOf(t)?.recentOutput,
+      terminalState: (t) => this.terminals.ptyOf(t)?.state,
+      tree: () => snapshot(),
+      setPromptUi: (ui) => this.prompter.setUi(ui),
+      onDidReportError: this.errors.onDidReport,
+      reportedErrors: this.reported,
+    };
+  }
+}

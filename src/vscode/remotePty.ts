@@ -1,0 +1,137 @@
+import * as vscode from 'vscode';
+import type { Logger } from '../core/base/logger';
+import { RemoteShell, type ShellState } from '../core/shell/remoteShell';
+import type { HostSession } from './hostSession';
+import { connectingLine, failedLine, inputRefusedLine, lostLine, restoredLine } from './terminalText';
+
+/** Enough of the recent output for a test to find what a command printed. */
+const outputKeep = 64 * 1024;
+
+/**
+ * A VS Code terminal over a core RemoteShell. The terminal outlives connections: on a drop
+ * it says so once, refuses keys (saying so once), and on restore tells whether the old
+ * shell came back (tmux) or a new one started.
+ */
+export class RemotePty implements vscode.Pseudoterminal {
+  private readonly writeEmitter = new vscode.EventEmitter<string>();
+  readonly onDidWrite = this.writeEmitter.event;
+  private readonly closeEmitter = new vscode.EventEmitter<number | void>();
+  readonly onDidClose = this.closeEmitter.event;
+  private readonly stateEmitter = new vscode.EventEmitter<ShellState>();
+  readonly onDidChangeState = this.stateEmitter.event;
+
+  private shell: RemoteShell | undefined;
+  private readonly subs: Array<{ dispose(): void }> = [];
+  private outage = false;
+  private inputNoted = false;
+  private lostAt: number | undefined;
+  private output = '';
+  private closed = false;
+
+  constructor(
+    readonly host: HostSession,
+    private readonly options: { reattach: boolean; logger: Logger },
+  ) {}
+
+  get alias(): string {
+    return this.host.alias;
+  }
+
+  get state(): ShellState | undefined {
+    return this.shell?.state;
+  }
+
+  /** Recent output as the terminal received it (escape sequences included). Test seam. */
+  get recentOutput(): string {
+    return this.output;
+  }
+
+  open(dims: vscode.TerminalDimensions | undefined): void {
+    const shell = new RemoteShell(
+      this.host.session,
+      { term: 'xterm-256color', cols: Math.max(1, dims?.columns ?? 80), rows: Math.max(1, dims?.rows ?? 24), reattach: this.options.reattach },
+      { logger: this.options.logger },
+    );
+    this.shell = shell;
+    this.subs.push(shell.onDidData((d) => this.write(d)));
+    this.subs.push(shell.onDidChangeState((s) => this.onState(s)));
+    this.subs.push(
+      shell.onDidDropInput(() => {
+        if (this.inputNoted) return;
+        this.inputNoted = true;
+        this.write(inputRefusedLine());
+      }),
+    );
+    if (this.host.session.state.kind !== 'connected') this.write(connectingLine(this.alias));
+    // Failures arrive as states; the promise only says when the first open is done.
+    shell.start().catch(() => undefined);
+  }
+
+  private onState(s: ShellState): void {
+    this.stateEmitter.fire(s);
+    switch (s.kind) {
+      case 'suspended':
+        if (!this.outage) {
+          this.outage = true;
+          this.lostAt = Date.now();
+          this.write(lostLine(this.alias, s.reason));
+        }
+        break;
+      case 'open':
+        if (this.outage || s.generation > 1) {
+          const after = this.lostAt === undefined ? undefined : Date.now() - this.lostAt;
+          this.write(restoredLine(this.alias, s.reattached, s.multiplexer, after, this.options.reattach));
+        }
+        this.outage = false;
+        this.inputNoted = false;
+        this.lostAt = undefined;
+        break;
+      case 'failed':
+        this.outage = true; // keys are refused from now on, like during an outage
+        this.write(failedLine(this.alias, s.reason));
+        break;
+      case 'exited':
+        this.finish(s.code ?? undefined);
+        break;
+      case 'opening':
+        break;
+    }
+  }
+
+  handleInput(data: string): void {
+    this.shell?.write(data);
+  }
+
+  setDimensions(dims: vscode.TerminalDimensions): void {
+    if (dims.columns > 0 && dims.rows > 0) this.shell?.resize(dims.columns, dims.rows);
+  }
+
+  /** The user closed the terminal: end its remote tmux session too. */
+  close(): void {
+    void this.shutdown({ keepRemote: false });
+  }
+
+  /** Ends the shell; the terminal closes. `keepRemote` leaves a tmux session on the server. */
+  async shutdown(opts: { keepRemote: boolean }): Promise<void> {
+    const shell = this.shell;
+    this.shell = undefined;
+    for (const s of this.subs.splice(0)) s.dispose();
+    this.finish(undefined);
+    if (shell) await shell.close(opts).catch(() => undefined);
+  }
+
+  private finish(code: number | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeEmitter.fire(code);
+    this.writeEmitter.dispose();
+    this.closeEmitter.dispose();
+    this.stateEmitter.dispose();
+  }
+
+  private write(text: string): void {
+    if (this.closed) return;
+    this.output = (this.output + text).slice(-outputKeep);
+    this.writeEmitter.fire(text);
+  }
+}

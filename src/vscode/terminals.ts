@@ -1,0 +1,107 @@
+import * as vscode from 'vscode';
+import { prefixed, type Logger } from '../core/base/logger';
+import type { HostSession } from './hostSession';
+import { RemotePty } from './remotePty';
+import type { Settings } from './settings';
+
+/**
+ * Owns every remote terminal of the window: creates them (from the command or the
+ * terminal profile), maps VS Code's Terminal objects to their pty, and closes a host's
+ * terminals when the user disconnects it.
+ */
+export class Terminals implements vscode.Disposable {
+  private readonly ptys = new Map<RemotePty, vscode.Terminal | undefined>();
+  private readonly emitter = new vscode.EventEmitter<void>();
+  /** Terminals were added, removed or changed state (the tree listens). */
+  readonly onDidChange = this.emitter.event;
+  private readonly subs: vscode.Disposable[] = [];
+  private counter = 0;
+
+  constructor(
+    private readonly settings: Settings,
+    private readonly logger: Logger,
+  ) {
+    this.subs.push(
+      vscode.window.onDidOpenTerminal((t) => {
+        // Terminals made by VS Code from our profile: find their pty by identity.
+        const pty = (t.creationOptions as vscode.ExtensionTerminalOptions).pty;
+        if (pty instanceof RemotePty && this.ptys.has(pty) && !this.ptys.get(pty)) {
+          this.ptys.set(pty, t);
+          this.emitter.fire();
+        }
+      }),
+      vscode.window.onDidCloseTerminal((t) => {
+        for (const [pty, term] of this.ptys) {
+          if (term === t) {
+            this.ptys.delete(pty);
+            this.emitter.fire();
+          }
+        }
+      }),
+    );
+  }
+
+  /** A pty for `host`, tracked here; used directly by the terminal profile provider. */
+  createPty(host: HostSession): RemotePty {
+    const pty = new RemotePty(host, { reattach: this.settings.current.reattach, logger: prefixed(this.logger, `${host.alias} terminal ${++this.counter}`) });
+    this.ptys.set(pty, undefined);
+    pty.onDidChangeState(() => this.emitter.fire());
+    pty.onDidClose(() => {
+      // The shell exited or was closed: VS Code closes the terminal; forget it now.
+      if (this.ptys.delete(pty)) this.emitter.fire();
+    });
+    return pty;
+  }
+
+  open(host: HostSession, show = true): vscode.Terminal {
+    const pty = this.createPty(host);
+    const terminal = vscode.window.createTerminal({ name: host.alias, pty, iconPath: new vscode.ThemeIcon('remote') });
+    this.ptys.set(pty, terminal);
+    this.emitter.fire();
+    if (show) terminal.show();
+    return terminal;
+  }
+
+  forHost(alias: string): Array<{ pty: RemotePty; terminal: vscode.Terminal | undefined }> {
+    return [...this.ptys].filter(([pty]) => pty.alias === alias).map(([pty, terminal]) => ({ pty, terminal }));
+  }
+
+  ptyOf(terminal: vscode.Terminal): RemotePty | undefined {
+    for (const [pty, t] of this.ptys) if (t === terminal) return pty;
+    const pty = (terminal.creationOptions as vscode.ExtensionTerminalOptions).pty;
+    return pty instanceof RemotePty ? pty : undefined;
+  }
+
+  all(): RemotePty[] {
+    return [...this.ptys.keys()];
+  }
+
+  /** Closes a host's terminals, ending their tmux sessions while the connection still exists. */
+  async closeHost(alias: string): Promise<void> {
+    const mine = this.forHost(alias);
+    await Promise.all(mine.map(({ pty }) => withTimeout(pty.shutdown({ keepRemote: false }), 3000)));
+    for (const { terminal } of mine) terminal?.dispose();
+  }
+
+  /** Window closing: close every shell, giving tmux kills a moment to reach the servers. */
+  async shutdown(): Promise<void> {
+    await Promise.all(this.all().map((pty) => withTimeout(pty.shutdown({ keepRemote: false }), 1500)));
+  }
+
+  dispose(): void {
+    for (const pty of this.all()) void pty.shutdown({ keepRemote: false });
+    this.ptys.clear();
+    for (const s of this.subs.splice(0).reverse()) s.dispose();
+    this.emitter.dispose();
+  }
+}
+
+function withTimeout(p: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    void p.finally(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,37 @@
+import type * as vscode from 'vscode';
+import type { SessionState } from '../core/session/state';
+import type { ShellState } from '../core/shell/shellState';
+import type { ReportedError } from './errorReporter';
+import type { ForwardInfo } from './forwardCommands';
+import type { PromptUi } from './prompter';
+import type { StatusItemSnapshot } from './statusBar';
+
+export interface TreeSnapshot {
+  label: string;
+  description: string | undefined;
+  contextValue: string | undefined;
+  children: TreeSnapshot[];
+}
+
+/**
+ * Returned by activate() only when the extension runs under the test runner
+ * (ExtensionMode.Test): other extensions never get a way to answer host key prompts.
+ * Reads back real VS Code objects where the API cannot (status bar items, pty output).
+ */
+export interface SshKeepaliveTestApi {
+  statusBarItems(): StatusItemSnapshot[];
+  hostState(alias: string): SessionState | undefined;
+  keepalive(alias: string): { intervalMs: number; countMax: number } | undefined;
+  forwards(alias: string): ForwardInfo[];
+  terminalOutput(terminal: vscode.Terminal): string | undefined;
+  terminalState(terminal: vscode.Terminal): ShellState | undefined;
+  tree(): TreeSnapshot[];
+  /** Replaces the prompter's window calls (modal host key warning, input boxes); undefined restores them. */
+  setPromptUi(ui: Partial<PromptUi> | undefined): void;
+  readonly onDidReportError: vscode.Event<ReportedError>;
+  readonly reportedErrors: readonly ReportedError[];
+}
+
+export interface SshKeepaliveApi {
+  readonly testing?: SshKeepaliveTestApi;
+}

@@ -1,0 +1,64 @@
+// Shared by the extension suites (not a *.test.js file, so index.ts does not load it as one).
+import * as assert from 'assert';
+import * as vscode from 'vscode';
+import type { SshKeepaliveApi, SshKeepaliveTestApi } from '../../../src/vscode/testApi';
+import { startPeers, type Peers } from '../startPeers';
+
+export const EXTENSION_ID = 'ssh-keepalive.ssh-keepalive';
+
+export async function testApi(): Promise<SshKeepaliveTestApi> {
+  const ext = vscode.extensions.getExtension<SshKeepaliveApi>(EXTENSION_ID);
+  assert.ok(ext, `extension ${EXTENSION_ID} not found`);
+  const api = await ext.activate();
+  assert.ok(api.testing, 'activate() returned no test API: is the extension running in ExtensionMode.Test?');
+  return api.testing;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls until `fn` returns something truthy; fails with `what` (and the last value) on timeout. */
+export async function waitFor<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await sleep(100);
+  }
+}
+
+export async function setSetting(key: string, value: unknown): Promise<void> {
+  await vscode.workspace.getConfiguration('sshKeepalive').update(key, value, vscode.ConfigurationTarget.Global);
+}
+
+/**
+ * Starts the peers (once) and points the extension at their ssh_config through the
+ * setting, as a user would; the extension picks it up without a reload.
+ */
+export async function usePeers(): Promise<{ peers: Peers; api: SshKeepaliveTestApi }> {
+  const api = await testApi();
+  const peers = await startPeers();
+  if (vscode.workspace.getConfiguration('sshKeepalive').get('configFile') !== peers.configFile) {
+    await setSetting('configFile', peers.configFile);
+  }
+  await waitFor('the Hosts view to list the test hosts', () => api.tree().some((n) => n.label === 'lab'));
+  return { peers, api };
+}
+
+export function statusItem(api: SshKeepaliveTestApi, alias: string) {
+  return api.statusBarItems().find((i) => i.id === `sshKeepalive.status.${alias}`);
+}
+
+export async function waitForState(api: SshKeepaliveTestApi, alias: string, kind: string, timeoutMs = 20_000): Promise<void> {
+  await waitFor(`${alias} to be ${kind}`, () => api.hostState(alias)?.kind === kind, timeoutMs);
+}
+
+export async function disconnect(alias: string): Promise<void> {
+  await vscode.commands.executeCommand('sshKeepalive.disconnect', alias);
+}

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { SessionError } from '../../src/core/session/errors';
+import type { SessionState } from '../../src/core/session/state';
+import { OutageHistory } from '../../src/vscode/outageHistory';
+import { aggregateStatus, hostStatus, hostTooltip, stateSummary, type HostStatusInput } from '../../src/vscode/statusText';
+
+const now = 1_700_000_000_000;
+
+function input(state: SessionState, extra: Partial<HostStatusInput> = {}): HostStatusInput {
+  return {
+    alias: 'web',
+    target: 'me@web.example.com',
+    state,
+    keepalive: { intervalMs: 15_000, countMax: 3 },
+    outages: [],
+    now,
+    slowRttMs: 300,
+    ...extra,
+  };
+}
+
+test('connected: pulse, alias and RTT; normal background', () => {
+  const s = hostStatus(input({ kind: 'connected', since: now - 5000, rttMs: 12.4 }));
+  assert.equal(s.text, '$(pulse) web 12 ms');
+  assert.equal(s.severity, 'normal');
+  assert.equal(s.ticking, false);
+  assert.match(s.accessibilityLabel, /web: connected, round trip 12 milliseconds/);
+});
+
+test('the live RTT from keepalives wins over the one measured at connect', () => {
+  const s = hostStatus(input({ kind: 'connected', since: now, rttMs: 12 }, { rttMs: 3.26 }));
+  assert.equal(s.text, '$(pulse) web 3.3 ms');
+});
+
+test('connected without an RTT yet shows no number', () => {
+  assert.equal(hostStatus(input({ kind: 'connected', since: now, rttMs: undefined })).text, '$(pulse) web');
+});
+
+test('slow RTT (above slowRttMs) gets the warning background', () => {
+  const s = hostStatus(input({ kind: 'connected', since: now, rttMs: 450 }));
+  assert.equal(s.text, '$(pulse) web 450 ms');
+  assert.equal(s.severity, 'warning');
+  assert.equal(s.stateLabel, 'slow');
+  assert.equal(hostStatus(input({ kind: 'connected', since: now, rttMs: 300 })).severity, 'normal');
+});
+
+test('waiting: spinning sync icon and a countdown that ticks', () => {
+  const s = hostStatus(input({ kind: 'waiting', attempt: 3, delayMs: 4000, until: now + 3200, lastError: 'timed out' }));
+  assert.equal(s.text, '$(sync~spin) web 4 s');
+  assert.equal(s.ticking, true);
+  assert.equal(s.severity, 'warning');
+  const later = hostStatus(input({ kind: 'waiting', attempt: 3, delayMs: 4000, until: now + 3200, lastError: 'x' }, { now: now + 2500 }));
+  assert.equal(later.text, '$(sync~spin) web 1 s');
+});
+
+test('lost: spinning sync icon, no countdown, not ticking', () => {
+  const s = hostStatus(input({ kind: 'lost', reason: 'no reply to 3 keepalives', at: now }));
+  assert.equal(s.text, '$(sync~spin) web');
+  assert.equal(s.ticking, false);
+  assert.equal(s.stateLabel, 'reconnecting');
+});
+
+test('failed: error icon, error background, reason in tooltip and accessibility label', () => {
+  const error = new SessionError('auth-failed', 'authentication to web failed');
+  const i = input({ kind: 'failed', error, at: now });
+  const s = hostStatus(i);
+  assert.equal(s.text, '$(error) web');
+  assert.equal(s.severity, 'error');
+  assert.match(s.accessibilityLabel, /authentication to web failed/);
+  assert.match(hostTooltip(i), /Reason: authentication to web failed/);
+});
+
+test('a first connect is not shown as an outage; a reconnect is', () => {
+  assert.equal(hostStatus(input({ kind: 'connecting', attempt: 1, since: now })).severity, 'normal');
+  const s = hostStatus(input({ kind: 'connecting', attempt: 2, since: now }, { outages: [{ start: now - 1000, cause: 'reset' }] }));
+  assert.equal(s.severity, 'warning');
+  assert.equal(s.stateLabel, 'reconnecting');
+});
+
+test('tooltip: host, state, RTT, last contact, keepalive, uptime and outages', () => {
+  const history = new OutageHistory();
+  history.observe({ kind: 'lost', reason: 'no reply to 3 keepalives (silent for 45 s)', at: now - 120_000 });
+  history.observe({ kind: 'connected', since: now - 117_000, rttMs: 20 }, now - 117_000);
+  const md = hostTooltip(
+    input({ kind: 'connected', since: now - 117_000, rttMs: 20, restoredAfterMs: 3000 }, {
+      rttMs: 21,
+      lastContact: now - 4000,
+      startedAt: now - 3_600_000,
+      outages: history.outages,
+    }),
+  );
+  assert.match(md, /\*\*web\*\* — me@web\\\.example\\\.com/);
+  assert.match(md, /State: connected, 21 ms/);
+  assert.match(md, /Round trip: 21 ms/);
+  assert.match(md, /Last contact: \d\d:\d\d:\d\d \(4 s ago\)/);
+  assert.match(md, /Keepalive: every 15 s, dead after 3 missed/);
+  assert.match(md, /Connected for: 1 min 57 s/);
+  assert.match(md, /Session age: 1 h/);
+  assert.match(md, /Recent outages/);
+  assert.match(md, /3 s: no reply to 3 keepalives \\\(silent for 45 s\\\)/);
+});
+
+test('tooltip escapes markdown from server-supplied text', () => {
+  const error = new SessionError('protocol', 'bad [link](http://evil) *x*');
+  const md = hostTooltip(input({ kind: 'failed', error, at: now }));
+  assert.ok(!md.includes('[link](http://evil)'));
+  assert.match(md, /\\\[link\\\]\\\(http:\/\/evil\\\)/);
+});
+
+test('stateSummary for the tree', () => {
+  assert.equal(stateSummary(input({ kind: 'idle' })), 'not connected');
+  assert.equal(stateSummary(input({ kind: 'connected', since: now, rttMs: 500 })), 'connected, 500 ms (slow)');
+  assert.equal(stateSummary(input({ kind: 'waiting', attempt: 2, delayMs: 1000, until: now + 1000, lastError: 'x' })), 'reconnecting: attempt 2 in 1 s');
+});
+
+test('aggregate: counts, worst severity, per-host tooltip lines', () => {
+  const a = aggregateStatus([
+    input({ kind: 'connected', since: now, rttMs: 5 }, { alias: 'a' }),
+    input({ kind: 'waiting', attempt: 1, delayMs: 1000, until: now + 1000, lastError: 'x' }, { alias: 'b' }),
+    input({ kind: 'failed', error: new SessionError('auth-failed', 'no'), at: now }, { alias: 'c' }),
+    input({ kind: 'connected', since: now, rttMs: 5 }, { alias: 'd' }),
+  ]);
+  assert.equal(a.text, '$(error) 2/4 hosts, 1 reconnecting, 1 failed');
+  assert.equal(a.severity, 'error');
+  assert.match(a.tooltip, /- c: failed/);
+  const ok = aggregateStatus([input({ kind: 'connected', since: now, rttMs: 5 }, { alias: 'a' }), input({ kind: 'connected', since: now, rttMs: 5 }, { alias: 'b' })]);
+  assert.equal(ok.text, '$(pulse) 2/2 hosts');
+  assert.equal(ok.severity, 'normal');
+});

@@ -1,0 +1,104 @@
+// The vscode-free models behind the extension's UI (no 'vscode' import anywhere here).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { SessionError } from '../../src/core/session/errors';
+import { escapeMarkdown, formatBytes, formatDuration, formatRtt, secondsLeft } from '../../src/vscode/format';
+import { forwardDescription } from '../../src/vscode/forwardText';
+import { parseForwardInput } from '../../src/vscode/forwardInput';
+import { OutageHistory } from '../../src/vscode/outageHistory';
+import { normalizeSettings, sessionDefaults } from '../../src/vscode/settingsModel';
+import { dimLine, inputRefusedLine, lostLine, restoredLine } from '../../src/vscode/terminalText';
+import { WorkspaceMemory, type MementoLike } from '../../src/vscode/workspaceMemory';
+
+test('durations, RTTs and byte counts read naturally', () => {
+  assert.equal(formatDuration(850), '850 ms');
+  assert.equal(formatDuration(12_400), '12 s');
+  assert.equal(formatDuration(184_000), '3 min 4 s');
+  assert.equal(formatDuration(7_500_000), '2 h 5 min');
+  assert.equal(formatDuration(3 * 86_400_000 + 4 * 3_600_000), '3 d 4 h');
+  assert.equal(formatRtt(0.44), '0.4 ms');
+  assert.equal(formatRtt(123.6), '124 ms');
+  assert.equal(formatBytes(812), '812 B');
+  assert.equal(formatBytes(1250), '1.2 KB');
+  assert.equal(formatBytes(35 * 1024 * 1024), '35 MB');
+  assert.equal(secondsLeft(1000, 0), 1);
+  assert.equal(secondsLeft(1001, 0), 2);
+  assert.equal(secondsLeft(0, 5), 0);
+  assert.equal(escapeMarkdown('a*b_[c](d)'), 'a\\*b\\_\\[c\\]\\(d\\)');
+});
+
+test('outage history records cause and length, newest first, bounded', () => {
+  const h = new OutageHistory(2);
+  h.observe({ kind: 'lost', reason: 'first', at: 1000 });
+  h.observe({ kind: 'connected', since: 2000, rttMs: 1 }, 2000);
+  h.observe({ kind: 'lost', reason: 'second', at: 5000 });
+  assert.deepEqual(h.current, { start: 5000, cause: 'second' });
+  h.observe({ kind: 'failed', error: new SessionError('auth-failed', 'denied'), at: 6000 });
+  h.observe({ kind: 'lost', reason: 'third', at: 9000 });
+  assert.deepEqual(h.outages, [
+    { start: 9000, cause: 'third' },
+    { start: 5000, end: 6000, cause: 'second; then: denied' },
+  ]);
+});
+
+test('settings are clamped and become session defaults', () => {
+  const s = normalizeSettings({ autoConnect: ['a', ' a ', 3, ''], configFile: '  ', keepaliveInterval: -5, keepaliveCountMax: 2.6, reconnectMaxDelay: 10 });
+  assert.deepEqual(s.autoConnect, ['a']);
+  assert.equal(s.configFile, undefined);
+  assert.equal(s.keepaliveInterval, 0);
+  assert.equal(s.keepaliveCountMax, 3);
+  const d = sessionDefaults({ ...s, keepaliveInterval: 20, keepaliveCountMax: 4 });
+  assert.equal(d.keepalive?.intervalMs, 20_000);
+  assert.equal(d.keepalive?.countMax, 4);
+  assert.equal(d.backoff?.maxMs, 10_000);
+  assert.ok((d.backoff?.initialMs ?? 0) <= 10_000);
+});
+
+test('forward descriptions show state and counters, or why it failed', () => {
+  assert.equal(forwardDescription({ kind: 'active' }, { openConnections: 0, totalConnections: 0, bytesIn: 0, bytesOut: 0 }), 'active');
+  assert.equal(
+    forwardDescription({ kind: 'active' }, { openConnections: 2, totalConnections: 5, bytesIn: 2048, bytesOut: 100 }),
+    'active · 2 open · 5 total · 2 KB in · 100 B out',
+  );
+  assert.equal(forwardDescription({ kind: 'failed', reason: 'port in use' }, { openConnections: 0, totalConnections: 0, bytesIn: 0, bytesOut: 0 }), 'failed: port in use');
+});
+
+test('terminal notes are single dim lines', () => {
+  assert.equal(dimLine('x'), '\r\n\x1b[2mx\x1b[0m\r\n');
+  for (const line of [lostLine('web', 'reset'), restoredLine('web', true, 'tmux', 2000), restoredLine('web', false, undefined, 1000), inputRefusedLine()]) {
+    assert.match(line, /^\r\n\x1b\[2m[^\r\n]+\x1b\[0m\r\n$/);
+  }
+  assert.match(restoredLine('web', true, 'tmux', 2000), /reattached to the tmux session/);
+  assert.match(restoredLine('web', false, undefined, 1000), /new shell.*Install tmux/);
+  assert.match(restoredLine('web', false, undefined, 1000, false), /new shell.*sshKeepalive\.reattach is off/);
+  assert.doesNotMatch(restoredLine('web', false, 'tmux', 1000), /Install tmux/);
+});
+
+test('workspace memory keeps user forwards and connected hosts', async () => {
+  const store = new Map<string, unknown>();
+  const memento: MementoLike = { get: <T>(k: string) => store.get(k) as T | undefined, update: async (k, v) => void store.set(k, v) };
+  const m = new WorkspaceMemory(memento);
+  const fwd = parseForwardInput('local', '8080:localhost:80');
+  await m.addForward('web', fwd);
+  await m.addForward('web', fwd);
+  await m.setConnected('web', true);
+  assert.deepEqual(m.forwards('web'), [fwd]);
+  assert.deepEqual(m.connectedHosts(), ['web']);
+  await m.removeForward('web', fwd);
+  await m.setConnected('web', false);
+  assert.deepEqual(m.forwards('web'), []);
+  assert.deepEqual(store.get('sshKeepalive.workspace'), { version: 1, hosts: {} });
+});
+
+test('error locations are read from core messages for the Open actions', async () => {
+  const { configLocation, knownHostsLocation } = await import('../../src/vscode/errorText');
+  const { ConfigError } = await import('../../src/core/config/types');
+  assert.deepEqual(
+    knownHostsLocation('REMOTE HOST IDENTIFICATION HAS CHANGED for [h]:22: it offered ssh-ed25519 SHA256:x, which does not match /home/u/.ssh/known_hosts:3. Someone could'),
+    { file: '/home/u/.ssh/known_hosts', line: 3 },
+  );
+  assert.equal(knownHostsLocation('which does not match the key approved earlier in this session. Someone'), undefined);
+  assert.deepEqual(configLocation(new ConfigError('/tmp/c:6: bad Port value "x"')), { file: '/tmp/c', line: 6 });
+  assert.deepEqual(configLocation(new ConfigError('msg', '/etc/ssh/x', 2)), { file: '/etc/ssh/x', line: 2 });
+  assert.equal(configLocation(new ConfigError('no location')), undefined);
+});
