@@ -1,7 +1,9 @@
-// Runs every compiled node test (unit, integration against a real sshd, natlab through a
-// real NAT) in one `node --test` run so that one summary covers them all, then the VS Code
-// extension-host suite when it exists. Stages can be picked: node scripts/run-tests.mjs unit natlab
-import { spawnSync } from 'node:child_process';
+// Runs every test stage and ends with one line that adds them all up:
+//   node tests (unit, integration against a real sshd, natlab through a real NAT) in one
+//   `node --test` run; the packaged .vsix installed into code-server and activated; the
+//   end-to-end story in a browser (when present); the VS Code extension-host suite.
+// Stages can be picked: node scripts/run-tests.mjs unit natlab extension
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -20,15 +22,75 @@ function testFiles(dir) {
   return out;
 }
 
-let failed = false;
+/** Runs a command, echoing its output, and reads the pass/fail counts it printed. */
+function run(cmd, args, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let tail = '';
+    const counts = { passed: 0, failed: 0, skipped: 0, seen: false };
+    const scan = (chunk) => {
+      tail += chunk;
+      const lines = tail.split('\n');
+      tail = lines.pop();
+      for (const line of lines) read(line);
+    };
+    const read = (line) => {
+      // node --test (spec reporter): "ℹ pass 12" / "ℹ fail 0" / "ℹ skipped 1"
+      let m = /^ℹ (pass|fail|skipped) (\d+)$/.exec(line.trim());
+      if (m) {
+        counts.seen = true;
+        counts[{ pass: 'passed', fail: 'failed', skipped: 'skipped' }[m[1]]] = Number(m[2]);
+        return;
+      }
+      // the extension-host and e2e suites: "N passed, N failed[, N skipped]" (last one wins)
+      m = /^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/.exec(line.trim());
+      if (m) {
+        counts.seen = true;
+        counts.passed = Number(m[1]);
+        counts.failed = Number(m[2]);
+        counts.skipped = Number(m[3] ?? 0);
+      }
+    };
+    child.stdout.on('data', (d) => {
+      process.stdout.write(d);
+      scan(d.toString());
+    });
+    child.stderr.on('data', (d) => process.stderr.write(d));
+    child.on('close', (code) => {
+      if (tail) read(tail);
+      // A stage that failed without printing counts still counts as one failure.
+      if (code !== 0 && counts.failed === 0) counts.failed = 1;
+      resolve({ code, ...counts });
+    });
+  });
+}
+
+const results = [];
 const files = nodeStages.flatMap((s) => testFiles(join('out', 'test', s)));
 if (files.length) {
   // One file at a time: the natlab and sshd tests measure time, and 2 cores are shared.
-  const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit' });
-  failed ||= r.status !== 0;
+  results.push(['node', await run(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files])]);
+}
+if (want('package') && existsSync('scripts/package-smoke.sh')) {
+  const pkg = await run('npm', ['run', '--silent', 'package']);
+  results.push(['package', pkg.code === 0 ? await run('bash', ['scripts/package-smoke.sh', 'dist/ssh-keepalive.vsix', '--activate']) : pkg]);
+}
+if (want('e2e') && existsSync('out/test/e2e/story.js')) {
+  results.push(['e2e', await run(process.execPath, ['out/test/e2e/story.js'])]);
 }
 if (want('extension') && existsSync('scripts/test-extension.mjs') && existsSync('out/test/extension/suite/index.js')) {
-  const r = spawnSync(process.execPath, ['scripts/test-extension.mjs'], { stdio: 'inherit' });
-  failed ||= r.status !== 0;
+  results.push(['extension', await run(process.execPath, ['scripts/test-extension.mjs'])]);
 }
-process.exit(failed ? 1 : 0);
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+console.log('\ntest stages:');
+for (const [name, r] of results) {
+  console.log(`  ${name.padEnd(10)} ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''} (exit ${r.code})`);
+  passed += r.passed;
+  failed += r.failed;
+  skipped += r.skipped;
+}
+console.log(`all: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed > 0 || results.some(([, r]) => r.code !== 0) ? 1 : 0);
