@@ -94,6 +94,35 @@ describe('against a real OpenSSH sshd', () => {
     assert.equal(asked, 1, 'the passphrase is remembered for reconnects');
   });
 
+  test('authenticates through a real ssh-agent (IdentityAgent), and IdentitiesOnly offers only matching agent keys', async (t) => {
+    if (!ready(t)) return;
+    const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
+    const sock = join(sshd!.dir, 'agent.sock');
+    const out = execFileSync('ssh-agent', ['-a', sock], { encoding: 'utf8' });
+    const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(out)?.[1]);
+    t.after(() => {
+      try {
+        process.kill(pid);
+      } catch {
+        /* already gone */
+      }
+    });
+    execFileSync('ssh-add', [sshd!.clientKeyPath], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+    const base = readFileSync(sshd!.sshConfigPath, 'utf8').replace(/^\s*IdentityFile .*$/m, '');
+    const agentCfg = join(sshd!.dir, 'agent_config');
+    writeFileSync(agentCfg, base.replace(/IdentitiesOnly\s+yes/i, 'IdentitiesOnly no') + `\nHost *\n  IdentityAgent ${sock}\n  IdentityFile ${join(sshd!.dir, 'no_such_key')}\n`);
+    const viaAgent = session(sshd!.alias, agentCfg);
+    await viaAgent.start();
+    assert.equal((await exec(viaAgent.client!, 'echo agent-ok')).out, 'agent-ok\n');
+
+    // IdentitiesOnly yes with an IdentityFile whose public half is not the agent's key: the agent key is not offered.
+    const other = join(sshd!.dir, 'other_key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
+    const onlyCfg = join(sshd!.dir, 'agent_only_config');
+    writeFileSync(onlyCfg, base + `\nHost *\n  IdentityAgent ${sock}\n  IdentityFile ${other}\n`);
+    await assert.rejects(session(sshd!.alias, onlyCfg).start(), (e: SessionError) => e.code === 'auth-failed');
+  });
+
   test('authentication failure is fatal: zero retries', async (t) => {
     if (!ready(t)) return;
     const cfg = join(sshd!.dir, 'wrong_config');
