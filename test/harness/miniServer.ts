@@ -21,7 +21,7 @@ export interface MiniServer {
   close(): Promise<void>;
 }
 
-export async function startMiniServer(opts: { password?: string } = {}): Promise<MiniServer> {
+export async function startMiniServer(opts: { password?: string; kbdInteractive?: boolean } = {}): Promise<MiniServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ska-mini-'));
   const hostKey = utils.generateKeyPairSync('ed25519');
   const clientKey = utils.generateKeyPairSync('ed25519');
@@ -39,7 +39,12 @@ export async function startMiniServer(opts: { password?: string } = {}): Promise
       state.authAttempts++;
       if (ctx.method === 'publickey' && ctx.key.data.equals(allowed.getPublicSSH())) return ctx.accept();
       if (ctx.method === 'password' && opts.password !== undefined && ctx.password === opts.password) return ctx.accept();
-      ctx.reject(['publickey', 'password']);
+      if (ctx.method === 'keyboard-interactive' && opts.kbdInteractive && opts.password !== undefined) {
+        return ctx.prompt([{ prompt: 'Verification code: ', echo: false }], 'MFA', 'Enter the code', (answers) =>
+          answers[0] === opts.password ? ctx.accept() : ctx.reject(['keyboard-interactive']),
+        );
+      }
+      ctx.reject(opts.kbdInteractive ? ['publickey', 'keyboard-interactive'] : ['publickey', 'password']);
     });
     // keepalive@openssh.com needs no handler: ssh2's server replies FAILURE to unknown
     // global requests, as OpenSSH does, and any reply proves the path.
