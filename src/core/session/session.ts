@@ -26,6 +26,8 @@ export interface SessionOptions {
   reconnectTcpTimeoutMs: number;
   /** Retry delay range while nothing reaches the server (cheap attempts). */
   pathDownRetryMs: { min: number; max: number };
+  /** At most one path-down attempt starts per this many ms (a refused connection fails at once). */
+  pathDownMinCycleMs: number;
   /** Network deadline for authentication (prompt time excluded). */
   authTimeoutMs: number;
   /** Connected this long: the backoff starts small again. */
@@ -52,6 +54,7 @@ export function sessionOptionsFor(host: ResolvedHost, defaults: Partial<SessionO
     backoff: defaults.backoff ?? defaultBackoff,
     reconnectTcpTimeoutMs: defaults.reconnectTcpTimeoutMs ?? Math.min(1500, connectTimeoutMs),
     pathDownRetryMs: defaults.pathDownRetryMs ?? { min: 100, max: 500 },
+    pathDownMinCycleMs: defaults.pathDownMinCycleMs ?? 1000,
     authTimeoutMs: defaults.authTimeoutMs ?? Math.max(connectTimeoutMs, 15_000),
     stableAfterMs: defaults.stableAfterMs ?? 30_000,
     connectTimeoutMs,
@@ -299,9 +302,10 @@ export class Session implements Disposable {
           return undefined;
         }
         lastError = error.message;
-        this.deps.logger.info(`attempt ${attempt} failed: ${error.message}`);
-        const { min, max } = this.options.pathDownRetryMs;
-        const delayMs = error.pathDown ? Math.round(min + this.random() * (max - min)) : this.backoff.next();
+        // A long outage must not flood the log: the first attempts, then one a minute or so.
+        const log = attempt <= 3 || attempt % 60 === 0 ? this.deps.logger.info : this.deps.logger.debug;
+        log.call(this.deps.logger, `attempt ${attempt} failed: ${error.message}`);
+        const delayMs = error.pathDown ? this.pathDownDelay() : this.backoff.next();
         if (!(await this.wait(attempt + 1, delayMs, lastError))) return undefined;
         continue;
       }
@@ -311,6 +315,18 @@ export class Session implements Disposable {
       }
       return connected;
     }
+  }
+
+  /**
+   * Delay after an attempt that never reached sshd. Such attempts are cheap, so they go on
+   * at about one per second (a healed path is found within a second), but never faster:
+   * an attempt refused at once still waits out the rest of `minCycleMs`.
+   */
+  private pathDownDelay(): number {
+    const { min, max } = this.options.pathDownRetryMs;
+    const jittered = Math.round(min + this.random() * (max - min));
+    const sinceStart = Date.now() - this.lastAttemptAt;
+    return Math.max(jittered, this.options.pathDownMinCycleMs - sinceStart);
   }
 
   /** Sleeps in `waiting`; resolves false if the session was closed meanwhile. */
