@@ -6,7 +6,7 @@
  * seconds from router reboot to a working forward. Each scenario starts fresh processes
  * (one per forward kind), so that one tool's restart backoff from an earlier scenario
  * does not leak into the next. Needs root (see README).
- * Usage: bench/restore [--runs N] [--outages 10,30,70] [--limit SECONDS]
+ * Usage: bench/restore [--runs N] [--outages 10,30,70] [--limit SECONDS] [--one-process]
  */
 import type { ChildProcess } from 'node:child_process';
 import { natlabAvailable, type Natlab } from '../test/harness/natlab';
@@ -129,31 +129,52 @@ const scenarios: Scenario[] = [
   },
 ];
 
-async function runScenario(lab: Lab, tool: Tool, scenario: Scenario): Promise<Record<Kind, string>> {
+function startAll(lab: Lab, tool: Tool): ChildProcess[] {
   const children = kinds.map((k) => tool.start(lab, k));
   children.forEach((c) => {
     c.stdout?.resume();
     c.stderr?.resume();
   });
-  try {
-    const up = await measureAll(lab, Date.now());
-    const results: Array<Record<Kind, number | undefined> | Record<Kind, boolean>> = [];
-    for (let i = 0; i < runs; i++) {
-      // Every kind must work before a run starts, or the run measures the previous one.
-      await measureAll(lab, Date.now());
-      results.push(await scenario.run(lab));
-      process.stderr.write(`  ${tool.name} | ${scenario.name} | run ${i + 1}: ${JSON.stringify(results.at(-1))}${i === 0 ? ` (first up: ${JSON.stringify(up)})` : ''}\n`);
-    }
-    const out = {} as Record<Kind, string>;
-    for (const k of kinds) {
-      const xs = results.map((r) => r[k]);
-      out[k] = typeof xs[0] === 'boolean' ? `${xs.filter(Boolean).length}/${xs.length}` : fmt(xs as Array<number | undefined>);
-    }
-    return out;
-  } finally {
-    for (const c of children) c.kill('SIGTERM');
-    await sleep(500);
+  return children;
+}
+
+async function stopAll(children: ChildProcess[]): Promise<void> {
+  for (const c of children) c.kill('SIGTERM');
+  await sleep(500);
+}
+
+/** Runs one scenario `runs` times against tool processes that are already running. */
+async function runScenario(lab: Lab, tool: Tool, scenario: Scenario): Promise<Record<Kind, string>> {
+  const up = await measureAll(lab, Date.now());
+  const results: Array<Record<Kind, number | undefined> | Record<Kind, boolean>> = [];
+  for (let i = 0; i < runs; i++) {
+    // Every kind must work before a run starts, or the run measures the previous one.
+    await measureAll(lab, Date.now());
+    results.push(await scenario.run(lab));
+    process.stderr.write(`  ${tool.name} | ${scenario.name} | run ${i + 1}: ${JSON.stringify(results.at(-1))}${i === 0 ? ` (up: ${JSON.stringify(up)})` : ''}\n`);
   }
+  const out = {} as Record<Kind, string>;
+  for (const k of kinds) {
+    const xs = results.map((r) => r[k]);
+    out[k] = typeof xs[0] === 'boolean' ? `${xs.filter(Boolean).length}/${xs.length}` : fmt(xs as Array<number | undefined>);
+  }
+  return out;
+}
+
+/** A fresh lab with an HTTP server on the client side (the -R target); disposed by the caller. */
+async function labWithClientHttp(): Promise<{ lab: Lab; dispose(): Promise<void> }> {
+  const lab = await setupLab(natTimeoutSec);
+  const http = lab.natlab.spawn(lab.natlab.clientNs, process.execPath, [
+    '-e',
+    `require('http').createServer((q, s) => s.end('hello from the client side\\n')).listen(${clientHttpPort}, '127.0.0.1')`,
+  ]);
+  return {
+    lab,
+    dispose: async () => {
+      http.kill();
+      await lab.dispose();
+    },
+  };
 }
 
 async function main(): Promise<void> {
@@ -164,27 +185,39 @@ async function main(): Promise<void> {
     }
   }
   process.stderr.write(
-    `natlab: NAT idle timeout ${natTimeoutSec} s; both tools: ServerAliveInterval=${interval} ServerAliveCountMax=${countMax}; ${runs} runs; medians; limit ${limitMs / 1000} s\n`,
+    `natlab: NAT idle timeout ${natTimeoutSec} s; both tools: ServerAliveInterval=${interval} ServerAliveCountMax=${countMax}; ${runs} runs; medians; limit ${limitMs / 1000} s; ${process.argv.includes('--one-process') ? 'one long-lived process per tool through all scenarios' : 'fresh processes per scenario'}\n`,
   );
-  const table: string[][] = [];
-  for (const scenario of scenarios) {
-    const row = [scenario.name];
-    for (const tool of tools) {
-      // A fresh lab per tool and scenario: the server holds no stale listener from the other tool.
-      const lab = await setupLab(natTimeoutSec);
-      const http = lab.natlab.spawn(lab.natlab.clientNs, process.execPath, [
-        '-e',
-        `require('http').createServer((q, s) => s.end('hello from the client side\\n')).listen(${clientHttpPort}, '127.0.0.1')`,
-      ]);
+  // Default: fresh processes (and a fresh lab) per scenario, so one tool's restart backoff
+  // from an earlier scenario does not leak into the next. --one-process: one long-lived
+  // process per tool and kind goes through every scenario in turn, as on a bad day.
+  const oneProcess = process.argv.includes('--one-process');
+  const table: string[][] = scenarios.map((sc) => [sc.name]);
+  for (const tool of tools) {
+    if (oneProcess) {
+      const { lab, dispose } = await labWithClientHttp();
+      const children = startAll(lab, tool);
+      try {
+        for (const [si, scenario] of scenarios.entries()) {
+          const r = await runScenario(lab, tool, scenario);
+          table[si].push(...kinds.map((k) => r[k]));
+        }
+      } finally {
+        await stopAll(children);
+        await dispose();
+      }
+      continue;
+    }
+    for (const [si, scenario] of scenarios.entries()) {
+      const { lab, dispose } = await labWithClientHttp();
+      const children = startAll(lab, tool);
       try {
         const r = await runScenario(lab, tool, scenario);
-        row.push(...kinds.map((k) => r[k]));
+        table[si].push(...kinds.map((k) => r[k]));
       } finally {
-        http.kill();
-        await lab.dispose();
+        await stopAll(children);
+        await dispose();
       }
     }
-    table.push(row);
   }
   const header = ['scenario (median)', 'forward', ...tools.map((t) => t.name)];
   const rows = table.flatMap((r) => kinds.map((k, ki) => [r[0], `-${k}`, ...tools.map((_, ti) => r[1 + ti * kinds.length + ki])]));
