@@ -16,6 +16,8 @@ export const CommandId = {
   openConfig: 'sshKeepalive.openConfig',
   refresh: 'sshKeepalive.refresh',
   focusTerminal: 'sshKeepalive.focusTerminal',
+  /** Demo profile only (`npm run demo`): registered when SSHKA_DEMO_CONTROL is set. */
+  simulateNatDrop: 'sshKeepalive.demo.simulateNatDrop',
 } as const;
 
 export type CommandId = (typeof CommandId)[keyof typeof CommandId];
@@ -30,6 +32,8 @@ export const ContextKey = {
   hasConfiguredHosts: 'sshKeepalive.hasConfiguredHosts',
   /** Reading the ssh_config failed; the welcome view says how to fix it. */
   configError: 'sshKeepalive.configError',
+  /** Running in the `npm run demo` profile: the Simulate NAT Drop command is shown. */
+  demoMode: 'sshKeepalive.demoMode',
 } as const;
 
 export type ContextKey = (typeof ContextKey)[keyof typeof ContextKey];

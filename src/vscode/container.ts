@@ -7,6 +7,7 @@ import { AutoConnect } from './autoConnect';
 import { HostsViewId } from './commandIds';
 import type { CommandContext } from './commandContext';
 import { ContextKeys } from './contextKeys';
+import { registerDemoCommands } from './demoCommands';
 import { ErrorReporter, type ReportedError } from './errorReporter';
 import { forwardInfo, registerForwardCommands } from './forwardCommands';
 import { HostManager } from './hostManager';
@@ -88,6 +89,8 @@ export class Container implements vscode.Disposable {
     };
     for (const d of registerSessionCommands(ctx)) this.own(d);
     for (const d of registerForwardCommands(ctx)) this.own(d);
+    // Inert and hidden unless `npm run demo` started this window (SSHKA_DEMO_CONTROL).
+    for (const d of registerDemoCommands(ctx)) this.own(d);
     this.own(registerTerminalProfile(ctx));
     // Last: it may connect hosts at once, and everything above must be listening.
     this.own(new AutoConnect(this.hosts, this.settings, memory, this.errors));
