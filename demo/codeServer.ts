@@ -32,18 +32,9 @@ export function ensureCodeServer(): void {
   if (r.status !== 0) throw new Error(`scripts/install-code-server.sh failed (exit ${r.status ?? r.signal})`);
 }
 
-/** Settings every profile gets: no trust prompt, no tips, no network, text terminals in the DOM. */
+/** Settings every profile gets (shared with the extension tests): no trust prompt, no tips, no network; plus text terminals in the DOM. */
 const baseSettings: Record<string, unknown> = {
-  'security.workspace.trust.enabled': false,
-  'workbench.startupEditor': 'none',
-  'workbench.tips.enabled': false,
-  'workbench.enableExperiments': false,
-  'telemetry.telemetryLevel': 'off',
-  'update.mode': 'none',
-  'extensions.autoUpdate': false,
-  'extensions.autoCheckUpdates': false,
-  'extensions.ignoreRecommendations': true,
-  'git.enabled': false,
+  ...(JSON.parse(fs.readFileSync(path.join(repoRoot, 'scripts', 'code-server-settings.json'), 'utf8')) as Record<string, unknown>),
   'terminal.integrated.gpuAcceleration': 'off',
   'terminal.integrated.showTerminalConfigPrompt': false,
   'workbench.colorTheme': 'Default Dark Modern',

@@ -94,18 +94,8 @@ function which(cmd) {
 }
 
 function userSettings() {
-  const base = {
-    'security.workspace.trust.enabled': false,
-    'workbench.startupEditor': 'none',
-    'workbench.tips.enabled': false,
-    'workbench.enableExperiments': false,
-    'telemetry.telemetryLevel': 'off',
-    'update.mode': 'none',
-    'extensions.autoUpdate': false,
-    'extensions.autoCheckUpdates': false,
-    'extensions.ignoreRecommendations': true,
-    'git.enabled': false,
-  };
+  // Shared with the demo and the e2e profile (demo/codeServer.ts): quiet, offline, trusted.
+  const base = JSON.parse(fs.readFileSync(path.join(REPO, 'scripts', 'code-server-settings.json'), 'utf8'));
   const extra = process.env.SSHKA_TEST_SETTINGS_JSON;
   if (extra) {
     let parsed;
