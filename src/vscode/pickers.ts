@@ -46,13 +46,23 @@ export async function pickConfiguredHost(hosts: HostManager, configured: HostLis
       resolve(v);
       qp.dispose();
     };
+    let customShown: string | undefined;
     qp.onDidChangeValue((value) => {
       const typed = value.trim();
       const listed = items.some((i) => i.alias.toLowerCase() === typed.toLowerCase());
-      // A typed alias not in the list becomes the first choice.
-      qp.items = typed && !listed && !/\s/.test(typed) ? [{ alias: typed, label: typed, description: 'connect to this host' }, ...items] : items;
+      // A typed alias not in the list becomes the first choice. Items are replaced only when
+      // that extra item changes: replacing them on every key resets the active item, and a
+      // fast Enter could then accept nothing.
+      const custom = typed && !listed && !/\s/.test(typed) ? typed : undefined;
+      if (custom === customShown) return;
+      customShown = custom;
+      qp.items = custom ? [{ alias: custom, label: custom, description: 'connect to this host' }, ...items] : items;
     });
-    qp.onDidAccept(() => finish(qp.selectedItems[0]?.alias));
+    qp.onDidAccept(() => {
+      const typed = qp.value.trim();
+      const exact = items.find((i) => i.alias.toLowerCase() === typed.toLowerCase());
+      finish(qp.selectedItems[0]?.alias ?? qp.activeItems[0]?.alias ?? exact?.alias ?? customShown);
+    });
     qp.onDidHide(() => finish(undefined));
     qp.show();
   });
