@@ -77,10 +77,7 @@ async function main(): Promise<number> {
   if (args.events) {
     store.add(session.onDidChangeState((s) => eventsForState(host.alias, s).forEach(writeEvent)));
   }
-  store.add(session.onDidChangeState((s) => {
-    if (s.kind === 'lost' && !args.events) logger.warn(`connection to ${host.alias} lost (${s.reason}); reconnecting`);
-    if (s.kind === 'connected' && s.restoredAfterMs !== undefined && !args.events) logger.info(`connection to ${host.alias} restored`);
-  }));
+  // Losses and restores are logged by the session itself (warn / info): no second line here.
 
   let shuttingDown = false;
   const shutdown = (code: number) => {

@@ -6,9 +6,3 @@ export function disposableTimeout(fn: () => void, ms: number, unref = false): Di
   if (unref) handle.unref();
   return toDisposable(() => clearTimeout(handle));
 }
-
-export function disposableInterval(fn: () => void, ms: number, unref = false): Disposable {
-  const handle = setInterval(fn, ms);
-  if (unref) handle.unref();
-  return toDisposable(() => clearInterval(handle));
-}
