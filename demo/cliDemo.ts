@@ -6,13 +6,13 @@
  * runs ssh-keepalive with a local forward through it, and breaks the path twice.
  */
 import { spawn } from 'node:child_process';
-import { createServer, get as httpGet, type Server } from 'node:http';
-import { writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { startFaultProxy } from '../test/harness/faultProxy';
-import { sshdAvailability, startSshd } from '../test/harness/sshd';
+import { sshdAvailability } from '../test/harness/sshd';
+import { startDemoHost } from './demoHost';
+import { forgetAllFlows } from './flakyNat';
 
 const repoRoot = join(__dirname, '..', '..');
 const natIdleMs = 6000;
@@ -41,31 +41,11 @@ async function main(): Promise<number> {
     console.error(`The demo needs OpenSSH's sshd: ${avail.reason}\nInstall it with: sudo apt-get install openssh-server`);
     return 1;
   }
-  const sshd = await startSshd({ alias: 'demo' });
-  const web: Server = createServer((_req, res) => res.end('hello from the far side of the tunnel\n'));
-  await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
-  const webPort = (web.address() as AddressInfo).port;
-  const nat = await startFaultProxy('127.0.0.1', sshd.port);
-  nat.setIdleTimeout(natIdleMs);
-  const cfg = join(sshd.dir, 'demo_ssh_config');
-  writeFileSync(
-    cfg,
-    [
-      'Host demo',
-      '  HostName 127.0.0.1',
-      `  Port ${nat.port}`,
-      `  User ${sshd.user}`,
-      `  IdentityFile ${sshd.clientKeyPath}`,
-      '  IdentitiesOnly yes',
-      `  HostKeyAlias demo-sshd`,
-      `  UserKnownHostsFile ${join(sshd.dir, 'demo_known_hosts')}`,
-      '  StrictHostKeyChecking yes',
-      '  ServerAliveInterval 3',
-      '  ServerAliveCountMax 3',
-      '',
-    ].join('\n'),
-  );
-  writeFileSync(join(sshd.dir, 'demo_known_hosts'), `demo-sshd ${sshd.hostKeyPublicLine}\n`);
+  const demo = await startDemoHost('demo', natIdleMs);
+  const { sshd, nat, webPort } = demo;
+  // Keepalives every 3 s keep the flaky NAT (6 s) from forgetting the idle flow.
+  const cfg = join(sshd.dir, 'demo_cli_ssh_config');
+  writeFileSync(cfg, `${readFileSync(demo.configFile, 'utf8')}  ServerAliveInterval 3\n  ServerAliveCountMax 3\n`);
   const localPort = 18000 + Math.floor(Math.random() * 1000);
   say(`sshd on 127.0.0.1:${sshd.port}, flaky NAT on 127.0.0.1:${nat.port} (forgets a flow after ${natIdleMs / 1000} s of silence)`);
   say(`running: ssh-keepalive -F ${cfg} -N -L ${localPort}:127.0.0.1:${webPort} --events demo`);
@@ -85,9 +65,7 @@ async function main(): Promise<number> {
   });
   const cleanup = async () => {
     cli.kill('SIGTERM');
-    web.close();
-    await nat.close();
-    await sshd.stop();
+    await demo.stop();
   };
   try {
     await Promise.race([firstConnect, sleep(15_000).then(() => Promise.reject(new Error('ssh-keepalive did not connect')))]);
@@ -100,9 +78,7 @@ async function main(): Promise<number> {
     say(`GET after idling: ${r.ok ? `ok in ${r.ms} ms` : `FAILED (${r.error})`}`);
 
     say('the NAT reboots: it forgets every flow and silently drops their packets');
-    nat.setIdleTimeout(1);
-    await sleep(50);
-    nat.setIdleTimeout(natIdleMs);
+    await forgetAllFlows(nat, natIdleMs);
     r = await fetchVia(localPort, 15_000);
     say(`GET right after the reboot: ${r.ok ? `ok in ${r.ms} ms (dead path found by a demand probe, reconnected)` : `FAILED (${r.error})`}`);
 
