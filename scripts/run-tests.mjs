@@ -78,8 +78,8 @@ if (want('package') && existsSync('scripts/package-smoke.sh')) {
 if (want('e2e') && existsSync('out/test/e2e/story.js')) {
   results.push(['e2e', await run(process.execPath, ['out/test/e2e/story.js'])]);
 }
-if (want('extension') && existsSync('scripts/test-extension.mjs') && existsSync('out/test/extension/suite/index.js')) {
-  results.push(['extension', await run(process.execPath, ['scripts/test-extension.mjs'])]);
+if (want('extension') && existsSync('out/test/extension/run.js') && existsSync('out/test/extension/suite/index.js')) {
+  results.push(['extension', await run(process.execPath, ['out/test/extension/run.js'])]);
 }
 
 let passed = 0;

@@ -6,10 +6,10 @@
  *   flaky:  the userland flaky NAT (a TCP relay on loopback) in front of a loopback sshd.
  */
 import { get as httpGet } from 'node:http';
-import { forgetAllFlows } from '../../demo/flakyNat';
-import { startDemoHost } from '../../demo/demoHost';
-import { createNatlab } from '../harness/natlab';
-import { freePort, startSshd, type SshdHandle } from '../harness/sshd';
+import { startDemoHost } from '../../tools/peers/demoHost';
+import { forgetAllFlows } from '../../tools/peers/flakyNat';
+import { createNatlab } from '../../tools/peers/natlab';
+import { freePort, startSshd, type SshdHandle } from '../../tools/peers/sshd';
 
 export interface GetResult {
   ok: boolean;

@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { requireOrSkip } from '../harness/skip';
-import { sshdAvailability, startSshd, type SshdHandle } from '../harness/sshd';
+import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
 
 interface Run {
   stdout: string;

@@ -12,7 +12,7 @@ import { noPrompter, type Prompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor } from '../../src/core/session/session';
 import type { Client } from 'ssh2';
 import { requireOrSkip } from '../harness/skip';
-import { sshdAvailability, startSshd, type SshdHandle } from '../harness/sshd';
+import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
 
 const repoRoot = join(__dirname, '..', '..', '..');
 const cliPath = join(repoRoot, 'dist', 'cli.js');

@@ -12,7 +12,7 @@ import type { Multiplexer } from '../../src/core/shell/multiplexer';
 import { execCapture } from '../../src/core/shell/remoteExec';
 import { RemoteShell, type DroppedInput, type RemoteShellDeps, type RemoteShellOptions, type ShellState } from '../../src/core/shell/remoteShell';
 import { requireOrSkip } from '../harness/skip';
-import { sshdAvailability, startSshd, type SshdHandle } from '../harness/sshd';
+import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
 
 /** Everything a shell printed, with terminal escape sequences removed, searchable from a mark. */
 class Screen {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { startFaultProxy, type FaultProxy } from '../harness/faultProxy';
+import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
 
 /** An echo server that counts the connections it saw. */
 interface Echo {

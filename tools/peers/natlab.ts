@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Availability } from './skip';
+import type { Availability } from './availability';
 
 /**
  * A real NAT in three network namespaces (root only):
