@@ -17,8 +17,8 @@ import { natlabAvailable } from '../../tools/peers/natlab';
 import { defaultVsix, repoRoot } from '../../tools/peers/repo';
 import { freePort, sshdAvailability } from '../../tools/peers/sshd';
 import { runSteps, type Step } from './steps';
-import { storySteps } from './storySteps';
 import { startFlakyNet, startNatlabNet, type StoryNet } from './storyNet';
+import { storySteps } from './storySteps';
 
 const outDir = path.join(repoRoot, 'test-output', 'e2e');
 const ci = process.env.CI === 'true';

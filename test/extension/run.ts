@@ -13,8 +13,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { repoRoot } from '../../tools/peers/repo';
-import { downloadedVSCode, runInElectron } from './runInElectron';
 import { runInCodeServer } from './runInCodeServer';
+import { downloadedVSCode, runInElectron } from './runInElectron';
 import { info, readRunOptions, type RunOptions, type RunResult } from './runOptions';
 
 /** Synchronous last resorts (kill code-server's group, remove temp dirs), run once on any exit. */

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { baseSettings } from '../../tools/peers/codeServer';
 import { repoRoot } from '../../tools/peers/repo';
 import { harnessEnv, info, type RunOptions, type RunResult } from './runOptions';
 
@@ -40,9 +41,8 @@ export async function runInElectron(o: RunOptions, atExit: (fn: () => void) => v
   else atExit(() => fs.rmSync(root, { recursive: true, force: true }));
   const dirs = { userData: path.join(root, 'user-data'), extensions: path.join(root, 'extensions'), workspace: path.join(root, 'workspace'), devStub: path.join(root, 'no-dev-extension') };
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
-  const settings = JSON.parse(fs.readFileSync(path.join(repoRoot, 'tools', 'peers', 'code-server-settings.json'), 'utf8')) as Record<string, unknown>;
   fs.mkdirSync(path.join(dirs.userData, 'User'));
-  fs.writeFileSync(path.join(dirs.userData, 'User', 'settings.json'), JSON.stringify({ ...settings, ...o.settings }, null, 2));
+  fs.writeFileSync(path.join(dirs.userData, 'User', 'settings.json'), JSON.stringify({ ...baseSettings(), ...o.settings }, null, 2));
 
   const exe = downloadedVSCode() || (await downloadAndUnzipVSCode(process.env.SSHKA_VSCODE_VERSION || 'stable'));
   const common = ['--user-data-dir', dirs.userData, '--extensions-dir', dirs.extensions];

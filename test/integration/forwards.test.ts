@@ -18,8 +18,8 @@ import type { Forward, ForwardState } from '../../src/core/forward/types';
 import { noPrompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
 import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
-import { requireOrSkip } from '../harness/skip';
 import { freePort, sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
+import { requireOrSkip } from '../harness/skip';
 
 /** -R and -D (and the registry) against a real OpenSSH sshd on loopback: the server side is this machine. */
 

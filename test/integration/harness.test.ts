@@ -5,8 +5,8 @@ import { chmod, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { requireOrSkip } from '../harness/skip';
 import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
+import { requireOrSkip } from '../harness/skip';
 
 interface Run {
   stdout: string;

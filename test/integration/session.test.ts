@@ -11,8 +11,8 @@ import { SessionError } from '../../src/core/session/errors';
 import { noPrompter, type Prompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor } from '../../src/core/session/session';
 import type { Client } from 'ssh2';
-import { requireOrSkip } from '../harness/skip';
 import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
+import { requireOrSkip } from '../harness/skip';
 
 const repoRoot = join(__dirname, '..', '..', '..');
 const cliPath = join(repoRoot, 'dist', 'cli.js');

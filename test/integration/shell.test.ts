@@ -11,8 +11,8 @@ import { Session, sessionOptionsFor } from '../../src/core/session/session';
 import type { Multiplexer } from '../../src/core/shell/multiplexer';
 import { execCapture } from '../../src/core/shell/remoteExec';
 import { RemoteShell, type DroppedInput, type RemoteShellDeps, type RemoteShellOptions, type ShellState } from '../../src/core/shell/remoteShell';
-import { requireOrSkip } from '../harness/skip';
 import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
+import { requireOrSkip } from '../harness/skip';
 
 /** Everything a shell printed, with terminal escape sequences removed, searchable from a mark. */
 class Screen {

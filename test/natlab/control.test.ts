@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import { Client } from 'ssh2';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { createNatlab, natlabAvailable, type Natlab } from '../../tools/peers/natlab';
-import { requireOrSkip, type Availability } from '../harness/skip';
 import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
+import { requireOrSkip, type Availability } from '../harness/skip';
 
 /**
  * The control case: the problem this project exists for, reproduced with plain OpenSSH through

@@ -5,9 +5,9 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { Natlab } from '../../tools/peers/natlab';
 import { natlabAvailable } from '../../tools/peers/natlab';
-import { requireOrSkip } from '../harness/skip';
-import { sshdAvailability } from '../../tools/peers/sshd';
 import { httpPort, type Lab, setupLab } from '../../tools/peers/natlabSshd';
+import { sshdAvailability } from '../../tools/peers/sshd';
+import { requireOrSkip } from '../harness/skip';
 import { sleep } from './lab';
 
 /**

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { natlabAvailable } from '../../tools/peers/natlab';
-import { requireOrSkip } from '../harness/skip';
-import { sshdAvailability } from '../../tools/peers/sshd';
 import { type Lab, setupLab } from '../../tools/peers/natlabSshd';
+import { sshdAvailability } from '../../tools/peers/sshd';
+import { requireOrSkip } from '../harness/skip';
 import { fetchThrough, KeepaliveCli, sleep } from './lab';
 
 // The NAT forgets an idle flow after this many seconds; keepalives every 2 s keep it.

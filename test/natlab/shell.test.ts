@@ -6,8 +6,8 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { ShellState } from '../../src/core/shell/shellState';
 import { createNatlab, natlabAvailable, type Natlab } from '../../tools/peers/natlab';
-import { requireOrSkip, type Availability } from '../harness/skip';
 import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
+import { requireOrSkip, type Availability } from '../harness/skip';
 import type { DriverCommand, DriverConfig } from './shellDriver';
 
 /**

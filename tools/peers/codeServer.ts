@@ -32,8 +32,8 @@ export function ensureCodeServer(): void {
   if (r.status !== 0) throw new Error(`scripts/install-code-server.sh failed (exit ${r.status ?? r.signal})`);
 }
 
-/** Settings every profile gets: no trust prompt, no tips, no network; text terminals in the DOM. */
-function baseSettings(): Record<string, unknown> {
+/** Settings every test or demo profile gets: no trust prompt, no tips, no network; text terminals in the DOM. */
+export function baseSettings(): Record<string, unknown> {
   return JSON.parse(fs.readFileSync(path.join(repoRoot, 'tools', 'peers', 'code-server-settings.json'), 'utf8')) as Record<string, unknown>;
 }
 
