@@ -50,6 +50,7 @@ export async function runInCodeServer(o: RunOptions, atExit: (fn: () => void) =>
   let summary = '';
   let lastLine = '';
   let exitCode = 1;
+  let timer: NodeJS.Timeout | undefined;
   const takeShot = async (why: string) => {
     const page = browser?.page;
     if (!page || page.isClosed()) return;
@@ -85,11 +86,9 @@ export async function runInCodeServer(o: RunOptions, atExit: (fn: () => void) =>
     const url = `http://${authority}/?folder=${encodeURIComponent(profile.workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
     info(`opening ${url}`);
 
-    let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), o.timeoutMs)));
     await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 120_000 });
     const result = await Promise.race([exited, timeout]);
-    clearTimeout(timer);
     if (result === 'timeout') info(`TIMEOUT after ${o.timeoutMs} ms (SSHKA_EXT_TEST_TIMEOUT_MS)`);
     else exitCode = result;
     await takeShot(exitCode === 0 ? 'final' : 'failure');
@@ -98,6 +97,7 @@ export async function runInCodeServer(o: RunOptions, atExit: (fn: () => void) =>
     await takeShot('error');
     exitCode = 1;
   } finally {
+    clearTimeout(timer);
     await browser?.close();
     await server?.stop();
     await new Promise<void>((r) => logStream.end(() => r()));
