@@ -54,7 +54,7 @@ export function registerSessionCommands(ctx: CommandContext): vscode.Disposable[
     }),
 
     registerCommand(ctx, CommandId.reconnect, async (arg?: unknown) => {
-      let alias: string | 'all' | undefined = aliasFrom(arg);
+      let alias: string | undefined = aliasFrom(arg); // or 'all'
       if (!alias) {
         const live = ctx.hosts.list();
         alias = live.length === 0 ? await hostArg(ctx, undefined, 'Host to connect to') : await pickSession(live, 'Host to reconnect', 'All Hosts');

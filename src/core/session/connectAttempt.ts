@@ -6,7 +6,7 @@ import type { Logger } from '../base/logger';
 import type { JumpHost, ResolvedHost } from '../config/types';
 import { createAuthHandler } from './auth';
 import { classifyError, SessionError } from './errors';
-import { HostKeyVerifier } from './hostKeyPolicy';
+import { type HostKeyVerifier } from './hostKeyPolicy';
 import type { IdentityLoader } from './identities';
 import type { Prompter } from './prompter';
 
@@ -194,12 +194,12 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
     );
     const onFirstBytes = () => clearTimeout(bannerTimer);
     const config: ConnectConfig = {
-      sock: transport as unknown as ConnectConfig['sock'],
+      sock: transport,
       username: hop.user,
       // Our own deadlines and keepalive replace ssh2's (readyTimeout would count prompt time).
       readyTimeout: 0,
       keepaliveInterval: 0,
-      hostVerifier: verifier.verify as unknown as ConnectConfig['hostVerifier'],
+      hostVerifier: verifier.verify,
       authHandler: createAuthHandler(
         { user: hop.user, host: hop.alias, identityFiles: hop.identityFiles, identitiesOnly: hop.identitiesOnly, identityAgent: hop.identityAgent },
         ctx.identities,
