@@ -111,7 +111,10 @@ export function registerSessionCommands(ctx: CommandContext): vscode.Disposable[
       await pick?.run();
     }),
 
-    registerCommand(ctx, CommandId.showLog, () => ctx.log.show(true)),
+    registerCommand(ctx, CommandId.showLog, () => {
+      ctx.log.show(true);
+      return true; // answered to executeCommand: a handler that failed answers undefined
+    }),
 
     registerCommand(ctx, CommandId.openConfig, async () => {
       const file = ctx.configFilePath();
