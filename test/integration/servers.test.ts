@@ -405,9 +405,11 @@ for (const server of testServers) {
 
       test('1: a reclaim that cannot help (the port is not held by a session of ours) runs once, not on every retry', async (t) => {
         if (!ready(t)) return;
-        const squatter = createServer();
-        t.after(() => squatter.close());
-        const port = await listen(squatter);
+        // Another program (not an ssh server) of another process tree holds the port.
+        const port = await freePort();
+        const squatter = spawn(process.execPath, ['-e', `require('net').createServer().listen(${port}, '127.0.0.1', () => console.log('up'))`]);
+        t.after(() => squatter.kill());
+        await new Promise((r) => squatter.stdout.once('data', r));
         const logger = memoryLogger();
         const s = session();
         await s.start();

@@ -9,6 +9,7 @@ import { defaultKeepaliveOptions, Keepalive, type KeepaliveOptions, type ProbeRe
 import { connectAttempt, type ConnectedClient, type Hop } from './connectAttempt';
 import { SessionError } from './errors';
 import { HostKeyVerifier } from './hostKeyPolicy';
+import { IdleCloseDetector } from './idleCloseDetector';
 import { IdentityLoader } from './identities';
 import type { Prompter } from './prompter';
 import type { SessionState } from './state';
@@ -99,6 +100,7 @@ export class Session implements Disposable {
   private stableTimer: NodeJS.Timeout | undefined;
   private lastAttemptAt = 0;
   private readonly random: () => number;
+  private readonly idleCloses = new IdleCloseDetector();
 
   constructor(
     readonly host: ResolvedHost,
@@ -346,7 +348,7 @@ export class Session implements Disposable {
     this.connection.add(keepalive);
     this.connection.add(keepalive.onDidProbe((p) => this.probeEmitter.fire(p)));
     this.connection.add(keepalive.onDidDie((reason) => this.onLost(connected, reason)));
-    const onClose = () => this.onLost(connected, 'the server closed the connection');
+    const onClose = () => this.onLost(connected, 'the server closed the connection', true);
     const onError = (err: Error & { level?: string }) => this.deps.logger.debug(`client error: ${err.message}`);
     connected.client.on('close', onClose);
     connected.client.on('error', onError);
@@ -363,7 +365,8 @@ export class Session implements Disposable {
     this.everConnected = true;
     const restoredAfterMs = restored && this.lostAt !== undefined ? Date.now() - this.lostAt : undefined;
     this.setState({ kind: 'connected', since: Date.now(), rttMs: rttMs === undefined ? undefined : Math.round(rttMs * 10) / 10, restoredAfterMs });
-    this.deps.logger.info(restored ? `restored after ${restoredAfterMs} ms` : `connected to ${this.host.hostName}:${this.host.port}`);
+    const log = this.idleCloses.quiet ? this.deps.logger.debug : this.deps.logger.info;
+    log.call(this.deps.logger, restored ? `restored after ${restoredAfterMs} ms` : `connected to ${this.host.hostName}:${this.host.port}`);
     this.stableTimer = setTimeout(() => this.backoff.reset(), this.options.stableAfterMs);
     this.stableTimer.unref();
     this.firstConnect.resolve();
@@ -371,15 +374,18 @@ export class Session implements Disposable {
   }
 
   /** A connected client died (or was dropped on purpose): record why and reconnect. */
-  private onLost(connected: ConnectedClient, reason: string): void {
+  private onLost(connected: ConnectedClient, reason: string, closedByServer = false): void {
     if (this.current !== connected) return; // a superseded client's callback
+    const connectedMs = this.stateValue.kind === 'connected' ? Date.now() - this.stateValue.since : undefined;
     this.current = undefined;
     this.keepalive = undefined;
     clearTimeout(this.stableTimer);
     this.connection.clear();
     if (this.disposables.isDisposed) return;
     this.lostAt = Date.now();
-    this.deps.logger.warn(`connection lost: ${reason}`);
+    const idle = this.idleCloses.onLoss(closedByServer, connectedMs);
+    if (idle.kind === 'explain') this.deps.logger.warn(idle.message);
+    (idle.kind === 'normal' ? this.deps.logger.warn : this.deps.logger.debug).call(this.deps.logger, `connection lost: ${reason}`);
     this.setState({ kind: 'lost', reason, at: this.lostAt });
     this.runLoop(true);
   }
