@@ -217,7 +217,7 @@ for (const server of testServers) {
       assert.equal(err.fatal, true);
       // Issue 16 item 7: the methods and keys tried, not "all methods tried:" and ssh2's text.
       assert.doesNotMatch(err.message, /all methods tried/);
-      assert.match(err.message, new RegExp(`${stranger.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}.*(refused|not accepted|rejected)`));
+      assert.match(err.message, new RegExp(`refused by the server: [^;]*${stranger.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(ssh-ed25519 SHA256:`));
       assert.match(err.message, /publickey/);
       await new Promise((r) => setTimeout(r, 1500));
       assert.equal((srv!.logs().match(server.connectionLog) ?? []).length - before, 1, 'one connection, no retries');
@@ -405,9 +405,11 @@ for (const server of testServers) {
 
       test('1: a reclaim that cannot help (the port is not held by a session of ours) runs once, not on every retry', async (t) => {
         if (!ready(t)) return;
-        // Another program (not an ssh server) of another process tree holds the port.
+        // Another program (not an ssh server) of another process tree holds the port, on every
+        // address of both families: Dropbear without -a binds localhost (v4 and v6) whatever
+        // address is asked, and says yes when either family binds.
         const port = await freePort();
-        const squatter = spawn(process.execPath, ['-e', `require('net').createServer().listen(${port}, '127.0.0.1', () => console.log('up'))`]);
+        const squatter = spawn(process.execPath, ['-e', `require('net').createServer().listen(${port}, '::', () => console.log('up'))`]);
         t.after(() => squatter.kill());
         await new Promise((r) => squatter.stdout.once('data', r));
         const logger = memoryLogger();
@@ -494,7 +496,8 @@ describe('a server that closes idle connections by policy (Dropbear -I)', () => 
     assert.ok(restores >= 5, `only ${restores} restores in 20 s with a 2 s server idle timeout`);
     const explained = logger.lines.filter((l) => /idle/.test(l) && /server/.test(l));
     assert.equal(explained.length, 1, `the idle policy is explained once:\n${logger.lines.join('\n')}`);
-    assert.match(explained[0], /about 2 s/);
+    const seconds = Number(/about (\d+(?:\.\d+)?) s/.exec(explained[0])?.[1]);
+    assert.ok(seconds >= 1 && seconds <= 2.5, `the idle time said (${seconds} s) is about the server's 2 s: ${explained[0]}`);
     assert.match(explained[0], /-I|ClientAlive|idle timeout/);
     // Once recognised, the loop is quiet: no warning per close.
     const at = logger.lines.indexOf(explained[0]);
