@@ -132,6 +132,14 @@ export class Session implements Disposable {
     return this.keepalive?.lastContact;
   }
 
+  /**
+   * The server has been closing this session's connections by policy after a fixed idle
+   * time (see IdleCloseDetector): each loss and restore is expected, not news.
+   */
+  get closedWhenIdle(): boolean {
+    return this.idleCloses.quiet;
+  }
+
   private setState(next: SessionState): void {
     this.stateValue = next;
     this.stateEmitter.fire(next);
