@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -186,8 +186,8 @@ function launchDropbear(user: string, hostKey: string, host: string, port: numbe
     text += b.toString('utf8');
     onLog(b.toString('utf8'));
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
   return new Promise((resolve, reject) => {
     let done = false;
     let exited = false;
@@ -230,9 +230,8 @@ function run(cmd: string, args: string[]): string {
 
 function procEntries(): number[] {
   try {
-    return require('node:fs')
-      .readdirSync('/proc')
-      .filter((n: string) => /^\d+$/.test(n))
+    return readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n))
       .map(Number);
   } catch {
     return [];

@@ -254,7 +254,9 @@ export class RemoteForward implements Forward {
       // Retries come every second or so: the log says it when the reason changes.
       const sameReason = this.stateValue.kind === 'waiting' && this.stateValue.reason === reason;
       this.setState({ kind: 'waiting', reason });
-      (sameReason ? this.logger.debug : this.logger.info).call(this.logger, `${this.label}: ${reason} in ${(delayMs / 1000).toFixed(1)} s`);
+      const retryLine = `${this.label}: ${reason} in ${(delayMs / 1000).toFixed(1)} s`;
+      if (sameReason) this.logger.debug(retryLine);
+      else this.logger.info(retryLine);
       // start() answers with this first verdict; the retries go on behind it.
       this.firstResult?.resolve();
       if (!(await this.sleep(a, delayMs))) return;

@@ -328,8 +328,9 @@ export class Session implements Disposable {
           return undefined;
         }
         // A long outage must not flood the log: the first attempts, then one a minute or so.
-        const log = attempt <= 3 || attempt % 60 === 0 ? this.deps.logger.info : this.deps.logger.debug;
-        log.call(this.deps.logger, `attempt ${attempt} failed: ${error.message}`);
+        const line = `attempt ${attempt} failed: ${error.message}`;
+        if (attempt <= 3 || attempt % 60 === 0) this.deps.logger.info(line);
+        else this.deps.logger.debug(line);
         const delayMs = error.pathDown ? this.pathDownDelay() : this.backoff.next();
         if (!(await this.wait(attempt + 1, delayMs, error.message))) return undefined;
         continue;
@@ -424,8 +425,10 @@ export class Session implements Disposable {
     this.everConnected = true;
     const rttMs = keepalive.rttMs;
     this.transition({ state: { kind: 'connected', since: now, rttMs, restoredAfterMs }, live });
-    const log = this.idleCloses.quiet ? this.deps.logger.debug : this.deps.logger.info;
-    log.call(this.deps.logger, restored ? `restored after ${restoredAfterMs} ms` : `connected to ${this.host.hostName}:${this.host.port}`);
+    const line = restored ? `restored after ${restoredAfterMs} ms` : `connected to ${this.host.hostName}:${this.host.port}`;
+    // Once the server's idle-close policy is recognised, each restore is expected, not news.
+    if (this.idleCloses.quiet) this.deps.logger.debug(line);
+    else this.deps.logger.info(line);
     this.firstConnect.resolve();
     this.connectEmitter.fire(conn);
   }
@@ -438,7 +441,8 @@ export class Session implements Disposable {
     const connectedMs = this.phase.state.kind === 'connected' ? lostAt - this.phase.state.since : undefined;
     const idle = this.idleCloses.onLoss(closedByServer, connectedMs);
     if (idle.kind === 'explain') this.deps.logger.warn(idle.message);
-    (idle.kind === 'normal' ? this.deps.logger.warn : this.deps.logger.debug).call(this.deps.logger, `connection lost: ${reason}`);
+    if (idle.kind === 'normal') this.deps.logger.warn(`connection lost: ${reason}`);
+    else this.deps.logger.debug(`connection lost: ${reason}`);
     this.transition({ state: { kind: 'lost', reason, at: lostAt }, lostAt });
     live.conn.end({ kind: 'lost', reason });
     this.runLoop(true);
