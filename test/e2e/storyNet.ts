@@ -77,7 +77,8 @@ export async function startFlakyNet(alias: string): Promise<StoryNet> {
 
 export async function startNatlabNet(alias: string): Promise<StoryNet> {
   const webPort = 8765;
-  const { natlab: lab, sshd, dispose } = await setupLab(natIdleSec, { alias, httpBody: `${webBody}\n`, httpPort: webPort });
+  const setup = await setupLab(natIdleSec, { alias, httpBody: `${webBody}\n`, httpPort: webPort });
+  const { natlab: lab, sshd } = setup;
   return {
     mode: 'natlab',
     alias,
@@ -96,6 +97,6 @@ export async function startNatlabNet(alias: string): Promise<StoryNet> {
       await lab.reboot();
     },
     heal: () => lab.heal(),
-    stop: dispose,
+    stop: () => setup.dispose(),
   };
 }

@@ -130,7 +130,7 @@ async function attachToSuite(page: Page, o: RunOptions, log: fs.WriteStream, onL
     console.log(text);
   };
   // The workbench forwards console calls as (format, ...args), with %s/%d and %c (CSS, dropped).
-  await page.exposeFunction('codeAutomationLog', (_type: unknown, args: unknown) => emit(format(...(Array.isArray(args) ? args : [args]))));
+  await page.exposeFunction('codeAutomationLog', (_type: unknown, args: unknown) => emit(format(...((Array.isArray(args) ? args : [args]) as unknown[]))));
   await page.exposeFunction('codeAutomationExit', (code: unknown) => resolve(Number(code)));
   page.on('pageerror', (err) => log.write(`[pageerror] ${err}\n`));
   page.on('crash', () => {

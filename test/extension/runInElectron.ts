@@ -20,7 +20,10 @@ export function downloadedVSCode(): string {
   } catch {
     return '';
   }
-  for (const e of entries.filter((n) => /^vscode-linux-/.test(n)).sort().reverse()) {
+  for (const e of entries
+    .filter((n) => /^vscode-linux-/.test(n))
+    .sort()
+    .reverse()) {
     for (const rel of ['code', 'VSCode-linux-x64/code', 'VSCode-linux-arm64/code']) {
       const exe = path.join(dir, e, rel);
       try {
@@ -39,7 +42,12 @@ export async function runInElectron(o: RunOptions, atExit: (fn: () => void) => v
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sshka-ext-'));
   if (o.keepTmp) info(`keeping temp dir ${root}`);
   else atExit(() => fs.rmSync(root, { recursive: true, force: true }));
-  const dirs = { userData: path.join(root, 'user-data'), extensions: path.join(root, 'extensions'), workspace: path.join(root, 'workspace'), devStub: path.join(root, 'no-dev-extension') };
+  const dirs = {
+    userData: path.join(root, 'user-data'),
+    extensions: path.join(root, 'extensions'),
+    workspace: path.join(root, 'workspace'),
+    devStub: path.join(root, 'no-dev-extension'),
+  };
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
   fs.mkdirSync(path.join(dirs.userData, 'User'));
   fs.writeFileSync(path.join(dirs.userData, 'User', 'settings.json'), JSON.stringify({ ...baseSettings(), ...o.settings }, null, 2));
@@ -48,7 +56,7 @@ export async function runInElectron(o: RunOptions, atExit: (fn: () => void) => v
   const common = ['--user-data-dir', dirs.userData, '--extensions-dir', dirs.extensions];
   if (o.vsix) {
     const [cli, ...cliArgs] = resolveCliArgsFromVSCodeExecutablePath(exe);
-    const r = spawnSync(cli!, [...cliArgs, ...common, '--install-extension', o.vsix, '--force'], { encoding: 'utf8', stdio: 'inherit' });
+    const r = spawnSync(cli, [...cliArgs, ...common, '--install-extension', o.vsix, '--force'], { encoding: 'utf8', stdio: 'inherit' });
     if (r.status !== 0) throw new Error(`--install-extension failed (exit ${r.status})`);
   }
   let timer: NodeJS.Timeout | undefined;

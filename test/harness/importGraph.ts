@@ -48,7 +48,7 @@ export function reachable(paths: string[]): Reached[] {
     const here = [...chain, file.slice(repoRoot.length + 1)];
     out.push({ file, text, chain: here });
     for (const m of text.matchAll(relativeImport)) {
-      const next = resolveTs(file, m[1]!);
+      const next = resolveTs(file, m[1]);
       if (next) visit(next, here);
     }
   };

@@ -47,7 +47,8 @@ export function makeProfile(prefix: string, settings: Record<string, unknown>, w
     config: path.join(root, 'code-server.yaml'),
     remove: () => fs.rmSync(root, { recursive: true, force: true }),
   };
-  for (const d of [path.join(p.userData, 'User'), p.extensions, p.workspace, path.join(root, 'xdg-data'), path.join(root, 'xdg-cache')]) fs.mkdirSync(d, { recursive: true });
+  for (const d of [path.join(p.userData, 'User'), p.extensions, p.workspace, path.join(root, 'xdg-data'), path.join(root, 'xdg-cache')])
+    fs.mkdirSync(d, { recursive: true });
   fs.writeFileSync(settingsFile(p), JSON.stringify({ ...baseSettings(), ...settings }, null, 2));
   // Keeps code-server from creating ~/.config/code-server/config.yaml.
   fs.writeFileSync(p.config, 'auth: none\n');
@@ -60,7 +61,13 @@ const settingsFile = (p: Profile) => path.join(p.userData, 'User', 'settings.jso
 function serverEnv(p: Profile, extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   // XDG_* keep code-server's logs and state (and @vscode/deviceid's id) out of the real home;
   // no extension marketplace (code-server defaults to open-vsx.org; there is no internet).
-  const env: NodeJS.ProcessEnv = { ...process.env, XDG_DATA_HOME: path.join(p.root, 'xdg-data'), XDG_CACHE_HOME: path.join(p.root, 'xdg-cache'), EXTENSIONS_GALLERY: '{}', ...extra };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    XDG_DATA_HOME: path.join(p.root, 'xdg-data'),
+    XDG_CACHE_HOME: path.join(p.root, 'xdg-cache'),
+    EXTENSIONS_GALLERY: '{}',
+    ...extra,
+  };
   // code-server reads these and they would override our flags.
   for (const k of ['PORT', 'PASSWORD', 'HASHED_PASSWORD', 'GITHUB_TOKEN', 'VSCODE_IPC_HOOK_CLI', 'VSCODE_PROXY_URI', 'ELECTRON_RUN_AS_NODE']) delete env[k];
   return env;
@@ -75,11 +82,20 @@ function serverEnv(p: Profile, extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 export function installVsix(p: Profile, vsix: string, warn: (line: string) => void = (l) => console.error(l)): void {
   if (!fs.existsSync(vsix)) throw new Error(`${vsix} is missing: run \`npm run package\` first`);
   const cli = (args: string[]) =>
-    spawnSync(process.execPath, [entry, '--config', p.config, '--user-data-dir', p.userData, '--extensions-dir', p.extensions, ...args], { env: serverEnv(p, {}), encoding: 'utf8', timeout: 180_000 });
+    spawnSync(process.execPath, [entry, '--config', p.config, '--user-data-dir', p.userData, '--extensions-dir', p.extensions, ...args], {
+      env: serverEnv(p, {}),
+      encoding: 'utf8',
+      timeout: 180_000,
+    });
   const r = cli(['--force', '--install-extension', vsix]);
   if (r.status !== 0) throw new Error(`--install-extension failed (exit ${r.status}): ${r.stdout}${r.stderr}`);
   const listed = cli(['--list-extensions']);
-  if (!listed.stdout.split(/\r?\n/).map((l) => l.trim().toLowerCase()).includes(extensionId.toLowerCase())) {
+  if (
+    !listed.stdout
+      .split(/\r?\n/)
+      .map((l) => l.trim().toLowerCase())
+      .includes(extensionId.toLowerCase())
+  ) {
     throw new Error(`${extensionId} is not listed after --install-extension: ${listed.stdout}${listed.stderr}`);
   }
   const dir = fs.readdirSync(p.extensions).find((n) => n.toLowerCase().startsWith(`${extensionId.toLowerCase()}-`));
@@ -121,10 +137,23 @@ export interface StartOptions {
 export async function startCodeServer(o: StartOptions): Promise<CodeServer> {
   if (!fs.existsSync(entry)) throw new Error(`code-server is not installed at ${entry} (bash scripts/install-code-server.sh)`);
   const args = [
-    entry, '--config', o.profile.config, '--auth', 'none', '--bind-addr', `127.0.0.1:${o.port}`,
-    '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
-    '--disable-getting-started-override', '--ignore-last-opened',
-    '--user-data-dir', o.profile.userData, '--extensions-dir', o.profile.extensions, o.profile.workspace,
+    entry,
+    '--config',
+    o.profile.config,
+    '--auth',
+    'none',
+    '--bind-addr',
+    `127.0.0.1:${o.port}`,
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-workspace-trust',
+    '--disable-getting-started-override',
+    '--ignore-last-opened',
+    '--user-data-dir',
+    o.profile.userData,
+    '--extensions-dir',
+    o.profile.extensions,
+    o.profile.workspace,
   ];
   const [cmd, argv] = o.netns ? ['ip', ['netns', 'exec', o.netns, process.execPath, ...args]] : [process.execPath, args];
   const log = fs.openSync(o.logFile, 'w');
@@ -151,8 +180,8 @@ export async function startCodeServer(o: StartOptions): Promise<CodeServer> {
         if (text.length < 65536) text += b.toString('utf8');
         if (/HTTP server listening on/.test(text)) finish();
       };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
       child.once('error', (err) => finish(err));
       child.once('exit', (code, sig) => finish(new Error(`code-server exited (${code ?? sig}) before listening; see ${o.logFile}`)));
     });
@@ -164,7 +193,7 @@ export async function startCodeServer(o: StartOptions): Promise<CodeServer> {
   return { port: o.port, url, stop, kill };
 }
 
-function stopper(child: ChildProcess, log: number): { stop(): Promise<void>; kill(): void } {
+function stopper(child: ChildProcess, log: number): { stop: () => Promise<void>; kill: () => void } {
   let stopped: Promise<void> | undefined;
   const signal = (sig: NodeJS.Signals) => {
     try {

@@ -36,7 +36,10 @@ export async function setupLab(natTimeoutSec: number, o: LabOptions = {}): Promi
   let sshd: SshdHandle | undefined;
   try {
     sshd = await startSshd({ netns: natlab.serverNs, listenAddress: natlab.serverAddr, port: 22, alias: o.alias ?? 'lab' });
-    const http = natlab.spawn(natlab.serverNs, process.execPath, ['-e', httpServerSource(o.httpPort ?? httpPort, o.httpBody ?? 'hello from the server side\n')]);
+    const http = natlab.spawn(natlab.serverNs, process.execPath, [
+      '-e',
+      httpServerSource(o.httpPort ?? httpPort, o.httpBody ?? 'hello from the server side\n'),
+    ]);
     await waitForLine(http, /http ready/, 5000);
     const lab: Lab = {
       natlab,

@@ -433,8 +433,8 @@ function launchSshd(
         finish();
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.on('error', (err) => finish(new Error(`sshd failed to start: ${err.message}`)));
     child.on('exit', (code, signal) =>
       finish(new Error(`sshd exited (${signal ?? code}) before listening:\n${tail(text)}`)),
