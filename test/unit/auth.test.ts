@@ -23,8 +23,9 @@ after(async () => {
 });
 
 afterEach(() => {
-  assertNoSecrets(secrets, logs.flatMap((l) => l.lines.map((line) => line.message)), 'the log');
+  const lines = logs.flatMap((l) => l.lines.map((line) => line.message));
   logs = [];
+  assertNoSecrets(secrets, lines, 'the log');
 });
 
 function session(server: MiniServer, prompter: Prompter): Session {
