@@ -12,7 +12,7 @@ const stages = (process.env.SKA_MUTATE_STAGES ?? 'unit').split(',').filter(Boole
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
-  mutate: folders.map((f) => `src/core/${f}/**/*.ts`),
+  mutate: folders.map((f) => (f.endsWith('.ts') ? `src/core/${f}` : `src/core/${f}/**/*.ts`)),
   testRunner: 'tap',
   plugins: ['@stryker-mutator/tap-runner'],
   tap: {

@@ -4,6 +4,7 @@
 //
 //   npm run mutate                          session, liveness, config, forward; unit tests
 //   npm run mutate -- liveness session      only these folders of src/core
+//   npm run mutate -- session/session.ts    or these files
 //   npm run mutate -- --integration session also the real-sshd integration tests (much slower)
 //   npm run mutate -- --concurrency 2       mutants in parallel (default 1)
 //   npm run mutate -- --report              only print the scores of the last run again
@@ -31,7 +32,7 @@ const concurrency = option('--concurrency') ?? '1';
 const folders = args.length ? args : ['session', 'liveness', 'config', 'forward'];
 for (const f of folders) {
   if (!existsSync(`src/core/${f}`)) {
-    console.error(`mutate: no folder src/core/${f}`);
+    console.error(`mutate: no folder or file src/core/${f}`);
     process.exit(2);
   }
 }
