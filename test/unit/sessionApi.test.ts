@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { after, before, test, type TestContext } from 'node:test';
-import type { Client } from 'ssh2';
 import type { ResolvedHost } from '../../src/core/config/types';
 import { SessionError } from '../../src/core/session/errors';
 import { noPrompter, type Prompter } from '../../src/core/session/prompter';
@@ -107,8 +106,8 @@ test('failed: whenUsable throws the failure; reconnect() tries again (the user m
 
 test('whenUsable on an idle session starts it; on one that cannot connect it times out saying so', async (t) => {
   const { session } = make(t, server.resolvedHost());
-  const client = await within(session.whenUsable({ timeoutMs: 5000 }), 6000, 'whenUsable on an idle session');
-  assert.equal(client, session.client);
+  const conn = await within(session.whenUsable({ timeoutMs: 5000 }), 6000, 'whenUsable on an idle session');
+  assert.equal(conn, session.connection);
   const dead = make(t, server.resolvedHost(await refusedPort())).session;
   const started = Date.now();
   await assert.rejects(within(dead.whenUsable({ timeoutMs: 300 }), 3000, 'whenUsable to give up'), (e: unknown) => e instanceof SessionError && e.code === 'timeout' && /waited 300 ms|within \d+ ms/.test(e.message));
@@ -142,22 +141,35 @@ test('noteActivity probes a quiet connection (demand), not a busy one', async (t
   assert.deepEqual(probes, ['demand']);
 });
 
-test('onDidRetire fires once when the client stops being the live one', async (t) => {
+test('a connection ends once, with its reason, disposing what riders added; a late subscriber still hears', async (t) => {
   const { session } = make(t, server.resolvedHost());
   await within(session.start(), 5000, 'the first connection');
-  const client = session.client as Client;
-  let retired = 0;
-  session.onDidRetire(client, () => retired++);
-  await sleep(50);
-  assert.equal(retired, 0, 'still the live client');
-  await within(session.reconnect(), 5000, 'the reconnect');
-  assert.equal(retired, 1);
-  let late = 0;
-  session.onDidRetire(client, () => late++);
-  await sleep(10);
-  assert.equal(late, 1, 'an already retired client fires at once');
+  const conn = session.connection!;
+  assert.equal(conn.client, session.client);
+  assert.equal(conn.restored, false);
+  assert.equal(conn.seq, 1);
+  const ends: string[] = [];
+  conn.onDidEnd((e) => ends.push(`${e.kind}: ${e.reason}`));
   let disposed = 0;
-  session.onDidRetire(session.client as Client, () => disposed++).dispose();
-  await within(session.reconnect(), 5000, 'another reconnect');
-  assert.equal(disposed, 0, 'a disposed listener is not called');
+  conn.add({ dispose: () => disposed++ });
+  await sleep(50);
+  assert.deepEqual(ends, [], 'still live');
+  assert.equal(conn.isEnded, false);
+  await within(session.reconnect('test drop'), 5000, 'the reconnect');
+  assert.deepEqual(ends, ['lost: test drop']);
+  assert.equal(disposed, 1);
+  assert.equal(conn.isEnded, true);
+  assert.equal(session.connection!.seq, 2);
+  assert.equal(session.connection!.restored, true);
+  let late = 0;
+  conn.onDidEnd(() => late++);
+  await sleep(10);
+  assert.equal(late, 1, 'an ended connection calls a late subscriber back');
+  conn.add({ dispose: () => disposed++ });
+  assert.equal(disposed, 2, 'added after the end: disposed at once');
+  const second = session.connection!;
+  const closed: string[] = [];
+  second.onDidEnd((e) => closed.push(e.kind));
+  session.dispose();
+  assert.deepEqual(closed, ['closed']);
 });
