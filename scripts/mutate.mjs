@@ -36,7 +36,7 @@ for (const f of folders) {
     process.exit(2);
   }
 }
-const reportPath = 'reports/mutation/mutation.json';
+const reportPath = process.env.SKA_MUTATE_REPORT ?? 'reports/mutation/mutation.json';
 
 if (!reportOnly) {
   const env = {
@@ -72,8 +72,13 @@ function printScores(report) {
       if (m.status in c) c[m.status]++;
       else c.other++;
       if (m.status === 'Survived' || m.status === 'NoCoverage') {
-        const line = m.location.start.line;
-        survivors.push(`${file}:${line} ${m.mutatorName}${m.status === 'NoCoverage' ? ' (no test reaches it)' : ''}: ${lines[line - 1].trim().slice(0, 100)}  ->  ${(m.replacement ?? '').replace(/\s+/g, ' ').slice(0, 60)}`);
+        const { start, end } = m.location;
+        // The mutated text itself (columns are 1-based), shortened to one line.
+        const original = (start.line === end.line ? lines[start.line - 1].slice(start.column - 1, end.column - 1) : lines[start.line - 1].slice(start.column - 1) + ' ...')
+          .replace(/\s+/g, ' ')
+          .slice(0, 80);
+        const replacement = (m.replacement ?? '').replace(/\s+/g, ' ').slice(0, 60);
+        survivors.push(`${file}:${start.line}:${start.column} ${m.mutatorName}${m.status === 'NoCoverage' ? ' (no test reaches it)' : ''}: ${original}  ->  ${replacement}`);
       }
     }
     byFolder.set(folder, c);

@@ -233,3 +233,39 @@ test('dispose: no more probes, no death, transport listener removed', async (t) 
   assert.equal(server.pings(), 0);
   assert.deepEqual(deaths, []);
 });
+
+test('periodic: bytes that arrived after a probe went out do not keep a path alive that went silent since', async (t) => {
+  // A probe goes out, some output arrives before its reply would, then the path dies: every
+  // later interval is silent, and countMax of them must declare it dead.
+  const server = fakeServer('never');
+  const { ka } = keepalive(t, server, { intervalMs: 60, countMax: 3 });
+  await within(
+    new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (server.pings() >= 1) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 5);
+    }),
+    1000,
+    'the first periodic probe',
+  );
+  await sleep(10);
+  server.receive(); // after the probe, before its (never coming) reply
+  const reason = await eventWithin(ka.onDidDie, () => true, 1500, 'the keepalive to declare the silent path dead');
+  assert.match(reason, /^no reply to 3 keepalives/);
+});
+
+test('measure() without arguments is an initial probe; once dead, bytes arriving do not restart probing', async (t) => {
+  const server = fakeServer(0);
+  const { ka, probes } = keepalive(t, server, { intervalMs: 40, countMax: 1 });
+  await within(ka.measure(), 1000, 'measure()');
+  assert.deepEqual(probes.map((p) => p.kind), ['initial']);
+  server.answerAfter('never');
+  await eventWithin(ka.onDidDie, () => true, 1000, 'the path to be declared dead');
+  const pings = server.pings();
+  server.receive();
+  await sleep(150);
+  assert.equal(server.pings(), pings, 'no probes after death');
+});
