@@ -23,10 +23,12 @@ interface FakeServer {
   breakSocket(): void;
   /** Some bytes arrive (any packet proves the path). */
   receive(): void;
+  /** The connection closes: ssh2 calls every pending callback with an Error (not a reply). */
+  close(): void;
 }
 
 function fakeServer(answerMs: number | 'never'): FakeServer {
-  const callbacks: Array<(hadErr: boolean) => void> = [];
+  const callbacks: Array<(outcome: boolean | Error) => void> = [];
   const sock = { writable: true };
   let pings = 0;
   let delayMs: number | 'never' = answerMs;
@@ -45,6 +47,7 @@ function fakeServer(answerMs: number | 'never'): FakeServer {
     answerAfter: (ms) => void (delayMs = ms),
     breakSocket: () => void (sock.writable = false),
     receive: () => void transport.emit('data', Buffer.from('x')),
+    close: () => callbacks.splice(0).forEach((cb) => cb(new Error('No response from server'))),
   };
 }
 
@@ -268,4 +271,44 @@ test('measure() without arguments is an initial probe; once dead, bytes arriving
   server.receive();
   await sleep(150);
   assert.equal(server.pings(), pings, 'no probes after death');
+});
+
+test('a probe ended by the connection closing is no reply: no RTT, no event, the misses go on', async (t) => {
+  const server = fakeServer('never');
+  const { ka, probes, deaths } = keepalive(t, server, { intervalMs: 50, countMax: 3 });
+  const measuring = ka.measure('initial', 2000);
+  server.close();
+  assert.equal(await within(measuring, 1000, 'measure to end with the connection'), undefined);
+  assert.equal(ka.rttMs, undefined);
+  // Periodic probes closed out the same way do not count as replies.
+  const closer = setInterval(() => server.close(), 10);
+  t.after(() => clearInterval(closer));
+  await eventWithin(ka.onDidDie, () => true, 2000, 'the keepalive to declare the path dead');
+  assert.deepEqual(probes, []);
+  assert.equal(deaths.length, 1);
+});
+
+test('a demand probe still in flight when the periodic check declares the path dead: dead once', async (t) => {
+  const server = fakeServer('never');
+  const { ka, deaths } = keepalive(t, server, { intervalMs: 40, countMax: 1, demandMinMs: 400 });
+  await sleep(20);
+  const demand = ka.demandProbe();
+  await eventWithin(ka.onDidDie, () => true, 1000, 'the periodic check to declare the path dead');
+  assert.equal(await within(demand, 2000, 'the demand probe to end'), false);
+  await sleep(50);
+  assert.equal(deaths.length, 1, deaths.join(' | '));
+});
+
+test('a client without the expected ssh2 internals is not probed, and nothing throws', async (t) => {
+  for (const internals of [{ _callbacks: [] }, { _protocol: { ping() {} } }]) {
+    const ka = new Keepalive(internals as unknown as Client, new PassThrough(), options({ intervalMs: 0 }));
+    t.after(() => ka.dispose());
+    assert.equal(await within(ka.measure(), 1000, 'measure'), undefined, JSON.stringify(Object.keys(internals)));
+  }
+  // Without a socket object, writability is unknown: probe anyway.
+  const callbacks: Array<(r: boolean) => void> = [];
+  const client = { _callbacks: callbacks, _protocol: { ping: () => setTimeout(() => callbacks.shift()?.(false), 0) } } as unknown as Client;
+  const ka = new Keepalive(client, new PassThrough(), options());
+  t.after(() => ka.dispose());
+  assert.equal(typeof (await within(ka.measure(), 1000, 'measure')), 'number');
 });
