@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { nullLogger } from '../../src/core/base/logger';
+import { nullLogger, type Logger } from '../../src/core/base/logger';
 import { resolveHost } from '../../src/core/config/sshConfig';
 import { LocalForward } from '../../src/core/forward/localForward';
 import { SessionError } from '../../src/core/session/errors';
@@ -12,6 +12,7 @@ import { noPrompter, type Prompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor } from '../../src/core/session/session';
 import type { Client } from 'ssh2';
 import { within } from '../harness/bounded';
+import { assertNoSecrets, recordingLogger } from '../harness/recordingLogger';
 import { requireOrSkip } from '../harness/skip';
 import { sshdAvailability, startSshd, type SshdHandle } from '../harness/sshd';
 
@@ -70,9 +71,9 @@ describe('against a real OpenSSH sshd', () => {
   const ready = (t: TestContext) => requireOrSkip(t, sshdAvailability) && !!sshd;
   const env = { SSH_AUTH_SOCK: undefined } as NodeJS.ProcessEnv;
 
-  function session(alias: string, configFile: string, prompter: Prompter = noPrompter): Session {
+  function session(alias: string, configFile: string, prompter: Prompter = noPrompter, logger: Logger = nullLogger): Session {
     const host = resolveHost(alias, { configFile, env });
-    const s = new Session(host, sessionOptionsFor(host), { prompter, logger: nullLogger });
+    const s = new Session(host, sessionOptionsFor(host), { prompter, logger });
     sessions.push(s);
     return s;
   }
@@ -93,10 +94,14 @@ describe('against a real OpenSSH sshd', () => {
     writeFileSync(cfg, readFileSync(sshd!.sshConfigPath, 'utf8').replace(sshd!.clientKeyPath, sshd!.encryptedClientKeyPath));
     let asked = 0;
     const prompter: Prompter = { ...noPrompter, passphrase: async () => (asked++, sshd!.passphrase) };
-    const s = session(sshd!.alias, cfg, prompter);
+    const logger = recordingLogger();
+    const s = session(sshd!.alias, cfg, prompter, logger);
+    const states: string[] = [];
+    s.onDidChangeState((st) => states.push(JSON.stringify(st)));
     await within(s.start(), 15_000, 'the session to connect');
     await s.reconnect();
     assert.equal(asked, 1, 'the passphrase is remembered for reconnects');
+    assertNoSecrets([sshd!.passphrase], [...logger.lines.map((l) => l.message), ...states], 'the log or a state event');
   });
 
   test('authenticates through a real ssh-agent (IdentityAgent), and IdentitiesOnly offers only matching agent keys', async (t) => {
