@@ -967,6 +967,10 @@ class Keeper(object):
         session = st.session
         session.streams.pop(st.sid, None)
         self.release(st, hard=reason != 'closed')
+        if reason == 'closed' and session.conn is not None:
+            # The stream leaves the session now; its last ACK (of the peer's CLOSE) must still go out.
+            session.conn.send(frame(T_ACK, _ACK.pack(st.sid, st.rnext, 0)))
+            self.mark_dirty(session)
         if notify:
             self.send_reset(session, st.sid, reason, message)
         elif len(session.tombstones) < MAX_TOMBSTONES:

@@ -18,7 +18,7 @@ export type KeeperErrorReason =
   | 'no-python'
   /** The keeper could not be started; the message says what the server said. */
   | 'start-failed'
-  /** sshd refused the stream-local channel (e.g. AllowStreamLocalForwarding no). */
+  /** sshd refused the stream-local channel: AllowStreamLocalForwarding no, or no socket at that path (OpenSSH says the same for both). */
   | 'streamlocal-refused'
   /** The mux was disposed. */
   | 'disposed';

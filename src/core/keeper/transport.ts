@@ -16,9 +16,9 @@ export function openStreamLocal(client: Client, socketPath: string, timeoutMs: n
   return withDeadline(timeoutMs, 'stream-local channel', (done) => {
     client.openssh_forwardOutStreamLocal(socketPath, (err, channel) => {
       if (err) {
-        // OpenSSH answers "administratively prohibited" when AllowStreamLocalForwarding forbids it.
-        const prohibited = /prohibit/i.test(err.message) || (err as { reason?: number }).reason === 1;
-        done(new KeeperError(prohibited ? 'streamlocal-refused' : 'transport-closed', `stream-local channel to ${socketPath}: ${err.message}`));
+        // OpenSSH answers the same "open failed" (connect failed, 2) when AllowStreamLocalForwarding
+        // forbids it and when the socket is missing, so the relay is what tells them apart.
+        done(new KeeperError('streamlocal-refused', `stream-local channel to ${socketPath}: ${err.message}`));
       } else {
         done(undefined, channel);
       }
@@ -48,6 +48,8 @@ export async function openKeeperTransport(client: Client, location: KeeperLocati
       return { stream: await openStreamLocal(client, location.socket, timeoutMs), via: 'streamlocal' };
     } catch (err) {
       if (mode === 'streamlocal' || !(err instanceof KeeperError) || err.reason !== 'streamlocal-refused') throw err;
+      // Forbidden by sshd, or the socket is gone: the relay works in the first case and fails
+      // fast (transport-closed at the handshake) in the second.
     }
   }
   return { stream: await openExecRelay(client, location, timeoutMs), via: 'relay' };
