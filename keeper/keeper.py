@@ -53,11 +53,15 @@ class ProtocolError(Exception):
 
 # ---------------------------------------------------------------- frame codec
 
+def _no_constant(name):
+    raise ValueError('%s is not JSON' % name)  # NaN/Infinity: JSON.parse on the client refuses them too
+
+
 def _json_body(body, what):
     if len(body) > MAX_JSON:
         raise ProtocolError('%s: JSON of %d bytes exceeds %d' % (what, len(body), MAX_JSON))
     try:
-        value = json.loads(body.decode('utf-8'))
+        value = json.loads(body.decode('utf-8'), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ProtocolError('%s: bad JSON (%s)' % (what, type(e).__name__))
     if not isinstance(value, dict):
@@ -105,7 +109,7 @@ def parse_frame(ftype, body):
     if ftype in (T_PING, T_PONG):
         if len(body) != _TOKEN.size:
             raise ProtocolError('PING/PONG: body of %d bytes, want 8' % len(body))
-        return (ftype, _TOKEN.unpack(body)[0])
+        return (ftype, _seq(_TOKEN.unpack(body)[0], 'PING/PONG'))
     if ftype == T_SHUTDOWN:
         if body:
             raise ProtocolError('SHUTDOWN: body must be empty')

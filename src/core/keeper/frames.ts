@@ -58,7 +58,7 @@ function parseJson(body: Buffer, what: string): JsonObject {
   if (body.length > MAX_JSON) throw protocolError(`${what}: JSON of ${body.length} bytes exceeds ${MAX_JSON}`);
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(body));
   } catch (err) {
     throw protocolError(`${what}: bad JSON (${(err as Error).name})`);
   }
@@ -138,6 +138,11 @@ export class FrameDecoder {
   private failed: KeeperError | undefined;
 
   constructor(private readonly maxFrame = MAX_FRAME) {}
+
+  /** Bytes held for a frame not yet complete (at most 4 + maxFrame plus the last chunk fed). */
+  get pendingBytes(): number {
+    return this.buffered;
+  }
 
   feed(data: Buffer): Frame[] {
     if (this.failed) throw this.failed;
