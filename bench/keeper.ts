@@ -70,6 +70,8 @@ async function main(): Promise<void> {
     const mux = new KeeperMux({ secret });
     const t = await openKeeperTransport(client, location);
     await mux.attach(t.stream);
+    await new Promise((r) => setTimeout(r, 500));
+    const freshRss = rssKiB(location.pid);
     const plain: number[] = [];
     const kept: number[] = [];
     let keeperCpuMs = 0;
@@ -86,12 +88,13 @@ async function main(): Promise<void> {
     console.log(`  ratio keeper/plain: ${(median(plain) / median(kept)).toFixed(2)}x; keeper CPU ${(keeperCpuMs / runs / 1000).toFixed(2)} s per ${mb} MB`);
     // Idle: one client attached, one shell waiting at its prompt.
     const shell = mux.open({ kind: 'pty', cols: 80, rows: 24, argv: ['/bin/sh'] });
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, 2000));
     const rss = rssKiB(location.pid);
     const before = cpuTicks(location.pid);
     await new Promise((r) => setTimeout(r, idleSeconds * 1000));
     const idleCpu = ((cpuTicks(location.pid) - before) * 10) / idleSeconds;
-    console.log(`keeper idle (1 client attached, 1 shell): RSS ${(rss / 1024).toFixed(1)} MiB, CPU ${idleCpu.toFixed(2)} ms/s over ${idleSeconds} s`);
+    console.log(`keeper RSS when fresh (1 client attached, no stream): ${(freshRss / 1024).toFixed(1)} MiB`);
+    console.log(`keeper idle after the runs (1 client attached, 1 shell): RSS ${(rss / 1024).toFixed(1)} MiB, CPU ${idleCpu.toFixed(2)} ms/s over ${idleSeconds} s`);
     shell.reset();
     await mux.shutdown();
     mux.dispose();

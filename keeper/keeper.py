@@ -935,21 +935,34 @@ class Keeper(object):
             if st.ack_pending:
                 self.mark_dirty(st.session)
         if events & selectors.EVENT_READ and not st.dead and st.fd is not None:
-            try:
-                data = os.read(st.fd, READ_SIZE)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as e:
-                if st.kind == 'pty' and e.errno == errno.EIO:
-                    data = b''  # the pty's other side closed: the shell ended
-                elif st.kind == 'pty':
-                    data = b''
-                else:
-                    self.far_end_failed(st, e)
-                    return
+            # A pty hands out at most a few KiB per read: drain what is there (up to a bound)
+            # so that one loop turn makes one large frame instead of many small ones.
+            data = b''
+            eof = False
+            parts = []
+            got = 0
+            while got < READ_SIZE and len(st.sbuf) + got < st.bound:
+                try:
+                    chunk = os.read(st.fd, READ_SIZE - got)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as e:
+                    if st.kind != 'pty':
+                        self.far_end_failed(st, e)
+                        return
+                    eof = True  # EIO: the pty's other side closed, the shell ended
+                    break
+                if not chunk:
+                    eof = True
+                    break
+                parts.append(chunk)
+                got += len(chunk)
+            data = b''.join(parts)
             if data:
                 st.on_source_data(data)
-            else:
+                if st.dead:
+                    return
+            if eof:
                 st.on_source_eof()
                 if st.kind == 'pty':
                     self.reap(st)
