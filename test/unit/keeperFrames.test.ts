@@ -155,9 +155,30 @@ test('property: the python and TypeScript decoders agree frame for frame on the 
           b[at % b.length] = v;
           return b;
         }),
+      // A frame whose length field is a little off: every body-size check gets exercised.
+      fc
+        .tuple(fc.integer({ min: 0, max: frames.length - 1 }), fc.integer({ min: -3, max: 3 }), fc.uint8Array({ minLength: 3, maxLength: 3 }))
+        .map(([pick, delta, tail]) => {
+          const b = Buffer.concat([frames[pick]!, Buffer.from(tail)]);
+          b.writeUInt32BE(Math.max(0, b.readUInt32BE(0) + delta), 0);
+          return b;
+        }),
     ),
     { seed: SEED, numRuns: 1500 },
   );
+  // Edge cases random bytes rarely reach, where two JSON parsers could differ.
+  const jsonFrame = (text: Buffer | string) => {
+    const body = Buffer.from(text);
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(1 + body.length, 0);
+    head[4] = FrameType.Hello;
+    return Buffer.concat([head, body]);
+  };
+  for (const text of ['NaN', '{"a":NaN}', '{"a":Infinity}', '{"a":-Infinity}', '{"a":1e400}', '{"a":"\ud800"}', ' {} ', '{"a":1,"a":2}', '{"a":"\u0000"}', '{"a":"\t"}']) {
+    inputs.push(jsonFrame(text));
+  }
+  inputs.push(jsonFrame(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{}')])));
+  inputs.push(jsonFrame(Buffer.from([0x7b, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x3a, 0x31, 0x7d])));
   const { stdout, code } = await runPython(['--decode-lines'], inputs.map((b) => b.toString('hex')).join('\n') + '\n');
   assert.equal(code, 0);
   const verdicts = stdout.trim().split('\n').map((l) => JSON.parse(l) as { frames: number; error: string | null; exception?: string });

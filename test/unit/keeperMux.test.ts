@@ -114,6 +114,12 @@ test('resume: each side replays from what the other holds; duplicates are droppe
   two.keeper.send(encode.data(s.id, 0, 8, 1 << 20, Buffer.from('xyzw')));
   await tick();
   assert.equal(got.text(), 'xyzw', 'the replayed xyz is not delivered twice');
+  // A frame wholly replayed (nothing new in it) changes nothing; the next byte follows on.
+  two.keeper.send(encode.data(s.id, 0, 8, 1 << 20, Buffer.from('xyz')));
+  two.keeper.send(encode.data(s.id, 4, 8, 1 << 20, Buffer.from('v')));
+  await tick();
+  assert.equal(got.text(), 'xyzwv');
+  assert.equal(mux.state, 'attached');
   mux.dispose();
 });
 
