@@ -273,6 +273,32 @@ describe('session keeper against a real sshd', { timeout: 120_000 }, () => {
     await pollUntil('its shell to end', () => !pidAlive(shellPid), 3000);
   });
 
+  test('the oldest python the keeper supports (3.6) runs it: start, pty, tcp reset, relay', async (t) => {
+    if (!requireOrSkip(t, sshdAvailability)) return;
+    const python36 = process.env.SSHK_PYTHON36 ?? '/root/.pyenv/versions/3.6.15/bin/python3.6';
+    if (!existsSync(python36)) {
+      t.skip(`no python 3.6 at ${python36} (set SSHK_PYTHON36)`);
+      return;
+    }
+    const { client } = await connectRaw(sshd!);
+    t.after(() => client.end());
+    const secret = newKeeperSecret();
+    const location = await startKeeper(client, { program, name: `py36-${process.pid}`, secret, dir: `${sshd!.dir}/keeper-py36`, python: python36, idleSeconds: 60 });
+    cleanups.push(() => pidAlive(location.pid) && process.kill(location.pid));
+    assert.match(location.python, /^3\.6\./);
+    const mux = new KeeperMux({ secret });
+    t.after(() => mux.dispose());
+    const { via } = await attach(client, location, mux, 'relay');
+    assert.equal(via, 'relay');
+    const s = mux.open({ kind: 'pty', cols: 80, rows: 24, argv: ['/bin/sh', '-c', 'echo py36-$((2+2))'] });
+    const out = new Collector(s);
+    await out.waitUntil('echo from a 3.6 keeper', () => /py36-4/.test(out.text) && out.ended !== undefined);
+    const r = mux.open({ kind: 'tcp-connect', host: '127.0.0.1', port: await freePort() });
+    const rout = new Collector(r);
+    await rout.waitUntil('a refused reset', () => rout.reset !== undefined, 5000);
+    assert.equal(rout.reset!.reason, 'refused');
+  });
+
   test('no python3 on the server is a typed error', async (t) => {
     if (!requireOrSkip(t, sshdAvailability)) return;
     const { client } = await connectRaw(sshd!);

@@ -72,7 +72,7 @@ async function attached(mux: KeeperMux, streams?: Array<{ id: number; recv: numb
   const hello = await keeper.waitFor('HELLO', isType(FrameType.Hello));
   keeper.welcome(streams, resets);
   await welcome;
-  return { keeper, hello: hello.json, drop: () => client.destroy() };
+  return { keeper, hello: hello.json, client, drop: () => client.destroy() };
 }
 
 function received(stream: KeeperStream): { text: () => string } {
@@ -195,5 +195,25 @@ test('a keeper that never answers HELLO fails the attach at the deadline', async
   const mux = new KeeperMux({ secret: 'x'.repeat(64), handshakeTimeoutMs: 100 });
   const [client] = duplexPair();
   await assert.rejects(mux.attach(client), (e: unknown) => e instanceof KeeperError && e.reason === 'timeout');
+  mux.dispose();
+});
+
+test('make-before-break: attaching a new transport while the old one lives moves every stream to it', async () => {
+  const mux = new KeeperMux({ secret: 'x'.repeat(64), sessionId: 'mbb' });
+  const one = await attached(mux);
+  const s = mux.open({ kind: 'pty', cols: 80, rows: 24 });
+  const got = received(s);
+  s.write('before');
+  await one.keeper.waitFor('DATA on the old transport', isType(FrameType.Data));
+  one.keeper.send(encode.opened(s.id, {}));
+  await tick();
+  s.write('+during');
+  const two = await attached(mux, [{ id: s.id, recv: 0 }]);
+  two.keeper.send(encode.data(s.id, 0, 0, 1 << 20, Buffer.from('out')));
+  await tick();
+  assert.equal(two.keeper.dataFor(s.id), 'before+during', 'everything unacknowledged goes out on the new transport');
+  assert.equal(got.text(), 'out');
+  assert.equal(one.client.destroyed, true, 'the old transport was let go');
+  assert.equal(mux.state, 'attached');
   mux.dispose();
 });
