@@ -33,6 +33,8 @@ TRANSPORT_HIGH_WATER = 512 * 1024
 HELLO_TIMEOUT = 10.0
 MAX_STREAMS = 1024
 MAX_TOMBSTONES = 4096
+KEEPER_SID_BASE = 0x80000000  # ids of streams the keeper opens (accepted -R connections)
+MAX_ACCEPTED = 256  # live connections per tcp-listen stream; more are refused with RST
 READ_SIZE = 256 * 1024
 
 T_HELLO, T_WELCOME, T_ERROR = 0x01, 0x02, 0x03
@@ -344,7 +346,9 @@ class Stream(object):
         self.keeper.update_fd(self)
 
     def on_sink_closed_by_peer(self):
-        if self.kind == 'pty':
+        if self.kind == 'tcp-listen':
+            self.keeper.stop_listening(self)
+        elif self.kind == 'pty':
             if self.pid is not None and self.exit_status is None:
                 try:
                     os.killpg(self.pid, signal.SIGHUP)
@@ -462,6 +466,7 @@ class Conn(object):
 class Session(object):
     def __init__(self, sid):
         self.id = sid
+        self.next_keeper_sid = KEEPER_SID_BASE
         self.streams = {}
         self.tombstones = {}  # stream id -> (reason, message)
         self.conn = None
@@ -846,6 +851,9 @@ class Keeper(object):
         if sid in session.streams or sid in session.tombstones:
             return  # a replayed OPEN of a stream we already have
         kind = params.get('kind')
+        if sid >= KEEPER_SID_BASE:
+            self.send_reset(session, sid, 'open-failed', 'stream ids from %#x up are the keeper\'s' % KEEPER_SID_BASE)
+            return
         if len(session.streams) >= MAX_STREAMS:
             self.send_reset(session, sid, 'limit', 'too many streams')
             return
@@ -855,6 +863,8 @@ class Keeper(object):
         try:
             if kind == 'pty':
                 spawn_pty(st, params)
+            elif kind == 'tcp-listen':
+                self.listen(st, params)
             elif kind == 'tcp-connect':
                 host, port = params.get('host'), params.get('port')
                 if not isinstance(host, str) or not isinstance(port, int) or not 0 < port < 65536:
@@ -872,6 +882,78 @@ class Keeper(object):
             self.update_fd(st)
         if not st.connecting:
             self.send_opened(st)
+
+    def listen(self, st, params):
+        bind = params.get('bind', '127.0.0.1')
+        port = params.get('port', 0)
+        if not isinstance(bind, str) or not isinstance(port, int) or not 0 <= port < 65536:
+            raise ValueError('tcp-listen needs bind (string) and port (0-65535)')
+        loopback = bind in ('localhost', '::1') or bind.startswith('127.')
+        if not loopback and params.get('allowNonLoopback') is not True:
+            # Never listen more widely than asked: sshd's GatewayPorts default is loopback only.
+            raise ValueError('refusing to listen on %r without allowNonLoopback' % bind)
+        infos = socket.getaddrinfo(bind or None, port, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+        family, socktype, proto, _, addr = infos[0]
+        sock = socket.socket(family, socktype, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
+            sock.listen(128)
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        st.sock = sock
+        st.fd = sock.fileno()
+        st.meta = {'bind': bind, 'port': sock.getsockname()[1]}
+
+    def stop_listening(self, st):
+        if st.sock is not None:
+            try:
+                self.sel.unregister(st.fd)
+            except (KeyError, ValueError):
+                pass
+            self.fd_streams.pop(st.fd, None)
+            st.sock.close()
+            st.sock = None
+            st.fd = None
+        st.src_eof = True
+        st.maybe_close_marker()
+
+    def accept_on(self, listener):
+        session = listener.session
+        while True:
+            try:
+                sock, peer = listener.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                log('accept on stream %d: %s' % (listener.sid, e))
+                return
+            live = sum(1 for x in session.streams.values() if x.params.get('listener') == listener.sid)
+            if live >= MAX_ACCEPTED or len(session.streams) >= MAX_STREAMS:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+                sock.close()
+                continue
+            sid = session.next_keeper_sid
+            session.next_keeper_sid = KEEPER_SID_BASE + ((sid - KEEPER_SID_BASE + 1) % KEEPER_SID_BASE)
+            params = {'kind': 'tcp-accepted', 'listener': listener.sid, 'peer': list(peer)[:2]}
+            st = Stream(self, session, sid, 'tcp-accepted', params)
+            st.bound = listener.bound
+            sock.setblocking(False)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+            st.sock = sock
+            st.fd = sock.fileno()
+            st.meta = params
+            session.streams[sid] = st
+            self.fd_streams[st.fd] = st
+            self.update_fd(st)
+            if session.conn is not None:
+                session.conn.send(f_sid_json(T_OPEN, sid, params))
+            self.mark_dirty(session)
 
     def send_opened(self, st):
         if st.session.conn is not None:
@@ -915,6 +997,9 @@ class Keeper(object):
         self.update_fd(st)
 
     def on_stream_event(self, st, events):
+        if st.kind == 'tcp-listen':
+            self.accept_on(st)
+            return
         if st.connecting:
             err = st.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:

@@ -169,6 +169,49 @@ describe('session keeper against a real sshd', { timeout: 120_000 }, () => {
     await pollUntil('the stream to close on both sides', () => s.state === 'closed', 5000);
   });
 
+  test('tcp-listen: the keeper owns the port; a connection made while detached is held and carried after re-attach', async (t) => {
+    if (!requireOrSkip(t, sshdAvailability)) return;
+    const first = await connectRaw(sshd!);
+    const { location, secret } = await startOwn(first.client);
+    const mux = new KeeperMux({ secret });
+    t.after(() => mux.dispose());
+    await attach(first.client, location, mux);
+    // Each accepted connection is answered with "echo:" + what it sent, then closed.
+    mux.onDidAccept(({ stream }) => {
+      const chunks: Buffer[] = [];
+      stream.onDidData((d) => chunks.push(d));
+      stream.onDidEnd(() => {
+        stream.write(`echo:${Buffer.concat(chunks).toString()}`);
+        stream.end();
+      });
+    });
+    const listener = mux.open({ kind: 'tcp-listen', bind: '127.0.0.1', port: 0 });
+    const opened = new Promise<number>((r) => listener.onDidOpen((m) => r(Number(m.port))));
+    const port = await withTimeout(opened, 5000, 'the listener to open');
+    assert.ok(port > 0);
+    const ask = (text: string) =>
+      new Promise<string>((resolve, reject) => {
+        const c = net.connect(port, '127.0.0.1', () => c.end(text));
+        let got = '';
+        c.on('data', (d) => (got += d.toString()));
+        c.on('close', () => resolve(got));
+        c.on('error', reject);
+      });
+    assert.equal(await withTimeout(ask('live'), 5000, 'an answer through the listener'), 'echo:live');
+    const detached = new Promise<void>((r) => mux.onDidDetach(() => r()));
+    first.kill();
+    await detached;
+    const held = ask('held while detached');
+    await new Promise((r) => setTimeout(r, 1000));
+    const second = await connectRaw(sshd!);
+    t.after(() => second.client.end());
+    await attach(second.client, location, mux);
+    assert.equal(await withTimeout(held, 10_000, 'the held connection to be answered after re-attach'), 'echo:held while detached');
+    const wide = mux.open({ kind: 'tcp-listen', bind: '0.0.0.0', port: 0 });
+    const refused = new Promise<string>((r) => wide.onDidReset((i) => r(`${i.reason}: ${i.message}`)));
+    assert.match(await withTimeout(refused, 5000, 'a non-loopback bind to be refused'), /open-failed: refusing to listen on '0.0.0.0'/);
+  });
+
   test('tcp-connect to a port nobody listens on is reset as refused', async (t) => {
     if (!requireOrSkip(t, sshdAvailability)) return;
     const { client } = await connectRaw(sshd!);

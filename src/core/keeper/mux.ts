@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { type Disposable, DisposableStore, toDisposable } from '../base/disposable';
+import type { Disposable } from '../base/disposable';
 import { Emitter } from '../base/event';
 import { type Logger, nullLogger } from '../base/logger';
 import { KeeperError } from './errors';
-import { encode, FrameDecoder, FrameType, PROTOCOL_VERSION, type Frame, type JsonObject } from './frames';
+import { AttachedTransport } from './attachedTransport';
+import { encode, FrameType, PROTOCOL_VERSION, type Frame, type JsonObject } from './frames';
 import { KeeperStream, type StreamHost, type StreamParams } from './stream';
 import { parseWelcome, type Welcome } from './welcome';
 
@@ -23,6 +24,12 @@ export interface KeeperMuxOptions {
 }
 
 export type MuxState = 'detached' | 'attaching' | 'attached' | 'closed';
+
+export interface AcceptEvent {
+  /** The tcp-listen stream the connection came in on. */
+  readonly listener: KeeperStream | undefined;
+  readonly stream: KeeperStream;
+}
 
 export interface DetachEvent {
   readonly error: KeeperError;
@@ -46,6 +53,9 @@ export class KeeperMux implements Disposable {
   private readonly logger: Logger;
   private readonly stateEmitter = new Emitter<MuxState>();
   private readonly detachEmitter = new Emitter<DetachEvent>();
+  private readonly acceptEmitter = new Emitter<AcceptEvent>();
+  /** A connection reached a keeper-owned listener (now, or while we were detached). */
+  readonly onDidAccept = this.acceptEmitter.event;
   /** State changes: detached, attaching, attached, closed. */
   readonly onDidChangeState = this.stateEmitter.event;
   /** The transport ended or failed; streams wait for the next attach. */
@@ -56,16 +66,11 @@ export class KeeperMux implements Disposable {
   private readonly host: StreamHost = {
     kick: () => this.kick(),
     forget: (s) => this.forget(s),
-    get attached() {
-      return false;
-    },
   };
 
   constructor(private readonly options: KeeperMuxOptions) {
     this.sessionId = options.sessionId ?? randomBytes(16).toString('hex');
     this.logger = options.logger ?? nullLogger;
-    const mux = this;
-    Object.defineProperty(this.host, 'attached', { get: () => mux.stateValue === 'attached' });
   }
 
   get state(): MuxState {
@@ -142,6 +147,7 @@ export class KeeperMux implements Disposable {
     this.streams.clear();
     this.stateEmitter.dispose();
     this.detachEmitter.dispose();
+    this.acceptEmitter.dispose();
   }
 
   // ---- internals
@@ -230,6 +236,10 @@ export class KeeperMux implements Disposable {
         this.kick();
         break;
       }
+      case FrameType.Open:
+        if (f.sid < KeeperStream.KEEPER_ID_BASE) throw new KeeperError('protocol', `keeper opened stream ${f.sid} in the client's id range`);
+        if (!this.streams.has(f.sid)) this.adoptStream(f.sid, f.json, 0);
+        break;
       case FrameType.Opened:
         this.streams.get(f.sid)?.onOpened(f.json);
         this.kick();
@@ -270,11 +280,27 @@ export class KeeperMux implements Disposable {
       }
     }
     for (const e of welcome.streams) {
-      if (!this.streams.has(e.id)) this.logger.info(`keeper: stream ${e.id} (${e.kind}) is parked on the keeper; this client does not know it`);
-      if (e.id >= this.nextStreamId) this.nextStreamId = e.id + 1;
+      if (this.streams.has(e.id)) continue;
+      if (e.id >= KeeperStream.KEEPER_ID_BASE && e.kind === 'tcp-accepted') {
+        // Accepted while we were away: held by the keeper, carried now.
+        this.adoptStream(e.id, e.meta, e.base);
+      } else {
+        this.logger.info(`keeper: stream ${e.id} (${e.kind}) is parked on the keeper; this client does not know it`);
+        if (e.id < KeeperStream.KEEPER_ID_BASE && e.id >= this.nextStreamId) this.nextStreamId = e.id + 1;
+      }
     }
     t.welcome.resolve(welcome);
     this.pump();
+  }
+
+  private adoptStream(id: number, meta: JsonObject, keeperBase: number): void {
+    const listenerId = typeof meta.listener === 'number' ? meta.listener : -1;
+    const peer = Array.isArray(meta.peer) ? (meta.peer as [string, number]) : ['', 0];
+    const stream = new KeeperStream(id, { kind: 'tcp-accepted', listener: listenerId, peer: [String(peer[0]), Number(peer[1])] }, this.host, this.options.streamBound);
+    this.streams.set(id, stream);
+    stream.adopt(keeperBase, meta);
+    this.acceptEmitter.fire({ listener: this.streams.get(listenerId), stream });
+    this.kick();
   }
 
   private onTransportEnd(t: AttachedTransport, err: KeeperError): void {
@@ -298,152 +324,4 @@ function errorFromFrame(json: JsonObject): KeeperError {
   const message = String(json.message ?? 'the keeper refused');
   const reason = code === 'secret' || code === 'peer-uid' || code === 'version' || code === 'shutdown' ? code : 'protocol';
   return new KeeperError(reason, `keeper: ${message}`);
-}
-
-interface TransportCallbacks {
-  onFrame(f: Frame): void;
-  onEnd(err: KeeperError): void;
-  onDrain(): void;
-}
-
-/** One transport's lifetime: decoder, write queue, timers. Everything it starts, it stops in close(). */
-class AttachedTransport {
-  readonly welcome = new DeferredWelcome();
-  readonly ended: Promise<void>;
-  private endResolve!: () => void;
-  private readonly decoder = new FrameDecoder();
-  private readonly disposables = new DisposableStore();
-  private closed = false;
-  private flushScheduled = false;
-  private ackTimer: NodeJS.Timeout | undefined;
-  private readonly pings = new Map<number, { resolve: (ms: number) => void; reject: (e: Error) => void; at: number; timer: NodeJS.Timeout }>();
-  private pingCounter = 0;
-  writable = true;
-
-  constructor(
-    private readonly stream: Duplex,
-    handshakeTimeoutMs: number,
-    private readonly cb: TransportCallbacks,
-  ) {
-    this.ended = new Promise((r) => (this.endResolve = r));
-    const onData = (chunk: Buffer) => {
-      if (this.closed) return;
-      try {
-        for (const f of this.decoder.feed(chunk)) {
-          if (this.closed) return;
-          this.cb.onFrame(f);
-        }
-      } catch (err) {
-        this.fail(err instanceof KeeperError ? err : new KeeperError('protocol', String(err)));
-      }
-    };
-    const onEnd = () => this.fail(new KeeperError('transport-closed', 'the keeper transport ended'));
-    const onError = (e: Error) => this.fail(new KeeperError('transport-closed', `the keeper transport failed: ${e.message}`));
-    const onDrain = () => {
-      this.writable = true;
-      this.cb.onDrain();
-    };
-    stream.on('data', onData);
-    stream.on('end', onEnd);
-    stream.on('close', onEnd);
-    stream.on('error', onError);
-    stream.on('drain', onDrain);
-    this.disposables.add(
-      toDisposable(() => {
-        stream.off('data', onData);
-        stream.off('end', onEnd);
-        stream.off('close', onEnd);
-        stream.off('drain', onDrain);
-        // Errors after we let go must not become uncaught exceptions.
-        stream.off('error', onError);
-        stream.on('error', () => undefined);
-      }),
-    );
-    const handshake = setTimeout(() => this.fail(new KeeperError('timeout', `no WELCOME from the keeper within ${handshakeTimeoutMs} ms`)), handshakeTimeoutMs);
-    this.disposables.add(toDisposable(() => clearTimeout(handshake)));
-    this.welcome.promise.then(() => clearTimeout(handshake), () => undefined);
-  }
-
-  get queued(): number {
-    return this.stream.writableLength;
-  }
-
-  write(buffers: Buffer[]): void {
-    if (this.closed) return;
-    for (const b of buffers) {
-      if (!this.stream.write(b)) this.writable = false;
-    }
-  }
-
-  scheduleFlush(fn: () => void): void {
-    if (this.flushScheduled || this.closed) return;
-    this.flushScheduled = true;
-    // Coalesce every write of this tick into one pump (and few frames).
-    setImmediate(() => {
-      this.flushScheduled = false;
-      if (!this.closed) fn();
-    });
-  }
-
-  scheduleAck(ms: number, fn: () => void): void {
-    if (this.ackTimer || this.closed) return;
-    this.ackTimer = setTimeout(() => {
-      this.ackTimer = undefined;
-      if (!this.closed) fn();
-    }, ms);
-  }
-
-  ping(timeoutMs: number): Promise<number> {
-    const token = ++this.pingCounter;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pings.delete(token);
-        reject(new KeeperError('timeout', `no PONG from the keeper within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pings.set(token, { resolve, reject, at: performance.now(), timer });
-      this.write([encode.ping(FrameType.Ping, token)]);
-    });
-  }
-
-  onPong(token: number): void {
-    const p = this.pings.get(token);
-    if (!p) return;
-    this.pings.delete(token);
-    clearTimeout(p.timer);
-    p.resolve(performance.now() - p.at);
-  }
-
-  private fail(err: KeeperError): void {
-    if (this.closed) return;
-    this.cb.onEnd(err);
-    this.close(err);
-  }
-
-  close(err: KeeperError): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.ackTimer) clearTimeout(this.ackTimer);
-    for (const p of this.pings.values()) {
-      clearTimeout(p.timer);
-      p.reject(err);
-    }
-    this.pings.clear();
-    this.welcome.reject(err);
-    this.disposables.dispose();
-    this.stream.destroy();
-    this.endResolve();
-  }
-}
-
-class DeferredWelcome {
-  readonly promise: Promise<Welcome>;
-  resolve!: (w: Welcome) => void;
-  reject!: (e: Error) => void;
-  constructor() {
-    this.promise = new Promise((res, rej) => {
-      this.resolve = res;
-      this.reject = rej;
-    });
-    this.promise.catch(() => undefined);
-  }
 }

@@ -4,7 +4,7 @@ import { KeeperError, type StreamResetInfo } from './errors';
 import { encode, MAX_DATA, type JsonObject } from './frames';
 import { SendBuffer } from './sendBuffer';
 
-export type StreamKind = 'pty' | 'tcp-connect';
+export type StreamKind = 'pty' | 'tcp-connect' | 'tcp-listen' | 'tcp-accepted';
 
 export interface PtyParams {
   kind: 'pty';
@@ -23,7 +23,24 @@ export interface TcpConnectParams {
   port: number;
 }
 
-export type StreamParams = (PtyParams | TcpConnectParams) & {
+/** A listener the keeper owns on the server (-R); each connection arrives as a 'tcp-accepted' stream. */
+export interface TcpListenParams {
+  kind: 'tcp-listen';
+  /** Default 127.0.0.1; anything but loopback needs allowNonLoopback. */
+  bind?: string;
+  /** 0: the keeper picks one (OPENED meta.port says which). */
+  port: number;
+  allowNonLoopback?: boolean;
+}
+
+/** A connection the keeper accepted on a tcp-listen stream (opened by the keeper). */
+export interface TcpAcceptedParams {
+  kind: 'tcp-accepted';
+  listener: number;
+  peer: [string, number];
+}
+
+export type StreamParams = (PtyParams | TcpConnectParams | TcpListenParams | TcpAcceptedParams) & {
   /** Replay bound on the keeper's side (bytes); default 8 MiB. */
   bound?: number;
   /** What the keeper does when its replay buffer is full while detached: stop reading (default) or reset. */
@@ -39,9 +56,8 @@ export type StreamState = 'opening' | 'open' | 'closed' | 'reset';
 export interface StreamHost {
   /** Something became sendable (data, ack, close, resize). */
   kick(): void;
-  /** The stream is finished; forget it. */
+  /** The stream is finished; forget it (and tell the keeper if it was reset here). */
   forget(stream: KeeperStream): void;
-  readonly attached: boolean;
 }
 
 export const DEFAULT_STREAM_BOUND = 8 * 1024 * 1024;
@@ -91,6 +107,9 @@ export class KeeperStream implements Disposable {
   private readonly bound: number;
   private readonly highWater: number;
   resetPending: StreamResetInfo | undefined;
+
+  /** Ids from here up are streams the keeper opened. */
+  static readonly KEEPER_ID_BASE = 0x80000000;
 
   constructor(
     readonly id: number,
@@ -169,6 +188,17 @@ export class KeeperStream implements Disposable {
   }
 
   // ---- driven by the mux
+
+  /**
+   * A stream this client did not open (the keeper accepted it, or a previous client instance
+   * had it): take it over from the oldest byte the keeper still holds.
+   */
+  adopt(keeperBase: number, meta: JsonObject): void {
+    this.recvNext = keeperBase;
+    this.ackedSent = -1;
+    this.openAcknowledged = true;
+    this.onOpened(meta);
+  }
 
   /** Resume after (re-)attach: the keeper has `peerRecv` of our bytes and accepts `window` more. */
   resume(peerRecv: number, window: number): void {
