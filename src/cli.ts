@@ -1,5 +1,5 @@
 import { DisposableStore } from './core/base/disposable';
-import { NetworkChangeDetector, WakeDetector } from './core/base/clock';
+import { NetworkChangeDetector, WakeDetector } from './core/base/environment';
 import { resolveHost } from './core/config/sshConfig';
 import { ConfigError, type ResolvedHost } from './core/config/types';
 import { ForwardRegistry } from './core/forward/registry';
@@ -11,7 +11,7 @@ import { eventsForState, writeEvent } from './cli/events';
 import { isYes, optionValue, parseArgs, parseDestination, usage, UsageError, type CliArgs } from './cli/args';
 import { addAll, announceAllocatedPorts, forwardFailure, forwardRequests } from './cli/forwards';
 import { runInteractiveShell } from './cli/interactiveShell';
-import { runRemote } from './cli/remoteCommand';
+import { runOneOff } from './cli/oneOff';
 import { stderrLogger } from './cli/stderrLogger';
 import { createTtyPrompter } from './cli/ttyPrompter';
 
@@ -155,17 +155,7 @@ async function main(): Promise<number> {
     shutdown(code);
     return code;
   }
-  // A one-off command is not restartable: like ssh, a lost connection ends it with 255.
-  const client = session.client!;
-  const lost = new Promise<number>((res) => {
-    session.onDidChangeState((s) => {
-      if (s.kind === 'lost') {
-        process.stderr.write(`ssh-keepalive: connection to ${host.alias} lost while running the command: ${s.reason}\n`);
-        res(exitFatal);
-      }
-    });
-  });
-  const code = await Promise.race([runRemote(client, { command, pty }), lost]);
+  const code = await runOneOff(session, { command, pty });
   shutdown(code);
   return code;
 }

@@ -1,6 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Client, type ConnectConfig } from 'ssh2';
+import { withDeadline } from '../base/deadline';
 import type { Logger } from '../base/logger';
 import type { JumpHost, ResolvedHost } from '../config/types';
 import { createAuthHandler } from './auth';
@@ -117,25 +118,18 @@ function openTcp(hop: Hop, ctx: AttemptContext, target: string): Promise<Socket>
 }
 
 function openChannel(via: Client, hop: Hop, ctx: AttemptContext, target: string): Promise<Duplex> {
-  return new Promise<Duplex>((resolve, reject) => {
-    let done = false;
-    const timer = setTimeout(() => {
-      done = true;
-      reject(new SessionError('timeout', `opening a channel to ${target} through the jump host timed out after ${ctx.deadlines.tcpMs} ms`));
-    }, ctx.deadlines.tcpMs);
-    via.forwardOut('127.0.0.1', 0, hop.hostName, hop.port, (err, stream) => {
-      clearTimeout(timer);
-      if (done) {
-        stream?.destroy();
-        return;
-      }
-      if (err) {
-        reject(new SessionError('refused', `the jump host could not reach ${target}: ${err.message}`));
-      } else {
-        resolve(stream);
-      }
-    });
-  });
+  return withDeadline<Duplex>(
+    (done) =>
+      via.forwardOut('127.0.0.1', 0, hop.hostName, hop.port, (err, stream) => {
+        if (err) done(new SessionError('refused', `the jump host could not reach ${target}: ${err.message}`, { host: target, hop: hop.alias }));
+        else done(undefined, stream);
+      }),
+    {
+      timeoutMs: ctx.deadlines.tcpMs,
+      onTimeout: () => new SessionError('timeout', `opening a channel to ${target} through the jump host timed out after ${ctx.deadlines.tcpMs} ms`, { host: target, hop: hop.alias }),
+      discardLate: (stream) => stream.destroy(),
+    },
+  );
 }
 
 /** Handshake and authentication with separate deadlines; prompt time is excluded from the auth deadline. */
