@@ -15,7 +15,7 @@ import { startSshd } from '../test/harness/sshd';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
 }
 const mb = Number(arg('mb', '100'));
 const runs = Number(arg('runs', '3'));
@@ -46,7 +46,7 @@ function keeperCat(mux: KeeperMux, file: string): Promise<number> {
 }
 
 function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks
 }
 
@@ -55,7 +55,7 @@ function rssKiB(pid: number): number {
   return m ? Number(m[1]) : NaN;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
   const sshd = await startSshd();

@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import type { Client } from 'ssh2';
 import { KeeperError } from '../../src/core/keeper/errors';
 import { newKeeperSecret, startKeeper, type KeeperLocation } from '../../src/core/keeper/installer';
 import { KeeperMux } from '../../src/core/keeper/mux';
@@ -33,7 +34,7 @@ describe('session keeper against a real sshd', { timeout: 120_000 }, () => {
   });
 
   /** Starts a keeper of its own (own name, own dir) and returns where it is and its secret. */
-  async function startOwn(client: import('ssh2').Client, o: { idleSeconds?: number; dir?: string; server?: SshdHandle } = {}) {
+  async function startOwn(client: Client, o: { idleSeconds?: number; dir?: string; server?: SshdHandle } = {}) {
     const name = `t${process.pid}-${++counter}`;
     const secret = newKeeperSecret();
     const dir = o.dir ?? `${(o.server ?? sshd)!.dir}/keeper-${counter}`;
@@ -48,7 +49,7 @@ describe('session keeper against a real sshd', { timeout: 120_000 }, () => {
     return { location, secret, dir, name };
   }
 
-  async function attach(client: import('ssh2').Client, location: KeeperLocation, mux: KeeperMux, mode: 'auto' | 'streamlocal' | 'relay' = 'auto') {
+  async function attach(client: Client, location: KeeperLocation, mux: KeeperMux, mode: 'auto' | 'streamlocal' | 'relay' = 'auto') {
     const t = await openKeeperTransport(client, location, mode);
     const welcome = await mux.attach(t.stream);
     return { via: t.via, welcome };

@@ -33,7 +33,7 @@ function decodeChunked(data: Buffer, sizes: number[]): Frame[] {
   let pos = 0;
   let i = 0;
   while (pos < data.length) {
-    const n = sizes.length ? Math.max(1, sizes[i++ % sizes.length]!) : data.length;
+    const n = sizes.length ? Math.max(1, sizes[i++ % sizes.length]) : data.length;
     frames.push(...d.feed(data.subarray(pos, pos + n)));
     pos += n;
   }
@@ -72,7 +72,7 @@ test('garbage is rejected with a protocol error that says what is wrong', () => 
     }
     assert.throws(() => d.feed(bytes), (e: unknown) => e instanceof KeeperError && e.reason === 'protocol' && re.test(e.message), `${bytes.toString('hex')} -> ${re}`);
     // The framing is lost after an error: the decoder stays failed.
-    assert.throws(() => d.feed(sampleFrames()[0]!), KeeperError);
+    assert.throws(() => d.feed(sampleFrames()[0]), KeeperError);
   }
 });
 
@@ -92,7 +92,7 @@ test('property: random bytes in random chunks give frames or a protocol error, n
       const data = Buffer.from(bytes);
       try {
         while (pos < data.length) {
-          const n = sizes.length ? sizes[i++ % sizes.length]! : data.length;
+          const n = sizes.length ? sizes[i++ % sizes.length] : data.length;
           d.feed(data.subarray(pos, pos + n));
           pos += n;
           assert.ok(d.pendingBytes <= 4 + MAX_FRAME, 'holds at most one partial frame');
@@ -114,7 +114,7 @@ test('property: valid frames with random mutations never throw anything but a pr
       fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 2 })), { maxLength: 4 }),
       fc.array(fc.integer({ min: 1, max: 40 }), { maxLength: 5 }),
       (picks, mutations, sizes) => {
-        const original = Buffer.concat(picks.map((p) => frames[p]!));
+        const original = Buffer.concat(picks.map((p) => frames[p]));
         const bytes = [...original];
         for (const [at, value, op] of mutations) {
           const i = at % (bytes.length + 1);
@@ -151,7 +151,7 @@ test('property: the python and TypeScript decoders agree frame for frame on the 
       fc
         .tuple(fc.array(fc.integer({ min: 0, max: frames.length - 1 }), { minLength: 1, maxLength: 4 }), fc.nat(), fc.integer({ min: 0, max: 255 }))
         .map(([picks, at, v]) => {
-          const b = Buffer.concat(picks.map((p) => frames[p]!));
+          const b = Buffer.concat(picks.map((p) => frames[p]));
           b[at % b.length] = v;
           return b;
         }),
@@ -159,7 +159,7 @@ test('property: the python and TypeScript decoders agree frame for frame on the 
       fc
         .tuple(fc.integer({ min: 0, max: frames.length - 1 }), fc.integer({ min: -3, max: 3 }), fc.uint8Array({ minLength: 3, maxLength: 3 }))
         .map(([pick, delta, tail]) => {
-          const b = Buffer.concat([frames[pick]!, Buffer.from(tail)]);
+          const b = Buffer.concat([frames[pick], Buffer.from(tail)]);
           b.writeUInt32BE(Math.max(0, b.readUInt32BE(0) + delta), 0);
           return b;
         }),
@@ -186,7 +186,7 @@ test('property: the python and TypeScript decoders agree frame for frame on the 
   let disagreements = 0;
   const examples: string[] = [];
   inputs.forEach((input, i) => {
-    const py = verdicts[i]!;
+    const py = verdicts[i];
     assert.equal(py.exception, undefined, `python raised on ${input.toString('hex')}: ${py.exception}`);
     const d = new FrameDecoder();
     let count = 0;

@@ -23,6 +23,11 @@ export type KeeperErrorReason =
   /** The mux was disposed. */
   | 'disposed';
 
+/** A JSON field as text, or the fallback when it is missing or not a string. */
+export function textField(value: unknown, fallback: string): string {
+  return typeof value === 'string' ? value : fallback;
+}
+
 export class KeeperError extends Error {
   constructor(
     readonly reason: KeeperErrorReason,

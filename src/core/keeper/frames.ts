@@ -78,7 +78,7 @@ function exact(body: Buffer, n: number, what: string): void {
 
 export function parseFrame(type: number, body: Buffer): Frame {
   const what = `frame 0x${type.toString(16)}`;
-  switch (type) {
+  switch (type as FrameType) {
     case FrameType.Hello:
     case FrameType.Welcome:
     case FrameType.Error:
@@ -158,7 +158,7 @@ export class FrameDecoder {
         }
         if (this.buffered < 4 + length) break;
         const whole = this.take(4 + length);
-        frames.push(parseFrame(whole[4]!, whole.subarray(5)));
+        frames.push(parseFrame(whole[4], whole.subarray(5)));
       }
     } catch (err) {
       this.failed = err instanceof KeeperError ? err : protocolError(String(err));
@@ -170,14 +170,14 @@ export class FrameDecoder {
   }
 
   private peek(n: number): Buffer {
-    if (this.chunks[0]!.length >= n || this.chunks.length === 1) return this.chunks[0]!;
+    if (this.chunks[0].length >= n || this.chunks.length === 1) return this.chunks[0];
     const joined = Buffer.concat(this.chunks);
     this.chunks = [joined];
     return joined;
   }
 
   private take(n: number): Buffer {
-    let first = this.chunks[0]!;
+    let first = this.chunks[0];
     if (first.length < n) {
       first = Buffer.concat(this.chunks);
       this.chunks = [first];

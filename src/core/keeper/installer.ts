@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Client, ClientChannel } from 'ssh2';
-import { KeeperError } from './errors';
+import { KeeperError, textField } from './errors';
 
 /**
  * Starting the keeper on the server: one exec whose stdin carries a header line, the program
@@ -102,7 +102,7 @@ export async function startKeeper(client: Client, o: KeeperStartOptions): Promis
     program: String(reply.program),
     pid: Number(reply.pid),
     started: reply.started === true,
-    python: String(reply.python ?? ''),
+    python: textField(reply.python, ''),
     pythonCommand: python,
   };
 }

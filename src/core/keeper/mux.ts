@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Disposable } from '../base/disposable';
 import { Emitter } from '../base/event';
 import { type Logger, nullLogger } from '../base/logger';
-import { KeeperError } from './errors';
+import { KeeperError, textField } from './errors';
 import { AttachedTransport } from './attachedTransport';
 import { encode, FrameType, PROTOCOL_VERSION, type Frame, type JsonObject } from './frames';
 import { KeeperStream, type StreamHost, type StreamParams } from './stream';
@@ -130,7 +130,7 @@ export class KeeperMux implements Disposable {
     if (!t || this.stateValue !== 'attached') throw new KeeperError('transport-closed', 'not attached');
     const ended = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new KeeperError('timeout', `keeper did not end the transport within ${timeoutMs} ms`)), timeoutMs);
-      t.ended.then(() => {
+      void t.ended.then(() => {
         clearTimeout(timer);
         resolve();
       });
@@ -245,7 +245,7 @@ export class KeeperMux implements Disposable {
         this.kick();
         break;
       case FrameType.Reset:
-        this.streams.get(f.sid)?.onReset({ reason: String(f.json.reason ?? 'reset'), message: String(f.json.message ?? '') });
+        this.streams.get(f.sid)?.onReset({ reason: textField(f.json.reason, 'reset'), message: textField(f.json.message, '') });
         break;
       case FrameType.Pong:
         t.onPong(f.token);
@@ -320,8 +320,8 @@ export class KeeperMux implements Disposable {
 }
 
 function errorFromFrame(json: JsonObject): KeeperError {
-  const code = String(json.code ?? 'protocol');
-  const message = String(json.message ?? 'the keeper refused');
+  const code = textField(json.code, 'protocol');
+  const message = textField(json.message, 'the keeper refused');
   const reason = code === 'secret' || code === 'peer-uid' || code === 'version' || code === 'shutdown' ? code : 'protocol';
   return new KeeperError(reason, `keeper: ${message}`);
 }

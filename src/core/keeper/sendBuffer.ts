@@ -26,7 +26,7 @@ export class SendBuffer {
     this.base += drop;
     this.length -= drop;
     while (drop > 0) {
-      const head = this.chunks[0]!;
+      const head = this.chunks[0];
       const avail = head.length - this.headOffset;
       if (drop >= avail) {
         this.chunks.shift();
@@ -55,6 +55,6 @@ export class SendBuffer {
       want -= part.length;
       skip = 0;
     }
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
   }
 }

@@ -1,4 +1,4 @@
-import { KeeperError } from './errors';
+import { KeeperError, textField } from './errors';
 import type { JsonObject } from './frames';
 
 /** The keeper's answer to HELLO: who it is, the session's streams and the ones it reset. */
@@ -25,7 +25,7 @@ export function parseWelcome(json: JsonObject): Welcome {
   const resets = json.resets.map((e: unknown) => {
     const o = e as Record<string, unknown>;
     if (typeof o !== 'object' || !o || !isCount(o.id)) throw bad('bad reset entry');
-    return { id: o.id, reason: String(o.reason), message: String(o.message ?? '') };
+    return { id: o.id, reason: String(o.reason), message: textField(o.message, '') };
   });
   return { keeper: json.keeper, pid: isCount(json.pid) ? json.pid : 0, streams, resets };
 }
