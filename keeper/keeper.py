@@ -165,6 +165,7 @@ def f_sid_json(ftype, sid, value):
 # ---------------------------------------------------------------- logging
 
 _log_file = None
+_shell_umask = 0o022  # the user's umask from the starting session, for the shells we spawn
 
 
 def log(msg):
@@ -401,6 +402,7 @@ def spawn_pty(stream, params):
         try:
             signal.signal(signal.SIGHUP, signal.SIG_DFL)  # the keeper ignores these; the shell must not
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            os.umask(_shell_umask)
             fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
             try:
                 os.chdir(cwd)
@@ -1211,7 +1213,8 @@ def boot(header, program, reader):
 
 
 def start(header, program, reader):
-    os.umask(0o077)
+    global _shell_umask
+    _shell_umask = os.umask(0o077)  # our files are private; the user's shells get their own umask back
     if sys.version_info < (3, 6):
         raise StartError('python-too-old', 'python %s; the keeper needs 3.6+' % sys.version.split()[0])
     name = header.get('name')

@@ -69,10 +69,12 @@ describe('session keeper against a real sshd', { timeout: 120_000 }, () => {
     t.after(() => mux.dispose());
     const { via } = await attach(client, location, mux);
     assert.equal(via, 'streamlocal');
-    const s = mux.open({ kind: 'pty', cols: 100, rows: 30, argv: ['/bin/sh', '-c', 'echo "hello $((6*7)) $(stty size)"; exit 3'] });
+    const s = mux.open({ kind: 'pty', cols: 100, rows: 30, argv: ['/bin/sh', '-c', 'echo "hello $((6*7)) $(stty size) umask $(umask)"; exit 3'] });
     const out = new Collector(s);
     await out.waitUntil('the shell to exit', () => out.ended !== undefined);
-    assert.match(out.text, /hello 42 30 100/);
+    assert.match(out.text, /hello 42 30 100 umask (\d+)/);
+    // The keeper's own files are private (umask 077) but the user's shell gets the session's umask back.
+    assert.equal(/umask (\d+)/.exec(out.text)![1], (await execText(client, 'umask')).trim());
     assert.deepEqual(out.ended, { exit: 3 });
     await pollUntil('the stream to close on both sides', () => s.state === 'closed', 5000);
     // Starting again with the same name finds the running keeper instead of a second one.
@@ -353,6 +355,17 @@ describe('session keeper against a real sshd', { timeout: 120_000 }, () => {
     );
   });
 });
+
+function execText(client: Client, command: string): Promise<string> {
+  return new Promise((resolve, reject) =>
+    client.exec(command, (err, ch) => {
+      if (err) return reject(err);
+      let out = '';
+      ch.on('data', (d: Buffer) => (out += d.toString()));
+      ch.on('close', () => resolve(out));
+    }),
+  );
+}
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms).unref())]);
