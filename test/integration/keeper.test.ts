@@ -116,7 +116,7 @@ describe('session keeper against a real sshd', { timeout: 120_000 }, () => {
     await out.waitUntil('the counter to reach n10', () => /n10\r?\n/.test(out.text));
     const detached = new Promise<void>((r) => mux.onDidDetach(() => r()));
     first.kill();
-    await detached;
+    await withTimeout(detached, 5000, 'the mux to detach after the SSH connection died');
     const seenAtDrop = out.text.length;
     s.write('k1\n');
     await new Promise((r) => setTimeout(r, 1500));
@@ -157,7 +157,7 @@ describe('session keeper against a real sshd', { timeout: 120_000 }, () => {
     await out.waitUntil('half of the first megabyte echoed', () => out.bytes.length >= 512 * 1024);
     const detached = new Promise<void>((r) => mux.onDidDetach(() => r()));
     first.kill();
-    await detached;
+    await withTimeout(detached, 5000, 'the mux to detach after the SSH connection died');
     for (let i = 0; i < 16; i++) send(64 * 1024);
     await new Promise((r) => setTimeout(r, 500));
     const second = await connectRaw(sshd!);
@@ -203,7 +203,7 @@ describe('session keeper against a real sshd', { timeout: 120_000 }, () => {
     assert.equal(await withTimeout(ask('live'), 5000, 'an answer through the listener'), 'echo:live');
     const detached = new Promise<void>((r) => mux.onDidDetach(() => r()));
     first.kill();
-    await detached;
+    await withTimeout(detached, 5000, 'the mux to detach after the SSH connection died');
     const held = ask('held while detached');
     await new Promise((r) => setTimeout(r, 1000));
     const second = await connectRaw(sshd!);

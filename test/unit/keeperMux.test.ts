@@ -69,7 +69,7 @@ async function attached(mux: KeeperMux, streams?: Array<{ id: number; recv: numb
   const welcome = mux.attach(client);
   const hello = await keeper.waitFor('HELLO', isType(FrameType.Hello));
   keeper.welcome(streams, resets);
-  await welcome;
+  await withTimeout(welcome, 2000, 'attach to finish after WELCOME');
   return { keeper, hello: hello.json, client, drop: () => client.destroy() };
 }
 
@@ -77,6 +77,12 @@ function received(stream: KeeperStream): { text: () => string } {
   const chunks: Buffer[] = [];
   stream.onDidData((d) => chunks.push(d));
   return { text: () => Buffer.concat(chunks).toString() };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 const tick = (ms = 30) => new Promise((r) => setTimeout(r, ms));
@@ -99,7 +105,7 @@ test('resume: each side replays from what the other holds; duplicates are droppe
   assert.equal(s.buffered, 3, 'bytes the keeper acknowledged are dropped');
   const detached = new Promise<string>((r) => mux.onDidDetach((e) => r(e.error.reason)));
   one.drop();
-  assert.equal(await detached, 'transport-closed');
+  assert.equal(await withTimeout(detached, 2000, 'the mux to detach'), 'transport-closed');
   s.write('gh');
   // The keeper had 'abcd' and sent 'xyzw' (the 'w' was lost with the old transport).
   const two = await attached(mux, [{ id: s.id, recv: 4 }]);
@@ -179,7 +185,7 @@ test('garbage from the keeper detaches with a protocol error; a refused secret r
   const { keeper } = await attached(mux);
   const detached = new Promise<string>((r) => mux.onDidDetach((e) => r(`${e.error.reason}: ${e.error.message}`)));
   keeper.send(Buffer.from([0, 0, 0, 1, 0x77]));
-  assert.match(await detached, /^protocol: unknown frame type 0x77/);
+  assert.match(await withTimeout(detached, 2000, 'the mux to detach on garbage'), /^protocol: unknown frame type 0x77/);
   const [client, keeperEnd] = duplexPair();
   const k2 = new FakeKeeper(keeperEnd);
   const pending = mux.attach(client);
