@@ -5,8 +5,9 @@ import { withDeadline } from '../base/deadline';
 import type { Logger } from '../base/logger';
 import type { JumpHost, ResolvedHost } from '../config/types';
 import { createAuthHandler } from './auth';
+import { AuthReport } from './authReport';
 import { classifyError, SessionError } from './errors';
-import { HostKeyVerifier } from './hostKeyPolicy';
+import { type HostKeyVerifier } from './hostKeyPolicy';
 import type { IdentityLoader } from './identities';
 import type { Prompter } from './prompter';
 
@@ -159,7 +160,12 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
       client.destroy();
       reject(err);
     };
-    const onError = (err: Error) => {
+    const authReport = new AuthReport();
+    const onError = (err: Error & { level?: string }) => {
+      // ssh2's text says only that every method failed: name the methods and keys instead.
+      if (!verifier.rejection && err.level === 'client-authentication') {
+        return fail(new SessionError('auth-failed', authReport.describeFailure(target, hop.user), { host: target }));
+      }
       // A refusal by our own verifier surfaces as a generic ssh2 error; report the real reason.
       fail(verifier.rejection ?? classifyError(err, target, ctx.everConnected));
     };
@@ -194,18 +200,19 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
     );
     const onFirstBytes = () => clearTimeout(bannerTimer);
     const config: ConnectConfig = {
-      sock: transport as unknown as ConnectConfig['sock'],
+      sock: transport,
       username: hop.user,
       // Our own deadlines and keepalive replace ssh2's (readyTimeout would count prompt time).
       readyTimeout: 0,
       keepaliveInterval: 0,
-      hostVerifier: verifier.verify as unknown as ConnectConfig['hostVerifier'],
+      hostVerifier: verifier.verify,
       authHandler: createAuthHandler(
         { user: hop.user, host: hop.alias, identityFiles: hop.identityFiles, identitiesOnly: hop.identitiesOnly, identityAgent: hop.identityAgent },
         ctx.identities,
         ctx.prompter,
         ctx.logger,
         onPrompt,
+        authReport,
       ),
       algorithms: { cipher: { prepend: cipherPreference } } as unknown as ConnectConfig['algorithms'],
     };

@@ -2,7 +2,6 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { testApi } from './helpers';
 
 const EXTENSION_ID = 'ssh-keepalive.ssh-keepalive';
 // This file runs from <repo>/out/test/extension/suite/.
@@ -39,15 +38,8 @@ suite('activation', () => {
 
   test('sshKeepalive.showLog runs without error', async () => {
     // Command handlers report their errors instead of throwing (registerCommand), so a
-    // failing showLog would not reject executeCommand: watch the reports instead.
-    const api = await testApi();
-    const reports: string[] = [];
-    const sub = api.onDidReportError((r) => reports.push(r.message));
-    try {
-      await vscode.commands.executeCommand('sshKeepalive.showLog');
-    } finally {
-      sub.dispose();
-    }
-    assert.deepStrictEqual(reports, [], 'sshKeepalive.showLog reported an error');
+    // failing showLog would not reject executeCommand; it would answer undefined instead.
+    const shown = await vscode.commands.executeCommand<boolean | undefined>('sshKeepalive.showLog');
+    assert.strictEqual(shown, true, 'sshKeepalive.showLog did not complete (its error was reported instead)');
   });
 });
