@@ -94,7 +94,9 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, idleSeconds * 1000));
     const idleCpu = ((cpuTicks(location.pid) - before) * 10) / idleSeconds;
     console.log(`keeper RSS when fresh (1 client attached, no stream): ${(freshRss / 1024).toFixed(1)} MiB`);
-    console.log(`keeper idle after the runs (1 client attached, 1 shell): RSS ${(rss / 1024).toFixed(1)} MiB, CPU ${idleCpu.toFixed(2)} ms/s over ${idleSeconds} s`);
+    console.log(
+      `keeper idle after the runs (1 client attached, 1 shell): RSS ${(rss / 1024).toFixed(1)} MiB, CPU ${idleCpu.toFixed(2)} ms/s over ${idleSeconds} s`,
+    );
     shell.reset();
     await mux.shutdown();
     mux.dispose();

@@ -69,7 +69,11 @@ export class Collector {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== check);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${this.bytes.length} bytes, tail ${JSON.stringify(this.text.slice(-300))}, ended ${JSON.stringify(this.ended)}, reset ${JSON.stringify(this.reset)}`));
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for ${what}; got ${this.bytes.length} bytes, tail ${JSON.stringify(this.text.slice(-300))}, ended ${JSON.stringify(this.ended)}, reset ${JSON.stringify(this.reset)}`,
+          ),
+        );
       }, timeoutMs);
       const check = () => {
         if (ok()) {

@@ -78,7 +78,15 @@ describe('session keeper against a real sshd', { timeout: 120_000 }, () => {
     assert.deepEqual(out.ended, { exit: 3 });
     await pollUntil('the stream to close on both sides', () => s.state === 'closed', 5000);
     // Starting again with the same name finds the running keeper instead of a second one.
-    const again = await startKeeper(client, { program, name: location.socket.split('/').pop()!.replace(/\.sock$/, ''), secret, dir });
+    const again = await startKeeper(client, {
+      program,
+      name: location.socket
+        .split('/')
+        .pop()!
+        .replace(/\.sock$/, ''),
+      secret,
+      dir,
+    });
     assert.equal(again.started, false);
     assert.equal(again.pid, location.pid);
     // An upgraded program is stored under its own hash.
@@ -129,8 +137,16 @@ describe('session keeper against a real sshd', { timeout: 120_000 }, () => {
     await out.waitUntil('the counter to finish and both keys to be echoed', () => /counted/.test(out.text) && /got:k2/.test(out.text), 15_000);
     const lines = out.text.split(/\r?\n/).filter((l) => l.length > 0);
     const numbers = lines.filter((l) => /^n\d+$/.test(l)).map((l) => Number(l.slice(1)));
-    assert.deepEqual(numbers, Array.from({ length: count }, (_, i) => i), 'every number once, in order');
-    assert.deepEqual(lines.filter((l) => l.startsWith('got:')), ['got:k1', 'got:k2'], 'keys from the gap, once each, in order');
+    assert.deepEqual(
+      numbers,
+      Array.from({ length: count }, (_, i) => i),
+      'every number once, in order',
+    );
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith('got:')),
+      ['got:k1', 'got:k2'],
+      'keys from the gap, once each, in order',
+    );
     s.reset();
   });
 
@@ -262,8 +278,20 @@ describe('session keeper against a real sshd', { timeout: 120_000 }, () => {
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const { location } = await startOwn(client, { dir });
     const attackAs = () =>
-      spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '/usr/bin/python3', '-I', '-c',
-        'import socket,sys\ns=socket.socket(socket.AF_UNIX)\ntry:\n  s.connect(sys.argv[1])\nexcept OSError as e:\n  print("connect:", e.strerror); sys.exit(0)\ns.settimeout(3)\nprint("read:", s.recv(200))', location.socket], { encoding: 'utf8', timeout: 10_000 });
+      spawnSync(
+        'setpriv',
+        [
+          '--reuid=nobody',
+          '--regid=nogroup',
+          '--clear-groups',
+          '/usr/bin/python3',
+          '-I',
+          '-c',
+          'import socket,sys\ns=socket.socket(socket.AF_UNIX)\ntry:\n  s.connect(sys.argv[1])\nexcept OSError as e:\n  print("connect:", e.strerror); sys.exit(0)\ns.settimeout(3)\nprint("read:", s.recv(200))',
+          location.socket,
+        ],
+        { encoding: 'utf8', timeout: 10_000 },
+      );
     const blocked = attackAs();
     assert.match(blocked.stdout, /connect: Permission denied/, `stdout ${blocked.stdout} stderr ${blocked.stderr}`);
     // Open the door on purpose: the keeper itself must still refuse the other uid.
@@ -329,7 +357,14 @@ describe('session keeper against a real sshd', { timeout: 120_000 }, () => {
     const { client } = await connectRaw(sshd!);
     t.after(() => client.end());
     const secret = newKeeperSecret();
-    const location = await startKeeper(client, { program, name: `py36-${process.pid}`, secret, dir: `${sshd!.dir}/keeper-py36`, python: python36, idleSeconds: 60 });
+    const location = await startKeeper(client, {
+      program,
+      name: `py36-${process.pid}`,
+      secret,
+      dir: `${sshd!.dir}/keeper-py36`,
+      python: python36,
+      idleSeconds: 60,
+    });
     cleanups.push(() => pidAlive(location.pid) && process.kill(location.pid));
     assert.match(location.python, /^3\.6\./);
     const mux = new KeeperMux({ secret });

@@ -70,7 +70,11 @@ test('garbage is rejected with a protocol error that says what is wrong', () => 
       assert.deepEqual(d.feed(bytes), []);
       continue;
     }
-    assert.throws(() => d.feed(bytes), (e: unknown) => e instanceof KeeperError && e.reason === 'protocol' && re.test(e.message), `${bytes.toString('hex')} -> ${re}`);
+    assert.throws(
+      () => d.feed(bytes),
+      (e: unknown) => e instanceof KeeperError && e.reason === 'protocol' && re.test(e.message),
+      `${bytes.toString('hex')} -> ${re}`,
+    );
     // The framing is lost after an error: the decoder stays failed.
     assert.throws(() => d.feed(sampleFrames()[0]), KeeperError);
   }
@@ -174,14 +178,28 @@ test('property: the python and TypeScript decoders agree frame for frame on the 
     head[4] = FrameType.Hello;
     return Buffer.concat([head, body]);
   };
-  for (const text of ['NaN', '{"a":NaN}', '{"a":Infinity}', '{"a":-Infinity}', '{"a":1e400}', '{"a":"\ud800"}', ' {} ', '{"a":1,"a":2}', '{"a":"\u0000"}', '{"a":"\t"}']) {
+  for (const text of [
+    'NaN',
+    '{"a":NaN}',
+    '{"a":Infinity}',
+    '{"a":-Infinity}',
+    '{"a":1e400}',
+    '{"a":"\ud800"}',
+    ' {} ',
+    '{"a":1,"a":2}',
+    '{"a":"\u0000"}',
+    '{"a":"\t"}',
+  ]) {
     inputs.push(jsonFrame(text));
   }
   inputs.push(jsonFrame(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{}')])));
   inputs.push(jsonFrame(Buffer.from([0x7b, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x3a, 0x31, 0x7d])));
   const { stdout, code } = await runPython(['--decode-lines'], inputs.map((b) => b.toString('hex')).join('\n') + '\n');
   assert.equal(code, 0);
-  const verdicts = stdout.trim().split('\n').map((l) => JSON.parse(l) as { frames: number; error: string | null; exception?: string });
+  const verdicts = stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { frames: number; error: string | null; exception?: string });
   assert.equal(verdicts.length, inputs.length);
   let disagreements = 0;
   const examples: string[] = [];

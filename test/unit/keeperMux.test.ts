@@ -41,11 +41,22 @@ class FakeKeeper {
     for (const x of Array.isArray(b) ? b : [b]) this.end.write(x);
   }
   welcome(streams: Array<{ id: number; recv: number; win?: number }> = [], resets: Array<{ id: number; reason: string }> = []): void {
-    this.send(encode.json(FrameType.Welcome, { v: 1, keeper: 'k1', pid: 1, streams: streams.map((s) => ({ kind: 'pty', base: 0, meta: {}, win: 1 << 20, ...s })), resets: resets.map((r) => ({ message: '', ...r })) }));
+    this.send(
+      encode.json(FrameType.Welcome, {
+        v: 1,
+        keeper: 'k1',
+        pid: 1,
+        streams: streams.map((s) => ({ kind: 'pty', base: 0, meta: {}, win: 1 << 20, ...s })),
+        resets: resets.map((r) => ({ message: '', ...r })),
+      }),
+    );
   }
   waitFor<T extends Frame>(what: string, pick: (f: Frame) => f is T, timeoutMs = 2000): Promise<T> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`fake keeper: timed out after ${timeoutMs} ms waiting for ${what}; got ${JSON.stringify(this.frames.map((f) => f.type))}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`fake keeper: timed out after ${timeoutMs} ms waiting for ${what}; got ${JSON.stringify(this.frames.map((f) => f.type))}`)),
+        timeoutMs,
+      );
       const check = () => {
         const f = this.frames.find(pick);
         if (f) {
@@ -61,7 +72,10 @@ class FakeKeeper {
   }
 }
 
-const isType = <T extends FrameType>(t: T) => (f: Frame): f is Frame & { type: T }   => f.type === t;
+const isType =
+  <T extends FrameType>(t: T) =>
+  (f: Frame): f is Frame & { type: T } =>
+    f.type === t;
 
 async function attached(mux: KeeperMux, streams?: Array<{ id: number; recv: number; win?: number }>, resets?: Array<{ id: number; reason: string }>) {
   const [client, keeperEnd] = duplexPair();

@@ -65,7 +65,10 @@ export class AttachedTransport {
     );
     const handshake = setTimeout(() => this.fail(new KeeperError('timeout', `no WELCOME from the keeper within ${handshakeTimeoutMs} ms`)), handshakeTimeoutMs);
     this.disposables.add(toDisposable(() => clearTimeout(handshake)));
-    this.welcome.promise.then(() => clearTimeout(handshake), () => undefined);
+    this.welcome.promise.then(
+      () => clearTimeout(handshake),
+      () => undefined,
+    );
   }
 
   get queued(): number {

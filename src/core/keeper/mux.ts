@@ -296,7 +296,12 @@ export class KeeperMux implements Disposable {
   private adoptStream(id: number, meta: JsonObject, keeperBase: number): void {
     const listenerId = typeof meta.listener === 'number' ? meta.listener : -1;
     const peer = Array.isArray(meta.peer) ? (meta.peer as [string, number]) : ['', 0];
-    const stream = new KeeperStream(id, { kind: 'tcp-accepted', listener: listenerId, peer: [String(peer[0]), Number(peer[1])] }, this.host, this.options.streamBound);
+    const stream = new KeeperStream(
+      id,
+      { kind: 'tcp-accepted', listener: listenerId, peer: [String(peer[0]), Number(peer[1])] },
+      this.host,
+      this.options.streamBound,
+    );
     this.streams.set(id, stream);
     stream.adopt(keeperBase, meta);
     this.acceptEmitter.fire({ listener: this.streams.get(listenerId), stream });

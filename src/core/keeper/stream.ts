@@ -312,9 +312,7 @@ export class KeeperStream implements Disposable {
   hasSendable(): boolean {
     const limit = this.peerAck + this.peerWindow;
     return (
-      (this.sizeDirty && this.openAcknowledged) ||
-      (this.sent < this.out.end && this.sent < limit) ||
-      (this.endSeq !== undefined && this.sent === this.endSeq)
+      (this.sizeDirty && this.openAcknowledged) || (this.sent < this.out.end && this.sent < limit) || (this.endSeq !== undefined && this.sent === this.endSeq)
     );
   }
 

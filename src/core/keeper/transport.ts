@@ -42,7 +42,12 @@ export function openExecRelay(client: Client, location: KeeperLocation, timeoutM
 }
 
 /** Stream-local first; the exec relay where sshd forbids it (or when asked for). */
-export async function openKeeperTransport(client: Client, location: KeeperLocation, mode: KeeperTransportMode = 'auto', timeoutMs = 10_000): Promise<OpenedTransport> {
+export async function openKeeperTransport(
+  client: Client,
+  location: KeeperLocation,
+  mode: KeeperTransportMode = 'auto',
+  timeoutMs = 10_000,
+): Promise<OpenedTransport> {
   if (mode !== 'relay') {
     try {
       return { stream: await openStreamLocal(client, location.socket, timeoutMs), via: 'streamlocal' };
