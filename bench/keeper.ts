@@ -11,7 +11,7 @@ import { newKeeperSecret, startKeeper } from '../src/core/keeper/installer';
 import { KeeperMux } from '../src/core/keeper/mux';
 import { openKeeperTransport } from '../src/core/keeper/transport';
 import { connectRaw, keeperProgramText } from '../test/harness/keeperPeer';
-import { startSshd } from '../test/harness/sshd';
+import { startSshd } from '../tools/peers/sshd';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Client } from 'ssh2';
 import type { KeeperStream } from '../../src/core/keeper/stream';
-import type { SshdHandle } from './sshd';
+import type { SshdHandle } from '../../tools/peers/sshd';
 
 /** keeper/keeper.py as the client would send it (tests are compiled by tsc, not bundled). */
 export function keeperProgramText(): string {
