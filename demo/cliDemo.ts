@@ -52,7 +52,7 @@ async function main(): Promise<number> {
   const cli = spawn(process.execPath, [cliPath, '-F', cfg, '-N', '-L', `${localPort}:127.0.0.1:${webPort}`, '--events', 'demo'], { stdio: ['ignore', 'inherit', 'pipe'] });
   let connected: () => void;
   const firstConnect = new Promise<void>((r) => (connected = r));
-  createInterface({ input: cli.stderr! }).on('line', (line) => {
+  createInterface({ input: cli.stderr }).on('line', (line) => {
     try {
       const e = JSON.parse(line) as Record<string, unknown>;
       if (e.event === 'forward') return;

@@ -24,7 +24,7 @@ const connectionsIn = (sshd: SshdHandle) => (sshd.logs().match(/Connection from 
 async function connectedSession(t: TestContext): Promise<{ sshd: SshdHandle; session: Session }> {
   const sshd = await startSshd();
   t.after(() => sshd.stop());
-  const host = resolveHost(sshd.alias, { configFile: sshd.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } as NodeJS.ProcessEnv });
+  const host = resolveHost(sshd.alias, { configFile: sshd.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } });
   // Quick retries: a wrongly retried fatal error would show several attempts within the wait below.
   const options = sessionOptionsFor(host, { backoff: { initialMs: 100, maxMs: 300, factor: 2, minMs: 50 }, connectTimeoutMs: 5000 });
   const session = new Session(host, options, { prompter: noPrompter, logger: nullLogger });

@@ -146,7 +146,7 @@ describe('remote (-R) and dynamic (-D) forwards against a real OpenSSH sshd', ()
   const ready = (t: TestContext) => requireOrSkip(t, sshdAvailability) && !!sshd;
 
   async function connected(opts: { configFile?: string; session?: Partial<SessionOptions>; registry?: ForwardRegistryOptions; logger?: Logger } = {}) {
-    const host = resolveHost(sshd!.alias, { configFile: opts.configFile ?? sshd!.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } as NodeJS.ProcessEnv });
+    const host = resolveHost(sshd!.alias, { configFile: opts.configFile ?? sshd!.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } });
     const session = new Session(host, sessionOptionsFor(host, opts.session ?? {}), { prompter: noPrompter, logger: opts.logger ?? nullLogger });
     const registry = new ForwardRegistry(session, opts.logger ?? nullLogger, opts.registry ?? fastRetry);
     cleanups.push(() => {
@@ -353,7 +353,7 @@ describe('remote (-R) and dynamic (-D) forwards against a real OpenSSH sshd', ()
   test('forwards added before the session connects: -D holds a request, -R is requested once connected', async (t) => {
     if (!ready(t)) return;
     const echo = await echoServer(t);
-    const host = resolveHost(sshd!.alias, { configFile: sshd!.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } as NodeJS.ProcessEnv });
+    const host = resolveHost(sshd!.alias, { configFile: sshd!.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } });
     const session = new Session(host, sessionOptionsFor(host), { prompter: noPrompter, logger: nullLogger });
     const registry = new ForwardRegistry(session, nullLogger, fastRetry);
     t.after(() => {

@@ -74,7 +74,7 @@ describe('what rides a session when it fails, against real OpenSSH servers', () 
     t.after(() => relay.close());
     const knownHosts = join(real!.dir, 'relay_known_hosts');
     writeFileSync(knownHosts, `[127.0.0.1]:${relay.port} ${real!.hostKeyPublicLine}\n`);
-    const resolved = resolveHost(real!.alias, { configFile: real!.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } as NodeJS.ProcessEnv });
+    const resolved = resolveHost(real!.alias, { configFile: real!.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } });
     const host = { ...resolved, port: relay.port, userKnownHostsFiles: [knownHosts] };
     const session = new Session(host, sessionOptionsFor(host, { connectTimeoutMs: 5000 }), { prompter: noPrompter, logger: nullLogger });
     t.after(() => session.dispose());

@@ -9,7 +9,7 @@ import { nullLogger, type Logger } from '../../src/core/base/logger';
 import { resolveHost } from '../../src/core/config/sshConfig';
 import { ForwardRegistry, type ForwardRegistryOptions } from '../../src/core/forward/registry';
 import type { Forward, ForwardState } from '../../src/core/forward/types';
-import { SessionError } from '../../src/core/session/errors';
+import { type SessionError } from '../../src/core/session/errors';
 import { noPrompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
 import { execCapture } from '../../src/core/shell/remoteExec';
@@ -147,7 +147,7 @@ for (const server of testServers) {
     const tmuxReady = (t: TestContext) => ready(t) && requireOrSkip(t, () => (hasTmux() ? { ok: true } : { ok: false, reason: 'tmux not installed (Debian package tmux)' }));
 
     function session(opts: { configFile?: string; session?: Partial<SessionOptions>; logger?: Logger } = {}): Session {
-      const host = resolveHost(srv!.alias, { configFile: opts.configFile ?? srv!.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } as NodeJS.ProcessEnv });
+      const host = resolveHost(srv!.alias, { configFile: opts.configFile ?? srv!.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } });
       const s = new Session(host, sessionOptionsFor(host, opts.session ?? {}), { prompter: noPrompter, logger: opts.logger ?? nullLogger });
       cleanups.push(() => s.dispose());
       return s;
@@ -483,7 +483,7 @@ describe('a server that closes idle connections by policy (Dropbear -I)', () => 
   test('5: a repeated clean close after the same idle time is recognised and said once; the session keeps restoring', async (t) => {
     if (!requireOrSkip(t, dropbear.availability) || !srv) return;
     const logger = memoryLogger();
-    const host = resolveHost(srv.alias, { configFile: srv.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } as NodeJS.ProcessEnv });
+    const host = resolveHost(srv.alias, { configFile: srv.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } });
     const s = new Session(host, sessionOptionsFor(host, { keepalive: { intervalMs: 500, countMax: 3, demandMinMs: 400, demandRttFactor: 4, quietMs: 200 } }), { prompter: noPrompter, logger });
     t.after(() => s.dispose());
     await s.start();

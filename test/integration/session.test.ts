@@ -7,7 +7,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { nullLogger, type Logger } from '../../src/core/base/logger';
 import { resolveHost } from '../../src/core/config/sshConfig';
 import { LocalForward } from '../../src/core/forward/localForward';
-import { SessionError } from '../../src/core/session/errors';
+import { type SessionError } from '../../src/core/session/errors';
 import { noPrompter, type Prompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor } from '../../src/core/session/session';
 import type { Client } from 'ssh2';

@@ -98,7 +98,7 @@ describe('RemoteShell against a real OpenSSH sshd', () => {
   const tmuxReady = (t: TestContext) => ready(t) && requireOrSkip(t, () => (hasTmux() ? { ok: true } : { ok: false, reason: 'tmux not installed (Debian package tmux)' }));
 
   async function connect(): Promise<Session> {
-    const host = resolveHost(sshd!.alias, { configFile: sshd!.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } as NodeJS.ProcessEnv });
+    const host = resolveHost(sshd!.alias, { configFile: sshd!.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } });
     const s = new Session(host, sessionOptionsFor(host), { prompter: noPrompter, logger: nullLogger });
     disposables.push(s);
     await within(s.start(), 15_000, 'the session to connect to sshd');
@@ -232,7 +232,7 @@ describe('RemoteShell against a real OpenSSH sshd', () => {
 
   test('a shell started before the session connects opens once it does; a closed session fails it', async (t) => {
     if (!ready(t)) return;
-    const host = resolveHost(sshd!.alias, { configFile: sshd!.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } as NodeJS.ProcessEnv });
+    const host = resolveHost(sshd!.alias, { configFile: sshd!.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } });
     const session = new Session(host, sessionOptionsFor(host), { prompter: noPrompter, logger: nullLogger });
     disposables.push(session);
     const shell = new RemoteShell(session, { term: 'xterm', cols: 80, rows: 24, reattach: false }, { logger: nullLogger });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
-import { SessionError } from '../../src/core/session/errors';
+import { type SessionError } from '../../src/core/session/errors';
 import { noPrompter, type Prompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor } from '../../src/core/session/session';
 import { startMiniServer, type MiniServer } from '../harness/miniServer';

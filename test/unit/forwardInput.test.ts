@@ -22,21 +22,21 @@ test("ssh_config's space form is accepted", () => {
 test('empty input asks for a forward with an example', () => {
   const p = validateForwardInput('local', '  ');
   assert.equal(p?.severity, 'error');
-  assert.match(p!.message, /e\.g\. 8080:localhost:80/);
+  assert.match(p.message, /e\.g\. 8080:localhost:80/);
 });
 
 test('a bad port says which field and the range', () => {
   const p = validateForwardInput('local', '8080:localhost:http');
   assert.equal(p?.severity, 'error');
-  assert.match(p!.message, /port "http" is not a number from 1 to 65535/);
-  assert.doesNotMatch(p!.message, /^Bad forward/);
+  assert.match(p.message, /port "http" is not a number from 1 to 65535/);
+  assert.doesNotMatch(p.message, /^Bad forward/);
   assert.match(validateForwardInput('local', '70000:h:1')!.message, /port "70000"/);
 });
 
 test('a malformed spec shows the expected syntax', () => {
   const p = validateForwardInput('local', '8080:localhost');
   assert.equal(p?.severity, 'error');
-  assert.match(p!.message, /\[bind_address:\]port:host:hostport/);
+  assert.match(p.message, /\[bind_address:\]port:host:hostport/);
   assert.match(validateForwardInput('dynamic', 'a:b:c')!.message, /\[bind_address:\]port/);
 });
 
@@ -50,7 +50,7 @@ test('privileged and non-loopback listeners are warnings, not errors', () => {
   assert.equal(validateForwardInput('remote', '80:localhost:8080'), undefined);
   const wide = validateForwardInput('local', '*:8080:localhost:80');
   assert.equal(wide?.severity, 'warning');
-  assert.match(wide!.message, /other machines/);
+  assert.match(wide.message, /other machines/);
   assert.equal(validateForwardInput('local', '127.0.0.2:8080:localhost:80'), undefined);
 });
 

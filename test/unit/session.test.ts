@@ -7,7 +7,7 @@ import { WakeDetector } from '../../src/core/base/environment';
 import { Emitter, waitForEvent } from '../../src/core/base/event';
 import { nullLogger } from '../../src/core/base/logger';
 import type { ResolvedHost } from '../../src/core/config/types';
-import { SessionError } from '../../src/core/session/errors';
+import { type SessionError } from '../../src/core/session/errors';
 import { noPrompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
 import type { SessionState } from '../../src/core/session/state';

@@ -66,6 +66,7 @@ test('forward descriptions show state and counters, or why it failed', () => {
 test('terminal notes are single dim lines', () => {
   assert.equal(dimLine('x'), '\r\n\x1b[2mx\x1b[0m\r\n');
   for (const line of [lostLine('web', 'reset'), restoredLine('web', true, 'tmux', 2000), restoredLine('web', false, undefined, 1000), inputRefusedLine()]) {
+    // eslint-disable-next-line no-control-regex -- the dim escape sequence is what is checked
     assert.match(line, /^\r\n\x1b\[2m[^\r\n]+\x1b\[0m\r\n$/);
   }
   assert.match(restoredLine('web', true, 'tmux', 2000), /reattached to the tmux session/);

@@ -15,7 +15,7 @@ import * as path from 'path';
 
 // Mocha is resolved from the repository's node_modules (this file lives in
 // <repo>/out/test/extension/suite/), never from VS Code's own install.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+ 
 const Mocha: typeof import('mocha') = require(require.resolve('mocha', { paths: [__dirname] }));
 
 export function run(): Promise<void> {
