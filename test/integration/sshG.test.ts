@@ -74,6 +74,8 @@ interface CaseSpec {
   runs: string[][];
   deliberate?: Deliberate[];
   warning?: string;
+  /** For a config both refuse: what each must say (ssh's reason and ours). */
+  refusal?: { ssh: string; ours: string };
 }
 
 let user: TestUser | undefined;
@@ -166,6 +168,10 @@ function compareRun(u: TestUser, config: string, args: string[], spec: CaseSpec,
       const sshLine = /line (\d+)/.exec(ssh.stderr)?.[1];
       const ourLine = /config:(\d+)/.exec(ours.stderr)?.[1];
       if (sshLine !== ourLine) problems.push(`both refuse, but ssh blames line ${sshLine} and ssh-keepalive line ${ourLine}: ${ssh.stderr.trim()} | ${ours.stderr.trim()}`);
+      if (!spec.refusal) problems.push('both refuse the config: give the reasons each must state in case.json "refusal"');
+      else if (!ssh.stderr.includes(spec.refusal.ssh) || !ours.stderr.includes(spec.refusal.ours)) {
+        problems.push(`both refuse, but not for the listed reason ${JSON.stringify(spec.refusal)}: ${ssh.stderr.trim()} | ${ours.stderr.trim()}`);
+      }
     }
     return problems;
   }

@@ -56,7 +56,7 @@ export function collectForwards(
  * a RemoteForward (where the server picks the port).
  */
 function noExtraArguments(setting: Setting, count: number): void {
-  if (setting.args.length > count) throw new ConfigError(`keyword ${setting.name} has extra arguments at end of line`);
+  if (setting.args.length > count) throw new ConfigError(`keyword ${setting.name.toLowerCase()} has extra arguments at end of line`);
 }
 
 function parseLocalForward(setting: Setting): ForwardSpec {
