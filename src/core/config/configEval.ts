@@ -112,14 +112,9 @@ export function evaluateConfig(input: EvalInput): EffectiveConfig {
   };
   runPass(false, input.alias);
   config.hostName = canonicalHostName(configuredHostName(config.get('hostname'), input.alias));
-  if (config.wantFinalPass) {
-    // ssh.c sets options.hostname to the fixed name before re-reading: the first value
-    // wins, so a HostName in the final pass cannot change it.
-    const hostName = config.get('hostname');
-    const source = hostName?.source ?? { file: 'final pass', line: 0 };
-    config.apply('hostname', { name: 'HostName', text: config.hostName, args: [config.hostName], source });
-    runPass(true, config.hostName);
-  }
+  // ssh.c fixes options.hostname before re-reading, so a HostName read in the final pass
+  // never applies: config.hostName is not computed again.
+  if (config.wantFinalPass) runPass(true, config.hostName);
   return config;
 }
 
