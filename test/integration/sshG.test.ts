@@ -15,6 +15,7 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { requireOrSkip } from '../harness/skip';
@@ -79,12 +80,23 @@ interface CaseSpec {
 }
 
 let user: TestUser | undefined;
+/** Copies of dist/cli.js and out/src the test user can read (the checkout may sit in a private home). */
+let staged: { cli: string; src: string; dir: string } | undefined;
 const tally = { runs: 0, agreeing: 0, deliberate: [] as string[] };
 
 before(() => {
-  if (testUserAvailability().ok) user = createTestUser();
+  if (!testUserAvailability().ok || !fs.existsSync(cliPath)) return;
+  user = createTestUser();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ska-sshg-bin-'));
+  fs.chmodSync(dir, 0o755);
+  fs.copyFileSync(cliPath, path.join(dir, 'cli.js'));
+  fs.cpSync(outSrc, path.join(dir, 'src'), { recursive: true });
+  staged = { cli: path.join(dir, 'cli.js'), src: path.join(dir, 'src'), dir };
 });
-after(() => user?.dispose());
+after(() => {
+  user?.dispose();
+  if (staged) fs.rmSync(staged.dir, { recursive: true, force: true });
+});
 
 function copyTree(from: string, to: string, skip: (name: string) => boolean): void {
   for (const name of fs.readdirSync(from)) {
@@ -118,7 +130,7 @@ interface Outcome {
 }
 
 function runG(u: TestUser, command: 'ssh' | 'ours', args: string[]): Outcome {
-  const r = command === 'ssh' ? u.run('ssh', ['-G', ...args]) : u.run(process.execPath, [cliPath, '-G', ...args]);
+  const r = command === 'ssh' ? u.run('ssh', ['-G', ...args]) : u.run(process.execPath, [staged!.cli, '-G', ...args]);
   if (r.error) throw new Error(`${command} -G ${args.join(' ')} did not finish: ${r.error.message}`);
   return { ok: r.status === 0, g: parseG(r.stdout), stderr: r.stderr };
 }
@@ -126,8 +138,8 @@ function runG(u: TestUser, command: 'ssh' | 'ours', args: string[]): Outcome {
 /** What ssh-keepalive connects with, from its resolver, run as the test user. */
 function oursResolved(u: TestUser, args: string[]): { identityFiles: string[]; proxyJump: Array<Record<string, unknown>> } {
   const script = `
-    const { parseArgs } = require(${JSON.stringify(path.join(outSrc, 'cli', 'args.js'))});
-    const { resolveDestination } = require(${JSON.stringify(path.join(outSrc, 'cli', 'resolveDestination.js'))});
+    const { parseArgs } = require(${JSON.stringify(path.join(staged!.src, 'cli', 'args.js'))});
+    const { resolveDestination } = require(${JSON.stringify(path.join(staged!.src, 'cli', 'resolveDestination.js'))});
     const { host } = resolveDestination(parseArgs(JSON.parse(process.argv[1])));
     process.stdout.write(JSON.stringify({ identityFiles: host.identityFiles, proxyJump: host.proxyJump }));`;
   const r = u.run(process.execPath, ['-e', script, JSON.stringify(args)]);
@@ -217,7 +229,8 @@ for (const name of cases) {
   test(`ssh -G and ssh-keepalive -G agree: ${name}`, (t) => {
     if (!requireOrSkip(t, testUserAvailability)) return;
     assert.ok(fs.existsSync(cliPath), `${cliPath} missing: run npm run build`);
-    const u = user!;
+    assert.ok(user && staged, 'test user or staged copies of the CLI were not set up');
+    const u = user;
     const spec = JSON.parse(fs.readFileSync(path.join(corpus, name, 'case.json'), 'utf8')) as CaseSpec;
     const config = installCase(u, path.join(corpus, name));
     const failures: string[] = [];
