@@ -1,11 +1,12 @@
 import { DisposableStore } from './core/base/disposable';
-import { NetworkChangeDetector, WakeDetector } from './core/base/clock';
+import { NetworkChangeDetector, WakeDetector } from './core/base/environment';
 import { ConfigError, type ResolvedHost } from './core/config/types';
 import { ForwardRegistry } from './core/forward/registry';
 import type { Forward } from './core/forward/types';
 import { SessionError } from './core/session/errors';
 import { noPrompter } from './core/session/prompter';
 import { Session, sessionOptionsFor } from './core/session/session';
+import { describeState } from './core/session/state';
 import { eventsForState, writeEvent } from './cli/events';
 import { isYes, optionValue, parseArgs, usage, UsageError, type CliArgs } from './cli/args';
 import { addAll, announceAllocatedPorts, forwardFailure, forwardRequests } from './cli/forwards';
@@ -151,7 +152,13 @@ async function main(): Promise<number> {
     return code;
   }
   // A one-off command is not restartable: like ssh, a lost connection ends it with 255.
-  const client = session.client!;
+  const conn = session.connection;
+  if (!conn) {
+    // Lost while the forwards were being set up: the command never started.
+    process.stderr.write(`ssh-keepalive: connection to ${host.alias} lost before the command could start: ${describeState(session.state)}\n`);
+    shutdown(exitFatal);
+    return exitFatal;
+  }
   const lost = new Promise<number>((res) => {
     session.onDidChangeState((s) => {
       if (s.kind === 'lost') {
@@ -160,7 +167,14 @@ async function main(): Promise<number> {
       }
     });
   });
-  const code = await Promise.race([runRemote(client, { command, pty }), lost]);
+  const code = await Promise.race([
+    runRemote(conn.client, { command, pty }).catch((err: Error) => {
+      // The server refused the channel or the pty (MaxSessions, a forced command...): one line, as ssh.
+      process.stderr.write(`ssh-keepalive: ${host.alias} refused the ${pty ? 'terminal' : 'command'}: ${err.message}\n`);
+      return exitFatal;
+    }),
+    lost,
+  ]);
   shutdown(code);
   return code;
 }

@@ -36,6 +36,7 @@ export async function runInteractiveShell(session: Session, opts: InteractiveShe
     { logger: opts.logger },
   );
   let droppedThisOutage = false;
+  let everOpen = false;
   shell.onDidData((d) => process.stdout.write(d));
   shell.onDidDropInput((d) => {
     if (droppedThisOutage) return;
@@ -44,20 +45,31 @@ export async function runInteractiveShell(session: Session, opts: InteractiveShe
   });
   const done = new Promise<number>((resolve) =>
     shell.onDidChangeState((s) => {
+      if (s.kind === 'open') everOpen = true;
       if (s.kind === 'suspended') note(`connection lost (${s.reason}); restoring...`);
       else if (s.kind === 'open' && s.generation > 1) {
         droppedThisOutage = false;
         note(s.reattached ? `restored: reattached to the same ${s.multiplexer ?? 'session'}` : 'restored: this is a NEW shell, the previous shell state was lost');
       } else if (s.kind === 'exited') resolve(s.code ?? 255);
       else if (s.kind === 'failed') {
-        note(s.reason);
+        // Before the terminal was ever ours, a refusal is one plain line, as ssh prints it.
+        if (everOpen) note(s.reason);
+        else process.stderr.write(`ssh-keepalive: ${s.reason}\n`);
         resolve(255);
       }
     }),
   );
   const onResize = () => shell.resize(process.stdout.columns || 80, process.stdout.rows || 24);
   process.stdout.on('resize', onResize);
-  await shell.start();
+  // A shell that failed or exited before it was ever open settles `done` through its state.
+  const opened = await shell.start().then(
+    () => true,
+    () => false,
+  );
+  if (!opened) {
+    process.stdout.off('resize', onResize);
+    return { code: await done, shell };
+  }
   const stdin = process.stdin;
   if (stdin.isTTY) stdin.setRawMode(true);
   stdin.setEncoding('utf8');

@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import type { Prompter } from '../core/session/prompter';
+import { knownHostsName } from '../core/base/hostPort';
 
 /**
  * Asks on the terminal, like ssh: secrets are read with echo off. Used only when stdin is
@@ -46,7 +47,7 @@ export function createTtyPrompter(): Prompter {
       return answers;
     },
     confirmHostKey: async (q) => {
-      const display = q.port === 22 ? q.host : `[${q.host}]:${q.port}`;
+      const display = knownHostsName(q.host, q.port);
       process.stderr.write(`The authenticity of host '${display}' can't be established.\n${q.keyType} key fingerprint is ${q.fingerprint}.\n`);
       if (q.otherTypesKnown) process.stderr.write('This host key is known by other names or key types.\n');
       for (;;) {

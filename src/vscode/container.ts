@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { NetworkChangeDetector, WakeDetector } from '../core/base/clock';
+import { NetworkChangeDetector, WakeDetector } from '../core/base/environment';
 import type { Logger } from '../core/base/logger';
 import { AutoConnect } from './autoConnect';
 import { HostsViewId } from './commandIds';

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { Logger } from '../core/base/logger';
 import type { HostKeyQuestion, KeyboardInteractivePrompt, Prompter } from '../core/session/prompter';
 import { passphraseOpens } from './keyCheck';
+import { knownHostsName } from '../core/base/hostPort';
 
 /**
  * The few window calls the prompter makes. Tests replace them (see testApi.ts) because a
@@ -107,7 +108,7 @@ export class VsCodePrompter implements Prompter {
   }
 
   async confirmHostKey(q: HostKeyQuestion): Promise<boolean> {
-    const display = q.port === 22 ? q.host : `[${q.host}]:${q.port}`;
+    const display = knownHostsName(q.host, q.port);
     const message = `The authenticity of host ${display} can't be established.`;
     const detail = [
       `${q.keyType} key fingerprint is ${q.fingerprint}.`,

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { utils } from 'ssh2';
-import { WakeDetector } from '../../src/core/base/clock';
+import { WakeDetector } from '../../src/core/base/environment';
 import { Emitter, waitForEvent } from '../../src/core/base/event';
 import { nullLogger } from '../../src/core/base/logger';
 import type { ResolvedHost } from '../../src/core/config/types';
@@ -52,7 +52,7 @@ test('connects, measures an RTT, and the client carries an exec', async () => {
   assert.equal(connected?.kind, 'connected');
   assert.equal(typeof (connected as { rttMs?: number }).rttMs, 'number');
   assert.deepEqual(kinds(states), ['connecting', 'connected']);
-  const client = await session.whenUsable({ userAction: true, timeoutMs: 2000 });
+  const { client } = await session.whenUsable({ userAction: true, timeoutMs: 2000 });
   const out = await new Promise<string>((resolve, reject) => {
     client.exec('hello', (err, ch) => {
       if (err) return reject(err);

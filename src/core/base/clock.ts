@@ -1,71 +1,46 @@
-import { networkInterfaces } from 'node:os';
-import type { Disposable } from './disposable';
-import { Emitter, type Event } from './event';
+import { type Disposable, toDisposable } from './disposable';
 
 /**
- * Detects that the machine slept: a timer that should fire every `periodMs` fires much
- * later. After a wake-up every NAT mapping is likely gone, so sessions should probe or
- * reconnect at once instead of waiting for their backoff or keepalive timers.
+ * Time as the core sees it. Production code uses `systemClock`; tests pass a fake one
+ * (test/harness/fakeClock.ts) and move time on by hand, so that backoff, keepalive and
+ * the session's state machine are tested without sleeping on the wall clock.
  */
-export class WakeDetector implements Disposable {
-  private readonly emitter = new Emitter<{ sleptMs: number }>();
-  readonly onDidWake: Event<{ sleptMs: number }> = this.emitter.event;
-  private last = Date.now();
-  private readonly handle: NodeJS.Timeout;
-
-  constructor(private readonly periodMs = 2000, private readonly toleranceMs = 5000) {
-    this.handle = setInterval(() => this.tick(), periodMs);
-    this.handle.unref();
-  }
-
-  private tick(): void {
-    const now = Date.now();
-    const late = now - this.last - this.periodMs;
-    this.last = now;
-    if (late > this.toleranceMs) this.emitter.fire({ sleptMs: late });
-  }
-
-  dispose(): void {
-    clearInterval(this.handle);
-    this.emitter.dispose();
-  }
-}
-
-/** A stable fingerprint of the machine's non-internal addresses. */
-export function interfaceFingerprint(): string {
-  const parts: string[] = [];
-  for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    for (const a of addrs ?? []) {
-      if (!a.internal) parts.push(`${name}/${a.address}`);
-    }
-  }
-  return parts.sort().join(',');
+export interface Clock {
+  /** Milliseconds since the epoch, as Date.now(). */
+  now(): number;
+  /** Calls `fn` once after `ms`; disposing the handle cancels it. */
+  timeout(fn: () => void, ms: number): Disposable;
+  /** Calls `fn` every `ms` until the handle is disposed. */
+  interval(fn: () => void, ms: number): Disposable;
 }
 
 /**
- * Polls the set of network interfaces (Node has no change event) and fires when it
- * changes: a new Wi-Fi, a VPN coming up. Old TCP paths are then likely dead.
+ * Node's timers overflow above 2^31-1 ms (about 24.8 days) and then fire after 1 ms: a
+ * huge ServerAliveInterval must not turn into a timer that fires at once, forever.
  */
-export class NetworkChangeDetector implements Disposable {
-  private readonly emitter = new Emitter<void>();
-  readonly onDidChange: Event<void> = this.emitter.event;
-  private last: string;
-  private readonly handle: NodeJS.Timeout;
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-  constructor(periodMs = 3000, private readonly read: () => string = interfaceFingerprint) {
-    this.last = read();
-    this.handle = setInterval(() => {
-      const now = this.read();
-      if (now !== this.last) {
-        this.last = now;
-        this.emitter.fire();
-      }
-    }, periodMs);
-    this.handle.unref();
-  }
+const bounded = (ms: number) => Math.min(Math.max(0, ms), MAX_TIMER_MS);
 
-  dispose(): void {
-    clearInterval(this.handle);
-    this.emitter.dispose();
-  }
+/**
+ * The real clock. Its timers are unref'd: a pending retry, keepalive or deadline never
+ * keeps a process alive on its own (sockets, listeners and terminals do).
+ */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  timeout(fn, ms) {
+    const handle = setTimeout(fn, bounded(ms));
+    handle.unref();
+    return toDisposable(() => clearTimeout(handle));
+  },
+  interval(fn, ms) {
+    const handle = setInterval(fn, Math.max(1, bounded(ms)));
+    handle.unref();
+    return toDisposable(() => clearInterval(handle));
+  },
+};
+
+/** Resolves after `ms` on `clock` (never rejects; the timer is unref'd on the system clock). */
+export function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.timeout(resolve, ms));
 }

@@ -4,9 +4,10 @@ import { formatDynamicSpec } from '../config/forwardSpec';
 import type { DynamicForwardSpec } from '../config/types';
 import type { Session } from '../session/session';
 import { pipeChannel } from './channelPipe';
-import { openHeldChannel, type ChannelOpenError, type HoldOptions } from './heldChannel';
+import { ChannelOpenError, openHeldChannel, type HoldOptions } from './heldChannel';
 import { ListeningForward } from './listeningForward';
 import { negotiateSocks, SocksReply, type SocksNegotiation, type SocksReplyCode, type SocksRequest } from './socksServer';
+import { formatHostPort } from '../base/hostPort';
 
 export interface DynamicForwardOptions extends HoldOptions {
   /** A client must complete its SOCKS request within this long after connecting. */
@@ -38,7 +39,7 @@ export function socksReplyForOpenError(err: { reason?: unknown; message?: string
 }
 
 function formatTarget(r: SocksRequest): string {
-  return r.host.includes(':') ? `[${r.host}]:${r.port}` : `${r.host}:${r.port}`;
+  return formatHostPort(r.host, r.port);
 }
 
 /**
@@ -82,7 +83,7 @@ export class DynamicForward extends ListeningForward {
       pipeChannel(socket, channel, this.pipeCounters());
     } catch (err) {
       if (isClosed()) return;
-      const e = err as ChannelOpenError;
+      const e = err instanceof ChannelOpenError ? err : new ChannelOpenError(String(err));
       this.logger.warn(`${this.label}: refusing a SOCKS request for ${target}: ${e.message}`);
       negotiation.reply(e.refusedByServer ? socksReplyForOpenError(e) : SocksReply.generalFailure);
     }

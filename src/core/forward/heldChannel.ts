@@ -1,5 +1,10 @@
 import type { Socket } from 'node:net';
-import type { Client, ClientChannel } from 'ssh2';
+import type { ClientChannel } from 'ssh2';
+import { closeQuietly } from '../base/closeQuietly';
+import { withDeadline } from '../base/deadline';
+import { formatHostPort } from '../base/hostPort';
+import type { Connection } from '../session/connection';
+import { SessionError } from '../session/errors';
 import type { Session } from '../session/session';
 
 export interface HoldOptions {
@@ -14,72 +19,70 @@ export interface Target {
   port: number;
 }
 
-/** A failed open, with what the server said (ssh2 puts the RFC 4254 reason code on `reason`). */
+/**
+ * A failed open, with what the server said (ssh2 puts the RFC 4254 reason code on `reason`).
+ * `refusedByServer`: a live server said no (nothing listens there): waiting will not help.
+ * `fatal`: the session itself gave up (e.g. a changed host key) until a person acts.
+ */
 export class ChannelOpenError extends Error {
-  constructor(message: string, readonly reason?: unknown, readonly refusedByServer = false) {
+  override readonly name = 'ChannelOpenError';
+
+  constructor(
+    message: string,
+    readonly reason?: unknown,
+    readonly refusedByServer = false,
+    readonly fatal = false,
+  ) {
     super(message);
   }
 }
 
-const show = (t: Target) => (t.host.includes(':') ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`);
+const show = (t: Target) => formatHostPort(t.host, t.port);
 
 /**
  * Opens a direct-tcpip channel for a local client, holding the client while the session
- * is down: it waits for a usable session (a user action, so a quiet path is probed and
- * a pending backoff is skipped), opens the channel, and if the session is lost meanwhile
- * tries again on the next connection until `holdMs` runs out. A refusal by a live server
- * ends at once (`refusedByServer`): nothing listens there, waiting will not help.
+ * is down: it waits for a usable connection (a user action, so a quiet path is probed and
+ * a pending backoff is skipped), opens the channel, and if the connection ends meanwhile
+ * tries again on the next one until `holdMs` runs out. A refusal by a live server ends at
+ * once (`refusedByServer`), and so does a session that failed (`fatal`: it will not come
+ * back by itself).
  */
 export async function openHeldChannel(session: Session, socket: Socket, target: Target, options: HoldOptions, isClosed: () => boolean): Promise<ClientChannel> {
   const deadline = Date.now() + options.holdMs;
   let last: ChannelOpenError | undefined;
   while (!isClosed() && Date.now() < deadline) {
-    let client: Client;
+    let conn: Connection;
     try {
-      client = await session.whenUsable({ userAction: true, timeoutMs: deadline - Date.now() });
+      conn = await session.whenUsable({ userAction: true, timeoutMs: deadline - Date.now() });
     } catch (err) {
-      last = new ChannelOpenError((err as Error).message);
-      if ((err as { fatal?: boolean }).fatal) break;
+      const fatal = err instanceof SessionError && err.fatal;
+      last = new ChannelOpenError((err as Error).message, undefined, false, fatal);
+      if (fatal) break;
       continue;
     }
     try {
-      return await openChannel(session, client, socket, target, options.channelOpenMs);
+      return await openChannel(conn, socket, target, options.channelOpenMs);
     } catch (err) {
-      last = err as ChannelOpenError;
-      if (session.client === client) throw new ChannelOpenError(last.message, last.reason, true);
+      last = err instanceof ChannelOpenError ? err : new ChannelOpenError(String(err));
+      if (!conn.isEnded) throw new ChannelOpenError(last.message, last.reason, true);
     }
   }
   throw last ?? new ChannelOpenError(isClosed() ? 'the client went away' : 'the session did not come back in time');
 }
 
-function openChannel(session: Session, client: Client, socket: Socket, target: Target, timeoutMs: number): Promise<ClientChannel> {
-  return new Promise<ClientChannel>((resolve, reject) => {
-    let settled = false;
-    const giveUp = (why: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      retired.dispose();
-      reject(new ChannelOpenError(why));
-    };
-    const timer = setTimeout(() => giveUp(`opening a channel to ${show(target)} timed out`), timeoutMs);
-    // A demand probe may find the path dead while the open is pending: stop waiting for it.
-    const retired = session.onDidRetire(client, () => giveUp('the session was lost while opening the channel'));
-    try {
-      client.forwardOut(socket.remoteAddress ?? '127.0.0.1', socket.remotePort ?? 0, target.host, target.port, (err, channel) => {
-        clearTimeout(timer);
-        retired.dispose();
-        if (settled) {
-          channel?.close();
-          return;
-        }
-        settled = true;
-        if (err) reject(new ChannelOpenError(`the server could not connect to ${show(target)}: ${err.message}`, (err as { reason?: unknown }).reason));
-        else resolve(channel);
-      });
-    } catch (err) {
-      // ssh2 throws synchronously when its socket is already gone.
-      giveUp((err as Error).message);
-    }
-  });
+function openChannel(conn: Connection, socket: Socket, target: Target, timeoutMs: number): Promise<ClientChannel> {
+  return withDeadline<ClientChannel>(
+    (done) =>
+      conn.client.forwardOut(socket.remoteAddress ?? '127.0.0.1', socket.remotePort ?? 0, target.host, target.port, (err, channel) => {
+        if (err) done(new ChannelOpenError(`the server could not connect to ${show(target)}: ${err.message}`, (err as { reason?: unknown }).reason));
+        else done(undefined, channel);
+      }),
+    {
+      timeoutMs,
+      onTimeout: () => new ChannelOpenError(`opening a channel to ${show(target)} timed out`),
+      discardLate: (channel) => closeQuietly(channel),
+      // A demand probe may find the path dead while the open is pending: stop waiting for it.
+      cancelOn: { event: conn.onDidEnd, error: () => new ChannelOpenError('the session was lost while opening the channel') },
+    },
+  );
 }

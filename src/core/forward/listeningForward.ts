@@ -3,7 +3,9 @@ import type { Disposable } from '../base/disposable';
 import { Emitter, type Event } from '../base/event';
 import type { Logger } from '../base/logger';
 import type { Session } from '../session/session';
+import { sessionEndedReason } from './sessionEnded';
 import type { Forward, ForwardCounters, ForwardKind, ForwardState } from './types';
+import { formatHostPort } from '../base/hostPort';
 
 export interface ListenSpec {
   bindAddress?: string;
@@ -39,6 +41,7 @@ export abstract class ListeningForward implements Forward {
       if (this.stateValue.kind === 'failed' || this.stateValue.kind === 'stopped' || !this.server) return;
       if (s.kind === 'connected') this.setState({ kind: 'active' });
       else if (s.kind === 'lost' || s.kind === 'waiting') this.setState({ kind: 'waiting', reason: 'waiting for the session to reconnect' });
+      else if (s.kind === 'failed' || s.kind === 'closed') this.setState({ kind: 'waiting', reason: sessionEndedReason(s) });
     });
   }
 
@@ -58,7 +61,7 @@ export abstract class ListeningForward implements Forward {
     if (this.boundPort === undefined) return undefined;
     const b = this.listenSpec.bindAddress;
     const host = b && b !== '*' ? b : '127.0.0.1';
-    return host.includes(':') ? `[${host}]:${this.boundPort}` : `${host}:${this.boundPort}`;
+    return formatHostPort(host, this.boundPort);
   }
 
   start(): Promise<void> {
@@ -93,7 +96,7 @@ export abstract class ListeningForward implements Forward {
     const shown = host ?? '*';
     return new Promise<void>((resolve, reject) => {
       const server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
-      server.once('error', (err: NodeJS.ErrnoException) => {
+      const onListenError = (err: NodeJS.ErrnoException) => {
         const reason =
           err.code === 'EADDRINUSE'
             ? `local port ${shown}:${bindPort} is already in use; pick another port or stop the program using it`
@@ -102,8 +105,11 @@ export abstract class ListeningForward implements Forward {
               : `cannot listen on ${shown}:${bindPort}: ${err.message}`;
         this.setState({ kind: 'failed', reason });
         reject(new Error(reason));
-      });
+      };
+      server.once('error', onListenError);
       server.listen(bindPort, host, () => {
+        // Only binding can fail the forward; a later server error is logged (below).
+        server.removeListener('error', onListenError);
         if (this.disposed) {
           server.close();
           reject(new Error(`${this.label} was stopped while starting`));

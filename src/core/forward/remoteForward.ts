@@ -1,15 +1,18 @@
 import { connect as netConnect, type Socket } from 'node:net';
-import type { AcceptConnection, Client, ClientChannel, RejectConnection, TcpConnectionDetails } from 'ssh2';
+import type { AcceptConnection, ClientChannel, RejectConnection, TcpConnectionDetails } from 'ssh2';
 import { Backoff, type BackoffOptions } from '../base/backoff';
 import { Deferred } from '../base/deferred';
 import { DisposableStore, toDisposable } from '../base/disposable';
 import { Emitter, type Event } from '../base/event';
 import type { Logger } from '../base/logger';
+import { formatHostPort } from '../base/hostPort';
 import { disposableTimeout } from '../base/timers';
 import { ALL_INTERFACES, formatForwardSpec } from '../config/forwardSpec';
 import { pipeChannel } from './channelPipe';
 import type { ForwardSpec } from '../config/types';
+import type { Connection } from '../session/connection';
 import type { Session } from '../session/session';
+import { sessionEndedReason } from './sessionEnded';
 import { describeReclaim, reclaimStaleListener } from './staleListener';
 import type { Forward, ForwardCounters, ForwardState } from './types';
 
@@ -52,9 +55,12 @@ export function remoteBindAddress(spec: ForwardSpec): string {
   return spec.bindAddress;
 }
 
-/** Everything tied to one ssh2 Client; thrown away when that client retires. */
+/**
+ * This forward on one connection. Its store lives inside the connection's scope, so it ends
+ * with the connection; it may also end earlier, when the server confirms a cancel.
+ */
 interface Attachment {
-  readonly client: Client;
+  readonly conn: Connection;
   readonly store: DisposableStore;
   /** The port the server listens on for us on this client, once it said yes. */
   port: number | undefined;
@@ -134,9 +140,7 @@ export class RemoteForward implements Forward {
   /** "localhost:PORT" (no bind address), "*:PORT" (all interfaces), else "ADDR:PORT" on the server. */
   get address(): string | undefined {
     const port = this.port;
-    if (port === undefined) return undefined;
-    const host = this.bindAddress === '' ? '*' : this.bindAddress;
-    return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    return port === undefined ? undefined : this.formatBind(port);
   }
 
   /**
@@ -148,18 +152,17 @@ export class RemoteForward implements Forward {
     if (this.disposed) return Promise.reject(new Error(`${this.label} was removed`));
     if (!this.started) {
       this.started = true;
-      this.subscriptions.add(this.session.onDidConnect(({ client }) => this.attach(client)));
+      this.session.onDidConnect((conn) => this.attach(conn), this.subscriptions);
       this.subscriptions.add(
         this.session.onDidChangeState((s) => {
           if (s.kind === 'lost' || s.kind === 'waiting' || s.kind === 'connecting') this.setState({ kind: 'waiting', reason: this.waitingForSession() });
-          else if (s.kind === 'failed') this.setState({ kind: 'waiting', reason: `the session failed: ${s.error.message}` });
-          else if (s.kind === 'closed') this.setState({ kind: 'waiting', reason: 'the session is closed' });
+          else if (s.kind === 'failed' || s.kind === 'closed') this.setState({ kind: 'waiting', reason: sessionEndedReason(s) });
         }),
       );
-      const client = this.session.client;
-      if (client) {
+      const conn = this.session.connection;
+      if (conn) {
         this.firstResult = new Deferred<void>();
-        this.attach(client);
+        this.attach(conn);
       } else {
         this.setState({ kind: 'waiting', reason: this.waitingForSession() });
       }
@@ -179,12 +182,13 @@ export class RemoteForward implements Forward {
     this.stateEmitter.fire(next);
   }
 
-  private attach(client: Client): void {
-    if (this.disposed || this.attachment?.client === client) return;
+  private attach(conn: Connection): void {
+    if (this.disposed || this.attachment?.conn === conn || conn.isEnded) return;
     this.everAttached = true;
     this.attachment?.store.dispose();
-    const a: Attachment = { client, store: new DisposableStore(), port: undefined, requesting: false, stopping: false, sockets: new Set(), waits: new Set() };
+    const a: Attachment = { conn, store: conn.add(new DisposableStore()), port: undefined, requesting: false, stopping: false, sockets: new Set(), waits: new Set() };
     this.attachment = a;
+    const client = conn.client;
     // Listening before the request goes out: sshd may open a channel right after its reply,
     // in the same read, before a promise continuation would run.
     const onTcp = (info: TcpConnectionDetails, accept: AcceptConnection<ClientChannel>, reject: RejectConnection) => this.onIncoming(a, info, accept, reject);
@@ -192,14 +196,12 @@ export class RemoteForward implements Forward {
     a.store.add(toDisposable(() => client.removeListener('tcp connection', onTcp)));
     a.store.add(toDisposable(() => a.sockets.forEach((s) => s.destroy())));
     a.store.add(toDisposable(() => [...a.waits].forEach((end) => end())));
-    a.store.add(
-      this.session.onDidRetire(client, () => {
-        if (this.attachment === a) this.attachment = undefined;
-        a.store.dispose();
-        if (a.port !== undefined) this.heldBefore.add(a.port);
-        this.setState({ kind: 'waiting', reason: this.waitingForSession() });
-      }),
-    );
+    // Runs before the store is disposed with the connection (which ends the waits and sockets).
+    conn.onDidEnd(() => {
+      if (this.attachment === a) this.attachment = undefined;
+      if (a.port !== undefined) this.heldBefore.add(a.port);
+      this.setState({ kind: 'waiting', reason: this.waitingForSession() });
+    }, a.store);
     this.setState({ kind: 'waiting', reason: 'asking the server to listen' });
     void this.requestLoop(a).finally(() => this.firstResult?.resolve());
   }
@@ -250,8 +252,7 @@ export class RemoteForward implements Forward {
   }
 
   private formatBind(port: number): string {
-    const host = this.bindAddress === '' ? '*' : this.bindAddress;
-    return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    return formatHostPort(this.bindAddress === '' ? '*' : this.bindAddress, port);
   }
 
   /** One tcpip-forward request. 'gone' when the client retired (the next one asks again). */
@@ -273,7 +274,7 @@ export class RemoteForward implements Forward {
       const probe = setTimeout(() => this.session.noteActivity(), this.options.replyProbeMs);
       a.requesting = true;
       try {
-        a.client.forwardIn(this.bindAddress, port, (err, boundPort) => {
+        a.conn.client.forwardIn(this.bindAddress, port, (err, boundPort) => {
           a.requesting = false;
           // Bookkeeping here, synchronously: a forwarded-tcpip open may follow in the same read.
           if (!err && (a.stopping || !this.isLive(a))) {
@@ -313,7 +314,7 @@ export class RemoteForward implements Forward {
     const held = this.heldBefore.has(port) ? `the server still holds port ${port} from the previous connection` : `the server refused port ${port}`;
     this.setState({ kind: 'waiting', reason: `${held}; looking for a stale sshd of ours that holds it (reclaimStale)` });
     try {
-      const outcome = await reclaimStaleListener(a.client, port, this.options.reclaimTimeoutMs);
+      const outcome = await reclaimStaleListener(a.conn.client, port, this.options.reclaimTimeoutMs);
       const line = describeReclaim(port, outcome);
       if (outcome.killed.length) this.logger.warn(`${this.label}: ${line}`);
       else this.logger.info(`${this.label}: ${line}`);
@@ -415,7 +416,7 @@ export class RemoteForward implements Forward {
     const finish = () => a.store.dispose();
     a.store.add(disposableTimeout(finish, this.options.cancelTimeoutMs));
     try {
-      a.client.unforwardIn(this.bindAddress, port, (err) => {
+      a.conn.client.unforwardIn(this.bindAddress, port, (err) => {
         if (err) this.logger.warn(`${this.label}: the server did not cancel port ${port}: ${err.message}`);
         else this.logger.info(`${this.label}: the server stopped listening on ${this.formatBind(port)}`);
         finish();
@@ -432,9 +433,9 @@ export class RemoteForward implements Forward {
     const a = this.attachment;
     this.attachment = undefined;
     if (a) {
-      if (a.port !== undefined && this.session.client === a.client) this.cancel(a, a.port);
+      if (a.port !== undefined && !a.conn.isEnded) this.cancel(a, a.port);
       // A pending request is cancelled when its reply comes (see request()).
-      else if (a.requesting && this.session.client === a.client) a.stopping = true;
+      else if (a.requesting && !a.conn.isEnded) a.stopping = true;
       else a.store.dispose();
     }
     this.firstResult?.resolve();

@@ -11,6 +11,7 @@
  * the user may see, and kill(2) works only on the user's own processes anyway.
  */
 import type { Client } from 'ssh2';
+import { execCapture, type ExecResult } from '../shell/remoteExec';
 
 /**
  * POSIX sh, read from stdin by `sh -s -- PORT` so that the user's login shell only has to
@@ -142,39 +143,15 @@ export function describeReclaim(port: number, o: ReclaimOutcome): string {
 }
 
 /** Runs the reclaim script over `client`. Rejects on exec failure or after `timeoutMs`. */
-export function reclaimStaleListener(client: Client, port: number, timeoutMs: number): Promise<ReclaimOutcome> {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return Promise.reject(new Error(`bad port ${port}`));
-  return new Promise<ReclaimOutcome>((resolve, reject) => {
-    let done = false;
-    let stream: { close(): void } | undefined;
-    const finish = (err: Error | undefined, out?: string) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (err) {
-        stream?.close();
-        reject(err);
-      } else {
-        resolve(parseReclaimOutput(out ?? ''));
-      }
-    };
-    const timer = setTimeout(() => finish(new Error(`the reclaim command did not finish within ${timeoutMs} ms`)), timeoutMs);
-    try {
-      client.exec(`sh -s -- ${port}`, (err, ch) => {
-        if (err) return finish(new Error(`cannot run the reclaim command: ${err.message}`));
-        stream = ch;
-        let out = '';
-        let errOut = '';
-        ch.on('data', (d: Buffer) => (out += d.toString('utf8')));
-        ch.stderr.on('data', (d: Buffer) => (errOut += d.toString('utf8')));
-        ch.on('close', () => {
-          if (!/^free /m.test(out)) finish(new Error(`the reclaim command failed: ${(errOut || out).trim().slice(0, 300) || 'no output'}`));
-          else finish(undefined, out);
-        });
-        ch.end(RECLAIM_SCRIPT);
-      });
-    } catch (err) {
-      finish(err as Error);
-    }
-  });
+export async function reclaimStaleListener(client: Client, port: number, timeoutMs: number): Promise<ReclaimOutcome> {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`bad port ${port}`);
+  let result: ExecResult;
+  try {
+    result = await execCapture(client, `sh -s -- ${port}`, timeoutMs, { stdin: RECLAIM_SCRIPT });
+  } catch (err) {
+    const message = (err as Error).message;
+    throw new Error(/timed out/.test(message) ? `the reclaim command did not finish within ${timeoutMs} ms` : `cannot run the reclaim command: ${message}`);
+  }
+  if (!/^free /m.test(result.stdout)) throw new Error(`the reclaim command failed: ${(result.stderr || result.stdout).trim().slice(0, 300) || 'no output'}`);
+  return parseReclaimOutput(result.stdout);
 }

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
+import { type Clock, sleep, systemClock } from '../base/clock';
 import type { Disposable } from '../base/disposable';
 import { Emitter, type Event } from '../base/event';
 import { sendProbe } from './probe';
@@ -43,27 +44,26 @@ export class Keepalive implements Disposable {
   private readonly probeEmitter = new Emitter<ProbeResult>();
   readonly onDidProbe: Event<ProbeResult> = this.probeEmitter.event;
 
-  private lastReceived = Date.now();
+  private lastReceived: number;
   private misses = 0;
   private outstandingSince: number | undefined;
   private smoothedRtt: number | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Disposable | undefined;
   private demand: Promise<boolean> | undefined;
   private dead = false;
   private readonly onData = () => {
-    this.lastReceived = Date.now();
+    this.lastReceived = this.clock.now();
   };
 
   constructor(
     private readonly client: Client,
     private readonly transport: Duplex,
     private readonly options: KeepaliveOptions,
+    private readonly clock: Clock = systemClock,
   ) {
+    this.lastReceived = clock.now();
     transport.on('data', this.onData);
-    if (options.intervalMs > 0) {
-      this.timer = setInterval(() => this.tick(), options.intervalMs);
-      this.timer.unref();
-    }
+    if (options.intervalMs > 0) this.timer = clock.interval(() => this.tick(), options.intervalMs);
   }
 
   get rttMs(): number | undefined {
@@ -78,14 +78,14 @@ export class Keepalive implements Disposable {
   async measure(kind: ProbeResult['kind'] = 'initial', timeoutMs = 5000): Promise<number | undefined> {
     const reply = sendProbe(this.client);
     if (!reply) return undefined;
-    const rtt = await Promise.race([reply, delay(timeoutMs).then(() => undefined)]);
+    const rtt = await Promise.race([reply, sleep(this.clock, timeoutMs).then(() => undefined)]);
     if (rtt !== undefined) this.record(rtt, kind);
     return rtt;
   }
 
   private tick(): void {
     if (this.dead) return;
-    const now = Date.now();
+    const now = this.clock.now();
     if (this.outstandingSince !== undefined && this.lastReceived < this.outstandingSince) {
       this.misses++;
       if (this.misses >= this.options.countMax) {
@@ -99,12 +99,13 @@ export class Keepalive implements Disposable {
     this.send('periodic');
   }
 
-  private send(kind: ProbeResult['kind']): Promise<number> | undefined {
+  private send(kind: ProbeResult['kind']): Promise<number | undefined> | undefined {
     const reply = sendProbe(this.client);
     if (!reply) return undefined;
-    const sentAt = Date.now();
+    const sentAt = this.clock.now();
     if (this.outstandingSince === undefined) this.outstandingSince = sentAt;
     void reply.then((rtt) => {
+      if (rtt === undefined) return; // the connection closed: no reply, nothing proven
       // Replies are FIFO: once this one is in, nothing sent before it is outstanding.
       if (this.outstandingSince !== undefined && this.outstandingSince <= sentAt) this.outstandingSince = undefined;
       this.misses = 0;
@@ -114,14 +115,14 @@ export class Keepalive implements Disposable {
   }
 
   private record(rttMs: number, kind: ProbeResult['kind']): void {
-    this.lastReceived = Date.now();
+    this.lastReceived = this.clock.now();
     this.smoothedRtt = this.smoothedRtt === undefined ? rttMs : 0.75 * this.smoothedRtt + 0.25 * rttMs;
     this.probeEmitter.fire({ rttMs: Math.round(rttMs * 10) / 10, kind });
   }
 
   /** True when data arrived within `quietMs`: no need to probe before a user action. */
   get recentlyHeard(): boolean {
-    return Date.now() - this.lastReceived < this.options.quietMs;
+    return this.clock.now() - this.lastReceived < this.options.quietMs;
   }
 
   /** The deadline a demand probe gets: a few RTTs, at least demandMinMs. */
@@ -145,10 +146,10 @@ export class Keepalive implements Disposable {
       this.die('transport is not writable');
       return Promise.resolve(false);
     }
-    this.demand = Promise.race([reply.then(() => true), delay(deadline).then(() => false)]).then((ok) => {
+    this.demand = Promise.race([reply.then((rtt) => rtt !== undefined), sleep(this.clock, deadline).then(() => false)]).then((ok) => {
       this.demand = undefined;
       // Any packet during the wait also proves the path (e.g. a reply queued behind bulk data).
-      if (!ok && Date.now() - this.lastReceived > deadline) {
+      if (!ok && this.clock.now() - this.lastReceived > deadline) {
         this.die(`no reply to a demand probe within ${deadline} ms`);
         return false;
       }
@@ -165,13 +166,9 @@ export class Keepalive implements Disposable {
 
   dispose(): void {
     this.dead = true;
-    clearInterval(this.timer);
+    this.timer?.dispose();
     this.transport.removeListener('data', this.onData);
     this.deadEmitter.dispose();
     this.probeEmitter.dispose();
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

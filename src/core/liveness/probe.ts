@@ -1,24 +1,27 @@
 import type { Client } from 'ssh2';
 
 interface ClientInternals {
-  _callbacks?: Array<(hadErr: boolean) => void>;
+  /** ssh2 calls these with false (success), true (failure reply) or an Error (socket closed). */
+  _callbacks?: Array<(outcome: boolean | Error) => void>;
   _protocol?: { ping(): void };
   _sock?: { writable?: boolean };
 }
 
 /**
  * Sends one `keepalive@openssh.com` global request with want-reply and resolves with the
- * round trip in ms when the server answers (success or failure: both prove the path).
+ * round trip in ms when the server answers (success or failure: both prove the path), or
+ * with undefined when the connection closed first (ssh2 then calls every pending callback
+ * with an Error, which is not a reply).
  * This is exactly what ssh2's own keepalive sends; we drive it ourselves to measure every
  * probe and to probe on demand. Global request replies are FIFO, so pushing our callback
  * in ssh2's queue keeps it in step with forwardIn/unforwardIn replies.
  */
-export function sendProbe(client: Client): Promise<number> | undefined {
+export function sendProbe(client: Client): Promise<number | undefined> | undefined {
   const internals = client as unknown as ClientInternals;
   if (!internals._protocol || !internals._callbacks || internals._sock?.writable === false) return undefined;
   const started = process.hrtime.bigint();
-  return new Promise<number>((resolve) => {
-    internals._callbacks!.push(() => resolve(Number(process.hrtime.bigint() - started) / 1e6));
+  return new Promise<number | undefined>((resolve) => {
+    internals._callbacks!.push((outcome) => resolve(outcome instanceof Error ? undefined : Number(process.hrtime.bigint() - started) / 1e6));
     internals._protocol!.ping();
   });
 }

@@ -3,6 +3,7 @@ import type { StrictHostKeyChecking } from '../config/types';
 import type { Logger } from '../base/logger';
 import { SessionError } from './errors';
 import type { Prompter } from './prompter';
+import { knownHostsName } from '../base/hostPort';
 
 export interface HostKeyTarget {
   /** Name looked up in known_hosts: HostKeyAlias, else HostName. */
@@ -50,7 +51,7 @@ export class HostKeyVerifier {
     const type = keyTypeOf(blob);
     const fingerprint = fingerprintSha256(blob);
     const verdict = checkHostKey(knownHostsFiles, host, port, { type, blob });
-    const display = port === 22 ? host : `[${host}]:${port}`;
+    const display = knownHostsName(host, port);
     switch (verdict.kind) {
       case 'match':
         this.logger.debug(`host key ${type} ${fingerprint} matches ${verdict.file}:${verdict.line}`);
@@ -88,7 +89,7 @@ export class HostKeyVerifier {
 
   private changedError(type: string, fingerprint: string, where: string): SessionError {
     const { host, port } = this.target;
-    const display = port === 22 ? host : `[${host}]:${port}`;
+    const display = knownHostsName(host, port);
     return new SessionError(
       'host-key-changed',
       `REMOTE HOST IDENTIFICATION HAS CHANGED for ${display}: it offered ${type} ${fingerprint}, which does not match ${where}. Someone could be intercepting the connection; if the host was really reinstalled, remove the old key (ssh-keygen -R '${display}') and connect again.`,

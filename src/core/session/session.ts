@@ -1,12 +1,14 @@
 import type { Client } from 'ssh2';
 import { Backoff, type BackoffOptions, defaultBackoff } from '../base/backoff';
+import { type Clock, systemClock } from '../base/clock';
 import { Deferred } from '../base/deferred';
-import { DisposableStore, type Disposable } from '../base/disposable';
+import { DisposableStore, toDisposable, type Disposable } from '../base/disposable';
 import { Emitter, type Event } from '../base/event';
 import type { Logger } from '../base/logger';
 import type { ResolvedHost } from '../config/types';
 import { defaultKeepaliveOptions, Keepalive, type KeepaliveOptions, type ProbeResult } from '../liveness/keepalive';
 import { connectAttempt, type ConnectedClient, type Hop } from './connectAttempt';
+import { type Connection, ConnectionScope } from './connection';
 import { SessionError } from './errors';
 import { HostKeyVerifier } from './hostKeyPolicy';
 import { IdentityLoader } from './identities';
@@ -42,6 +44,8 @@ export interface SessionDeps {
   /** Fires when the machine's network interfaces change. */
   onDidChangeNetwork?: Event<unknown>;
   random?: () => number;
+  /** Default: the system clock. Tests pass a fake one. */
+  clock?: Clock;
 }
 
 /** Builds session options from the resolved host (ssh_config wins) and our defaults. */
@@ -69,36 +73,60 @@ export interface UsableOptions {
 }
 
 /**
+ * A kick (user action, wake-up) never starts an attempt sooner than this after the previous
+ * one: a person typing during an outage must not turn into a SYN per keystroke. A kick that
+ * comes sooner is deferred to the end of this gap, never dropped.
+ */
+export const KICK_GAP_MS = 250;
+
+/** What exists only while connected: the riders' scope, the ssh2 chain, its keepalive. */
+interface Live {
+  readonly conn: ConnectionScope;
+  readonly chain: ConnectedClient;
+  readonly keepalive: Keepalive;
+}
+
+type ConnectedState = Extract<SessionState, { kind: 'connected' }>;
+
+/**
+ * The session's internal state: the public state plus what that state owns. A connection
+ * is `live` only in `connected`, so nothing can see a half-adopted one; `lostAt` lives in
+ * the states of an outage (lost, waiting, connecting after a loss).
+ */
+type Phase =
+  | { readonly state: Exclude<SessionState, ConnectedState>; readonly lostAt?: number }
+  | { readonly state: ConnectedState; readonly live: Live };
+
+/**
  * One Session per host: the state machine over an ssh2 Client. Exactly one connect
- * attempt is in flight at a time; callbacks of a superseded client are ignored by
- * identity; fatal errors end in `failed` and are never retried in the background.
+ * attempt is in flight at a time; fatal errors end in `failed` and are never retried in
+ * the background. Each connection is handed to riders as a `Connection` scope
+ * (`onDidConnect`), which ends, and disposes what they put in it, when the connection does.
  */
 export class Session implements Disposable {
-  private stateValue: SessionState = { kind: 'idle' };
+  private phase: Phase = { state: { kind: 'idle' } };
   private readonly stateEmitter = new Emitter<SessionState>();
   readonly onDidChangeState: Event<SessionState> = this.stateEmitter.event;
-  private readonly connectEmitter = new Emitter<{ client: Client; restored: boolean }>();
-  /** Fires with each new client, so forwards (-R) and shells can be put back. */
-  readonly onDidConnect = this.connectEmitter.event;
+  private readonly connectEmitter = new Emitter<Connection>();
+  /** Fires with each new connection, so forwards (-R) and shells can be put back on it. */
+  readonly onDidConnect: Event<Connection> = this.connectEmitter.event;
   private readonly probeEmitter = new Emitter<ProbeResult>();
   readonly onDidProbe: Event<ProbeResult> = this.probeEmitter.event;
 
   private readonly disposables = new DisposableStore();
-  /** Owns what belongs to the current connection (keepalive, listeners). */
-  private readonly connection = new DisposableStore();
-  private current: ConnectedClient | undefined;
-  private keepalive: Keepalive | undefined;
   private looping = false;
   private sleeping: Deferred<void> | undefined;
-  private firstConnect = new Deferred<void>();
+  /** A kick that came too soon after an attempt, waiting for the end of the gap. */
+  private pendingKick: Disposable | undefined;
+  private readonly firstConnect = new Deferred<void>();
   private readonly backoff: Backoff;
   private readonly identities: IdentityLoader;
   private readonly verifiers = new Map<string, HostKeyVerifier>();
   private everConnected = false;
-  private lostAt: number | undefined;
-  private stableTimer: NodeJS.Timeout | undefined;
+  private connectionCount = 0;
   private lastAttemptAt = 0;
   private readonly random: () => number;
+  private readonly clock: Clock;
 
   constructor(
     readonly host: ResolvedHost,
@@ -106,38 +134,49 @@ export class Session implements Disposable {
     private readonly deps: SessionDeps,
   ) {
     this.random = deps.random ?? Math.random;
+    this.clock = deps.clock ?? systemClock;
     this.backoff = new Backoff(options.backoff, this.random);
     this.identities = new IdentityLoader(deps.prompter, deps.logger);
-    this.disposables.add(this.connection);
     for (const e of [this.stateEmitter, this.connectEmitter, this.probeEmitter]) this.disposables.add(e);
-    if (deps.onDidWake) this.disposables.add(deps.onDidWake(() => this.onEnvironmentChange('the machine woke up')));
-    if (deps.onDidChangeNetwork) this.disposables.add(deps.onDidChangeNetwork(() => this.onEnvironmentChange('network interfaces changed')));
+    deps.onDidWake?.(() => this.onEnvironmentChange('the machine woke up'), this.disposables);
+    deps.onDidChangeNetwork?.(() => this.onEnvironmentChange('network interfaces changed'), this.disposables);
   }
 
   get state(): SessionState {
-    return this.stateValue;
+    return this.phase.state;
+  }
+
+  /** The live connection; undefined unless `connected`. */
+  get connection(): Connection | undefined {
+    return 'live' in this.phase ? this.phase.live.conn : undefined;
   }
 
   get client(): Client | undefined {
-    return this.stateValue.kind === 'connected' ? this.current?.client : undefined;
+    return this.connection?.client;
   }
 
   get rttMs(): number | undefined {
-    return this.keepalive?.rttMs;
+    return 'live' in this.phase ? this.phase.live.keepalive.rttMs : undefined;
   }
 
   get lastContact(): number | undefined {
-    return this.keepalive?.lastContact;
+    return 'live' in this.phase ? this.phase.live.keepalive.lastContact : undefined;
   }
 
-  private setState(next: SessionState): void {
-    this.stateValue = next;
-    this.stateEmitter.fire(next);
+  /** The one setter of the session's state. */
+  private transition(next: Phase): void {
+    this.phase = next;
+    this.stateEmitter.fire(next.state);
+  }
+
+  /** An outage's start time carries over through lost, waiting and connecting. */
+  private get lostAt(): number | undefined {
+    return 'live' in this.phase ? undefined : this.phase.lostAt;
   }
 
   /** Starts connecting; resolves on the first connection, rejects with a fatal SessionError. */
   start(): Promise<void> {
-    if (this.stateValue.kind === 'idle') this.runLoop(false);
+    if (this.phase.state.kind === 'idle') this.runLoop(false);
     return this.firstConnect.promise;
   }
 
@@ -147,7 +186,7 @@ export class Session implements Disposable {
    * connected client and connects afresh.
    */
   reconnect(reason = 'reconnect requested'): Promise<void> {
-    const s = this.stateValue;
+    const s = this.phase.state;
     if (s.kind === 'closed') return Promise.reject(new SessionError('cancelled', 'the session is closed'));
     if (s.kind === 'connected') {
       this.drop(reason);
@@ -160,26 +199,26 @@ export class Session implements Disposable {
     return this.whenConnected(this.options.connectTimeoutMs + this.options.authTimeoutMs);
   }
 
-  /** The client, once it can carry traffic; with `userAction` a quiet path is probed first. */
-  async whenUsable(opts: UsableOptions): Promise<Client> {
-    const deadline = Date.now() + opts.timeoutMs;
+  /** The connection, once it can carry traffic; with `userAction` a quiet path is probed first. */
+  async whenUsable(opts: UsableOptions): Promise<Connection> {
+    const deadline = this.clock.now() + opts.timeoutMs;
     for (;;) {
-      const s = this.stateValue;
+      const p = this.phase;
+      const s = p.state;
       if (s.kind === 'closed') throw new SessionError('cancelled', 'the session is closed');
       if (s.kind === 'failed') throw s.error;
       if (s.kind === 'idle') void this.start().catch(() => undefined);
-      if (s.kind === 'connected' && this.current && this.keepalive) {
-        const client = this.current.client;
-        if (!opts.userAction) return client;
-        const probe = this.keepalive.demandProbe();
-        // Heard from very recently: hand the client out now and let the probe run beside
-        // the caller's work; if it fails the session drops this client and callers that
-        // watch `isCurrent` retry on the next one.
-        if (this.keepalive.recentlyHeard) return client;
-        if ((await probe) && this.current?.client === client) return client;
+      if ('live' in p) {
+        const { conn, keepalive } = p.live;
+        if (!opts.userAction) return conn;
+        const probe = keepalive.demandProbe();
+        // Heard from very recently: hand the connection out now and let the probe run beside
+        // the caller's work; if it fails the connection ends and its riders hear of it.
+        if (keepalive.recentlyHeard) return conn;
+        if ((await probe) && !conn.isEnded) return conn;
       }
-      if (this.stateValue.kind === 'waiting' && opts.userAction) this.kick();
-      const remaining = deadline - Date.now();
+      if (this.phase.state.kind === 'waiting' && opts.userAction) this.kick();
+      const remaining = deadline - this.clock.now();
       if (remaining <= 0) throw new SessionError('timeout', `${this.host.alias} is not connected yet (waited ${opts.timeoutMs} ms)`);
       await this.whenConnected(remaining);
     }
@@ -190,40 +229,23 @@ export class Session implements Disposable {
    * the path has been quiet, probe it now: a dead path is found in about a second.
    */
   noteActivity(): void {
-    const keepalive = this.keepalive;
-    if (this.stateValue.kind === 'connected' && keepalive && !keepalive.recentlyHeard) void keepalive.demandProbe();
-  }
-
-  /** Fires when `client` stops being the session's live client (lost, dropped, closed). */
-  onDidRetire(client: Client, listener: () => void): Disposable {
-    let fired = false;
-    const fire = () => {
-      if (fired) return;
-      fired = true;
-      sub.dispose();
-      listener();
-    };
-    const sub = this.onDidChangeState(() => {
-      if (this.client !== client) fire();
-    });
-    if (this.client !== client) queueMicrotask(fire);
-    return { dispose: () => sub.dispose() };
+    if ('live' in this.phase && !this.phase.live.keepalive.recentlyHeard) void this.phase.live.keepalive.demandProbe();
   }
 
   private whenConnected(timeoutMs: number): Promise<void> {
-    if (this.stateValue.kind === 'connected') return Promise.resolve();
+    if (this.phase.state.kind === 'connected') return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.timeout(() => {
         sub.dispose();
         reject(new SessionError('timeout', `${this.host.alias} did not connect within ${timeoutMs} ms`));
       }, timeoutMs);
       const sub = this.onDidChangeState((s) => {
         if (s.kind === 'connected') {
-          clearTimeout(timer);
+          timer.dispose();
           sub.dispose();
           resolve();
         } else if (s.kind === 'failed' || s.kind === 'closed') {
-          clearTimeout(timer);
+          timer.dispose();
           sub.dispose();
           reject(s.kind === 'failed' ? s.error : new SessionError('cancelled', 'the session is closed'));
         }
@@ -232,30 +254,34 @@ export class Session implements Disposable {
   }
 
   private onEnvironmentChange(why: string): void {
-    const s = this.stateValue;
-    this.deps.logger.info(`${why}`);
-    if (s.kind === 'waiting') this.kick();
-    else if (s.kind === 'connected' && this.keepalive) void this.keepalive.demandProbe();
+    this.deps.logger.info(why);
+    const p = this.phase;
+    if (p.state.kind === 'waiting') this.kick();
+    else if ('live' in p) void p.live.keepalive.demandProbe();
   }
 
-  /** Ends a pending backoff sleep now (user action, wake-up, network change). */
+  /** Ends a pending backoff sleep now (user action, wake-up, network change), or right after the gap. */
   private kick(): void {
-    // Even a kick waits a little after the previous attempt: a person typing during an
-    // outage must not turn into a SYN per keystroke.
-    const sinceLast = Date.now() - this.lastAttemptAt;
-    if (sinceLast < 250) return;
-    this.sleeping?.resolve();
+    const sinceLast = this.clock.now() - this.lastAttemptAt;
+    if (sinceLast >= KICK_GAP_MS) {
+      this.sleeping?.resolve();
+      return;
+    }
+    this.pendingKick ??= this.clock.timeout(() => {
+      this.pendingKick = undefined;
+      this.sleeping?.resolve();
+    }, KICK_GAP_MS - sinceLast);
   }
 
   private runLoop(reconnecting: boolean): void {
     if (this.looping) return;
     this.looping = true;
     void this.connectLoop(reconnecting).then(
-      (connected) => {
-        // The loop is over before the new client is adopted, so that a loss (or a
+      (live) => {
+        // The loop is over before the connection is adopted, so that a loss (or a
         // reconnect request) from then on can start the next loop.
         this.looping = false;
-        if (connected) void this.adopt(connected);
+        if (live) this.adopt(live);
       },
       (err) => {
         this.looping = false;
@@ -264,57 +290,75 @@ export class Session implements Disposable {
     );
   }
 
-  /** Attempts until one connects (returned), a fatal error, or dispose (undefined). */
-  private async connectLoop(reconnecting: boolean): Promise<ConnectedClient | undefined> {
+  /** Attempts until one connects and answers a first probe (returned), a fatal error, or dispose. */
+  private async connectLoop(reconnecting: boolean): Promise<Live | undefined> {
     let attempt = 0;
-    let lastError = '';
     if (reconnecting) {
       // First retry almost at once (a little jitter spreads many sessions after a network change).
-      attempt++;
+      const s = this.phase.state;
       const delayMs = Math.round(50 + this.random() * 150);
-      if (!(await this.wait(attempt, delayMs, this.stateValue.kind === 'lost' ? this.stateValue.reason : 'reconnecting'))) return undefined;
-      attempt--;
+      if (!(await this.wait(1, delayMs, s.kind === 'lost' ? s.reason : 'reconnecting'))) return undefined;
     }
     for (;;) {
       if (this.disposables.isDisposed) return undefined;
       attempt++;
-      this.lastAttemptAt = Date.now();
-      this.setState({ kind: 'connecting', attempt, since: Date.now() });
-      const tcpMs = this.everConnected ? this.options.reconnectTcpTimeoutMs : this.options.connectTimeoutMs;
-      let connected: ConnectedClient;
+      this.lastAttemptAt = this.clock.now();
+      this.transition({ state: { kind: 'connecting', attempt, since: this.clock.now() }, lostAt: this.lostAt });
+      let live: Live;
       try {
-        connected = await connectAttempt(this.host, {
-          prompter: this.deps.prompter,
-          identities: this.identities,
-          verifierFor: (hop) => this.verifierFor(hop),
-          logger: this.deps.logger,
-          deadlines: { tcpMs, bannerMs: tcpMs, handshakeMs: this.options.connectTimeoutMs, authMs: this.options.authTimeoutMs },
-          everConnected: this.everConnected,
-        });
+        live = await this.attempt();
       } catch (err) {
         const error = err instanceof SessionError ? err : new SessionError('protocol', String(err));
         if (this.disposables.isDisposed) return undefined;
         if (error.fatal) {
           // Reported once, by whoever owns the session (CLI line, VS Code notification).
           this.deps.logger.info(`giving up: ${error.message}`);
-          this.setState({ kind: 'failed', error, at: Date.now() });
+          this.transition({ state: { kind: 'failed', error, at: this.clock.now() } });
           this.firstConnect.reject(error);
           return undefined;
         }
-        lastError = error.message;
         // A long outage must not flood the log: the first attempts, then one a minute or so.
         const log = attempt <= 3 || attempt % 60 === 0 ? this.deps.logger.info : this.deps.logger.debug;
         log.call(this.deps.logger, `attempt ${attempt} failed: ${error.message}`);
         const delayMs = error.pathDown ? this.pathDownDelay() : this.backoff.next();
-        if (!(await this.wait(attempt + 1, delayMs, lastError))) return undefined;
+        if (!(await this.wait(attempt + 1, delayMs, error.message))) return undefined;
         continue;
       }
       if (this.disposables.isDisposed) {
-        connected.dispose();
+        live.keepalive.dispose();
+        live.chain.dispose();
         return undefined;
       }
-      return connected;
+      return live;
     }
+  }
+
+  /**
+   * One attempt: connect and authenticate, then a first keepalive must come back. A server
+   * that authenticates and then goes quiet (a path that died in the handshake's last second,
+   * a stalled sshd) is not connected: the attempt fails and is retried like any other.
+   */
+  private async attempt(): Promise<Live> {
+    const tcpMs = this.everConnected ? this.options.reconnectTcpTimeoutMs : this.options.connectTimeoutMs;
+    const chain = await connectAttempt(this.host, {
+      prompter: this.deps.prompter,
+      identities: this.identities,
+      verifierFor: (hop) => this.verifierFor(hop),
+      logger: this.deps.logger,
+      deadlines: { tcpMs, bannerMs: tcpMs, handshakeMs: this.options.connectTimeoutMs, authMs: this.options.authTimeoutMs },
+      everConnected: this.everConnected,
+    });
+    const keepalive = new Keepalive(chain.client, chain.transport, this.options.keepalive, this.clock);
+    const firstProbeMs = Math.max(2000, this.options.connectTimeoutMs);
+    const rtt = await keepalive.measure('initial', firstProbeMs);
+    if (rtt === undefined || this.disposables.isDisposed) {
+      keepalive.dispose();
+      chain.dispose();
+      throw new SessionError('stalled', `${this.host.alias}: logged in, but the server did not answer a first keepalive within ${firstProbeMs} ms`);
+    }
+    this.connectionCount++;
+    const conn = new ConnectionScope(chain.client, this.everConnected, this.connectionCount);
+    return { conn, chain, keepalive };
   }
 
   /**
@@ -325,67 +369,69 @@ export class Session implements Disposable {
   private pathDownDelay(): number {
     const { min, max } = this.options.pathDownRetryMs;
     const jittered = Math.round(min + this.random() * (max - min));
-    const sinceStart = Date.now() - this.lastAttemptAt;
+    const sinceStart = this.clock.now() - this.lastAttemptAt;
     return Math.max(jittered, this.options.pathDownMinCycleMs - sinceStart);
   }
 
   /** Sleeps in `waiting`; resolves false if the session was closed meanwhile. */
   private async wait(attempt: number, delayMs: number, lastError: string): Promise<boolean> {
-    this.setState({ kind: 'waiting', attempt, delayMs, until: Date.now() + delayMs, lastError });
+    const until = this.clock.now() + delayMs;
+    this.transition({ state: { kind: 'waiting', attempt, delayMs, until, lastError }, lostAt: this.lostAt });
     const sleep = (this.sleeping = new Deferred<void>());
-    const timer = setTimeout(() => sleep.resolve(), delayMs);
+    const timer = this.clock.timeout(() => sleep.resolve(), delayMs);
     await sleep.promise;
-    clearTimeout(timer);
+    timer.dispose();
+    this.pendingKick?.dispose();
+    this.pendingKick = undefined;
     this.sleeping = undefined;
     return !this.disposables.isDisposed;
   }
 
-  private async adopt(connected: ConnectedClient): Promise<void> {
-    this.current = connected;
-    const keepalive = (this.keepalive = new Keepalive(connected.client, connected.transport, this.options.keepalive));
-    this.connection.add(keepalive);
-    this.connection.add(keepalive.onDidProbe((p) => this.probeEmitter.fire(p)));
-    this.connection.add(keepalive.onDidDie((reason) => this.onLost(connected, reason)));
-    const onClose = () => this.onLost(connected, 'the server closed the connection');
+  /** Makes a measured connection the session's: state `connected`, riders get its scope. */
+  private adopt(live: Live): void {
+    const { conn, chain, keepalive } = live;
+    // Ended last first: the keepalive stops, listeners go, then the ssh2 chain is torn down.
+    conn.add(toDisposable(() => chain.dispose()));
+    const onClose = () => this.onLost(live, 'the server closed the connection');
     const onError = (err: Error & { level?: string }) => this.deps.logger.debug(`client error: ${err.message}`);
-    connected.client.on('close', onClose);
-    connected.client.on('error', onError);
-    this.connection.add({
-      dispose: () => {
-        connected.client.removeListener('close', onClose);
-        connected.client.removeListener('error', onError);
-        connected.dispose();
-      },
-    });
-    const rttMs = await keepalive.measure('initial', Math.max(2000, this.options.connectTimeoutMs));
-    if (this.current !== connected) return; // lost while measuring
-    const restored = this.everConnected;
+    chain.client.on('close', onClose);
+    chain.client.on('error', onError);
+    conn.add(
+      toDisposable(() => {
+        chain.client.removeListener('close', onClose);
+        chain.client.removeListener('error', onError);
+      }),
+    );
+    conn.add(keepalive);
+    keepalive.onDidProbe((p) => this.probeEmitter.fire(p), conn);
+    keepalive.onDidDie((reason) => this.onLost(live, reason), conn);
+    conn.add(this.clock.timeout(() => this.backoff.reset(), this.options.stableAfterMs));
+
+    const restored = conn.restored;
+    const lostAt = this.lostAt;
+    const now = this.clock.now();
+    const restoredAfterMs = restored && lostAt !== undefined ? now - lostAt : undefined;
     this.everConnected = true;
-    const restoredAfterMs = restored && this.lostAt !== undefined ? Date.now() - this.lostAt : undefined;
-    this.setState({ kind: 'connected', since: Date.now(), rttMs: rttMs === undefined ? undefined : Math.round(rttMs * 10) / 10, restoredAfterMs });
+    const rttMs = keepalive.rttMs;
+    this.transition({ state: { kind: 'connected', since: now, rttMs, restoredAfterMs }, live });
     this.deps.logger.info(restored ? `restored after ${restoredAfterMs} ms` : `connected to ${this.host.hostName}:${this.host.port}`);
-    this.stableTimer = setTimeout(() => this.backoff.reset(), this.options.stableAfterMs);
-    this.stableTimer.unref();
     this.firstConnect.resolve();
-    this.connectEmitter.fire({ client: connected.client, restored });
+    this.connectEmitter.fire(conn);
   }
 
   /** A connected client died (or was dropped on purpose): record why and reconnect. */
-  private onLost(connected: ConnectedClient, reason: string): void {
-    if (this.current !== connected) return; // a superseded client's callback
-    this.current = undefined;
-    this.keepalive = undefined;
-    clearTimeout(this.stableTimer);
-    this.connection.clear();
+  private onLost(live: Live, reason: string): void {
+    if (!('live' in this.phase) || this.phase.live !== live) return; // a superseded connection's callback
     if (this.disposables.isDisposed) return;
-    this.lostAt = Date.now();
+    const lostAt = this.clock.now();
     this.deps.logger.warn(`connection lost: ${reason}`);
-    this.setState({ kind: 'lost', reason, at: this.lostAt });
+    this.transition({ state: { kind: 'lost', reason, at: lostAt }, lostAt });
+    live.conn.end({ kind: 'lost', reason });
     this.runLoop(true);
   }
 
   private drop(reason: string): void {
-    if (this.current) this.onLost(this.current, reason);
+    if ('live' in this.phase) this.onLost(this.phase.live, reason);
   }
 
   private verifierFor(hop: Hop): HostKeyVerifier {
@@ -412,13 +458,12 @@ export class Session implements Disposable {
   }
 
   dispose(): void {
-    if (this.stateValue.kind === 'closed') return;
-    clearTimeout(this.stableTimer);
-    this.current = undefined;
-    this.keepalive = undefined;
-    this.connection.clear();
+    if (this.phase.state.kind === 'closed') return;
+    const live = 'live' in this.phase ? this.phase.live : undefined;
     this.firstConnect.reject(new SessionError('cancelled', 'the session was closed'));
-    this.setState({ kind: 'closed' });
+    this.transition({ state: { kind: 'closed' } });
+    live?.conn.end({ kind: 'closed', reason: 'the session was closed' });
+    this.pendingKick?.dispose();
     this.sleeping?.resolve();
     this.disposables.dispose();
   }

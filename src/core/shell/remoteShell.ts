@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import type { Client, ClientChannel, PseudoTtyOptions } from 'ssh2';
+import { withDeadline } from '../base/deadline';
 import { Deferred } from '../base/deferred';
 import { DisposableStore, toDisposable, type Disposable } from '../base/disposable';
 import { Emitter, type Event } from '../base/event';
 import { disposableTimeout } from '../base/timers';
 import { nullLogger, type Logger } from '../base/logger';
+import type { Connection } from '../session/connection';
 import type { Session } from '../session/session';
 import { describeState } from '../session/state';
 import { checkEnvName, type Multiplexer } from './multiplexer';
@@ -53,7 +55,7 @@ export interface DroppedInput {
 }
 
 export interface CloseOptions {
-  /** Leave the multiplexer session running on the server (e.g. the editor window reloads). */
+  /** Leave the multiplexer session running on the server, to be attached again (the CLI does on SIGHUP: its terminal went away). */
   keepRemote?: boolean;
 }
 
@@ -93,13 +95,15 @@ export class RemoteShell implements Disposable {
 
   /** Subscriptions to the session. */
   private readonly disposables = new DisposableStore();
-  /** Owns the current channel and its listeners; cleared when it ends or is replaced. */
-  private readonly channelStore = new DisposableStore();
+  /**
+   * Owns the current channel and its listeners. It lives inside the connection's scope, so
+   * it ends with the connection; it ends earlier when the channel closes or is replaced.
+   */
+  private channelStore: DisposableStore | undefined;
   private channel: ClientChannel | undefined;
-  private channelClient: Client | undefined;
+  /** The connection the shell is opening on, or open on; a result for any other is dropped. */
+  private openConn: Connection | undefined;
   private channelSize = { cols: 0, rows: 0 };
-  /** Bumped by every open attempt and by close: a superseded attempt's results are dropped. */
-  private attemptSeq = 0;
   private generation = 0;
   private started = false;
   private closing: Promise<void> | undefined;
@@ -130,9 +134,9 @@ export class RemoteShell implements Disposable {
     this.channelOpenMs = deps.channelOpenMs ?? 15_000;
     this.execMs = deps.execMs ?? 10_000;
     this.firstScreenMs = deps.firstScreenMs ?? 5_000;
-    this.disposables.add(this.channelStore);
-    this.disposables.add(session.onDidConnect(({ client }) => this.onConnect(client)));
-    this.disposables.add(session.onDidChangeState(() => this.onSessionState()));
+    session.onDidConnect((conn) => this.onConnect(conn), this.disposables);
+    session.onDidChangeState(() => this.onSessionState(), this.disposables);
+    this.disposables.add(toDisposable(() => this.dropChannel()));
   }
 
   get state(): ShellState {
@@ -155,8 +159,8 @@ export class RemoteShell implements Disposable {
   start(): Promise<void> {
     if (!this.started && !this.closing) {
       this.started = true;
-      const client = this.session.client;
-      if (client) void this.openOn(client);
+      const conn = this.session.connection;
+      if (conn) void this.openOn(conn);
       else if (!this.onSessionState()) void this.session.start().catch(() => undefined); // its onDidConnect opens us
     }
     return this.firstOpen.promise;
@@ -218,9 +222,16 @@ export class RemoteShell implements Disposable {
     return this.started && !this.closing && this.stateValue.kind !== 'exited';
   }
 
-  private onConnect(client: Client): void {
-    if (!this.wanted || this.channelClient === client) return;
-    void this.openOn(client);
+  private onConnect(conn: Connection): void {
+    if (!this.wanted || this.openConn === conn) return;
+    void this.openOn(conn);
+  }
+
+  /** Lets the current channel (and any open in flight) go. */
+  private dropChannel(): void {
+    this.openConn = undefined;
+    this.channelStore?.dispose();
+    this.channelStore = undefined;
   }
 
   /** Mirrors a session that gave up or closed; true when it did (nothing to wait for). */
@@ -228,14 +239,12 @@ export class RemoteShell implements Disposable {
     if (!this.wanted) return false;
     const s = this.session.state;
     if (s.kind === 'failed') {
-      this.attemptSeq++;
-      this.channelStore.clear();
+      this.dropChannel();
       this.setState({ kind: 'failed', reason: s.error.message });
       return true;
     }
     if (s.kind === 'closed') {
-      this.attemptSeq++;
-      this.channelStore.clear();
+      this.dropChannel();
       this.setState({ kind: 'failed', reason: 'the session was closed' });
       return true;
     }
@@ -250,19 +259,20 @@ export class RemoteShell implements Disposable {
     return describeState(s);
   }
 
-  private async openOn(client: Client): Promise<void> {
-    const seq = ++this.attemptSeq;
-    const superseded = () => seq !== this.attemptSeq || !!this.closing;
-    this.channelStore.clear();
+  private async openOn(conn: Connection): Promise<void> {
+    this.dropChannel();
+    this.openConn = conn;
+    // A newer open (the next connection) or close() took over: this one's results are dropped.
+    const superseded = () => this.openConn !== conn || !!this.closing;
     this.setState({ kind: 'opening' });
     let channel: ClientChannel | undefined;
     let plan: OpenPlan;
     try {
-      plan = await this.plan(client);
-      if (!superseded() && this.session.client === client) channel = await this.openChannel(client, plan);
+      plan = await this.plan(conn.client);
+      if (!superseded() && !conn.isEnded) channel = await this.openChannel(conn, plan);
     } catch (err) {
       if (superseded()) return;
-      if (this.session.client === client) {
+      if (!conn.isEnded) {
         // The connection is fine but the server will not give us a shell (MaxSessions, a
         // refused pty, a forced command that failed): retrying now would fail the same way.
         this.logger.warn(`shell ${this.id}: ${(err as Error).message}`);
@@ -273,12 +283,12 @@ export class RemoteShell implements Disposable {
       return;
     }
     if (superseded()) return closeQuietly(channel);
-    if (!channel || this.session.client !== client) {
+    if (!channel || conn.isEnded) {
       closeQuietly(channel);
-      this.setState({ kind: 'suspended', reason: this.lossReason() });
+      this.setState({ kind: 'suspended', reason: this.lossReason() }); // onDidConnect tries again
       return;
     }
-    this.adopt(client, channel, plan);
+    this.adopt(conn, channel, plan);
   }
 
   /** Plain shell or multiplexer, and whether its session already exists. */
@@ -303,7 +313,7 @@ export class RemoteShell implements Disposable {
     };
   }
 
-  private openChannel(client: Client, plan: OpenPlan): Promise<ClientChannel> {
+  private openChannel(conn: Connection, plan: OpenPlan): Promise<ClientChannel> {
     const command = plan.command;
     const pty: PseudoTtyOptions = { term: this.options.term, cols: this.cols, rows: this.rows };
     // Until the multiplexer's client puts this pty in raw mode (a few ms after the channel
@@ -312,33 +322,25 @@ export class RemoteShell implements Disposable {
     if (plan.multiplexer) pty.modes = { ISIG: 0 };
     this.channelSize = { cols: this.cols, rows: this.rows };
     const env = this.options.env ? { ...this.options.env } : undefined;
-    return new Promise<ClientChannel>((resolve, reject) => {
-      let done = false;
-      const timer = setTimeout(() => {
-        done = true;
-        reject(new Error(`opening the shell timed out after ${this.channelOpenMs} ms`));
-      }, this.channelOpenMs);
-      const onChannel = (err: Error | undefined, channel: ClientChannel) => {
-        clearTimeout(timer);
-        if (done) return closeQuietly(channel); // too late: nobody owns it
-        done = true;
-        if (err) reject(err);
-        else resolve(channel);
-      };
-      try {
+    const client = conn.client;
+    return withDeadline<ClientChannel>(
+      (done) => {
+        const onChannel = (err: Error | undefined, channel: ClientChannel) => done(err, channel);
         if (command === undefined) client.shell(pty, env ? { env } : {}, onChannel);
         else client.exec(command, env ? { pty, env } : { pty }, onChannel);
-      } catch (err) {
-        clearTimeout(timer);
-        done = true;
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
-    });
+      },
+      {
+        timeoutMs: this.channelOpenMs,
+        onTimeout: () => new Error(`opening the shell timed out after ${this.channelOpenMs} ms`),
+        discardLate: (channel) => closeQuietly(channel), // too late: nobody owns it
+        cancelOn: { event: conn.onDidEnd, error: () => new Error('the connection was lost while opening the shell') },
+      },
+    );
   }
 
-  private adopt(client: Client, channel: ClientChannel, plan: OpenPlan): void {
+  private adopt(conn: Connection, channel: ClientChannel, plan: OpenPlan): void {
+    const store = (this.channelStore = conn.add(new DisposableStore()));
     this.channel = channel;
-    this.channelClient = client;
     this.generation++;
     if (plan.remoteSession) this.remoteSession = plan.remoteSession;
     // One decoder per stream: a character split across two packets is held until its rest comes.
@@ -366,15 +368,15 @@ export class RemoteShell implements Disposable {
       if (this.channel !== channel) return;
       emit(out.end());
       emit(err.end());
-      this.channelStore.clear();
+      store.dispose();
       if (exit) {
         this.setState({ kind: 'exited', ...exit });
-      } else if (this.session.client === client) {
+      } else if (!conn.isEnded) {
         // The server closed it without an exit status while the connection lives on.
         this.setState({ kind: 'exited', code: null });
       } else {
         // ssh2 closes the channels after the client's own 'close', which the session has
-        // already turned into `lost`; usually onDidRetire got here first.
+        // already turned into `lost`; usually the connection's end got here first.
         this.setState({ kind: 'suspended', reason: this.lossReason() });
       }
     };
@@ -383,27 +385,22 @@ export class RemoteShell implements Disposable {
     channel.on('exit', onExit);
     channel.on('error', onError);
     channel.on('close', onClose);
-    this.channelStore.add(
+    store.add(
       toDisposable(() => {
         channel.removeListener('data', onData);
         channel.stderr.removeListener('data', onErrData);
         channel.removeListener('exit', onExit);
         channel.removeListener('close', onClose);
         // 'error' stays: a late error on a channel we let go must not become an uncaught one.
-        if (this.channel === channel) {
-          this.channel = undefined;
-          this.channelClient = undefined;
-        }
+        if (this.channel === channel) this.channel = undefined;
         closeQuietly(channel);
       }),
     );
-    this.channelStore.add(
-      this.session.onDidRetire(client, () => {
-        if (this.channel !== channel) return;
-        this.channelStore.clear();
-        this.setState({ kind: 'suspended', reason: this.lossReason() });
-      }),
-    );
+    conn.onDidEnd(() => {
+      if (this.channel !== channel) return;
+      store.dispose();
+      this.setState({ kind: 'suspended', reason: this.lossReason() });
+    }, store);
     this.applySize(channel); // resized while the channel was opening
     const declareOpen = () => {
       if (declared) return;
@@ -416,7 +413,7 @@ export class RemoteShell implements Disposable {
       this.logger.info(`shell ${this.id}: ${plan.existed ? 'reattached to' : 'opened'} ${plan.remoteSession ?? 'a plain shell'}${this.generation > 1 && !plan.existed ? ' (previous shell state lost)' : ''}`);
       this.setState(open);
     };
-    if (plan.multiplexer) screenTimer = this.channelStore.add(disposableTimeout(declareOpen, this.firstScreenMs));
+    if (plan.multiplexer) screenTimer = store.add(disposableTimeout(declareOpen, this.firstScreenMs));
     else declareOpen();
   }
 
@@ -437,7 +434,6 @@ export class RemoteShell implements Disposable {
   }
 
   private async doClose(opts: CloseOptions): Promise<void> {
-    this.attemptSeq++;
     // Exit code 0: the session ended by itself (its last shell exited) or the user detached
     // on purpose. Anything else (killed client, closed before the end) leaves it ours to end.
     const ended = this.stateValue.kind === 'exited' && this.stateValue.code === 0;
