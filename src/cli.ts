@@ -6,12 +6,11 @@ import type { Forward } from './core/forward/types';
 import { SessionError } from './core/session/errors';
 import { noPrompter } from './core/session/prompter';
 import { Session, sessionOptionsFor } from './core/session/session';
-import { describeState } from './core/session/state';
 import { eventsForState, writeEvent } from './cli/events';
 import { isYes, optionValue, parseArgs, usage, UsageError, type CliArgs } from './cli/args';
 import { addAll, announceAllocatedPorts, forwardFailure, forwardRequests } from './cli/forwards';
 import { runInteractiveShell } from './cli/interactiveShell';
-import { runRemote } from './cli/remoteCommand';
+import { runOneOff } from './cli/oneOff';
 import { stderrLogger } from './cli/stderrLogger';
 import { createTtyPrompter } from './cli/ttyPrompter';
 import { printConfig } from './cli/printConfig';
@@ -151,30 +150,7 @@ async function main(): Promise<number> {
     shutdown(code);
     return code;
   }
-  // A one-off command is not restartable: like ssh, a lost connection ends it with 255.
-  const conn = session.connection;
-  if (!conn) {
-    // Lost while the forwards were being set up: the command never started.
-    process.stderr.write(`ssh-keepalive: connection to ${host.alias} lost before the command could start: ${describeState(session.state)}\n`);
-    shutdown(exitFatal);
-    return exitFatal;
-  }
-  const lost = new Promise<number>((res) => {
-    session.onDidChangeState((s) => {
-      if (s.kind === 'lost') {
-        process.stderr.write(`ssh-keepalive: connection to ${host.alias} lost while running the command: ${s.reason}\n`);
-        res(exitFatal);
-      }
-    });
-  });
-  const code = await Promise.race([
-    runRemote(conn.client, { command, pty }).catch((err: Error) => {
-      // The server refused the channel or the pty (MaxSessions, a forced command...): one line, as ssh.
-      process.stderr.write(`ssh-keepalive: ${host.alias} refused the ${pty ? 'terminal' : 'command'}: ${err.message}\n`);
-      return exitFatal;
-    }),
-    lost,
-  ]);
+  const code = await runOneOff(session, { command, pty });
   shutdown(code);
   return code;
 }

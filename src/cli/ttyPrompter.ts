@@ -12,7 +12,7 @@ export function createTtyPrompter(): Prompter {
     new Promise((resolve) => {
       let muted = false;
       const output = new Writable({
-        write(chunk, _enc, cb) {
+        write(chunk: Buffer, _enc, cb) {
           if (!muted) process.stderr.write(chunk);
           cb();
         },

@@ -1,4 +1,4 @@
-import * as vscode from 'vscode';
+import type * as vscode from 'vscode';
 import { ConfigError } from '../core/config/types';
 import type { ErrorReporter } from './errorReporter';
 import type { HostManager } from './hostManager';

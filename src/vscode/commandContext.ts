@@ -26,7 +26,7 @@ export interface CommandContext {
  */
 export function aliasFrom(arg: unknown): string | undefined {
   if (typeof arg === 'string' && arg.trim() !== '') return arg.trim();
-  if (arg && typeof arg === 'object' && 'alias' in arg && typeof (arg as { alias: unknown }).alias === 'string') return (arg as { alias: string }).alias;
+  if (arg && typeof arg === 'object' && 'alias' in arg && typeof (arg).alias === 'string') return (arg as { alias: string }).alias;
   return undefined;
 }
 

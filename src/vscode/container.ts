@@ -94,7 +94,7 @@ export class Container implements vscode.Disposable {
     this.own(registerTerminalProfile(ctx));
     // Last: it may connect hosts at once, and everything above must be listening.
     this.own(new AutoConnect(this.hosts, this.settings, memory, this.errors));
-    this.logger.info(`SSH Keepalive ${String(context.extension.packageJSON.version ?? '')} activated`);
+    this.logger.info(`SSH Keepalive ${String((context.extension.packageJSON as { version?: string }).version ?? '')} activated`);
   }
 
   private own<T extends vscode.Disposable>(d: T): T {

@@ -5,12 +5,14 @@ import type { Logger } from '../core/base/logger';
 import type { ConfigError } from '../core/config/types';
 import type { SessionError } from '../core/session/errors';
 import { CommandId } from './commandIds';
-import { configLocation, knownHostsLocation } from './errorText';
+import { configLocation } from './errorText';
 
 export interface ReportedError {
   alias?: string;
   message: string;
   actions: string[];
+  /** The file (and line) the "Open ..." action opens. */
+  location?: { file: string; line?: number };
 }
 
 const showLog = 'Show Log';
@@ -42,7 +44,7 @@ export class ErrorReporter implements vscode.Disposable {
     switch (error.code) {
       case 'host-key-changed':
       case 'host-key-revoked':
-        if (knownHostsLocation(error.message)) actions.push(openKnownHosts);
+        if (error.location) actions.push(openKnownHosts);
         break;
       case 'config':
       case 'unknown-host':
@@ -55,7 +57,7 @@ export class ErrorReporter implements vscode.Disposable {
         break;
     }
     actions.push(showLog);
-    this.show({ alias, message: `SSH Keepalive: ${alias}: ${error.message}`, actions }, error.message);
+    this.show({ alias, message: `SSH Keepalive: ${alias}: ${error.message}`, actions, location: error.location }, error.message);
   }
 
   /** A bad ssh_config (syntax, bad value): shown with a way to open the file. */
@@ -96,8 +98,7 @@ export class ErrorReporter implements vscode.Disposable {
           break;
         }
         case openKnownHosts: {
-          const where = knownHostsLocation(report.message);
-          if (where) await openFileAt(where.file, where.line);
+          if (report.location) await openFileAt(report.location.file, report.location.line);
           break;
         }
       }

@@ -34,7 +34,7 @@ const forwardKinds: readonly unknown[] = ['local', 'remote', 'dynamic'];
 function asForwardArg(arg: unknown): ForwardArg {
   if (!arg || typeof arg !== 'object') return {};
   const a = arg as ForwardArg & { kind?: unknown };
-  return { ...a, kind: forwardKinds.includes(a.kind) ? (a.kind as ForwardKind) : undefined };
+  return { ...a, kind: forwardKinds.includes(a.kind) ? (a.kind) : undefined };
 }
 
 const severities = { error: vscode.InputBoxValidationSeverity.Error, warning: vscode.InputBoxValidationSeverity.Warning };

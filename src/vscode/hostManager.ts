@@ -84,9 +84,9 @@ export class HostManager implements Disposable {
 
     // Forwards bind their local ports now, so they are ready when the session is.
     const requests: Array<{ request: ForwardRequest; origin: 'config' | 'user' }> = [
-      ...resolved.localForwards.map((spec) => ({ request: { kind: 'local', spec } as ForwardRequest, origin: 'config' as const })),
-      ...resolved.remoteForwards.map((spec) => ({ request: { kind: 'remote', spec } as ForwardRequest, origin: 'config' as const })),
-      ...resolved.dynamicForwards.map((spec) => ({ request: { kind: 'dynamic', spec } as ForwardRequest, origin: 'config' as const })),
+      ...resolved.localForwards.map((spec) => ({ request: { kind: 'local', spec } satisfies ForwardRequest, origin: 'config' as const })),
+      ...resolved.remoteForwards.map((spec) => ({ request: { kind: 'remote', spec } satisfies ForwardRequest, origin: 'config' as const })),
+      ...resolved.dynamicForwards.map((spec) => ({ request: { kind: 'dynamic', spec } satisfies ForwardRequest, origin: 'config' as const })),
       ...this.deps.memory.forwards(alias).map((request) => ({ request, origin: 'user' as const })),
     ];
     for (const { request, origin } of requests) {

@@ -69,13 +69,13 @@ export async function pickConfiguredHost(hosts: HostManager, configured: HostLis
 }
 
 /** Picks one of the hosts with a session; `allLabel` adds a first item meaning "every host". */
-export async function pickSession(sessions: HostSession[], placeHolder: string, allLabel?: string): Promise<string | 'all' | undefined> {
+export async function pickSession(sessions: HostSession[], placeHolder: string, allLabel?: string): Promise<string | undefined> {
   if (sessions.length === 0) {
     void vscode.window.showInformationMessage('SSH Keepalive: no host is connected.');
     return undefined;
   }
   if (sessions.length === 1 && !allLabel) return sessions[0].alias;
-  type Item = vscode.QuickPickItem & { alias: string | 'all' };
+  type Item = vscode.QuickPickItem & { alias: string };
   const items: Item[] = sessions.map((h) => ({
     alias: h.alias,
     label: h.alias,

@@ -54,7 +54,7 @@ export function registerSessionCommands(ctx: CommandContext): vscode.Disposable[
     }),
 
     registerCommand(ctx, CommandId.reconnect, async (arg?: unknown) => {
-      let alias: string | 'all' | undefined = aliasFrom(arg);
+      let alias: string | undefined = aliasFrom(arg); // or 'all'
       if (!alias) {
         const live = ctx.hosts.list();
         alias = live.length === 0 ? await hostArg(ctx, undefined, 'Host to connect to') : await pickSession(live, 'Host to reconnect', 'All Hosts');
@@ -111,7 +111,10 @@ export function registerSessionCommands(ctx: CommandContext): vscode.Disposable[
       await pick?.run();
     }),
 
-    registerCommand(ctx, CommandId.showLog, () => ctx.log.show(true)),
+    registerCommand(ctx, CommandId.showLog, () => {
+      ctx.log.show(true);
+      return true; // answered to executeCommand: a handler that failed answers undefined
+    }),
 
     registerCommand(ctx, CommandId.openConfig, async () => {
       const file = ctx.configFilePath();

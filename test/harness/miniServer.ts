@@ -16,6 +16,11 @@ export interface MiniServer {
   knownHostsPath: string;
   authAttempts: number;
   connections: Set<Connection>;
+  /**
+   * While true, each new connection stops reading right after authentication: the client
+   * logs in, then nothing it sends is ever answered (a server or path that stalled).
+   */
+  stallAfterAuth: boolean;
   /** Host for a Session, pointing at `port` (or another port, e.g. a fault proxy's). */
   resolvedHost(port?: number, overrides?: Partial<ResolvedHost>): ResolvedHost;
   close(): Promise<void>;
@@ -30,11 +35,14 @@ export async function startMiniServer(opts: { password?: string; kbdInteractive?
   const allowed = utils.parseKey(clientKey.public);
   if (allowed instanceof Error) throw allowed;
   const connections = new Set<Connection>();
-  const state = { authAttempts: 0 };
+  const state = { authAttempts: 0, stallAfterAuth: false };
   const server = new Server({ hostKeys: [hostKey.private] }, (conn) => {
     connections.add(conn);
     conn.on('close', () => connections.delete(conn));
     conn.on('error', () => undefined);
+    conn.on('ready', () => {
+      if (state.stallAfterAuth) (conn as unknown as { _sock: { pause(): void } })._sock.pause();
+    });
     conn.on('authentication', (ctx) => {
       state.authAttempts++;
       if (ctx.method === 'publickey' && ctx.key.data.equals(allowed.getPublicSSH())) return ctx.accept();
@@ -76,6 +84,12 @@ export async function startMiniServer(opts: { password?: string; kbdInteractive?
     },
     set authAttempts(v: number) {
       state.authAttempts = v;
+    },
+    get stallAfterAuth() {
+      return state.stallAfterAuth;
+    },
+    set stallAfterAuth(v: boolean) {
+      state.stallAfterAuth = v;
     },
     resolvedHost(p = port, overrides = {}) {
       if (p !== port) writeFileSync(knownHostsPath, line(port) + line(p));

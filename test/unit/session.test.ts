@@ -12,6 +12,7 @@ import { noPrompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
 import type { SessionState } from '../../src/core/session/state';
 import { startFaultProxy, type FaultProxy } from '../harness/faultProxy';
+import { FakeClock, until } from '../harness/fakeClock';
 import { startMiniServer, type MiniServer } from '../harness/miniServer';
 
 let server: MiniServer;
@@ -35,13 +36,26 @@ const fast: Partial<SessionOptions> = {
   connectTimeoutMs: 3000,
 };
 
-function makeSession(host: ResolvedHost, overrides: Partial<SessionOptions> = {}): { session: Session; states: SessionState[] } {
-  const session = new Session(host, { ...sessionOptionsFor(host, fast), ...overrides }, { prompter: noPrompter, logger: nullLogger });
+/**
+ * A session on a fake clock: its backoff sleeps, keepalive intervals and probe deadlines move
+ * only with `clock.advance`, while the bytes go through a real loopback ssh2 server.
+ */
+function makeSession(host: ResolvedHost, overrides: Partial<SessionOptions> = {}, deps: { onDidWake?: Emitter<unknown>; onDidChangeNetwork?: Emitter<unknown> } = {}) {
+  const clock = new FakeClock();
+  const session = new Session(host, { ...sessionOptionsFor(host, fast), ...overrides }, {
+    prompter: noPrompter,
+    logger: nullLogger,
+    clock,
+    onDidWake: deps.onDidWake?.event,
+    onDidChangeNetwork: deps.onDidChangeNetwork?.event,
+  });
   sessions.push(session);
   const states: SessionState[] = [];
   session.onDidChangeState((s) => states.push(s));
-  return { session, states };
+  return { session, states, clock };
 }
+
+const stateIs = (session: Session, kind: SessionState['kind']) => () => session.state.kind === kind;
 
 const kinds = (states: SessionState[]) => states.map((s) => s.kind);
 
@@ -71,10 +85,11 @@ test('authentication failure is fatal and never retried', async () => {
   const keyPath = `${server.dir}/wrong_key`;
   writeFileSync(keyPath, other.private, { mode: 0o600 });
   const before = server.authAttempts;
-  const { session, states } = makeSession(server.resolvedHost(undefined, { identityFiles: [keyPath] }));
+  const { session, states, clock } = makeSession(server.resolvedHost(undefined, { identityFiles: [keyPath] }));
   await assert.rejects(session.start(), (e: SessionError) => e.code === 'auth-failed' && e.fatal);
   const attemptsAfterFailure = server.authAttempts - before;
-  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(clock.pending, 0, 'a failed session holds no timer that could retry');
+  await clock.advance(10 * 60_000);
   assert.equal(server.authAttempts - before, attemptsAfterFailure, 'no background retries after a fatal error');
   assert.deepEqual(kinds(states), ['connecting', 'failed']);
 });
@@ -91,16 +106,22 @@ test('an unknown host key is refused under StrictHostKeyChecking=yes, a changed 
   const changed = `${server.dir}/changed_known_hosts`;
   writeFileSync(changed, `[127.0.0.1]:${server.port} ${pub.type} ${pub.getPublicSSH().toString('base64')}\n`);
   const b = makeSession(server.resolvedHost(undefined, { userKnownHostsFiles: [changed], strictHostKeyChecking: 'no' }));
-  await assert.rejects(b.session.start(), (e: SessionError) => e.code === 'host-key-changed' && /CHANGED/.test(e.message));
+  await assert.rejects(
+    b.session.start(),
+    (e: SessionError) => e.code === 'host-key-changed' && /CHANGED/.test(e.message) && e.location?.file === changed && e.location.line === 1,
+  );
 });
 
 test('a reset connection is lost, then restored through waiting', async () => {
   const proxy = await startFaultProxy('127.0.0.1', server.port);
   proxies.push(proxy);
-  const { session, states } = makeSession(server.resolvedHost(proxy.port));
+  const { session, states, clock } = makeSession(server.resolvedHost(proxy.port));
   await session.start();
   proxy.reset();
-  const restored = await waitForEvent(session.onDidChangeState, (s) => s.kind === 'connected', 5000);
+  await until('the reset to be noticed', stateIs(session, 'waiting'));
+  const restoring = waitForEvent(session.onDidChangeState, (s) => s.kind === 'connected', 5000, 'the restore');
+  await clock.advance(200); // the first retry comes after 50-200 ms
+  const restored = await restoring;
   assert.equal(typeof (restored as { restoredAfterMs?: number }).restoredAfterMs, 'number');
   assert.deepEqual(kinds(states).slice(0, 5), ['connecting', 'connected', 'lost', 'waiting', 'connecting']);
 });
@@ -108,13 +129,17 @@ test('a reset connection is lost, then restored through waiting', async () => {
 test('keepalive declares a blackholed path dead after countMax intervals', async () => {
   const proxy = await startFaultProxy('127.0.0.1', server.port);
   proxies.push(proxy);
-  const { session } = makeSession(server.resolvedHost(proxy.port));
+  const { session, clock } = makeSession(server.resolvedHost(proxy.port));
   await session.start();
-  const t0 = Date.now();
+  const t0 = clock.now();
   proxy.pause();
-  const lost = await waitForEvent(session.onDidChangeState, (s) => s.kind === 'lost', 3000);
-  const elapsed = Date.now() - t0;
-  assert.match((lost as { reason: string }).reason, /no reply to 2 keepalives/);
+  const lost = waitForEvent(session.onDidChangeState, (s) => s.kind === 'lost', 3000, 'lost');
+  // interval 300 ms, countMax 2: probes at 300 and 600 go unanswered, the tick at 900 gives up.
+  await clock.advance(600);
+  assert.equal(session.state.kind, 'connected', 'not dead before countMax intervals went unanswered');
+  await clock.advance(300);
+  const elapsed = clock.now() - t0;
+  assert.match(((await lost) as { reason: string }).reason, /no reply to 2 keepalives/);
   assert.ok(elapsed < 1500, `detected after ${elapsed} ms, expected about interval x count (600-900 ms)`);
   proxy.resume();
 });
@@ -123,17 +148,25 @@ test('a user action on a quiet, dead path is detected by a demand probe in about
   const proxy = await startFaultProxy('127.0.0.1', server.port);
   proxies.push(proxy);
   // Periodic keepalive off: only the demand probe can notice.
-  const { session, states } = makeSession(server.resolvedHost(proxy.port), {
+  const { session, states, clock } = makeSession(server.resolvedHost(proxy.port), {
     keepalive: { intervalMs: 0, countMax: 3, demandMinMs: 800, demandRttFactor: 4, quietMs: 200 },
   });
   await session.start();
-  await new Promise((r) => setTimeout(r, 300));
-  proxy.setIdleTimeout(1); // the "NAT" forgets the flow: its packets now vanish
+  await clock.advance(300); // quiet for longer than quietMs
+  // The "NAT" forgets the flow: its packets vanish from now on. (The proxy's timer is the
+  // NAT's real time, not the session's; new flows, the reconnect, pass again.)
+  proxy.setIdleTimeout(1);
   await new Promise((r) => setTimeout(r, 50));
-  proxy.setIdleTimeout(0); // new flows (the reconnect) pass again; the forgotten one stays dead
-  const t0 = Date.now();
-  const client = await session.whenUsable({ userAction: true, timeoutMs: 5000 });
-  const elapsed = Date.now() - t0;
+  proxy.setIdleTimeout(0);
+  const t0 = clock.now();
+  let usable = false;
+  const whenUsable = session.whenUsable({ userAction: true, timeoutMs: 5000 }).finally(() => (usable = true));
+  await clock.advance(800); // the demand probe's deadline
+  await until('the demand probe to declare the path lost', () => kinds(states).includes('lost'));
+  await clock.advance(200); // the first retry
+  await until(`usable again (${kinds(states).join(" ")})`, () => usable);
+  const client = await whenUsable;
+  const elapsed = clock.now() - t0;
   assert.ok(client);
   assert.ok(kinds(states).includes('lost'), 'the dead path was noticed');
   assert.ok(elapsed < 2500, `usable again after ${elapsed} ms`);
@@ -165,12 +198,12 @@ test('a server that drops the handshake is retried with growing backoff, and rec
   await new Promise<void>((r) => rude.listen(0, '127.0.0.1', r));
   t.after(() => rude.close());
   const rudePort = (rude.address() as AddressInfo).port;
-  const { session, states } = makeSession(server.resolvedHost(rudePort), { backoff: { initialMs: 5000, maxMs: 5000, factor: 1, minMs: 5000 } });
+  const { session, states, clock } = makeSession(server.resolvedHost(rudePort), { backoff: { initialMs: 5000, maxMs: 5000, factor: 1, minMs: 5000 } });
   void session.start().catch(() => undefined);
   await waitForEvent(session.onDidChangeState, (s) => s.kind === 'waiting', 3000);
   const w = session.state as Extract<SessionState, { kind: 'waiting' }>;
   assert.equal(w.delayMs, 5000, 'an attempt that reached the server backs off');
-  await new Promise((r) => setTimeout(r, 300));
+  await clock.advance(300);
   void session.reconnect().catch(() => undefined);
   await waitForEvent(session.onDidChangeState, (s) => s.kind === 'connecting', 500);
   assert.ok(kinds(states).filter((k) => k === 'connecting').length >= 2);
@@ -184,21 +217,18 @@ test('a wake-up or a network change ends a pending backoff at once', async (t) =
   const rudePort = (rude.address() as AddressInfo).port;
   const wake = new Emitter<unknown>();
   const network = new Emitter<unknown>();
-  const host = server.resolvedHost(rudePort);
-  const session = new Session(host, { ...sessionOptionsFor(host, fast), backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1, minMs: 60_000 } }, {
-    prompter: noPrompter,
-    logger: nullLogger,
-    onDidWake: wake.event,
-    onDidChangeNetwork: network.event,
-  });
-  sessions.push(session);
+  const { session, clock } = makeSession(
+    server.resolvedHost(rudePort),
+    { backoff: { initialMs: 60_000, maxMs: 60_000, factor: 1, minMs: 60_000 } },
+    { onDidWake: wake, onDidChangeNetwork: network },
+  );
   void session.start().catch(() => undefined);
   await waitForEvent(session.onDidChangeState, (s) => s.kind === 'waiting', 3000);
-  await new Promise((r) => setTimeout(r, 300));
+  await clock.advance(300);
   wake.fire({ sleptMs: 30_000 });
   await waitForEvent(session.onDidChangeState, (s) => s.kind === 'connecting', 500);
   await waitForEvent(session.onDidChangeState, (s) => s.kind === 'waiting', 3000);
-  await new Promise((r) => setTimeout(r, 300));
+  await clock.advance(300);
   network.fire(undefined);
   await waitForEvent(session.onDidChangeState, (s) => s.kind === 'connecting', 500);
   session.dispose();

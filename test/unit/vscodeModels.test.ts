@@ -90,14 +90,36 @@ test('workspace memory keeps user forwards and connected hosts', async () => {
   assert.deepEqual(store.get('sshKeepalive.workspace'), { version: 1, hosts: {} });
 });
 
-test('error locations are read from core messages for the Open actions', async () => {
-  const { configLocation, knownHostsLocation } = await import('../../src/vscode/errorText');
+test('error locations: config errors from their fields or message, host key errors as data', async () => {
+  const { configLocation } = await import('../../src/vscode/errorText');
   const { ConfigError } = await import('../../src/core/config/types');
-  assert.deepEqual(
-    knownHostsLocation('REMOTE HOST IDENTIFICATION HAS CHANGED for [h]:22: it offered ssh-ed25519 SHA256:x, which does not match /home/u/.ssh/known_hosts:3. Someone could'),
-    { file: '/home/u/.ssh/known_hosts', line: 3 },
-  );
-  assert.equal(knownHostsLocation('which does not match the key approved earlier in this session. Someone'), undefined);
+  const { HostKeyVerifier } = await import('../../src/core/session/hostKeyPolicy');
+  const { noPrompter } = await import('../../src/core/session/prompter');
+  const { nullLogger } = await import('../../src/core/base/logger');
+  const { utils } = await import('ssh2');
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const blobOf = (pub: string) => {
+    const key = utils.parseKey(pub);
+    if (key instanceof Error) throw key;
+    return key.getPublicSSH();
+  };
+  const file = join(mkdtempSync(join(tmpdir(), 'ska-loc-')), 'known_hosts');
+  const pinned = blobOf(utils.generateKeyPairSync('ed25519').public);
+  writeFileSync(file, `# pinned\n\n[h]:2222 ssh-ed25519 ${pinned.toString('base64')}\n`);
+  const verifier = new HostKeyVerifier({ host: 'h', port: 2222, knownHostsFiles: [file], strict: 'yes' }, noPrompter, nullLogger);
+  const offered = blobOf(utils.generateKeyPairSync('ed25519').public);
+  const ok = await new Promise<boolean>((resolve) => verifier.verify(offered, resolve));
+  assert.equal(ok, false);
+  assert.equal(verifier.rejection?.code, 'host-key-changed');
+  assert.deepEqual(verifier.rejection?.location, { file, line: 3 });
+  assert.equal(verifier.rejection?.host, '[h]:2222');
+  // A key that changes between reconnects points at no file: there is nothing to open.
+  assert.equal(await new Promise<boolean>((resolve) => verifier.verify(pinned, resolve)), true);
+  assert.equal(await new Promise<boolean>((resolve) => verifier.verify(offered, resolve)), false);
+  assert.equal(verifier.rejection?.code, 'host-key-changed');
+  assert.equal(verifier.rejection?.location, undefined);
   assert.deepEqual(configLocation(new ConfigError('/tmp/c:6: bad Port value "x"')), { file: '/tmp/c', line: 6 });
   assert.deepEqual(configLocation(new ConfigError('msg', '/etc/ssh/x', 2)), { file: '/etc/ssh/x', line: 2 });
   assert.equal(configLocation(new ConfigError('no location')), undefined);

@@ -47,7 +47,7 @@ export function withDeadline<T>(start: (done: Done<T>, isSettled: () => boolean)
         settle(() => reject(err));
         return;
       }
-      if (!settle(() => resolve(value as T)) && value !== undefined) options.discardLate?.(value as T);
+      if (!settle(() => resolve(value as T)) && value !== undefined) options.discardLate?.(value);
     };
     try {
       start(done, () => settled);

@@ -2,7 +2,7 @@
 export class Deferred<T> {
   readonly promise: Promise<T>;
   resolve!: (value: T) => void;
-  reject!: (err: unknown) => void;
+  reject!: (err: Error) => void;
   settled = false;
 
   constructor() {

@@ -96,7 +96,8 @@ export class Keepalive implements Disposable {
     } else {
       this.misses = 0;
     }
-    this.send('periodic');
+    // The reply is handled in send(); a periodic probe has nobody waiting on it.
+    void this.send('periodic');
   }
 
   private send(kind: ProbeResult['kind']): Promise<number | undefined> | undefined {

@@ -46,7 +46,7 @@ export function createAuthHandler(
       logger.error(`authentication step failed: ${(err as Error).message}`);
       (next as unknown as (m: false) => void)(false);
     });
-    return undefined as unknown as AnyAuthMethod;
+    return undefined;
   };
 }
 

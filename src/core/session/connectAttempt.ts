@@ -1,11 +1,12 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Client, type ConnectConfig } from 'ssh2';
+import { withDeadline } from '../base/deadline';
 import type { Logger } from '../base/logger';
 import type { JumpHost, ResolvedHost } from '../config/types';
 import { createAuthHandler } from './auth';
 import { classifyError, SessionError } from './errors';
-import { HostKeyVerifier } from './hostKeyPolicy';
+import { type HostKeyVerifier } from './hostKeyPolicy';
 import type { IdentityLoader } from './identities';
 import type { Prompter } from './prompter';
 
@@ -117,25 +118,18 @@ function openTcp(hop: Hop, ctx: AttemptContext, target: string): Promise<Socket>
 }
 
 function openChannel(via: Client, hop: Hop, ctx: AttemptContext, target: string): Promise<Duplex> {
-  return new Promise<Duplex>((resolve, reject) => {
-    let done = false;
-    const timer = setTimeout(() => {
-      done = true;
-      reject(new SessionError('timeout', `opening a channel to ${target} through the jump host timed out after ${ctx.deadlines.tcpMs} ms`));
-    }, ctx.deadlines.tcpMs);
-    via.forwardOut('127.0.0.1', 0, hop.hostName, hop.port, (err, stream) => {
-      clearTimeout(timer);
-      if (done) {
-        stream?.destroy();
-        return;
-      }
-      if (err) {
-        reject(new SessionError('refused', `the jump host could not reach ${target}: ${err.message}`));
-      } else {
-        resolve(stream);
-      }
-    });
-  });
+  return withDeadline<Duplex>(
+    (done) =>
+      via.forwardOut('127.0.0.1', 0, hop.hostName, hop.port, (err, stream) => {
+        if (err) done(new SessionError('refused', `the jump host could not reach ${target}: ${err.message}`, { host: target, hop: hop.alias }));
+        else done(undefined, stream);
+      }),
+    {
+      timeoutMs: ctx.deadlines.tcpMs,
+      onTimeout: () => new SessionError('timeout', `opening a channel to ${target} through the jump host timed out after ${ctx.deadlines.tcpMs} ms`, { host: target, hop: hop.alias }),
+      discardLate: (stream) => stream.destroy(),
+    },
+  );
 }
 
 /** Handshake and authentication with separate deadlines; prompt time is excluded from the auth deadline. */
@@ -200,12 +194,12 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
     );
     const onFirstBytes = () => clearTimeout(bannerTimer);
     const config: ConnectConfig = {
-      sock: transport as unknown as ConnectConfig['sock'],
+      sock: transport,
       username: hop.user,
       // Our own deadlines and keepalive replace ssh2's (readyTimeout would count prompt time).
       readyTimeout: 0,
       keepaliveInterval: 0,
-      hostVerifier: verifier.verify as unknown as ConnectConfig['hostVerifier'],
+      hostVerifier: verifier.verify,
       authHandler: createAuthHandler(
         { user: hop.user, host: hop.alias, identityFiles: hop.identityFiles, identitiesOnly: hop.identitiesOnly, identityAgent: hop.identityAgent },
         ctx.identities,

@@ -31,13 +31,35 @@ const fatalCodes: ReadonlySet<SessionErrorCode> = new Set<SessionErrorCode>([
   'cancelled',
 ]);
 
-export class SessionError extends Error {
-  readonly fatal: boolean;
+/** What an error is about, as data: the UI acts on these fields, never on the message text. */
+export interface SessionErrorDetails {
+  /** The file and line to fix (a known_hosts entry, an ssh_config line). */
+  readonly location?: { readonly file: string; readonly line?: number };
+  /** The host as the message names it (alias, `[host]:port`, known_hosts name). */
+  readonly host?: string;
+  /** For a ProxyJump chain: the jump host (alias) the error happened at, if not the target. */
+  readonly hop?: string;
+  /** Overrides the code's default classification. */
+  readonly fatal?: boolean;
+}
 
-  constructor(readonly code: SessionErrorCode, message: string, fatal?: boolean) {
+export class SessionError extends Error {
+  override readonly name = 'SessionError';
+  readonly fatal: boolean;
+  readonly location: SessionErrorDetails['location'];
+  readonly host: string | undefined;
+  readonly hop: string | undefined;
+
+  constructor(
+    readonly code: SessionErrorCode,
+    message: string,
+    details: SessionErrorDetails = {},
+  ) {
     super(message);
-    this.name = 'SessionError';
-    this.fatal = fatal ?? fatalCodes.has(code);
+    this.fatal = details.fatal ?? fatalCodes.has(code);
+    this.location = details.location;
+    this.host = details.host;
+    this.hop = details.hop;
   }
 
   /**
@@ -62,39 +84,48 @@ interface NodeLikeError {
  */
 export function classifyError(err: unknown, target: string, everConnected = false): SessionError {
   if (err instanceof SessionError) return err;
+  const error = classifyMessage(err, target, everConnected);
+  return new SessionError(error.code, error.message, { host: target });
+}
+
+function classifyMessage(err: unknown, target: string, everConnected: boolean): { code: SessionErrorCode; message: string } {
   const e = (err ?? {}) as NodeLikeError;
   const message = e.message ?? String(err);
   switch (e.code) {
     case 'ECONNREFUSED':
-      return new SessionError('refused', `${target} refused the connection (is sshd running on that port?)`);
+      return classified('refused', `${target} refused the connection (is sshd running on that port?)`);
     case 'ECONNRESET':
     case 'EPIPE':
-      return new SessionError('reset', `connection to ${target} was reset`);
+      return classified('reset', `connection to ${target} was reset`);
     case 'ETIMEDOUT':
-      return new SessionError('timeout', `connection to ${target} timed out`);
+      return classified('timeout', `connection to ${target} timed out`);
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
     case 'ENETDOWN':
     case 'EHOSTDOWN':
     case 'EADDRNOTAVAIL':
-      return new SessionError('unreachable', `${target} is unreachable (${e.code})`);
+      return classified('unreachable', `${target} is unreachable (${e.code})`);
     case 'EAI_AGAIN':
-      return new SessionError('dns-temporary', `name lookup for ${target} failed temporarily`);
+      return classified('dns-temporary', `name lookup for ${target} failed temporarily`);
     case 'ENOTFOUND':
       return everConnected
-        ? new SessionError('dns-temporary', `name lookup for ${target} failed (it worked before; is the network or VPN down?)`)
-        : new SessionError('unknown-host', `could not resolve hostname ${target}: check HostName in your ssh_config`);
+        ? classified('dns-temporary', `name lookup for ${target} failed (it worked before; is the network or VPN down?)`)
+        : classified('unknown-host', `could not resolve hostname ${target}: check HostName in your ssh_config`);
   }
   switch (e.level) {
     case 'client-authentication':
-      return new SessionError('auth-failed', `authentication to ${target} failed (all methods tried: ${message}). Check User, IdentityFile and your agent.`);
+      return classified('auth-failed', `authentication to ${target} failed (all methods tried: ${message}). Check User, IdentityFile and your agent.`);
     case 'client-timeout':
-      return new SessionError('timeout', `${target}: ${message}`);
+      return classified('timeout', `${target}: ${message}`);
     case 'client-socket':
-      return new SessionError('reset', `${target}: ${message}`);
+      return classified('reset', `${target}: ${message}`);
     case 'protocol':
     case 'handshake':
-      return new SessionError('protocol', `${target}: SSH protocol error: ${message}`);
+      return classified('protocol', `${target}: SSH protocol error: ${message}`);
   }
-  return new SessionError('reset', `${target}: ${message}`);
+  return classified('reset', `${target}: ${message}`);
+}
+
+function classified(code: SessionErrorCode, message: string): { code: SessionErrorCode; message: string } {
+  return { code, message };
 }

@@ -58,9 +58,12 @@ export class HostKeyVerifier {
         this.approved = blob;
         return true;
       case 'revoked':
-        throw new SessionError('host-key-revoked', `the host key of ${display} (${type} ${fingerprint}) is marked @revoked in ${verdict.file}:${verdict.line}; refusing to connect.`);
+        throw new SessionError('host-key-revoked', `the host key of ${display} (${type} ${fingerprint}) is marked @revoked in ${verdict.file}:${verdict.line}; refusing to connect.`, {
+          host: display,
+          location: { file: verdict.file, line: verdict.line },
+        });
       case 'changed':
-        throw this.changedError(type, fingerprint, `${verdict.file}:${verdict.line}`);
+        throw this.changedError(type, fingerprint, `${verdict.file}:${verdict.line}`, { file: verdict.file, line: verdict.line });
       case 'unknown':
         break;
     }
@@ -79,20 +82,22 @@ export class HostKeyVerifier {
         this.approved = blob;
         return true;
       }
-      throw new SessionError('host-key-unknown', `the host key of ${display} (${type} ${fingerprint}) was not accepted.`);
+      throw new SessionError('host-key-unknown', `the host key of ${display} (${type} ${fingerprint}) was not accepted.`, { host: display });
     }
     throw new SessionError(
       'host-key-unknown',
       `no host key is known for ${display} and StrictHostKeyChecking is ${strict}. Verify the fingerprint ${type} ${fingerprint} and add it, e.g. by connecting once with ssh.`,
+      { host: display },
     );
   }
 
-  private changedError(type: string, fingerprint: string, where: string): SessionError {
+  private changedError(type: string, fingerprint: string, where: string, location?: { file: string; line: number }): SessionError {
     const { host, port } = this.target;
     const display = knownHostsName(host, port);
     return new SessionError(
       'host-key-changed',
       `REMOTE HOST IDENTIFICATION HAS CHANGED for ${display}: it offered ${type} ${fingerprint}, which does not match ${where}. Someone could be intercepting the connection; if the host was really reinstalled, remove the old key (ssh-keygen -R '${display}') and connect again.`,
+      { host: display, location },
     );
   }
 }

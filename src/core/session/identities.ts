@@ -48,7 +48,7 @@ export class IdentityLoader {
       this.logger.warn(`identity file ${path} is not usable: ${parsed.message}`);
       return undefined;
     }
-    const key = Array.isArray(parsed) ? parsed[0] : parsed;
+    const key: ParsedKey = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
     if (encrypted) this.unlocked.set(path, key);
     return key;
   }
@@ -59,7 +59,7 @@ export class IdentityLoader {
       try {
         const parsed = utils.parseKey(readFileSync(candidate));
         if (parsed instanceof Error) continue;
-        const key = Array.isArray(parsed) ? parsed[0] : parsed;
+        const key: ParsedKey = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
         return key.getPublicSSH();
       } catch {
         // try the next candidate

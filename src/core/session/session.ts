@@ -318,8 +318,9 @@ export class Session implements Disposable {
           return undefined;
         }
         // A long outage must not flood the log: the first attempts, then one a minute or so.
-        const log = attempt <= 3 || attempt % 60 === 0 ? this.deps.logger.info : this.deps.logger.debug;
-        log.call(this.deps.logger, `attempt ${attempt} failed: ${error.message}`);
+        const line = `attempt ${attempt} failed: ${error.message}`;
+        if (attempt <= 3 || attempt % 60 === 0) this.deps.logger.info(line);
+        else this.deps.logger.debug(line);
         const delayMs = error.pathDown ? this.pathDownDelay() : this.backoff.next();
         if (!(await this.wait(attempt + 1, delayMs, error.message))) return undefined;
         continue;

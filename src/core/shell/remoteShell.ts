@@ -275,7 +275,7 @@ export class RemoteShell implements Disposable {
       if (!conn.isEnded) {
         // The connection is fine but the server will not give us a shell (MaxSessions, a
         // refused pty, a forced command that failed): retrying now would fail the same way.
-        this.logger.warn(`shell ${this.id}: ${(err as Error).message}`);
+        this.logger.info(`shell ${this.id}: ${(err as Error).message}`); // the failed state carries it to the user
         this.setState({ kind: 'failed', reason: `could not open a shell: ${(err as Error).message}` });
       } else {
         this.setState({ kind: 'suspended', reason: this.lossReason() }); // onDidConnect tries again

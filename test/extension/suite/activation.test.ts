@@ -37,6 +37,9 @@ suite('activation', () => {
   });
 
   test('sshKeepalive.showLog runs without error', async () => {
-    await vscode.commands.executeCommand('sshKeepalive.showLog');
+    // Command handlers report their errors instead of throwing (registerCommand), so a
+    // failing showLog would not reject executeCommand; it would answer undefined instead.
+    const shown = await vscode.commands.executeCommand<boolean | undefined>('sshKeepalive.showLog');
+    assert.strictEqual(shown, true, 'sshKeepalive.showLog did not complete (its error was reported instead)');
   });
 });
