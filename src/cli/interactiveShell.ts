@@ -46,10 +46,13 @@ export async function runInteractiveShell(session: Session, opts: InteractiveShe
   const done = new Promise<number>((resolve) =>
     shell.onDidChangeState((s) => {
       if (s.kind === 'open') everOpen = true;
-      if (s.kind === 'suspended') note(`connection lost (${s.reason}); restoring...`);
-      else if (s.kind === 'open' && s.generation > 1) {
+      // A server that closes idle connections by policy was explained once in the log; its
+      // every close is not worth two lines across the user's screen.
+      if (s.kind === 'suspended') {
+        if (!session.closedWhenIdle) note(`connection lost (${s.reason}); restoring...`);
+      } else if (s.kind === 'open' && s.generation > 1) {
         droppedThisOutage = false;
-        note(s.reattached ? `restored: reattached to the same ${s.multiplexer ?? 'session'}` : 'restored: this is a NEW shell, the previous shell state was lost');
+        if (!(session.closedWhenIdle && s.reattached)) note(s.reattached ? `restored: reattached to the same ${s.multiplexer ?? 'session'}` : 'restored: this is a NEW shell, the previous shell state was lost');
       } else if (s.kind === 'exited') resolve(s.code ?? 255);
       else if (s.kind === 'failed') {
         // Before the terminal was ever ours, a refusal is one plain line, as ssh prints it.

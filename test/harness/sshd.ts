@@ -57,6 +57,11 @@ export interface SshdHandle {
   /** sshd's stderr so far (LogLevel VERBOSE). */
   logs(): string;
   /**
+   * The server's per-connection processes (direct children of the listener): killing one
+   * ends that client's connection as a crash of the server side would.
+   */
+  connectionPids(): number[];
+  /**
    * Kill sshd and every session process, then start it again with the same keys, port and
    * config: a server reboot as clients see it (connections die; the host key stays the same).
    */
@@ -255,6 +260,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
       passphrase: PASSPHRASE,
       tmuxTmpDir,
       logs: () => log,
+      connectionPids: () => (child?.pid === undefined ? [] : directChildren(child.pid)),
       restart: async () => {
         if (stopped) {
           throw new Error('sshd handle already stopped');
@@ -492,6 +498,17 @@ function procEntries(): number[] {
   } catch {
     return [];
   }
+}
+
+function directChildren(parent: number): number[] {
+  return procEntries().filter((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
+    } catch {
+      return false;
+    }
+  });
 }
 
 function descendants(root: number): number[] {

@@ -5,6 +5,7 @@ import { chmod, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { dropbearAvailability, startDropbear } from '../harness/dropbear';
 import { requireOrSkip } from '../harness/skip';
 import { sshdAvailability, startSshd, type SshdHandle } from '../harness/sshd';
 
@@ -195,5 +196,39 @@ describe('harness: real sshd', () => {
     assert.equal(existsSync(own.dir), false, 'temp dir removed');
     assert.deepEqual(pidsWithEnv(needle), [], 'no process of that server left');
     await within(exited, 10_000, 'ssh client ends when its server is gone');
+  });
+});
+
+describe('Dropbear test server (test/harness/dropbear.ts)', () => {
+  it('logs in its throwaway user with the generated key and known_hosts, never a real account; stop() removes user, processes and dir', async (t) => {
+    if (!requireOrSkip(t, dropbearAvailability)) return;
+    const db = await startDropbear({ alias: 'db' });
+    let stopped = false;
+    t.after(async () => {
+      if (!stopped) await db.stop();
+    });
+    assert.match(db.user, /^ska-db-\d+-\d+$/);
+    const r = await run('ssh', ['-F', db.sshConfigPath, '-o', 'BatchMode=yes', 'db', 'id -un; echo "$HOME"; tmux -V >/dev/null 2>&1 && tmux new-session -d -s h "sleep 300"; true']);
+    assert.equal(r.code, 0, `ssh failed: ${r.stderr}\n--- dropbear ---\n${db.logs()}`);
+    const [user, home] = r.stdout.trim().split('\n');
+    assert.equal(user, db.user);
+    assert.ok(home.startsWith(db.dir), `home ${home} is inside the server's temp dir`);
+    // A pty works (dropbear must be able to give it to the user: group tty).
+    const pty = await run('ssh', ['-F', db.sshConfigPath, '-o', 'BatchMode=yes', '-tt', 'db', 'tty']);
+    assert.match(pty.stdout, /\/dev\/pts\//, pty.stderr);
+    await db.stop();
+    stopped = true;
+    await db.stop(); // idempotent
+    assert.equal(await portOpen(db.host, db.port), false, 'port closed');
+    assert.equal(existsSync(db.dir), false, 'temp dir removed');
+    assert.doesNotMatch(readFileSync('/etc/passwd', 'utf8'), new RegExp(`^${db.user}:`, 'm'), 'user deleted');
+    const left = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((pid) => {
+      try {
+        return new RegExp(`^Uid:\\s+${db.uid}\\s`, 'm').test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(left, [], 'no process of the throwaway user left (tmux included)');
   });
 });

@@ -37,12 +37,66 @@ test('tmux commands: own server per terminal, options before the session, env th
   const name = tmux.sessionName('vscode/term 7');
   assert.match(name, /^ska-vscode_term_7-[0-9a-f]{8}$/);
   assert.equal(tmux.hasSessionCommand(name), `tmux -L ${name} has-session -t '=${name}'`);
-  assert.equal(tmux.killCommand(name), `tmux -L ${name} kill-server`);
-  assert.equal(
-    tmux.launchCommand(name, { env: { A: "it's $HOME" }, command: 'htop -d 5' }),
-    `env 'A=it'\\''s $HOME' tmux -L ${name} start-server ';' set-option -g status off ';' set-option -g history-limit 50000 ';' new-session -A -D -s ${name} 'htop -d 5'`,
-  );
-  assert.equal(new Tmux({ statusBar: true, historyLimit: 10 }).launchCommand('n', {}), `tmux -L n start-server ';' set-option -g status on ';' set-option -g history-limit 10 ';' new-session -A -D -s n`);
+  // What tmux itself is asked, and with which environment: run through a real sh with a fake tmux.
+  const launched = runWithFakeTmux(tmux.launchCommand(name, { env: { A: "it's $HOME" }, command: 'htop -d 5' }));
+  assert.deepEqual(launched.calls[0], ['-L', name, 'start-server', ';', 'set-option', '-g', 'status', 'off', ';', 'set-option', '-g', 'history-limit', '50000', ';', 'new-session', '-A', '-D', '-s', name, launched.calls[0].at(-1)!]);
+  assert.equal(launched.env, "A=it's $HOME");
+  const plain = runWithFakeTmux(new Tmux({ statusBar: true, historyLimit: 10 }).launchCommand('n', {}));
+  assert.deepEqual(plain.calls[0].slice(0, -1), ['-L', 'n', 'start-server', ';', 'set-option', '-g', 'status', 'on', ';', 'set-option', '-g', 'history-limit', '10', ';', 'new-session', '-A', '-D', '-s', 'n']);
+  assert.deepEqual(runWithFakeTmux(tmux.killCommand(name)).calls[0], ['-L', name, 'kill-server']);
   assert.throws(() => tmux.launchCommand('bad name', {}), /invalid tmux session name/);
   assert.throws(() => tmux.launchCommand('n', { env: { 'X;id': '1' } }), /invalid environment variable name/);
 });
+
+test('tmux launch: the shell\'s exit status comes back through the client, and the server\'s socket and status files are removed', () => {
+  const tmux = new Tmux();
+  const exited = runWithFakeTmux(tmux.launchCommand('st', { command: 'echo from-pane; exit 7' }));
+  assert.equal(exited.code, 7, exited.stderr);
+  assert.match(exited.stdout, /from-pane/);
+  assert.deepEqual(exited.leftInSocketDir, [], 'socket and status file removed once the server is gone');
+  // A client that was only detached (the server still runs) exits 0 and leaves the server's files.
+  const detached = runWithFakeTmux(tmux.launchCommand('st', { command: 'exit 3' }), { serverStays: true });
+  assert.equal(detached.code, 0, detached.stderr);
+  assert.deepEqual(detached.leftInSocketDir.sort(), ['st', 'st.status']);
+  // kill-server leaves the socket file behind in real tmux: the kill command removes it.
+  const killed = runWithFakeTmux(tmux.killCommand('st'), { socketExists: true });
+  assert.deepEqual(killed.leftInSocketDir, []);
+});
+
+/**
+ * Runs a launch or kill command through a real POSIX sh with a stand-in `tmux` on PATH: it
+ * records its arguments and environment; `new-session` creates the socket file and runs the
+ * pane command as tmux would (with $TMUX set to "socket,pid,session").
+ */
+function runWithFakeTmux(command: string, opts: { serverStays?: boolean; socketExists?: boolean } = {}) {
+  const { mkdtempSync, writeFileSync, readFileSync, readdirSync, mkdirSync, existsSync } = require('node:fs') as typeof import('node:fs');
+  const { join } = require('node:path') as typeof import('node:path');
+  const dir = mkdtempSync(join(require('node:os').tmpdir(), 'ska-faketmux-'));
+  const socketDir = join(dir, `tmux-${process.getuid?.() ?? 0}`);
+  mkdirSync(socketDir);
+  if (opts.socketExists) writeFileSync(join(socketDir, 'st'), '');
+  const rec = join(dir, 'calls');
+  writeFileSync(
+    join(dir, 'tmux'),
+    [
+      '#!/bin/sh',
+      'for a in "$@"; do printf "%s\\0" "$a"; done >> "$REC"; printf "\\n" >> "$REC"',
+      '[ -f "$REC.env" ] || echo "A=$A" > "$REC.env"',
+      'case " $* " in',
+      '  *" new-session "*) for last; do :; done; : > "$TMUX_TMPDIR/tmux-$(id -u)/$2"; TMUX="$TMUX_TMPDIR/tmux-$(id -u)/$2,1,0" SHELL=/bin/sh sh -c "$last"; exit 0 ;;',
+      `  *" has-session "*) exit ${opts.serverStays ? 0 : 1} ;;`,
+      'esac',
+      'exit 0',
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+  const r = spawnSync('sh', ['-c', command], { encoding: 'utf8', env: { PATH: `${dir}:${process.env.PATH}`, TMUX_TMPDIR: dir, REC: rec, HOME: dir } });
+  const calls = existsSync(rec)
+    ? readFileSync(rec, 'latin1').split('\n').filter(Boolean).map((line) => line.split('\0').slice(0, -1))
+    : [];
+  const env = existsSync(`${rec}.env`) ? readFileSync(`${rec}.env`, 'utf8').trim() : '';
+  const leftInSocketDir = readdirSync(socketDir);
+  require('node:fs').rmSync(dir, { recursive: true, force: true });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, calls, env, leftInSocketDir };
+}

@@ -12,8 +12,9 @@ import { pipeChannel } from './channelPipe';
 import type { ForwardSpec } from '../config/types';
 import type { Connection } from '../session/connection';
 import type { Session } from '../session/session';
+import { describeRemoteBind } from './remoteBindText';
 import { sessionEndedReason } from './sessionEnded';
-import { describeReclaim, reclaimStaleListener } from './staleListener';
+import { describeReclaim, reclaimStaleListener, reclaimVerdict } from './staleListener';
 import type { Forward, ForwardCounters, ForwardState } from './types';
 
 export interface RemoteForwardOptions {
@@ -23,7 +24,11 @@ export interface RemoteForwardOptions {
    * it kills a process on the server.
    */
   reclaimStale: boolean;
-  /** Delays between requests while the server refuses the port; keeps retrying at maxMs. */
+  /**
+   * Delays between requests while the server refuses the port; keeps retrying at maxMs. A
+   * request costs one round trip, so the default is a short fixed cadence: a port the server
+   * frees by itself is taken again within about a second, not after a grown backoff.
+   */
   retry: BackoffOptions;
   /** No reply to tcpip-forward for this long: probe the session (a dead path drops it). */
   replyProbeMs: number;
@@ -37,7 +42,7 @@ export interface RemoteForwardOptions {
 
 export const defaultRemoteForwardOptions: RemoteForwardOptions = {
   reclaimStale: false,
-  retry: { initialMs: 1000, maxMs: 30_000, factor: 2, minMs: 500 },
+  retry: { initialMs: 1000, maxMs: 1000, factor: 1, minMs: 1000 },
   replyProbeMs: 5_000,
   localConnectTimeoutMs: 10_000,
   reclaimTimeoutMs: 15_000,
@@ -109,6 +114,8 @@ export class RemoteForward implements Forward {
   private everAttached = false;
   private disposed = false;
   private firstResult: Deferred<void> | undefined;
+  /** Ports whose reclaim cannot help on that connection, and why: it is not run again there. */
+  private readonly reclaimUseless = new WeakMap<Connection, Map<number, string>>();
 
   constructor(
     readonly spec: ForwardSpec,
@@ -222,8 +229,9 @@ export class RemoteForward implements Forward {
       const result = await this.request(a, port);
       if (result === 'bound' || result === 'gone') return;
       // Refused.
-      let reclaimNote = '';
-      if (this.options.reclaimStale && port !== 0 && !justReclaimed) {
+      const useless = this.reclaimUseless.get(a.conn)?.get(port);
+      let reclaimNote = useless ? `; ${useless}` : '';
+      if (this.options.reclaimStale && port !== 0 && !justReclaimed && useless === undefined) {
         const freed = await this.reclaim(a, port);
         if (!this.isLive(a)) return;
         if (freed === true) {
@@ -243,8 +251,12 @@ export class RemoteForward implements Forward {
       const reason = stale
         ? `the server still holds port ${port} from the previous connection; retrying${reclaimNote}`
         : `the server refused to listen on ${this.formatBind(port)} (in use there, or remote forwarding not allowed); retrying${reclaimNote}`;
+      // Retries come every second or so: the log says it when the reason changes.
+      const sameReason = this.stateValue.kind === 'waiting' && this.stateValue.reason === reason;
       this.setState({ kind: 'waiting', reason });
-      this.logger.info(`${this.label}: ${reason} in ${(delayMs / 1000).toFixed(1)} s`);
+      const retryLine = `${this.label}: ${reason} in ${(delayMs / 1000).toFixed(1)} s`;
+      if (sameReason) this.logger.debug(retryLine);
+      else this.logger.info(retryLine);
       // start() answers with this first verdict; the retries go on behind it.
       this.firstResult?.resolve();
       if (!(await this.sleep(a, delayMs))) return;
@@ -304,7 +316,7 @@ export class RemoteForward implements Forward {
     const changed = this.lastPort !== port;
     this.lastPort = port;
     this.heldBefore.delete(port);
-    this.logger.info(`${this.label}: the server listens on ${this.address}`);
+    this.logger.info(`${this.label}: ${describeRemoteBind(this.bindAddress, port)}`);
     this.setState({ kind: 'active' });
     if (changed) this.addressEmitter.fire({ port, address: this.address! });
   }
@@ -312,20 +324,29 @@ export class RemoteForward implements Forward {
   /** true: the port is free now; a string: why not (for the state's reason). */
   private async reclaim(a: Attachment, port: number): Promise<true | string | undefined> {
     const held = this.heldBefore.has(port) ? `the server still holds port ${port} from the previous connection` : `the server refused port ${port}`;
-    this.setState({ kind: 'waiting', reason: `${held}; looking for a stale sshd of ours that holds it (reclaimStale)` });
+    this.setState({ kind: 'waiting', reason: `${held}; looking for a stale connection process of ours that holds it (reclaimStale)` });
     try {
       const outcome = await reclaimStaleListener(a.conn.client, port, this.options.reclaimTimeoutMs);
       const line = describeReclaim(port, outcome);
       if (outcome.killed.length) this.logger.warn(`${this.label}: ${line}`);
       else this.logger.info(`${this.label}: ${line}`);
-      if (outcome.killed.length && outcome.free) return true;
-      if (outcome.skipped.length) return `reclaim left it alone: ${outcome.skipped.map((s) => `pid ${s.pid} ${s.why}`).join(', ')}`;
-      return outcome.killed.length ? 'reclaim ended the stale sshd but the port is still in use' : undefined;
+      const verdict = reclaimVerdict(outcome);
+      if (verdict.kind === 'free') return true;
+      if (verdict.kind === 'cannot-help') this.markReclaimUseless(a, port, verdict.why);
+      return verdict.why;
     } catch (err) {
       if (!this.isLive(a)) return undefined;
       this.logger.warn(`${this.label}: reclaim of server port ${port} failed: ${(err as Error).message}`);
-      return `reclaim failed: ${(err as Error).message}`;
+      const why = `reclaim failed (not tried again on this connection): ${(err as Error).message}`;
+      this.markReclaimUseless(a, port, why);
+      return why;
     }
+  }
+
+  private markReclaimUseless(a: Attachment, port: number, why: string): void {
+    const ports = this.reclaimUseless.get(a.conn) ?? new Map<number, string>();
+    ports.set(port, why);
+    this.reclaimUseless.set(a.conn, ports);
   }
 
   /** Waits, owned by the attachment: false when it retired meanwhile. */

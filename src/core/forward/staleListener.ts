@@ -5,9 +5,10 @@
  * its listening socket, until it notices the peer is gone: with ClientAliveInterval 0
  * that may take hours (TCP keepalive) and a new `tcpip-forward` for the port is refused
  * meanwhile. Over the *new* connection we run one shell script, as the user, that finds
- * the process listening on exactly that port and ends it only if it is an sshd session
- * process ("sshd: user" / "sshd: user@notty") of the same uid and not an ancestor of the script itself
- * (that is our own, live connection). No root needed: `ss -p` shows only the processes
+ * the process listening on exactly that port and ends it only if it is a connection process
+ * of the same uid, of OpenSSH ("sshd: user" / "sshd: user@notty") or Dropbear (a dropbear
+ * whose parent is the dropbear listener), and not an ancestor of the script itself (that is
+ * our own, live connection). Other servers' processes are left alone, and said so. No root needed: `ss -p` shows only the processes
  * the user may see, and kill(2) works only on the user's own processes anyway.
  */
 import type { Client } from 'ssh2';
@@ -63,12 +64,21 @@ for pid in $(holders); do
   uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
   if [ "$uid" != "$me" ]; then echo "skip $pid other-user $cmd"; continue; fi
   comm=$(cat "/proc/$pid/comm" 2>/dev/null)
-  case "$comm" in sshd*) ;; *) echo "skip $pid not-sshd $cmd"; continue ;; esac
-  # A session's sshd is titled "sshd: USER" or "sshd: USER@notty" (sshd-session: ... since
-  # OpenSSH 9.8); the listener ("[listener]") and monitor ("[priv]") are never ended.
-  case "$cmd" in
-    "sshd: $user" | "sshd: $user@"* | "sshd-session: $user" | "sshd-session: $user@"*) ;;
-    *) echo "skip $pid not-a-session $cmd"; continue ;;
+  case "$comm" in
+    sshd*)
+      # A session's sshd is titled "sshd: USER" or "sshd: USER@notty" (sshd-session: ... since
+      # OpenSSH 9.8); the listener ("[listener]") and monitor ("[priv]") are never ended.
+      case "$cmd" in
+        "sshd: $user" | "sshd: $user@"* | "sshd-session: $user" | "sshd-session: $user@"*) ;;
+        *) echo "skip $pid not-a-session $cmd"; continue ;;
+      esac ;;
+    dropbear)
+      # Dropbear keeps its command line: a connection is a dropbear whose parent is the
+      # dropbear listener. The listener itself (parent init or a supervisor) is never ended.
+      ppid=$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null)
+      pcomm=$(cat "/proc/$ppid/comm" 2>/dev/null)
+      [ "$pcomm" = dropbear ] || { echo "skip $pid not-a-session $cmd"; continue; } ;;
+    *) echo "skip $pid not-sshd $cmd"; continue ;;
   esac
   peer=$(ss -tnp state established 2>/dev/null | grep "pid=$pid," | awk '{ print $4 }' | head -n 1)
   [ -n "$peer" ] || peer=-
@@ -93,7 +103,10 @@ if listening; then echo "free no"; else echo "free yes"; fi
 export interface ReclaimOutcome {
   /** Stale sshd processes that were ended. */
   killed: Array<{ pid: number; peer: string; command: string }>;
-  /** Holders left alone, with the reason ("own-connection", "other-user", "not-sshd", ...). */
+  /**
+   * Holders left alone, with the reason ("own-connection", "other-user", "not-a-session", and
+   * "not-sshd": neither an OpenSSH nor a Dropbear process).
+   */
   skipped: Array<{ pid: number; why: string; command: string }>;
   /** Processes that needed SIGKILL. */
   forced: number[];
@@ -154,4 +167,34 @@ export async function reclaimStaleListener(client: Client, port: number, timeout
   }
   if (!/^free /m.test(result.stdout)) throw new Error(`the reclaim command failed: ${(result.stderr || result.stdout).trim().slice(0, 300) || 'no output'}`);
   return parseReclaimOutput(result.stdout);
+}
+
+/** What a reclaim outcome means for the forward waiting on that port. */
+export type ReclaimVerdict =
+  | { readonly kind: 'free' }
+  /** Nothing it may end holds the port: running it again on this connection cannot help. */
+  | { readonly kind: 'cannot-help'; readonly why: string }
+  /** It ended something, yet the port is still taken (a slow exit, or someone took it). */
+  | { readonly kind: 'still-held'; readonly why: string };
+
+export function reclaimVerdict(o: ReclaimOutcome): ReclaimVerdict {
+  // Free, whoever freed it (the server may have noticed the dead connection meanwhile): ask now.
+  if (o.free) return { kind: 'free' };
+  if (o.killed.length) return { kind: 'still-held', why: 'reclaim ended the stale process but the port is still in use' };
+  const why = (s: ReclaimOutcome['skipped'][number]) => {
+    switch (s.why) {
+      case 'not-sshd':
+        return `pid ${s.pid} (${s.command || '?'}) is not an OpenSSH or Dropbear connection; reclaim ends only those`;
+      case 'other-user':
+        return `pid ${s.pid} belongs to another user`;
+      case 'own-connection':
+        return `pid ${s.pid} is this very connection`;
+      default:
+        return `pid ${s.pid} is ${s.why} (${s.command || '?'})`;
+    }
+  };
+  const held = o.skipped.length
+    ? o.skipped.map(why).join('; ')
+    : 'no process of this user holds it (another user\'s, or not visible to us)';
+  return { kind: 'cannot-help', why: `reclaim cannot help: ${held}` };
 }

@@ -1,6 +1,7 @@
 import type { AnyAuthMethod, AuthHandlerMiddleware, NextAuthHandler } from 'ssh2';
 import type { Logger } from '../base/logger';
 import { FilteredAgent } from './agent';
+import { AuthReport, keyFingerprint } from './authReport';
 import type { IdentityLoader } from './identities';
 import type { Prompter } from './prompter';
 
@@ -27,19 +28,26 @@ export function createAuthHandler(
   prompter: Prompter,
   logger: Logger,
   onPrompt: (active: boolean) => void,
+  report: AuthReport = new AuthReport(),
 ): AuthHandlerMiddleware {
   const steps = methodSteps(target, identities, prompter, logger, onPrompt);
   let cursor = 0;
   return (methodsLeft: string[] | null, _partial: boolean | null, next: NextAuthHandler) => {
+    if (methodsLeft) report.serverMethods = methodsLeft;
     void (async () => {
       while (cursor < steps.length) {
         const step = steps[cursor++];
-        if (methodsLeft && !methodsLeft.includes(step.kind)) continue;
+        if (methodsLeft && !methodsLeft.includes(step.kind)) {
+          if (!step.repeat) report.skipped.push(`${step.label} (the server does not accept ${step.kind})`);
+          continue;
+        }
         const method = await step.build();
         if (method) {
           logger.debug(`trying ${step.label}`);
+          report.offered.push(describeOffer(step, method));
           return next(method);
         }
+        if (!step.repeat) report.skipped.push(`${step.label} (${step.unusable})`);
       }
       (next as unknown as (m: false) => void)(false);
     })().catch((err) => {
@@ -53,7 +61,18 @@ export function createAuthHandler(
 interface Step {
   kind: 'publickey' | 'keyboard-interactive' | 'password';
   label: string;
+  /** Why build() gave nothing, for the failure message. */
+  unusable: string;
+  /** A further try of the same method (password try 2, 3): not listed again when skipped. */
+  repeat?: boolean;
   build(): Promise<AnyAuthMethod | undefined>;
+}
+
+function describeOffer(step: Step, method: AnyAuthMethod): string {
+  if (method.type === 'publickey' && typeof method.key === 'object' && method.key && 'getPublicSSH' in method.key) {
+    return `${step.label} (${keyFingerprint(method.key)})`;
+  }
+  return step.kind === 'publickey' ? step.label : step.kind;
 }
 
 function methodSteps(
@@ -79,6 +98,7 @@ function methodSteps(
     steps.push({
       kind: 'publickey',
       label: `agent ${socket}`,
+      unusable: 'IdentitiesOnly, and no IdentityFile has a public key to pick agent keys with',
       build: async () => {
         if (!target.identitiesOnly) return { type: 'agent', username, agent: socket };
         const allowed = target.identityFiles.map((f) => identities.publicBlob(f)).filter((b): b is Buffer => !!b);
@@ -91,6 +111,7 @@ function methodSteps(
     steps.push({
       kind: 'publickey',
       label: `identity file ${file}`,
+      unusable: 'no usable key: missing, unreadable, or encrypted and no passphrase given',
       build: async () => {
         const key = await prompted(() => identities.load(file));
         return key ? { type: 'publickey', username, key } : undefined;
@@ -100,6 +121,7 @@ function methodSteps(
   steps.push({
     kind: 'keyboard-interactive',
     label: 'keyboard-interactive',
+    unusable: 'not available',
     build: async () => ({
       type: 'keyboard-interactive',
       username,
@@ -117,7 +139,9 @@ function methodSteps(
   for (let i = 0; i < maxPasswordTries; i++) {
     steps.push({
       kind: 'password',
-      label: `password (try ${i + 1})`,
+      label: i === 0 ? 'password' : `password (try ${i + 1})`,
+      unusable: 'no password given',
+      repeat: i > 0,
       build: async () => {
         if (passwordDeclined) return undefined;
         const password = await prompted(() => prompter.password(username, target.host));

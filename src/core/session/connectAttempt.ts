@@ -5,6 +5,7 @@ import { withDeadline } from '../base/deadline';
 import type { Logger } from '../base/logger';
 import type { JumpHost, ResolvedHost } from '../config/types';
 import { createAuthHandler } from './auth';
+import { AuthReport } from './authReport';
 import { classifyError, SessionError } from './errors';
 import { type HostKeyVerifier } from './hostKeyPolicy';
 import type { IdentityLoader } from './identities';
@@ -159,7 +160,12 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
       client.destroy();
       reject(err);
     };
-    const onError = (err: Error) => {
+    const authReport = new AuthReport();
+    const onError = (err: Error & { level?: string }) => {
+      // ssh2's text says only that every method failed: name the methods and keys instead.
+      if (!verifier.rejection && err.level === 'client-authentication') {
+        return fail(new SessionError('auth-failed', authReport.describeFailure(target, hop.user), { host: target }));
+      }
       // A refusal by our own verifier surfaces as a generic ssh2 error; report the real reason.
       fail(verifier.rejection ?? classifyError(err, target, ctx.everConnected));
     };
@@ -206,6 +212,7 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
         ctx.prompter,
         ctx.logger,
         onPrompt,
+        authReport,
       ),
       algorithms: { cipher: { prepend: cipherPreference } } as unknown as ConnectConfig['algorithms'],
     };

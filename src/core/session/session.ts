@@ -11,6 +11,7 @@ import { connectAttempt, type ConnectedClient, type Hop } from './connectAttempt
 import { type Connection, ConnectionScope } from './connection';
 import { SessionError } from './errors';
 import { HostKeyVerifier } from './hostKeyPolicy';
+import { IdleCloseDetector } from './idleCloseDetector';
 import { IdentityLoader } from './identities';
 import type { Prompter } from './prompter';
 import type { SessionState } from './state';
@@ -127,6 +128,7 @@ export class Session implements Disposable {
   private lastAttemptAt = 0;
   private readonly random: () => number;
   private readonly clock: Clock;
+  private readonly idleCloses = new IdleCloseDetector();
 
   constructor(
     readonly host: ResolvedHost,
@@ -161,6 +163,14 @@ export class Session implements Disposable {
 
   get lastContact(): number | undefined {
     return 'live' in this.phase ? this.phase.live.keepalive.lastContact : undefined;
+  }
+
+  /**
+   * The server has been closing this session's connections by policy after a fixed idle
+   * time (see IdleCloseDetector): each loss and restore is expected, not news.
+   */
+  get closedWhenIdle(): boolean {
+    return this.idleCloses.quiet;
   }
 
   /** The one setter of the session's state. */
@@ -393,7 +403,7 @@ export class Session implements Disposable {
     const { conn, chain, keepalive } = live;
     // Ended last first: the keepalive stops, listeners go, then the ssh2 chain is torn down.
     conn.add(toDisposable(() => chain.dispose()));
-    const onClose = () => this.onLost(live, 'the server closed the connection');
+    const onClose = () => this.onLost(live, 'the server closed the connection', true);
     const onError = (err: Error & { level?: string }) => this.deps.logger.debug(`client error: ${err.message}`);
     chain.client.on('close', onClose);
     chain.client.on('error', onError);
@@ -415,17 +425,24 @@ export class Session implements Disposable {
     this.everConnected = true;
     const rttMs = keepalive.rttMs;
     this.transition({ state: { kind: 'connected', since: now, rttMs, restoredAfterMs }, live });
-    this.deps.logger.info(restored ? `restored after ${restoredAfterMs} ms` : `connected to ${this.host.hostName}:${this.host.port}`);
+    const line = restored ? `restored after ${restoredAfterMs} ms` : `connected to ${this.host.hostName}:${this.host.port}`;
+    // Once the server's idle-close policy is recognised, each restore is expected, not news.
+    if (this.idleCloses.quiet) this.deps.logger.debug(line);
+    else this.deps.logger.info(line);
     this.firstConnect.resolve();
     this.connectEmitter.fire(conn);
   }
 
   /** A connected client died (or was dropped on purpose): record why and reconnect. */
-  private onLost(live: Live, reason: string): void {
+  private onLost(live: Live, reason: string, closedByServer = false): void {
     if (!('live' in this.phase) || this.phase.live !== live) return; // a superseded connection's callback
     if (this.disposables.isDisposed) return;
     const lostAt = this.clock.now();
-    this.deps.logger.warn(`connection lost: ${reason}`);
+    const connectedMs = this.phase.state.kind === 'connected' ? lostAt - this.phase.state.since : undefined;
+    const idle = this.idleCloses.onLoss(closedByServer, connectedMs);
+    if (idle.kind === 'explain') this.deps.logger.warn(idle.message);
+    if (idle.kind === 'normal') this.deps.logger.warn(`connection lost: ${reason}`);
+    else this.deps.logger.debug(`connection lost: ${reason}`);
     this.transition({ state: { kind: 'lost', reason, at: lostAt }, lostAt });
     live.conn.end({ kind: 'lost', reason });
     this.runLoop(true);

@@ -47,27 +47,61 @@ export class Tmux implements Multiplexer {
       checkEnvName(k);
       return `${k}=${v}`;
     });
-    const words = [
-      ...(env.length ? ['env', ...env] : []),
-      'tmux', '-L', name,
-      // Options first, in the same client command list: start-server loads the user's
-      // tmux.conf, then ours override it before the first pane exists (history-limit only
-      // applies to panes created after it is set). Re-applied on reattach; harmless.
-      'start-server', ';',
-      'set-option', '-g', 'status', this.options.statusBar ? 'on' : 'off', ';',
-      'set-option', '-g', 'history-limit', String(Math.max(0, Math.floor(this.options.historyLimit))), ';',
-      // -A: attach if it exists, else create. -D: detach other clients, i.e. the ghost of this
-      // terminal still attached through a dead connection the server has not noticed yet.
-      'new-session', '-A', '-D', '-s', name,
-      ...(opts.command !== undefined ? [opts.command] : []),
-    ];
-    return join(words);
+    const pane = join(['sh', '-c', PANE_SCRIPT, 'ska-pane', ...(opts.command !== undefined ? [opts.command] : [])]);
+    const history = String(Math.max(0, Math.floor(this.options.historyLimit)));
+    return join(['sh', '-c', LAUNCH_SCRIPT, 'ska-tmux', name, this.options.statusBar ? 'on' : 'off', history, pane, ...env]);
   }
 
   killCommand(sessionName: string): string {
-    return join(['tmux', '-L', checkName(sessionName), 'kill-server']);
+    return join(['sh', '-c', KILL_SCRIPT, 'ska-tmux', checkName(sessionName)]);
   }
 }
+
+/*
+ * The scripts below are POSIX sh, passed as one quoted word to `sh -c`, so the user's login
+ * shell (fish and csh included) only parses a simple command. They are one line (csh ends a
+ * quoted word at a newline) without single quotes or backslashes (fish reads escapes there).
+ *
+ * tmux's client exits 0 with "[exited]" whatever the shell's status, and a tmux server leaves
+ * its socket file behind when it ends. So the pane runs the shell under a small wrapper that
+ * records its exit status next to the server's socket ($TMUX is "socket,pid,session"); the
+ * launching client, once tmux returns and the server is gone, exits with that status and
+ * removes both files. A client that merely detached (another client took over with -D) finds
+ * the server still running and leaves them.
+ */
+
+/** In the pane: $1 is the command to run instead of the login shell, if any. */
+const PANE_SCRIPT = [
+  'f=${TMUX%%,*}.status',
+  '[ -n "$TMUX" ] && rm -f "$f"',
+  'if [ $# -gt 0 ]; then "${SHELL:-/bin/sh}" -c "$1"; else "${SHELL:-/bin/sh}" -l; fi',
+  's=$?',
+  '[ -n "$TMUX" ] && echo "$s" > "$f"',
+  'exit "$s"',
+].join('; ');
+
+/** $1 name, $2 status bar on|off, $3 history limit, $4 the pane command, then NAME=value for the shell. */
+const LAUNCH_SCRIPT = [
+  'n=$1 bar=$2 hist=$3 pane=$4',
+  'shift 4',
+  'd=${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)',
+  // The variables go to the tmux server started here, so every tmux version passes them on
+  // (new-session -e needs 3.2). Options are set in the same client command list: start-server
+  // loads the user's tmux.conf, ours override it before the first pane (history-limit only
+  // applies to panes created after it). -A attaches if the session exists; -D detaches the
+  // ghost of this terminal still attached through a dead connection.
+  'env "$@" tmux -L "$n" start-server ";" set-option -g status "$bar" ";" set-option -g history-limit "$hist" ";" new-session -A -D -s "$n" "$pane"',
+  'c=$?',
+  'if [ -f "$d/$n.status" ]; then if tmux -L "$n" has-session -t "=$n" 2>/dev/null; then exit "$c"; fi; read -r s < "$d/$n.status"; rm -f "$d/$n.status" "$d/$n"; exit "${s:-$c}"; fi',
+  'exit "$c"',
+].join('; ');
+
+/** $1 name: ends the server and removes what it leaves behind. */
+const KILL_SCRIPT = [
+  'tmux -L "$1" kill-server 2>/dev/null',
+  'd=${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)',
+  'rm -f "$d/$1" "$d/$1.status"',
+].join('; ');
 
 function checkName(name: string): string {
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`invalid tmux session name ${JSON.stringify(name)}`);
@@ -75,6 +109,5 @@ function checkName(name: string): string {
 }
 
 function join(words: string[]): string {
-  // ';' ends up quoted: tmux, not the shell, must see it (tmux's command separator).
   return words.map(shellQuote).join(' ');
 }
