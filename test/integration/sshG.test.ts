@@ -136,7 +136,12 @@ function runG(u: TestUser, command: 'ssh' | 'ours', args: string[]): Outcome {
 }
 
 /** What ssh-keepalive connects with, from its resolver, run as the test user. */
-function oursResolved(u: TestUser, args: string[]): { identityFiles: string[]; proxyJump: Array<Record<string, unknown>> } {
+interface OursResolved {
+  identityFiles: string[];
+  proxyJump: Array<Record<string, unknown>>;
+}
+
+function oursResolved(u: TestUser, args: string[]): OursResolved {
   const script = `
     const { parseArgs } = require(${JSON.stringify(path.join(staged!.src, 'cli', 'args.js'))});
     const { resolveDestination } = require(${JSON.stringify(path.join(staged!.src, 'cli', 'resolveDestination.js'))});
@@ -144,7 +149,7 @@ function oursResolved(u: TestUser, args: string[]): { identityFiles: string[]; p
     process.stdout.write(JSON.stringify({ identityFiles: host.identityFiles, proxyJump: host.proxyJump }));`;
   const r = u.run(process.execPath, ['-e', script, JSON.stringify(args)]);
   assert.equal(r.status, 0, `ssh-keepalive resolver failed for ${args.join(' ')}: ${r.stderr}`);
-  return JSON.parse(r.stdout);
+  return JSON.parse(r.stdout) as OursResolved;
 }
 
 /** An IdentityFile template expanded by ssh itself: ControlPath takes the same `~`, ${VAR} and tokens. */
