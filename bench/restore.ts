@@ -9,9 +9,11 @@
  * Usage: bench/restore [--runs N] [--outages 10,30,70] [--limit SECONDS] [--one-process]
  */
 import type { ChildProcess } from 'node:child_process';
-import { natlabAvailable, type Natlab } from '../test/harness/natlab';
-import { sshdAvailability } from '../test/harness/sshd';
-import { cliPath, httpPort, type Lab, setupLab, sleep } from '../test/natlab/lab';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { natlabAvailable, type Natlab } from '../tools/peers/natlab';
+import { httpPort, type Lab, setupLab } from '../tools/peers/natlabSshd';
+import { cliPath } from '../tools/peers/repo';
+import { sshdAvailability } from '../tools/peers/sshd';
 
 const natTimeoutSec = 4;
 const interval = 2;

@@ -10,11 +10,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { sshdAvailability } from '../test/harness/sshd';
-import { startDemoHost } from './demoHost';
-import { forgetAllFlows } from './flakyNat';
+import { startDemoHost } from '../tools/peers/demoHost';
+import { forgetAllFlows } from '../tools/peers/flakyNat';
+import { cliPath } from '../tools/peers/repo';
+import { sshdAvailability } from '../tools/peers/sshd';
 
-const repoRoot = join(__dirname, '..', '..');
 const natIdleMs = 6000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const t0 = Date.now();
@@ -49,7 +49,7 @@ async function main(): Promise<number> {
   const localPort = 18000 + Math.floor(Math.random() * 1000);
   say(`sshd on 127.0.0.1:${sshd.port}, flaky NAT on 127.0.0.1:${nat.port} (forgets a flow after ${natIdleMs / 1000} s of silence)`);
   say(`running: ssh-keepalive -F ${cfg} -N -L ${localPort}:127.0.0.1:${webPort} --events demo`);
-  const cli = spawn(process.execPath, [join(repoRoot, 'dist', 'cli.js'), '-F', cfg, '-N', '-L', `${localPort}:127.0.0.1:${webPort}`, '--events', 'demo'], { stdio: ['ignore', 'inherit', 'pipe'] });
+  const cli = spawn(process.execPath, [cliPath, '-F', cfg, '-N', '-L', `${localPort}:127.0.0.1:${webPort}`, '--events', 'demo'], { stdio: ['ignore', 'inherit', 'pipe'] });
   let connected: () => void;
   const firstConnect = new Promise<void>((r) => (connected = r));
   createInterface({ input: cli.stderr! }).on('line', (line) => {

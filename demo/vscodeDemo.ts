@@ -6,11 +6,12 @@
  * "SSH Keepalive: Simulate NAT Drop". Runs until Ctrl-C, which stops everything it started.
  */
 import { join } from 'node:path';
-import { freePort, sshdAvailability } from '../test/harness/sshd';
-import { defaultVsix, ensureCodeServer, installVsix, makeProfile, startCodeServer } from './codeServer';
+import { ensureCodeServer, installVsix, makeProfile, startCodeServer } from '../tools/peers/codeServer';
+import { startDemoHost } from '../tools/peers/demoHost';
+import { forgetAllFlows } from '../tools/peers/flakyNat';
+import { defaultVsix } from '../tools/peers/repo';
+import { freePort, sshdAvailability } from '../tools/peers/sshd';
 import { startControlServer } from './controlServer';
-import { startDemoHost } from './demoHost';
-import { forgetAllFlows } from './flakyNat';
 
 const alias = 'demo';
 const natIdleMs = 20_000;

@@ -12,6 +12,9 @@ const common = {
   target: 'node20',
   sourcemap: true,
   logLevel: 'warning',
+  // The session keeper (keeper/keeper.py) travels inside the bundle as text and is sent to
+  // the server over the SSH connection (src/core/keeper/program.ts).
+  loader: { '.py': 'text' },
   external: ['vscode', 'cpu-features', '*.node'],
   // ssh2 requires '../build/Release/sshcrypto.node' inside try/catch; mark it external so
   // the require fails at run time and ssh2 takes its pure-JS path.
@@ -26,6 +29,9 @@ const common = {
 const entries = [
   { entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' },
   { entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  // Until the extension and CLI import the keeper client, the program ships as its own module
+  // (packaged via .vscodeignore), so the .vsix already carries what the server will run.
+  { entryPoints: ['src/core/keeper/program.ts'], outfile: 'dist/keeper-program.js', sourcemap: false },
 ];
 
 for (const e of entries) {

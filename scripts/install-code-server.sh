@@ -17,12 +17,12 @@
 #     `npm install-scripts approve` (written to the installed package.json, never ours), and
 #     each native module is checked to load afterwards.
 #
-# Env: CODE_SERVER_VERSION (default 4.100.3), SSHKA_VSCODE_TEST_DIR (default <repo>/.vscode-test),
-#      SSHKA_SKIP_APT=1 to skip the apt step.
+# Env: CODE_SERVER_VERSION (default: the pin in tools/peers/pins.json), SSHKA_VSCODE_TEST_DIR
+#      (default <repo>/.vscode-test), SSHKA_SKIP_APT=1 to skip the apt step.
 set -euo pipefail
 
-VERSION="${CODE_SERVER_VERSION:-4.100.3}"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VERSION="${CODE_SERVER_VERSION:-$(node -p "require('$REPO/tools/peers/pins.json').codeServerVersion")}"
 TEST_DIR="${SSHKA_VSCODE_TEST_DIR:-$REPO/.vscode-test}"
 DEST="$TEST_DIR/code-server-$VERSION"
 STAMP="$DEST/.sshka-install-complete"

@@ -3,14 +3,16 @@
 # --install-extension and checks that --list-extensions shows it and that its main file is
 # there. With --activate (or SSHKA_SMOKE_ACTIVATE=1) it also runs the extension test suite
 # against the INSTALLED extension in a real extension host
-# (SSHKA_USE_INSTALLED_VSIX=<vsix> node scripts/test-extension.mjs; needs `npm run compile-tests`).
+# (SSHKA_USE_INSTALLED_VSIX=<vsix> node out/test/extension/run.js; needs `npm run compile-tests`).
+# The code-server version is pinned in tools/peers/pins.json; the extension id comes from
+# package.json (publisher.name).
 #
 # Usage: scripts/package-smoke.sh path/to/ssh-keepalive.vsix [--activate]
 set -euo pipefail
 
-EXT_ID="ssh-keepalive.ssh-keepalive"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VERSION="${CODE_SERVER_VERSION:-4.100.3}"
+EXT_ID="$(node -p "const m = require('$REPO/package.json'); m.publisher + '.' + m.name")"
+VERSION="${CODE_SERVER_VERSION:-$(node -p "require('$REPO/tools/peers/pins.json').codeServerVersion")}"
 CS="$REPO/.vscode-test/code-server-$VERSION/out/node/entry.js"
 
 die() { printf '[package-smoke] FAIL: %s\n' "$*" >&2; exit 1; }
@@ -52,6 +54,6 @@ if [ "$ACTIVATE" = "1" ]; then
   # Only the activation tests: the rest drive the extension through its test API, which a
   # production install does not expose (it is returned only in ExtensionMode.Test).
   SSHKA_USE_INSTALLED_VSIX="$VSIX" SSHKA_SCREENSHOT_NAME="${SSHKA_SCREENSHOT_NAME:-package-smoke}" \
-    SSHKA_TEST_GREP="${SSHKA_TEST_GREP:-^activation }" node "$REPO/scripts/test-extension.mjs"
+    SSHKA_TEST_GREP="${SSHKA_TEST_GREP:-^activation }" node "$REPO/out/test/extension/run.js"
 fi
 log "PASS"

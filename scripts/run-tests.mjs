@@ -3,6 +3,14 @@
 //   `node --test` run; the packaged .vsix installed into code-server and activated; the
 //   end-to-end story in a browser (when present); the VS Code extension-host suite.
 // Stages can be picked: node scripts/run-tests.mjs unit natlab extension
+//
+// Backstop against a test that hangs instead of failing: each test file runs in a
+// `node --test` of its own with --test-timeout, which node applies to the file as a whole
+// (and so to every test in it): past it the file's process is ended and its unfinished
+// tests fail as cancelled. Should that runner itself hang, its process group is killed a
+// little later and the file counted as failed. Tests still bound their own waits, with
+// messages that say what they waited for; this only stops a run from hanging for hours.
+//   SKA_FILE_TIMEOUT_MS  per file (default 600000)
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,12 +30,35 @@ function testFiles(dir) {
   return out;
 }
 
-/** Runs a command, echoing its output, and reads the pass/fail counts it printed. */
-function run(cmd, args, env = {}) {
+const fileTimeoutMs = Number(process.env.SKA_FILE_TIMEOUT_MS ?? 600_000);
+
+/**
+ * Runs a command, echoing its output, and reads the pass/fail counts it printed. With
+ * `timeoutMs` the command (its whole process group) is killed when it runs longer, and
+ * that counts as a failure.
+ */
+function run(cmd, args, env = {}, timeoutMs = 0) {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, detached: timeoutMs > 0 });
+    let timedOut = false;
+    const killGroup = (signal) => {
+      try {
+        process.kill(-child.pid, signal);
+      } catch {
+        // already gone
+      }
+    };
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            console.error(`\nrun-tests: ${args.at(-1)} still running after ${timeoutMs} ms: killed (a test waits without a deadline?)`);
+            killGroup('SIGTERM');
+            setTimeout(() => killGroup('SIGKILL'), 5000).unref();
+          }, timeoutMs)
+        : undefined;
     let tail = '';
-    const counts = { passed: 0, failed: 0, skipped: 0, seen: false };
+    const counts = { passed: 0, failed: 0, skipped: 0, cancelled: 0, seen: false };
     const scan = (chunk) => {
       tail += chunk;
       const lines = tail.split('\n');
@@ -35,11 +66,13 @@ function run(cmd, args, env = {}) {
       for (const line of lines) read(line);
     };
     const read = (line) => {
-      // node --test (spec reporter): "ℹ pass 12" / "ℹ fail 0" / "ℹ skipped 1"
-      let m = /^ℹ (pass|fail|skipped) (\d+)$/.exec(line.trim());
+      // node --test (spec reporter): "ℹ pass 12" / "ℹ fail 0" / "ℹ cancelled 0" / "ℹ skipped 1".
+      // A cancelled test (its file ran out of time) is a failed one.
+      let m = /^ℹ (pass|fail|cancelled|skipped) (\d+)$/.exec(line.trim());
       if (m) {
         counts.seen = true;
-        counts[{ pass: 'passed', fail: 'failed', skipped: 'skipped' }[m[1]]] = Number(m[2]);
+        if (m[1] === 'cancelled') counts.cancelled = Number(m[2]);
+        else counts[{ pass: 'passed', fail: 'failed', skipped: 'skipped' }[m[1]]] = Number(m[2]);
         return;
       }
       // the extension-host and e2e suites: "N passed, N failed[, N skipped]" (last one wins)
@@ -57,7 +90,10 @@ function run(cmd, args, env = {}) {
     });
     child.stderr.on('data', (d) => process.stderr.write(d));
     child.on('close', (code) => {
+      clearTimeout(timer);
       if (tail) read(tail);
+      counts.failed += counts.cancelled;
+      if (timedOut) counts.failed++;
       // A stage that failed without printing counts still counts as one failure.
       if (code !== 0 && counts.failed === 0) counts.failed = 1;
       resolve({ code, ...counts });
@@ -69,7 +105,14 @@ const results = [];
 const files = nodeStages.flatMap((s) => testFiles(join('out', 'test', s)));
 if (files.length) {
   // One file at a time: the natlab and sshd tests measure time, and 2 cores are shared.
-  results.push(['node', await run(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files])]);
+  // Each in a runner of its own, so that a file that hangs can be ended on its own.
+  const total = { code: 0, passed: 0, failed: 0, skipped: 0, seen: false };
+  for (const file of files) {
+    const r = await run(process.execPath, ['--test', '--test-reporter=spec', `--test-timeout=${fileTimeoutMs}`, file], {}, fileTimeoutMs + 30_000);
+    for (const k of ['passed', 'failed', 'skipped']) total[k] += r[k];
+    if (r.code !== 0) total.code = r.code ?? 1;
+  }
+  results.push(['node', total]);
 }
 if (want('package') && existsSync('scripts/package-smoke.sh')) {
   const pkg = await run('npm', ['run', '--silent', 'package']);
@@ -78,8 +121,8 @@ if (want('package') && existsSync('scripts/package-smoke.sh')) {
 if (want('e2e') && existsSync('out/test/e2e/story.js')) {
   results.push(['e2e', await run(process.execPath, ['out/test/e2e/story.js'])]);
 }
-if (want('extension') && existsSync('scripts/test-extension.mjs') && existsSync('out/test/extension/suite/index.js')) {
-  results.push(['extension', await run(process.execPath, ['scripts/test-extension.mjs'])]);
+if (want('extension') && existsSync('out/test/extension/run.js') && existsSync('out/test/extension/suite/index.js')) {
+  results.push(['extension', await run(process.execPath, ['out/test/extension/run.js'])]);
 }
 
 let passed = 0;

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openBrowser, type BrowserSession } from './browser';
+import { openBrowser, type BrowserSession } from '../../tools/peers/browser';
 import { typeUntil, pickItem, lossSeen, openWorkbench, recordLoss, runCommand, typeInTerminal, waitForConnected, waitForTerminal } from './workbench';
 
 const repo = path.join(__dirname, '..', '..', '..');

@@ -6,8 +6,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { repoRoot } from '../../demo/codeServer';
-import { openBrowser } from './browser';
+import { openBrowser } from '../../tools/peers/browser';
+import { repoRoot } from '../../tools/peers/repo';
 
 const shots = path.join(repoRoot, 'test-output', 'e2e');
 const media = path.join(repoRoot, 'media', 'readme');

@@ -11,13 +11,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { defaultVsix, ensureCodeServer, installVsix, makeProfile, repoRoot, startCodeServer } from '../../demo/codeServer';
-import { natlabAvailable } from '../harness/natlab';
-import { freePort, sshdAvailability } from '../harness/sshd';
-import { openBrowser } from './browser';
+import { openBrowser } from '../../tools/peers/browser';
+import { ensureCodeServer, installVsix, makeProfile, startCodeServer } from '../../tools/peers/codeServer';
+import { natlabAvailable } from '../../tools/peers/natlab';
+import { defaultVsix, repoRoot } from '../../tools/peers/repo';
+import { freePort, sshdAvailability } from '../../tools/peers/sshd';
 import { runSteps, type Step } from './steps';
-import { storySteps } from './storySteps';
 import { startFlakyNet, startNatlabNet, type StoryNet } from './storyNet';
+import { storySteps } from './storySteps';
 
 const outDir = path.join(repoRoot, 'test-output', 'e2e');
 const ci = process.env.CI === 'true';

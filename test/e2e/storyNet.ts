@@ -6,10 +6,10 @@
  *   flaky:  the userland flaky NAT (a TCP relay on loopback) in front of a loopback sshd.
  */
 import { get as httpGet } from 'node:http';
-import { forgetAllFlows } from '../../demo/flakyNat';
-import { startDemoHost } from '../../demo/demoHost';
-import { createNatlab } from '../harness/natlab';
-import { freePort, startSshd, type SshdHandle } from '../harness/sshd';
+import { startDemoHost } from '../../tools/peers/demoHost';
+import { forgetAllFlows } from '../../tools/peers/flakyNat';
+import { setupLab } from '../../tools/peers/natlabSshd';
+import { freePort } from '../../tools/peers/sshd';
 
 export interface GetResult {
   ok: boolean;
@@ -76,49 +76,27 @@ export async function startFlakyNet(alias: string): Promise<StoryNet> {
 }
 
 export async function startNatlabNet(alias: string): Promise<StoryNet> {
-  const lab = await createNatlab({ natTimeoutSec: natIdleSec });
-  let sshd: SshdHandle | undefined;
-  try {
-    sshd = await startSshd({ netns: lab.serverNs, listenAddress: lab.serverAddr, alias });
-    const webPort = 8765;
-    const web = lab.spawn(lab.serverNs, process.execPath, ['-e', `require('http').createServer((q, s) => s.end(${JSON.stringify(webBody + '\n')})).listen(${webPort}, '127.0.0.1', () => console.log('ready'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('web server in the server namespace did not start')), 10_000);
-      web.stdout!.once('data', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      web.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`web server exited (${code})`));
-      });
-    });
-    return {
-      mode: 'natlab',
-      alias,
-      configFile: sshd.sshConfigPath,
-      webPort,
-      localPort: 18080,
-      clientNs: lab.clientNs,
-      description: `natlab: ${lab.clientNs} (${lab.clientAddr}) -> NAT ${lab.routerNs} (conntrack timeout ${natIdleSec} s) -> ${lab.serverNs} sshd ${lab.serverAddr}:${sshd.port}`,
-      async get(port, timeoutMs) {
-        const started = Date.now();
-        const r = await lab.exec(lab.clientNs, 'curl', ['-sS', '--max-time', String(Math.ceil(timeoutMs / 1000)), `http://127.0.0.1:${port}/`], { timeoutMs: timeoutMs + 2000 });
-        return { ok: r.stdout.includes(webBody), ms: Date.now() - started, body: r.stdout, ...(r.code === 0 ? {} : { error: r.stderr.trim() || `curl exit ${r.code}` }) };
-      },
-      async rebootAndHold() {
-        await lab.outage();
-        await lab.reboot();
-      },
-      heal: () => lab.heal(),
-      async stop() {
-        await sshd?.stop();
-        await lab.dispose();
-      },
-    };
-  } catch (err) {
-    await sshd?.stop();
-    await lab.dispose();
-    throw err;
-  }
+  const webPort = 8765;
+  const setup = await setupLab(natIdleSec, { alias, httpBody: `${webBody}\n`, httpPort: webPort });
+  const { natlab: lab, sshd } = setup;
+  return {
+    mode: 'natlab',
+    alias,
+    configFile: sshd.sshConfigPath,
+    webPort,
+    localPort: 18080,
+    clientNs: lab.clientNs,
+    description: `natlab: ${lab.clientNs} (${lab.clientAddr}) -> NAT ${lab.routerNs} (conntrack timeout ${natIdleSec} s) -> ${lab.serverNs} sshd ${lab.serverAddr}:${sshd.port}`,
+    async get(port, timeoutMs) {
+      const started = Date.now();
+      const r = await lab.exec(lab.clientNs, 'curl', ['-sS', '--max-time', String(Math.ceil(timeoutMs / 1000)), `http://127.0.0.1:${port}/`], { timeoutMs: timeoutMs + 2000 });
+      return { ok: r.stdout.includes(webBody), ms: Date.now() - started, body: r.stdout, ...(r.code === 0 ? {} : { error: r.stderr.trim() || `curl exit ${r.code}` }) };
+    },
+    async rebootAndHold() {
+      await lab.outage();
+      await lab.reboot();
+    },
+    heal: () => lab.heal(),
+    stop: () => setup.dispose(),
+  };
 }

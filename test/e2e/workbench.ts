@@ -4,9 +4,8 @@
  * no extension API.
  */
 import type { Page } from 'playwright-core';
+import { extensionId } from '../../tools/peers/repo';
 import * as scripts from './pageScripts';
-
-const extensionId = 'ssh-keepalive.ssh-keepalive';
 
 export async function openWorkbench(page: Page, url: string): Promise<void> {
   await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 60_000 });

@@ -1,7 +1,7 @@
 /**
  * A screenshot of a LIVE workbench, taken from inside the extension host.
  *
- * Why this exists: the runner (scripts/test-extension.mjs) takes its screenshot after the
+ * Why this exists: the runner (test/extension/run.ts) takes its screenshot after the
  * suite reported its exit code, and the web workbench stops every extension host before it
  * calls codeAutomationExit (code-server 4.100: `await stopAllInReverse(); codeAutomationExit()`),
  * so that picture never shows an extension's status bar items or views. Here a second
@@ -10,8 +10,10 @@
  * and is photographed with its status bar and Hosts view, while everything is running.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
+import { openBrowser } from '../../tools/peers/browser';
 
 export interface LiveShotOptions {
   /** "127.0.0.1:PORT" of code-server (the authority of the test window's workspace). */
@@ -23,18 +25,6 @@ export interface LiveShotOptions {
   file: string;
   /** Waits until the page shows what the picture is for (after the view is opened); may hover something. */
   ready: (page: Page) => Promise<void>;
-}
-
-function chromium(): string {
-  const fromEnv = process.env.SSHKA_CHROMIUM;
-  if (fromEnv) return fromEnv;
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    for (const name of ['chromium', 'chromium-browser', 'google-chrome']) {
-      const p = path.join(dir, name);
-      if (fs.existsSync(p)) return p;
-    }
-  }
-  throw new Error('no chromium on PATH (set SSHKA_CHROMIUM)');
 }
 
 /**
@@ -58,16 +48,10 @@ export function codeServerAuthority(): string | undefined {
 }
 
 export async function screenshotLiveWorkbench(o: LiveShotOptions): Promise<void> {
-  // From the repository's node_modules, as the runner does.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const pw = require(require.resolve('playwright-core', { paths: [o.extensionPath] })) as typeof import('playwright-core');
-  const browser = await pw.chromium.launch({
-    executablePath: chromium(),
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sshka-live-shot-'));
+  const browser = await openBrowser(tmp);
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const { page } = browser;
     const remote = (p: string) => `vscode-remote://${o.authority}${p.split(path.sep).map(encodeURIComponent).join('/')}`;
     const payload = [
       ['extensionDevelopmentPath', remote(o.extensionPath)],
@@ -84,5 +68,6 @@ export async function screenshotLiveWorkbench(o: LiveShotOptions): Promise<void>
     await page.screenshot({ path: o.file });
   } finally {
     await browser.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
   }
 }

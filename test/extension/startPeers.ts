@@ -17,11 +17,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startFaultProxy, type FaultProxy } from '../harness/faultProxy';
-import { startSshd, type SshdHandle } from '../harness/sshd';
+import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
+import { startSshd, type SshdHandle } from '../../tools/peers/sshd';
+import { startWebServer } from '../../tools/peers/webServer';
 
 export interface Peers {
   sshd: SshdHandle;
@@ -55,13 +55,8 @@ async function start(): Promise<Peers> {
   const sshd = await startSshd({ alias: 'lab' });
   const proxy = await startFaultProxy(sshd.host, sshd.port);
   const httpBody = 'hello through ssh';
-  const server = http.createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end(httpBody);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const httpPort = typeof address === 'object' && address ? address.port : 0;
+  const web = await startWebServer(() => httpBody);
+  const httpPort = web.port;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sshka-ext-peers-'));
   const hostKeyLine = (port: number) => `[${sshd.host}]:${port} ${sshd.hostKeyPublicLine}`;
 
@@ -147,8 +142,7 @@ async function start(): Promise<Peers> {
   const stop = () =>
     (stopped ??= (async () => {
       await proxy.close().catch(() => undefined);
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await web.close();
       await sshd.stop().catch(() => undefined);
       fs.rmSync(dir, { recursive: true, force: true });
     })());

@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Server, utils, type Connection } from 'ssh2';
@@ -13,6 +13,8 @@ export interface MiniServer {
   port: number;
   dir: string;
   clientKeyPath: string;
+  /** With `keyPassphrase`: a second accepted client key, encrypted with that passphrase. */
+  encryptedClientKeyPath: string | undefined;
   knownHostsPath: string;
   authAttempts: number;
   connections: Set<Connection>;
@@ -26,14 +28,26 @@ export interface MiniServer {
   close(): Promise<void>;
 }
 
-export async function startMiniServer(opts: { password?: string; kbdInteractive?: boolean } = {}): Promise<MiniServer> {
+export async function startMiniServer(opts: { password?: string; kbdInteractive?: boolean; keyPassphrase?: string } = {}): Promise<MiniServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ska-mini-'));
   const hostKey = utils.generateKeyPairSync('ed25519');
   const clientKey = utils.generateKeyPairSync('ed25519');
   const clientKeyPath = join(dir, 'id_ed25519');
   writeFileSync(clientKeyPath, clientKey.private, { mode: 0o600 });
-  const allowed = utils.parseKey(clientKey.public);
-  if (allowed instanceof Error) throw allowed;
+  const allowedKeys = [clientKey.public];
+  let encryptedClientKeyPath: string | undefined;
+  if (opts.keyPassphrase !== undefined) {
+    // Few bcrypt rounds: the test is about who sees the passphrase, not about its strength.
+    const encrypted = utils.generateKeyPairSync('ed25519', { passphrase: opts.keyPassphrase, cipher: 'aes256-ctr', rounds: 2 });
+    encryptedClientKeyPath = join(dir, 'id_ed25519_encrypted');
+    writeFileSync(encryptedClientKeyPath, encrypted.private, { mode: 0o600 });
+    allowedKeys.push(encrypted.public);
+  }
+  const allowed = allowedKeys.map((text) => {
+    const key = utils.parseKey(text);
+    if (key instanceof Error) throw key;
+    return key.getPublicSSH();
+  });
   const connections = new Set<Connection>();
   const state = { authAttempts: 0, stallAfterAuth: false };
   const server = new Server({ hostKeys: [hostKey.private] }, (conn) => {
@@ -45,7 +59,7 @@ export async function startMiniServer(opts: { password?: string; kbdInteractive?
     });
     conn.on('authentication', (ctx) => {
       state.authAttempts++;
-      if (ctx.method === 'publickey' && ctx.key.data.equals(allowed.getPublicSSH())) return ctx.accept();
+      if (ctx.method === 'publickey' && allowed.some((k) => ctx.key.data.equals(k))) return ctx.accept();
       if (ctx.method === 'password' && opts.password !== undefined && ctx.password === opts.password) return ctx.accept();
       if (ctx.method === 'keyboard-interactive' && opts.kbdInteractive && opts.password !== undefined) {
         return ctx.prompt([{ prompt: 'Verification code: ', echo: false }], 'MFA', 'Enter the code', (answers) =>
@@ -56,6 +70,19 @@ export async function startMiniServer(opts: { password?: string; kbdInteractive?
     });
     // keepalive@openssh.com needs no handler: ssh2's server replies FAILURE to unknown
     // global requests, as OpenSSH does, and any reply proves the path.
+    // direct-tcpip (-L, -D): relayed to loopback only, so tests never reach beyond this machine.
+    conn.on('tcpip', (accept, reject, info) => {
+      if (info.destIP !== '127.0.0.1' && info.destIP !== 'localhost') return reject();
+      const upstream = connect(info.destPort, '127.0.0.1');
+      upstream.once('error', () => reject());
+      upstream.once('connect', () => {
+        const channel = accept();
+        channel.on('error', () => upstream.destroy());
+        upstream.removeAllListeners('error');
+        upstream.on('error', () => channel.destroy());
+        channel.pipe(upstream).pipe(channel);
+      });
+    });
     conn.on('session', (accept) => {
       const session = accept();
       session.on('exec', (acceptExec, _r, info) => {
@@ -77,6 +104,7 @@ export async function startMiniServer(opts: { password?: string; kbdInteractive?
     port,
     dir,
     clientKeyPath,
+    encryptedClientKeyPath,
     knownHostsPath,
     connections,
     get authAttempts() {

@@ -1,6 +1,6 @@
-import { dropbearAvailability, startDropbear } from './dropbear';
-import type { Availability } from './skip';
-import { sshdAvailability, startSshd, type SshdHandle } from './sshd';
+import type { Availability } from '../../tools/peers/availability';
+import { dropbearAvailability, startDropbear } from '../../tools/peers/dropbear';
+import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
 
 /**
  * The SSH servers the core integration cases run against: one test body, every server.

@@ -1,7 +1,7 @@
 import type { TestContext } from 'node:test';
+import type { Availability } from '../../tools/peers/availability';
 
-/** Whether a real peer (sshd, natlab, ...) can be used here, and if not, why. */
-export type Availability = { ok: true } | { ok: false; reason: string };
+export type { Availability };
 
 /**
  * Gate a test on a real peer. Where it is unavailable the test is skipped with the reason,

@@ -17,9 +17,10 @@ import { reclaimStaleListener } from '../../src/core/forward/staleListener';
 import type { Forward, ForwardState } from '../../src/core/forward/types';
 import { noPrompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
-import { startFaultProxy, type FaultProxy } from '../harness/faultProxy';
+import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
+import { freePort, sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
+import { eventWithin, within } from '../harness/bounded';
 import { requireOrSkip } from '../harness/skip';
-import { freePort, sshdAvailability, startSshd, type SshdHandle } from '../harness/sshd';
 
 /** -R and -D (and the registry) against a real OpenSSH sshd on loopback: the server side is this machine. */
 
@@ -78,14 +79,12 @@ function roundTrip(port: number, msg: string, host = '127.0.0.1', timeoutMs = 50
 
 /** Whether anything accepts TCP on host:port right now. */
 function accepts(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = connect(port, host);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
+  const c = connect(port, host);
+  const answered = new Promise<boolean>((resolve) => {
+    c.once('connect', () => resolve(true));
     c.once('error', () => resolve(false));
   });
+  return within(answered, 5000, `a TCP connect to ${host}:${port} to be accepted or refused`).finally(() => c.destroy());
 }
 
 function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -154,7 +153,7 @@ describe('remote (-R) and dynamic (-D) forwards against a real OpenSSH sshd', ()
       registry.dispose();
       session.dispose();
     });
-    await session.start();
+    await within(session.start(), 15_000, 'the session to connect to sshd');
     return { session, registry };
   }
 
@@ -204,8 +203,8 @@ describe('remote (-R) and dynamic (-D) forwards against a real OpenSSH sshd', ()
     const { RemoteForward } = await import('../../src/core/forward/remoteForward');
     const fwd = new RemoteForward({ bindPort: 0, host: '127.0.0.1', hostPort: echo }, session, nullLogger);
     t.after(() => fwd.dispose());
-    const announced = waitForEvent(fwd.onDidChangeAddress, () => true, 5000);
-    await fwd.start();
+    const announced = eventWithin(fwd.onDidChangeAddress, () => true, 5000, 'the port allocated for -R 0 to be announced');
+    await within(fwd.start(), 10_000, 'the -R 0 forward to start');
     const { port, address } = await announced;
     assert.ok(port > 0);
     assert.equal(address, `localhost:${port}`);
@@ -273,15 +272,17 @@ describe('remote (-R) and dynamic (-D) forwards against a real OpenSSH sshd', ()
     const fwd = await registry.add({ kind: 'dynamic', spec: { bindPort: 0 } });
     const proxyPort = Number(fwd.address!.split(':')[1]);
     const deadPort = await freePort();
-    const ask = (atypAndAddr: number[], port: number) =>
-      new Promise<Buffer>((resolve, reject) => {
-        const c: Socket = connect(proxyPort, '127.0.0.1');
+    const ask = (atypAndAddr: number[], port: number) => {
+      const c: Socket = connect(proxyPort, '127.0.0.1');
+      const replied = new Promise<Buffer>((resolve, reject) => {
         const got: Buffer[] = [];
         c.on('data', (d: Buffer) => got.push(d));
         c.on('close', () => resolve(Buffer.concat(got)));
         c.on('error', reject);
         c.write(Buffer.from([5, 1, 0, 5, 1, 0, ...atypAndAddr, port >> 8, port & 0xff]));
       });
+      return within(replied, 15_000, `the SOCKS reply and close for a CONNECT to port ${port}`).finally(() => c.destroy());
+    };
     const refused = await ask([1, 127, 0, 0, 1], deadPort);
     assert.deepEqual([...refused.subarray(0, 4)], [5, 0, 5, 0x05], `reply ${refused.toString('hex')}`);
     const name = Buffer.from('no-such-host.invalid');
@@ -365,25 +366,26 @@ describe('remote (-R) and dynamic (-D) forwards against a real OpenSSH sshd', ()
     const dyn = (await registry.add({ kind: 'dynamic', spec: { bindPort: 0 } })) as DynamicForward;
     assert.equal(dyn.state.kind, 'waiting', 'bound, waiting for the session');
     // A SOCKS request before there is any connection: held (no reply yet), served once connected.
+    const c = connect(dyn.port!, '127.0.0.1');
+    t.after(() => c.destroy());
     const pending = new Promise<Buffer>((resolve, reject) => {
-      const c = connect(dyn.port!, '127.0.0.1');
       const got: Buffer[] = [];
       c.on('error', reject);
+      // Closed before the full reply: fail now with what came, not at the deadline.
+      c.on('close', () => reject(new Error(`the held SOCKS client was closed after ${Buffer.concat(got).toString('hex') || 'no reply'}`)));
       c.on('data', (d: Buffer) => {
         got.push(d);
         const all = Buffer.concat(got);
-        if (all.length >= 2 + 10 + 5) {
-          c.destroy();
-          resolve(all);
-        }
+        if (all.length >= 2 + 10 + 5) resolve(all);
       });
       c.write(Buffer.from([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, echo >> 8, echo & 0xff, ...Buffer.from('early')]));
     });
+    pending.catch(() => undefined); // awaited below, after the session is up
     await new Promise((r) => setTimeout(r, 300));
-    await session.start();
+    await within(session.start(), 15_000, 'the session to connect to sshd');
     await waitState(remote, (s) => s.kind === 'active', 5000);
     assert.equal(await roundTrip(rport, 'late but there'), 'late but there');
-    const reply = await pending;
+    const reply = await within(pending, 10_000, 'the SOCKS reply to the request held before the session connected');
     assert.deepEqual([...reply.subarray(0, 4)], [5, 0, 5, 0], 'method selection, then success');
     assert.equal(reply.subarray(12).toString(), 'early', 'bytes sent before the reply went through');
   });
@@ -427,9 +429,9 @@ describe('remote (-R) and dynamic (-D) forwards against a real OpenSSH sshd', ()
 
     async function dropSilently(proxy: FaultProxy, session: Session): Promise<void> {
       proxy.setIdleTimeout(1);
-      await waitForEvent(session.onDidChangeState, (s) => s.kind === 'lost', 5000);
+      await eventWithin(session.onDidChangeState, (s) => s.kind === 'lost', 5000, 'the session to notice the silently dropped flow');
       proxy.setIdleTimeout(0);
-      await waitForEvent(session.onDidChangeState, (s) => s.kind === 'connected', 10_000);
+      await eventWithin(session.onDidChangeState, (s) => s.kind === 'connected', 10_000, 'the session to reconnect after the silent drop');
     }
 
     test('without reclaim: `waiting` with "the server still holds port N", restored when that sshd goes', async (t) => {
@@ -482,7 +484,7 @@ describe('remote (-R) and dynamic (-D) forwards against a real OpenSSH sshd', ()
       const { session } = await connected();
       const client = session.client!;
       const own = await freePort();
-      await new Promise<void>((resolve, reject) => client.forwardIn('localhost', own, (err) => (err ? reject(err) : resolve())));
+      await within(new Promise<void>((resolve, reject) => client.forwardIn('localhost', own, (err) => (err ? reject(err) : resolve()))), 10_000, `sshd to grant -R ${own}`);
       const o = await reclaimStaleListener(client, own, 10_000);
       assert.deepEqual(o.killed, []);
       assert.equal(o.skipped[0]?.why, 'own-connection', JSON.stringify(o));
@@ -491,7 +493,7 @@ describe('remote (-R) and dynamic (-D) forwards against a real OpenSSH sshd', ()
       const plainPort = await freePort();
       const plain = spawn(process.execPath, ['-e', `require('net').createServer().listen(${plainPort}, '127.0.0.1', () => console.log('up'))`]);
       t.after(() => plain.kill());
-      await new Promise((r) => plain.stdout.once('data', r));
+      await within(new Promise((r) => plain.stdout.once('data', r)), 10_000, 'the plain listener to say it is up');
       const p = await reclaimStaleListener(client, plainPort, 10_000);
       assert.deepEqual(p.killed, []);
       assert.equal(p.skipped[0]?.why, 'not-sshd', JSON.stringify(p));
@@ -500,17 +502,21 @@ describe('remote (-R) and dynamic (-D) forwards against a real OpenSSH sshd', ()
       // which is why reclaim is opt-in. Shown with a bystander client here.
       const bystander = new Client();
       t.after(() => bystander.end());
-      await new Promise<void>((resolve, reject) => {
-        bystander.once('ready', () => resolve()).once('error', reject);
-        bystander.connect({ host: sshd!.host, port: sshd!.port, username: sshd!.user, privateKey: readFileSync(sshd!.clientKeyPath), hostVerifier: () => true });
-      });
+      await within(
+        new Promise<void>((resolve, reject) => {
+          bystander.once('ready', () => resolve()).once('error', reject);
+          bystander.connect({ host: sshd!.host, port: sshd!.port, username: sshd!.user, privateKey: readFileSync(sshd!.clientKeyPath), hostVerifier: () => true });
+        }),
+        10_000,
+        'the bystander client to log in',
+      );
       const theirs = await freePort();
-      await new Promise<void>((resolve, reject) => bystander.forwardIn('localhost', theirs, (err) => (err ? reject(err) : resolve())));
+      await within(new Promise<void>((resolve, reject) => bystander.forwardIn('localhost', theirs, (err) => (err ? reject(err) : resolve()))), 10_000, `sshd to grant the bystander -R ${theirs}`);
       const closed = new Promise<void>((r) => bystander.once('close', () => r()));
       const q = await reclaimStaleListener(client, theirs, 10_000);
       assert.equal(q.killed.length, 1, JSON.stringify(q));
       assert.equal(q.free, true);
-      await closed;
+      await within(closed, 10_000, "the bystander's connection to end after its sshd was ended");
       assert.equal(session.state.kind, 'connected');
     });
   });

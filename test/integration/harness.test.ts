@@ -5,9 +5,9 @@ import { chmod, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { dropbearAvailability, startDropbear } from '../harness/dropbear';
+import { dropbearAvailability, startDropbear } from '../../tools/peers/dropbear';
+import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
 import { requireOrSkip } from '../harness/skip';
-import { sshdAvailability, startSshd, type SshdHandle } from '../harness/sshd';
 
 interface Run {
   stdout: string;
@@ -199,7 +199,7 @@ describe('harness: real sshd', () => {
   });
 });
 
-describe('Dropbear test server (test/harness/dropbear.ts)', () => {
+describe('Dropbear test server (tools/peers/dropbear.ts)', () => {
   it('logs in its throwaway user with the generated key and known_hosts, never a real account; stop() removes user, processes and dir', async (t) => {
     if (!requireOrSkip(t, dropbearAvailability)) return;
     const db = await startDropbear({ alias: 'db' });

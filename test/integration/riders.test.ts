@@ -14,8 +14,8 @@ import { noPrompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor } from '../../src/core/session/session';
 import { RemoteShell } from '../../src/core/shell/remoteShell';
 import type { ShellState } from '../../src/core/shell/shellState';
+import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
 import { requireOrSkip } from '../harness/skip';
-import { sshdAvailability, startSshd, type SshdHandle } from '../harness/sshd';
 
 const cliPath = join(__dirname, '..', '..', '..', 'dist', 'cli.js');
 

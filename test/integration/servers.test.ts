@@ -14,10 +14,10 @@ import { noPrompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
 import { execCapture } from '../../src/core/shell/remoteExec';
 import { RemoteShell, type ShellState } from '../../src/core/shell/remoteShell';
-import { startFaultProxy, type FaultProxy } from '../harness/faultProxy';
+import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
+import { freePort, type SshdHandle } from '../../tools/peers/sshd';
 import { testServers } from '../harness/servers';
 import { requireOrSkip } from '../harness/skip';
-import { freePort, type SshdHandle } from '../harness/sshd';
 
 /**
  * The core cases, one body each, against every test server (OpenSSH and Dropbear): connect,

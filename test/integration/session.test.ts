@@ -4,20 +4,26 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { nullLogger } from '../../src/core/base/logger';
+import { nullLogger, type Logger } from '../../src/core/base/logger';
 import { resolveHost } from '../../src/core/config/sshConfig';
 import { LocalForward } from '../../src/core/forward/localForward';
 import { SessionError } from '../../src/core/session/errors';
 import { noPrompter, type Prompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor } from '../../src/core/session/session';
 import type { Client } from 'ssh2';
+import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
+import { within } from '../harness/bounded';
+import { assertNoSecrets, recordingLogger } from '../harness/recordingLogger';
 import { requireOrSkip } from '../harness/skip';
-import { sshdAvailability, startSshd, type SshdHandle } from '../harness/sshd';
 
 const repoRoot = join(__dirname, '..', '..', '..');
 const cliPath = join(repoRoot, 'dist', 'cli.js');
 
 function exec(client: Client, command: string): Promise<{ out: string; code: number | null }> {
+  return within(execUnbounded(client, command), 10_000, `the remote command "${command}" to finish`);
+}
+
+function execUnbounded(client: Client, command: string): Promise<{ out: string; code: number | null }> {
   return new Promise((resolve, reject) => {
     client.exec(command, (err, ch) => {
       if (err) return reject(err);
@@ -65,9 +71,9 @@ describe('against a real OpenSSH sshd', () => {
   const ready = (t: TestContext) => requireOrSkip(t, sshdAvailability) && !!sshd;
   const env = { SSH_AUTH_SOCK: undefined } as NodeJS.ProcessEnv;
 
-  function session(alias: string, configFile: string, prompter: Prompter = noPrompter): Session {
+  function session(alias: string, configFile: string, prompter: Prompter = noPrompter, logger: Logger = nullLogger): Session {
     const host = resolveHost(alias, { configFile, env });
-    const s = new Session(host, sessionOptionsFor(host), { prompter, logger: nullLogger });
+    const s = new Session(host, sessionOptionsFor(host), { prompter, logger });
     sessions.push(s);
     return s;
   }
@@ -75,7 +81,7 @@ describe('against a real OpenSSH sshd', () => {
   test('connects through ssh_config and runs a command', async (t) => {
     if (!ready(t)) return;
     const s = session(sshd!.alias, sshd!.sshConfigPath);
-    await s.start();
+    await within(s.start(), 15_000, 'the session to connect');
     const r = await exec(s.client!, 'echo hello; exit 3');
     assert.equal(r.out, 'hello\n');
     assert.equal(r.code, 3);
@@ -88,10 +94,14 @@ describe('against a real OpenSSH sshd', () => {
     writeFileSync(cfg, readFileSync(sshd!.sshConfigPath, 'utf8').replace(sshd!.clientKeyPath, sshd!.encryptedClientKeyPath));
     let asked = 0;
     const prompter: Prompter = { ...noPrompter, passphrase: async () => (asked++, sshd!.passphrase) };
-    const s = session(sshd!.alias, cfg, prompter);
-    await s.start();
+    const logger = recordingLogger();
+    const s = session(sshd!.alias, cfg, prompter, logger);
+    const states: string[] = [];
+    s.onDidChangeState((st) => states.push(JSON.stringify(st)));
+    await within(s.start(), 15_000, 'the session to connect');
     await s.reconnect();
     assert.equal(asked, 1, 'the passphrase is remembered for reconnects');
+    assertNoSecrets([sshd!.passphrase], [...logger.lines.map((l) => l.message), ...states], 'the log or a state event');
   });
 
   test('authenticates through a real ssh-agent (IdentityAgent), and IdentitiesOnly offers only matching agent keys', async (t) => {
@@ -112,7 +122,7 @@ describe('against a real OpenSSH sshd', () => {
     const agentCfg = join(sshd!.dir, 'agent_config');
     writeFileSync(agentCfg, base.replace(/IdentitiesOnly\s+yes/i, 'IdentitiesOnly no') + `\nHost *\n  IdentityAgent ${sock}\n  IdentityFile ${join(sshd!.dir, 'no_such_key')}\n`);
     const viaAgent = session(sshd!.alias, agentCfg);
-    await viaAgent.start();
+    await within(viaAgent.start(), 15_000, 'the session to connect');
     assert.equal((await exec(viaAgent.client!, 'echo agent-ok')).out, 'agent-ok\n');
 
     // IdentitiesOnly yes with an IdentityFile whose public half is not the agent's key: the agent key is not offered.
@@ -120,7 +130,7 @@ describe('against a real OpenSSH sshd', () => {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
     const onlyCfg = join(sshd!.dir, 'agent_only_config');
     writeFileSync(onlyCfg, base + `\nHost *\n  IdentityAgent ${sock}\n  IdentityFile ${other}\n`);
-    await assert.rejects(session(sshd!.alias, onlyCfg).start(), (e: SessionError) => e.code === 'auth-failed');
+    await assert.rejects(within(session(sshd!.alias, onlyCfg).start(), 15_000, 'the session to give up'), (e: SessionError) => e.code === 'auth-failed');
   });
 
   test('authentication failure is fatal: zero retries', async (t) => {
@@ -130,7 +140,7 @@ describe('against a real OpenSSH sshd', () => {
     writeFileSync(cfg, readFileSync(sshd!.sshConfigPath, 'utf8').replace(sshd!.clientKeyPath, sshd!.encryptedClientKeyPath));
     const before = (sshd!.logs().match(/Connection from/g) ?? []).length;
     const s = session(sshd!.alias, cfg);
-    await assert.rejects(s.start(), (e: SessionError) => e.code === 'auth-failed' && e.fatal);
+    await assert.rejects(within(s.start(), 15_000, 'the session to give up'), (e: SessionError) => e.code === 'auth-failed' && e.fatal);
     await new Promise((r) => setTimeout(r, 2000));
     const connections = (sshd!.logs().match(/Connection from/g) ?? []).length - before;
     assert.equal(connections, 1, 'one connection, no retries');
@@ -144,17 +154,17 @@ describe('against a real OpenSSH sshd', () => {
     const base = readFileSync(sshd!.sshConfigPath, 'utf8').replace(sshd!.knownHostsPath, kh);
     const strictCfg = join(sshd!.dir, 'strict_config');
     writeFileSync(strictCfg, base);
-    await assert.rejects(session(sshd!.alias, strictCfg).start(), (e: SessionError) => e.code === 'host-key-unknown' && /SHA256:/.test(e.message));
+    await assert.rejects(within(session(sshd!.alias, strictCfg).start(), 15_000, 'the session to give up'), (e: SessionError) => e.code === 'host-key-unknown' && /SHA256:/.test(e.message));
 
     const askCfg = join(sshd!.dir, 'ask_config');
     writeFileSync(askCfg, base.replace(/StrictHostKeyChecking\s+yes/i, 'StrictHostKeyChecking ask'));
     let question: { fingerprint: string } | undefined;
-    await assert.rejects(session(sshd!.alias, askCfg, { ...noPrompter, confirmHostKey: async (q) => ((question = q), false) }).start(), /not accepted/);
+    await assert.rejects(within(session(sshd!.alias, askCfg, { ...noPrompter, confirmHostKey: async (q) => ((question = q), false) }).start(), 15_000, 'the session to give up'), /not accepted/);
     assert.match(question!.fingerprint, /^SHA256:/);
-    await session(sshd!.alias, askCfg, { ...noPrompter, confirmHostKey: async () => true }).start();
+    await within(session(sshd!.alias, askCfg, { ...noPrompter, confirmHostKey: async () => true }).start(), 15_000, 'the session to connect once the key is accepted');
     assert.match(readFileSync(kh, 'utf8'), new RegExp(`\\[${sshd!.host}\\]:${sshd!.port} ssh-ed25519 `));
     // Now known: strict mode connects.
-    await session(sshd!.alias, strictCfg).start();
+    await within(session(sshd!.alias, strictCfg).start(), 15_000, 'the session to connect with the key now known');
   });
 
   test('a changed host key is refused, whatever StrictHostKeyChecking says', async (t) => {
@@ -166,7 +176,7 @@ describe('against a real OpenSSH sshd', () => {
     const cfg = join(sshd!.dir, 'changed_config');
     writeFileSync(cfg, readFileSync(sshd!.sshConfigPath, 'utf8').replace(sshd!.knownHostsPath, kh).replace(/StrictHostKeyChecking\s+yes/i, 'StrictHostKeyChecking no'));
     const s = session(sshd!.alias, cfg);
-    await assert.rejects(s.start(), (e: SessionError) => e.code === 'host-key-changed' && e.message.includes(`${kh}:1`));
+    await assert.rejects(within(s.start(), 15_000, 'the session to give up'), (e: SessionError) => e.code === 'host-key-changed' && e.message.includes(`${kh}:1`));
   });
 
   test('ProxyJump through a second sshd', async (t) => {
@@ -196,7 +206,7 @@ describe('against a real OpenSSH sshd', () => {
     );
     const jumpLogBefore = (jump!.logs().match(/Connection from/g) ?? []).length;
     const s = session('target', cfg);
-    await s.start();
+    await within(s.start(), 15_000, 'the session to connect');
     const r = await exec(s.client!, 'echo $SSH_CONNECTION');
     assert.match(r.out, /^127\.0\.0\.1 \d+ 127\.0\.0\.1 \d+/);
     assert.equal((jump!.logs().match(/Connection from/g) ?? []).length - jumpLogBefore, 1, 'the jump host carried the connection');
@@ -209,12 +219,12 @@ describe('against a real OpenSSH sshd', () => {
     t.after(() => echo.close());
     const echoPort = (echo.address() as AddressInfo).port;
     const s = session(sshd!.alias, sshd!.sshConfigPath);
-    await s.start();
+    await within(s.start(), 15_000, 'the session to connect');
     const fwd = new LocalForward({ bindPort: 0, host: '127.0.0.1', hostPort: echoPort }, s, nullLogger);
     t.after(() => fwd.dispose());
     await fwd.listen();
     assert.equal(fwd.state.kind, 'active');
-    const reply = await new Promise<string>((resolve, reject) => {
+    const reply = await within(new Promise<string>((resolve, reject) => {
       const c = require('node:net').connect(fwd.port, '127.0.0.1');
       c.on('error', reject);
       c.on('data', (d: Buffer) => {
@@ -222,7 +232,7 @@ describe('against a real OpenSSH sshd', () => {
         c.destroy();
       });
       c.write('ping through the tunnel');
-    });
+    }), 10_000, 'the echo through the local forward');
     assert.equal(reply, 'ping through the tunnel');
     assert.equal(fwd.counters.totalConnections, 1);
 
@@ -268,18 +278,18 @@ describe('against a real OpenSSH sshd', () => {
       });
     });
     assert.match(stderr, /"event":"forward".*"forward":"-D \d+","state":"active"/);
-    const viaRemote = await new Promise<string>((resolve, reject) => {
+    const viaRemote = await within(new Promise<string>((resolve, reject) => {
       const c = require('node:net').connect(allocated, '127.0.0.1');
       let got = '';
       c.on('data', (d: Buffer) => (got += d));
       c.on('end', () => resolve(got));
       c.on('error', reject);
-    });
+    }), 10_000, 'the reply through the CLI\'s -R port');
     assert.match(viaRemote, /cli-forward-ok/);
     const curl = spawn('curl', ['-s', '--max-time', '10', '--socks5-hostname', `127.0.0.1:${socksPort}`, `http://localhost:${webPort}/`]);
     let body = '';
     curl.stdout.on('data', (d: Buffer) => (body += d));
-    await new Promise((r) => curl.on('close', r));
+    await within(new Promise((r) => curl.on('close', r)), 15_000, 'curl through the CLI\'s -D port to finish');
     assert.match(body, /cli-forward-ok/);
   });
 

@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { Client } from 'ssh2';
-import { waitForEvent } from '../../src/core/base/event';
 import { nullLogger } from '../../src/core/base/logger';
 import { resolveHost } from '../../src/core/config/sshConfig';
 import { noPrompter } from '../../src/core/session/prompter';
@@ -11,8 +10,9 @@ import { Session, sessionOptionsFor } from '../../src/core/session/session';
 import type { Multiplexer } from '../../src/core/shell/multiplexer';
 import { execCapture } from '../../src/core/shell/remoteExec';
 import { RemoteShell, type DroppedInput, type RemoteShellDeps, type RemoteShellOptions, type ShellState } from '../../src/core/shell/remoteShell';
+import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
+import { eventWithin, within } from '../harness/bounded';
 import { requireOrSkip } from '../harness/skip';
-import { sshdAvailability, startSshd, type SshdHandle } from '../harness/sshd';
 
 /** Everything a shell printed, with terminal escape sequences removed, searchable from a mark. */
 class Screen {
@@ -69,7 +69,7 @@ class Screen {
 
 function waitForState(shell: RemoteShell, kind: ShellState['kind'], timeoutMs = 15_000): Promise<ShellState> {
   if (shell.state.kind === kind) return Promise.resolve(shell.state);
-  return waitForEvent(shell.onDidChangeState, (s) => s.kind === kind, timeoutMs);
+  return eventWithin(shell.onDidChangeState, (s) => s.kind === kind, timeoutMs, `the shell to be ${kind} (it is ${JSON.stringify(shell.state)})`);
 }
 
 /** A multiplexer stand-in for a host without tmux. */
@@ -101,7 +101,7 @@ describe('RemoteShell against a real OpenSSH sshd', () => {
     const host = resolveHost(sshd!.alias, { configFile: sshd!.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } as NodeJS.ProcessEnv });
     const s = new Session(host, sessionOptionsFor(host), { prompter: noPrompter, logger: nullLogger });
     disposables.push(s);
-    await s.start();
+    await within(s.start(), 15_000, 'the session to connect to sshd');
     return s;
   }
 
@@ -110,7 +110,7 @@ describe('RemoteShell against a real OpenSSH sshd', () => {
     const shell = new RemoteShell(session, { term: 'xterm-256color', cols: 100, rows: 30, reattach: false, ...opts, env }, { logger: nullLogger, ...deps });
     disposables.push(shell);
     const screen = new Screen(shell);
-    await shell.start();
+    await within(shell.start(), 15_000, 'the remote shell to open');
     // The shell reads input once it answers; prompts differ between shells and rc files.
     await screen.run('echo READY-$((6*7))', /READY-42/);
     return screen;
@@ -134,7 +134,7 @@ describe('RemoteShell against a real OpenSSH sshd', () => {
     assert.equal(shell.write('exit 3\r'), true);
     assert.deepEqual(await waitForState(shell, 'exited'), { kind: 'exited', code: 3 });
     // Exited is final: no reopen on the next connection, and input is refused.
-    await session.reconnect();
+    await within(session.reconnect(), 20_000, 'the session to reconnect');
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(shell.state.kind, 'exited');
     assert.equal(shell.write('x'), false);
@@ -157,7 +157,7 @@ describe('RemoteShell against a real OpenSSH sshd', () => {
     await waitForPaneCommand(session.client!, name, 'sleep');
 
     const suspended = waitForState(shell, 'suspended');
-    const reopened = waitForEvent(shell.onDidChangeState, (s) => s.kind === 'open', 20_000);
+    const reopened = eventWithin(shell.onDidChangeState, (s) => s.kind === 'open', 20_000, 'the shell to reopen after the reconnect');
     void session.reconnect('test drops the connection');
     assert.equal((await suspended).kind, 'suspended');
     assert.match((shell.state as { reason: string }).reason, /test drops the connection/);
@@ -195,7 +195,7 @@ describe('RemoteShell against a real OpenSSH sshd', () => {
     // A new terminal with the same stable id (e.g. after an editor reload) finds it.
     const second = new Screen(new RemoteShell(session, { term: 'xterm', cols: 80, rows: 24, reattach: true, id: 'keep-me' }, { logger: nullLogger }));
     disposables.push(second.shell);
-    await second.shell.start();
+    await within(second.shell.start(), 15_000, 'the second shell to reattach');
     assert.deepEqual(second.shell.state, { kind: 'open', generation: 1, reattached: true, multiplexer: 'tmux' });
     await second.run('echo "Y=[$Y]"', /Y=\[7\]/);
     // exit in tmux ends the session: the shell is exited and nothing is left behind.
@@ -217,7 +217,7 @@ describe('RemoteShell against a real OpenSSH sshd', () => {
       assert.deepEqual(shell.state, { kind: 'open', generation: 1, reattached: false }, what);
       assert.equal(shell.remoteSessionName, undefined, what);
       await screen.run('export X=42; echo "set-$X"', /set-42/);
-      const reopened = waitForEvent(shell.onDidChangeState, (s) => s.kind === 'open', 20_000);
+      const reopened = eventWithin(shell.onDidChangeState, (s) => s.kind === 'open', 20_000, 'the shell to reopen after the reconnect');
       void session.reconnect();
       assert.equal(shell.state.kind, 'suspended', what);
       assert.equal(shell.write('echo LEAKED\r'), false, what);
@@ -239,7 +239,7 @@ describe('RemoteShell against a real OpenSSH sshd', () => {
     disposables.push(shell);
     assert.equal(shell.state.kind, 'opening');
     assert.equal(shell.write('too early'), false);
-    await shell.start(); // starts the idle session
+    await within(shell.start(), 15_000, 'the shell to open (it starts the idle session)'); // starts the idle session
     assert.equal(shell.state.kind, 'open');
     session.dispose();
     assert.deepEqual(shell.state, { kind: 'failed', reason: 'the session was closed' });

@@ -3,9 +3,9 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Client } from 'ssh2';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { createNatlab, natlabAvailable, type Natlab } from '../harness/natlab';
+import { createNatlab, natlabAvailable, type Natlab } from '../../tools/peers/natlab';
+import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
 import { requireOrSkip, type Availability } from '../harness/skip';
-import { sshdAvailability, startSshd, type SshdHandle } from '../harness/sshd';
 
 /**
  * The control case: the problem this project exists for, reproduced with plain OpenSSH through

@@ -3,11 +3,12 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import type { Natlab } from '../harness/natlab';
-import { natlabAvailable } from '../harness/natlab';
+import type { Natlab } from '../../tools/peers/natlab';
+import { natlabAvailable } from '../../tools/peers/natlab';
+import { httpPort, type Lab, setupLab } from '../../tools/peers/natlabSshd';
+import { sshdAvailability } from '../../tools/peers/sshd';
 import { requireOrSkip } from '../harness/skip';
-import { sshdAvailability } from '../harness/sshd';
-import { httpPort, type Lab, setupLab, sleep } from './lab';
+import { sleep } from './lab';
 
 /**
  * -R and -D through a real NAT. The core runs in the client namespace (forwardDriver.js);

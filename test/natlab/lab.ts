@@ -1,61 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { createNatlab, type Natlab } from '../harness/natlab';
-import { startSshd, type SshdHandle } from '../harness/sshd';
-
-/** Repo root (this file runs from out/test/natlab). */
-export const repoRoot = join(__dirname, '..', '..', '..');
-export const cliPath = join(repoRoot, 'dist', 'cli.js');
-export const httpPort = 8000;
-
-/** A small HTTP server for the far end of a forward; runs inside the server namespace. */
-const httpServerSource = `
-require('http').createServer((req, res) => res.end('hello from the server side\\n'))
-  .listen(${httpPort}, '127.0.0.1', () => console.log('http ready'));`;
-
-export interface Lab {
-  natlab: Natlab;
-  sshd: SshdHandle;
-  dispose(): Promise<void>;
-}
-
-/** natlab + a real OpenSSH sshd in the server namespace + an HTTP server beside it. */
-export async function setupLab(natTimeoutSec: number): Promise<Lab> {
-  const natlab = await createNatlab({ natTimeoutSec });
-  let sshd: SshdHandle | undefined;
-  try {
-    sshd = await startSshd({ netns: natlab.serverNs, listenAddress: natlab.serverAddr, port: 22 });
-    const http = natlab.spawn(natlab.serverNs, process.execPath, ['-e', httpServerSource]);
-    await waitForLine(http, /http ready/, 5000);
-    const lab: Lab = {
-      natlab,
-      sshd,
-      dispose: async () => {
-        await sshd?.stop();
-        await natlab.dispose();
-      },
-    };
-    return lab;
-  } catch (err) {
-    await sshd?.stop();
-    await natlab.dispose();
-    throw err;
-  }
-}
-
-function waitForLine(child: ChildProcess, re: RegExp, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}`)), timeoutMs);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (re.test(line)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`process exited (${code}) before ${re}`)));
-  });
-}
+import type { Natlab } from '../../tools/peers/natlab';
+import { httpPort, type Lab } from '../../tools/peers/natlabSshd';
+import { cliPath } from '../../tools/peers/repo';
 
 export interface CliEventRecord {
   event: string;

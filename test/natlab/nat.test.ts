@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { natlabAvailable } from '../harness/natlab';
+import { natlabAvailable } from '../../tools/peers/natlab';
+import { type Lab, setupLab } from '../../tools/peers/natlabSshd';
+import { sshdAvailability } from '../../tools/peers/sshd';
 import { requireOrSkip } from '../harness/skip';
-import { sshdAvailability } from '../harness/sshd';
-import { fetchThrough, KeepaliveCli, type Lab, setupLab, sleep } from './lab';
+import { fetchThrough, KeepaliveCli, sleep } from './lab';
 
 // The NAT forgets an idle flow after this many seconds; keepalives every 2 s keep it.
 const natTimeoutSec = 4;

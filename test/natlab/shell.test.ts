@@ -5,9 +5,9 @@ import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { ShellState } from '../../src/core/shell/shellState';
-import { createNatlab, natlabAvailable, type Natlab } from '../harness/natlab';
+import { createNatlab, natlabAvailable, type Natlab } from '../../tools/peers/natlab';
+import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
 import { requireOrSkip, type Availability } from '../harness/skip';
-import { sshdAvailability, startSshd, type SshdHandle } from '../harness/sshd';
 import type { DriverCommand, DriverConfig } from './shellDriver';
 
 /**

@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { nullLogger } from '../../src/core/base/logger';
+import { after, afterEach, before, test } from 'node:test';
 import { SessionError } from '../../src/core/session/errors';
 import { noPrompter, type Prompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor } from '../../src/core/session/session';
 import { startMiniServer, type MiniServer } from '../harness/miniServer';
+import { assertNoSecrets, recordingLogger, type RecordingLogger } from '../harness/recordingLogger';
 
 let pw: MiniServer;
 let kbd: MiniServer;
 const sessions: Session[] = [];
+/** Every session logs at every level; no test's secret may show up in any of it. */
+let logs: RecordingLogger[] = [];
+const secrets = ['correct horse', 'wrong-pw-31337', '424242'];
 before(async () => {
   pw = await startMiniServer({ password: 'correct horse' });
   kbd = await startMiniServer({ password: '424242', kbdInteractive: true });
@@ -19,9 +22,17 @@ after(async () => {
   await kbd.close();
 });
 
+afterEach(() => {
+  const lines = logs.flatMap((l) => l.lines.map((line) => line.message));
+  logs = [];
+  assertNoSecrets(secrets, lines, 'the log');
+});
+
 function session(server: MiniServer, prompter: Prompter): Session {
   const host = server.resolvedHost(undefined, { identityFiles: [] });
-  const s = new Session(host, sessionOptionsFor(host), { prompter, logger: nullLogger });
+  const logger = recordingLogger();
+  logs.push(logger);
+  const s = new Session(host, sessionOptionsFor(host), { prompter, logger });
   sessions.push(s);
   return s;
 }
@@ -35,7 +46,7 @@ test('password authentication asks through the prompter and connects', async () 
 
 test('a wrong password is asked again (3 tries), then it is a fatal error', async () => {
   let asked = 0;
-  const s = session(pw, { ...noPrompter, password: async () => (asked++, 'wrong') });
+  const s = session(pw, { ...noPrompter, password: async () => (asked++, 'wrong-pw-31337') });
   await assert.rejects(s.start(), (e: SessionError) => e.code === 'auth-failed' && e.fatal);
   assert.equal(asked, 3);
 });

@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { startFaultProxy, type FaultProxy } from '../harness/faultProxy';
+import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
+import { within } from '../harness/bounded';
 
 /** An echo server that counts the connections it saw. */
 interface Echo {
@@ -48,11 +49,12 @@ class Client {
   }
 
   static connect(port: number): Promise<Client> {
-    return new Promise((resolve, reject) => {
+    const connected = new Promise<Client>((resolve, reject) => {
       const s = net.connect(port, '127.0.0.1');
       s.once('connect', () => resolve(new Client(s)));
       s.once('error', reject);
     });
+    return within(connected, 5000, `a TCP connection to 127.0.0.1:${port}`);
   }
 
   send(text: string): void {

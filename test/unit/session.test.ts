@@ -11,7 +11,7 @@ import { SessionError } from '../../src/core/session/errors';
 import { noPrompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
 import type { SessionState } from '../../src/core/session/state';
-import { startFaultProxy, type FaultProxy } from '../harness/faultProxy';
+import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
 import { FakeClock, until } from '../harness/fakeClock';
 import { startMiniServer, type MiniServer } from '../harness/miniServer';
 

@@ -13,6 +13,7 @@ import {
   SocksReply,
   type HandshakeStep,
 } from '../../src/core/forward/socksServer';
+import { within } from '../harness/bounded';
 
 /** Feeds one byte at a time, the worst TCP can do, and collects every step. */
 function feedBytewise(bytes: number[] | Buffer): HandshakeStep[] {
@@ -188,7 +189,7 @@ describe('SOCKS serializers', () => {
 
 describe('negotiateSocks over a real socket', () => {
   async function pair(): Promise<{ server: Socket; client: Socket; close(): void }> {
-    return new Promise((resolve) => {
+    return within(new Promise((resolve) => {
       const srv = createServer({ pauseOnConnect: true }, (server) => {
         resolve({ server, client, close: () => (srv.close(), client.destroy(), server.destroy()) });
       });
@@ -196,7 +197,7 @@ describe('negotiateSocks over a real socket', () => {
       srv.listen(0, '127.0.0.1', () => {
         client = connect((srv.address() as AddressInfo).port, '127.0.0.1');
       });
-    });
+    }), 5000, 'a loopback socket pair');
   }
 
   test('early bytes after the request stay in the stream, in order', async (t) => {
@@ -204,7 +205,7 @@ describe('negotiateSocks over a real socket', () => {
     t.after(() => p.close());
     const negotiation = negotiateSocks(p.server, 2000);
     p.client.write(Buffer.from([...greeting, ...connect5(1, [127, 0, 0, 1]), ...port(80), ...Buffer.from('hello ')]));
-    const n = await negotiation;
+    const n = await within(negotiation, 5000, 'the SOCKS negotiation to finish');
     assert.equal(n.request.port, 80);
     p.client.write('world');
     const got: Buffer[] = [];
@@ -224,7 +225,7 @@ describe('negotiateSocks over a real socket', () => {
     const started = Date.now();
     const closed = new Promise<void>((r) => p.client.once('close', () => r()));
     await assert.rejects(negotiateSocks(p.server, 200), (e: Error) => e instanceof SocksHandshakeError && /within 200 ms/.test(e.message));
-    await closed;
+    await within(closed, 5000, 'the silent client to be closed at the handshake deadline');
     assert.ok(Date.now() - started < 1500);
   });
 
@@ -237,7 +238,7 @@ describe('negotiateSocks over a real socket', () => {
     const negotiation = negotiateSocks(p.server, 2000);
     p.client.write(Buffer.from([...greeting, 5, 2, 0, 1, 127, 0, 0, 1, ...port(80)]));
     await assert.rejects(negotiation, /not supported/);
-    await closed;
+    await within(closed, 5000, 'the refused client to be closed after its reply');
     assert.deepEqual(Buffer.concat(data), Buffer.concat([Buffer.from([5, 0]), socks5Reply(SocksReply.commandNotSupported)]));
   });
 });

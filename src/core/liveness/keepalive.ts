@@ -47,6 +47,8 @@ export class Keepalive implements Disposable {
   private lastReceived: number;
   private misses = 0;
   private outstandingSince: number | undefined;
+  /** When the latest probe went out: a miss is an interval with nothing received since then. */
+  private lastSentAt = 0;
   private smoothedRtt: number | undefined;
   private timer: Disposable | undefined;
   private demand: Promise<boolean> | undefined;
@@ -86,7 +88,9 @@ export class Keepalive implements Disposable {
   private tick(): void {
     if (this.dead) return;
     const now = this.clock.now();
-    if (this.outstandingSince !== undefined && this.lastReceived < this.outstandingSince) {
+    // Compared with the latest probe, not the oldest unanswered one: bytes that arrived after
+    // an old probe (whose reply was lost with the path) must not keep a silent path alive.
+    if (this.outstandingSince !== undefined && this.lastReceived < this.lastSentAt) {
       this.misses++;
       if (this.misses >= this.options.countMax) {
         const silentS = Math.round((now - this.lastReceived) / 100) / 10;
@@ -104,6 +108,7 @@ export class Keepalive implements Disposable {
     const reply = sendProbe(this.client);
     if (!reply) return undefined;
     const sentAt = this.clock.now();
+    this.lastSentAt = sentAt;
     if (this.outstandingSince === undefined) this.outstandingSince = sentAt;
     void reply.then((rtt) => {
       if (rtt === undefined) return; // the connection closed: no reply, nothing proven

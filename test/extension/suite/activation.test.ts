@@ -2,18 +2,18 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { EXTENSION_ID } from './helpers';
 
-const EXTENSION_ID = 'ssh-keepalive.ssh-keepalive';
 // This file runs from <repo>/out/test/extension/suite/.
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..', '..');
 
 suite('activation', () => {
   test('the launcher environment reaches the extension host', () => {
-    // scripts/test-extension.mjs sets this in code-server's (or VS Code's) environment;
+    // test/extension/run.ts sets this in code-server's (or VS Code's) environment;
     // SSHKA_TEST_* variables from the caller travel the same way.
     assert.ok(
       ['code-server', 'electron'].includes(process.env.SSHKA_TEST_HARNESS ?? ''),
-      `SSHKA_TEST_HARNESS=${process.env.SSHKA_TEST_HARNESS}: run the suite with node scripts/test-extension.mjs`,
+      `SSHKA_TEST_HARNESS=${process.env.SSHKA_TEST_HARNESS}: run the suite with node out/test/extension/run.js`,
     );
   });
 

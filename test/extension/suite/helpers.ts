@@ -2,9 +2,10 @@
 import * as assert from 'assert';
 import * as vscode from 'vscode';
 import type { SshKeepaliveApi, SshKeepaliveTestApi } from '../../../src/vscode/testApi';
+import { extensionId } from '../../../tools/peers/repo';
 import { startPeers, type Peers } from '../startPeers';
 
-export const EXTENSION_ID = 'ssh-keepalive.ssh-keepalive';
+export const EXTENSION_ID = extensionId;
 
 export async function testApi(): Promise<SshKeepaliveTestApi> {
   const ext = vscode.extensions.getExtension<SshKeepaliveApi>(EXTENSION_ID);

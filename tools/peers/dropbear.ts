@@ -4,8 +4,8 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Availability } from './availability';
 import { pidAlive } from './pidAlive';
-import type { Availability } from './skip';
 import { freePort, type SshdHandle } from './sshd';
 
 /**

@@ -4,11 +4,10 @@
  * in front of it, and a tiny HTTP server that a forward can reach.
  */
 import { writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { startFaultProxy, type FaultProxy } from '../test/harness/faultProxy';
-import { startSshd, type SshdHandle } from '../test/harness/sshd';
+import { startFaultProxy, type FaultProxy } from './faultProxy';
+import { startSshd, type SshdHandle } from './sshd';
+import { startWebServer } from './webServer';
 
 export interface DemoHost {
   readonly alias: string;
@@ -28,12 +27,8 @@ export async function startDemoHost(alias: string, natIdleMs: number): Promise<D
     for (const s of stops.splice(0).reverse()) await s().catch(() => undefined);
   };
   try {
-    const web: Server = createServer((req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end(`hello from the far side of the tunnel (${req.method} ${req.url})\n`);
-    });
-    await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
-    stops.push(() => new Promise<void>((r) => { web.closeAllConnections(); web.close(() => r()); }));
+    const web = await startWebServer((req) => `hello from the far side of the tunnel (${req.method} ${req.url})\n`);
+    stops.push(() => web.close());
     const nat = await startFaultProxy('127.0.0.1', sshd.port);
     stops.push(() => nat.close());
     nat.setIdleTimeout(natIdleMs);
@@ -57,7 +52,7 @@ export async function startDemoHost(alias: string, natIdleMs: number): Promise<D
         '',
       ].join('\n'),
     );
-    return { alias, sshd, nat, natIdleMs, configFile, webPort: (web.address() as AddressInfo).port, stop };
+    return { alias, sshd, nat, natIdleMs, configFile, webPort: web.port, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Availability } from './skip';
+import type { Availability } from './availability';
 
 /**
  * A real NAT in three network namespaces (root only):
@@ -186,10 +186,10 @@ export async function createNatlab(options: NatlabOptions = {}): Promise<Natlab>
       children.add(child);
       let stdout = '';
       let stderr = '';
-      child.stdout!.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
-      child.stderr!.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
-      child.stdin!.on('error', () => undefined);
-      child.stdin!.end(opts.input ?? '');
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.input ?? '');
       const timer = setTimeout(() => killGroup(child), opts.timeoutMs ?? 30_000);
       child.on('error', (err) => {
         clearTimeout(timer);
@@ -349,7 +349,7 @@ function run(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
-    c.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    c.stderr.on('data', (b: Buffer) => (err += b.toString()));
     c.on('error', reject);
     c.on('close', (code) =>
       code === 0 ? resolve() : reject(new Error(`natlab: \`${cmd} ${args.join(' ')}\` failed (${code}): ${err.trim()}`)),

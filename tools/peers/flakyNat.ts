@@ -1,4 +1,4 @@
-import type { FaultProxy } from '../test/harness/faultProxy';
+import type { FaultProxy } from './faultProxy';
 
 /**
  * A NAT reboot on the userland flaky NAT: every current flow is forgotten at once (from then on

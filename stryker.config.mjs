@@ -1,0 +1,35 @@
+// StrykerJS over the compiled node tests. Run through `npm run mutate` (scripts/mutate.mjs),
+// which picks the folders of src/core to mutate and prints the score per folder.
+//
+// Why the tap runner: the tests are node:test files, which print TAP when their output is
+// not a terminal, and the tap runner runs each test file in a process of its own and records
+// which source each file covers. A mutant then runs only the files that reach it, instead of
+// the whole stage (the command runner would run everything for every mutant).
+// Stryker mutates the TypeScript in a sandbox copy (all mutants at once, switched by an
+// environment variable); `buildCommand` compiles that copy once to out/, where the tests are.
+const folders = (process.env.SKA_MUTATE_FOLDERS ?? 'session,liveness,config,forward').split(',').filter(Boolean);
+const stages = (process.env.SKA_MUTATE_STAGES ?? 'unit').split(',').filter(Boolean);
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  mutate: folders.map((f) => (f.endsWith('.ts') ? `src/core/${f}` : `src/core/${f}/**/*.ts`)),
+  testRunner: 'tap',
+  plugins: ['@stryker-mutator/tap-runner'],
+  tap: {
+    testFiles: stages.map((s) => `out/test/${s}/**/*.test.js`),
+    nodeArgs: ['--test-reporter=tap', '-r', '{{hookFile}}', '{{testFile}}'],
+  },
+  buildCommand: 'npx tsc -p .',
+  coverageAnalysis: 'perTest',
+  // 2 cores shared with other work: one mutant at a time, and the timing tests get slack.
+  concurrency: Number(process.env.SKA_MUTATE_CONCURRENCY ?? 1),
+  timeoutMS: 10_000,
+  timeoutFactor: 2,
+  ignorePatterns: ['/dist', '/out', '/.vscode-test', '/test-output', '/reports', '/media', '/*.vsix'],
+  reporters: ['clear-text', 'progress-append-only', 'json', 'html'],
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  htmlReporter: { fileName: 'reports/mutation/mutation.html' },
+  clearTextReporter: { allowColor: false, logTests: false, maxTestsToLog: 0 },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: true,
+};
