@@ -1,6 +1,5 @@
 import { DisposableStore } from './core/base/disposable';
 import { NetworkChangeDetector, WakeDetector } from './core/base/environment';
-import { resolveHost } from './core/config/sshConfig';
 import { ConfigError, type ResolvedHost } from './core/config/types';
 import { ForwardRegistry } from './core/forward/registry';
 import type { Forward } from './core/forward/types';
@@ -8,30 +7,20 @@ import { SessionError } from './core/session/errors';
 import { noPrompter } from './core/session/prompter';
 import { Session, sessionOptionsFor } from './core/session/session';
 import { eventsForState, writeEvent } from './cli/events';
-import { isYes, optionValue, parseArgs, parseDestination, usage, UsageError, type CliArgs } from './cli/args';
+import { isYes, optionValue, parseArgs, usage, UsageError, type CliArgs } from './cli/args';
 import { addAll, announceAllocatedPorts, forwardFailure, forwardRequests } from './cli/forwards';
 import { runInteractiveShell } from './cli/interactiveShell';
 import { runOneOff } from './cli/oneOff';
 import { stderrLogger } from './cli/stderrLogger';
 import { createTtyPrompter } from './cli/ttyPrompter';
+import { printConfig } from './cli/printConfig';
+import { resolveDestination } from './cli/resolveDestination';
 
 const exitFatal = 255;
 
 function die(message: string, code = exitFatal): never {
   process.stderr.write(`ssh-keepalive: ${message}\n`);
   process.exit(code);
-}
-
-function resolve(args: CliArgs): ResolvedHost {
-  const dest = parseDestination(args.destination);
-  // Command-line values come first: in ssh_config the first value obtained wins.
-  const overrides: Array<[string, string]> = [...args.options];
-  const port = args.port ?? dest.port;
-  if (port !== undefined) overrides.unshift(['Port', String(port)]);
-  const user = args.user ?? dest.user;
-  if (user !== undefined) overrides.unshift(['User', user]);
-  for (const file of args.identityFiles) overrides.push(['IdentityFile', file]);
-  return resolveHost(dest.host, { configFile: args.configFile, overrides });
 }
 
 async function main(): Promise<number> {
@@ -54,7 +43,13 @@ async function main(): Promise<number> {
   let host: ResolvedHost;
   let requests: ReturnType<typeof forwardRequests>;
   try {
-    host = resolve(args);
+    const resolved = resolveDestination(args);
+    host = resolved.host;
+    for (const n of host.notes ?? []) logger[n.level](n.message);
+    if (args.printConfig) {
+      process.stdout.write(printConfig(host, resolved.config));
+      return 0;
+    }
     requests = forwardRequests(args, host);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UsageError) die(err.message);

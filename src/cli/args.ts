@@ -15,6 +15,8 @@ export interface CliArgs {
   /** -o Key=Value, in order (first one wins, as in ssh). */
   options: Array<[string, string]>;
   noCommand: boolean;
+  /** -G: print the effective configuration as `ssh -G` does and exit without connecting. */
+  printConfig: boolean;
   forceTty?: boolean;
   disableTty?: boolean;
   reattach?: boolean;
@@ -31,9 +33,9 @@ export interface CliArgs {
 export class UsageError extends Error {}
 
 const flagsWithValue = new Set(['F', 'p', 'l', 'i', 'L', 'R', 'D', 'o']);
-const booleanFlags = new Set(['N', 't', 'T', 'v', 'q']);
+const booleanFlags = new Set(['G', 'N', 't', 'T', 'v', 'q']);
 
-export const usage = `usage: ssh-keepalive [-NTtqv] [-F configfile] [-p port] [-l user] [-i identity_file]
+export const usage = `usage: ssh-keepalive [-GNTtqv] [-F configfile] [-p port] [-l user] [-i identity_file]
                      [-L [bind_address:]port:host:hostport] [-R [bind_address:]port:host:hostport]
                      [-D [bind_address:]port] [-o option=value] [--events] [--reattach|--no-reattach]
                      [--reclaim-remote-forwards] destination [command [argument ...]]`;
@@ -46,6 +48,7 @@ export function parseArgs(argv: string[]): CliArgs {
     dynamicForwards: [],
     options: [],
     noCommand: false,
+    printConfig: false,
     reclaimRemoteForwards: false,
     events: false,
     verbose: 0,
@@ -101,6 +104,7 @@ export function parseArgs(argv: string[]): CliArgs {
       }
       if (!booleanFlags.has(flag)) throw new UsageError(`unknown option -${flag}`);
       if (flag === 'N') out.noCommand = true;
+      else if (flag === 'G') out.printConfig = true;
       else if (flag === 't') out.forceTty = true;
       else if (flag === 'T') out.disableTty = true;
       else if (flag === 'v') out.verbose++;

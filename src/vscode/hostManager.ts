@@ -65,6 +65,7 @@ export class HostManager implements Disposable {
     }
     const resolved = this.resolve(alias);
     const logger = prefixed(this.deps.logger, alias);
+    for (const n of resolved.notes ?? []) logger[n.level](n.message);
     for (const u of resolved.unsupported) {
       logger.warn(`ignoring ${u.option} ${u.value}${u.source ? ` (${u.source})` : ''}: ${u.reason}`);
     }

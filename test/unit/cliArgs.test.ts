@@ -29,3 +29,10 @@ test('destinations: user@host, ssh:// URLs, IPv6', () => {
   assert.deepEqual(parseDestination('ssh://bob@h:2200'), { user: 'bob', host: 'h', port: 2200 });
   assert.deepEqual(parseDestination('[::1]'), { user: undefined, host: '::1', port: undefined });
 });
+
+test('-G asks for the effective configuration, alone or bundled', () => {
+  assert.equal(parseArgs(['-G', 'h']).printConfig, true);
+  assert.equal(parseArgs(['-GF', 'cfg', 'h']).configFile, 'cfg');
+  assert.equal(parseArgs(['-qG', 'h']).printConfig, true);
+  assert.equal(parseArgs(['h']).printConfig, false);
+});

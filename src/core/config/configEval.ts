@@ -7,10 +7,11 @@
  */
 import * as path from 'node:path';
 import { formatSource, readConfigFile, type ConfigNode, type Source } from './configFile';
-import { expandPercent, expandTilde } from './expand';
+import { expandTilde } from './expand';
+import { canonicalHostName, configuredHostName } from './hostName';
 import { globPaths } from './includeGlob';
-import { matchPatternList, splitPatternList } from './patterns';
-import { ConfigError, type UnsupportedOption } from './types';
+import { matchPattern, matchPatternList, splitPatternList } from './patterns';
+import { ConfigError, type ConfigNote, type UnsupportedOption } from './types';
 
 /** OpenSSH's READCONF_MAX_DEPTH: Include nesting beyond this is an error. */
 const MAX_INCLUDE_DEPTH = 16;
@@ -36,7 +37,7 @@ export interface EvalInput {
   /** `-o Key=Value` style settings, applied before the file. */
   overrides: ReadonlyArray<readonly [string, string]>;
   /** Parsed files, shared across the evaluations of one resolution (ProxyJump hops). */
-  cache: Map<string, ConfigNode[] | undefined>;
+  cache: Map<string, LoadedFile>;
 }
 
 /** The effective settings for one host. */
@@ -44,8 +45,16 @@ export class EffectiveConfig {
   private readonly first = new Map<string, Setting>();
   private readonly all = new Map<string, Setting[]>();
   readonly unsupported: UnsupportedOption[] = [];
-  /** Set by `Match final`: ssh then reads the files a second time. */
+  /** Warnings and debug lines about the config (not errors: ssh accepts what they describe). */
+  readonly notes: ConfigNote[] = [];
+  /** Set by `Match final` (negated or not): ssh then reads the files a second time. */
   wantFinalPass = false;
+  /**
+   * The host name ssh connects to, fixed after the first pass (HostName with %h expanded,
+   * lowercased or, for an address, canonicalised). The final pass matches `Host` lines
+   * against it, and a HostName read in the final pass no longer applies (ssh.c).
+   */
+  hostName = '';
 
   get(keyword: string): Setting | undefined {
     return this.first.get(keyword);
@@ -70,6 +79,10 @@ export class EffectiveConfig {
     if (!this.first.has(keyword)) this.first.set(keyword, setting);
   }
 
+  note(entry: ConfigNote): void {
+    if (!this.notes.some((n) => n.message === entry.message)) this.notes.push(entry);
+  }
+
   report(entry: UnsupportedOption): void {
     if (!this.unsupported.some((u) => u.option === entry.option && u.source === entry.source && u.value === entry.value)) {
       this.unsupported.push(entry);
@@ -83,19 +96,25 @@ export function includePattern(arg: string, homeDir: string, where: string): str
   return path.isAbsolute(expanded) ? expanded : path.join(homeDir, '.ssh', expanded);
 }
 
-export function loadFile(file: string, cache: Map<string, ConfigNode[] | undefined>): ConfigNode[] | undefined {
+export type LoadedFile = ConfigNode[] | 'directory' | undefined;
+
+/** A file's nodes; undefined when missing, 'directory' for a directory (ssh reads it as empty). */
+export function loadFile(file: string, cache: Map<string, LoadedFile>): LoadedFile {
   if (!cache.has(file)) cache.set(file, readConfigFile(file));
   return cache.get(file);
 }
 
 export function evaluateConfig(input: EvalInput): EffectiveConfig {
   const config = new EffectiveConfig();
-  const runPass = (finalPass: boolean): void => {
+  const runPass = (finalPass: boolean, hostForPatterns: string): void => {
     applyOverrides(config, input.overrides);
-    evalFile(input, config, input.configFile, { active: true, neverMatch: false, finalPass, stack: [] });
+    evalFile(input, config, input.configFile, { active: true, neverMatch: false, finalPass, hostForPatterns, stack: [] });
   };
-  runPass(false);
-  if (config.wantFinalPass) runPass(true);
+  runPass(false, input.alias);
+  config.hostName = canonicalHostName(configuredHostName(config.get('hostname'), input.alias));
+  // ssh.c fixes options.hostname before re-reading, so a HostName read in the final pass
+  // never applies: config.hostName is not computed again.
+  if (config.wantFinalPass) runPass(true, config.hostName);
   return config;
 }
 
@@ -118,19 +137,29 @@ interface Scope {
   /** Inside an Include from an inactive block: nothing in the file may match (SSHCONF_NEVERMATCH). */
   neverMatch: boolean;
   finalPass: boolean;
+  /** What `Host` lines match: the alias as typed, in the final pass the fixed host name. */
+  hostForPatterns: string;
   /** Files being read, outermost first: for cycle detection. */
   stack: string[];
 }
 
 function evalFile(input: EvalInput, config: EffectiveConfig, file: string, scope: Scope): void {
   const nodes = loadFile(file, input.cache);
+  if (nodes === 'directory') {
+    config.note({
+      level: 'warn',
+      message: `${file} is a directory; ssh reads it as an empty file (to include the files in it, write ${path.join(file, '*')})`,
+    });
+    return;
+  }
   if (!nodes) return;
   const stack = [...scope.stack, file];
   let active = scope.active;
   for (const node of nodes) {
     switch (node.kind) {
       case 'host':
-        active = !scope.neverMatch && hostMatches(node.args, input.alias);
+        warnAboutCommas(node.args, node.source, config);
+        active = !scope.neverMatch && hostMatches(node.args, scope.hostForPatterns);
         break;
       case 'match':
         active = matchLine(node.args, node.source, input, config, scope.finalPass) && !scope.neverMatch;
@@ -155,9 +184,9 @@ function evalFile(input: EvalInput, config: EffectiveConfig, file: string, scope
             );
           }
           evalFile(input, config, target, {
+            ...scope,
             active,
             neverMatch: scope.neverMatch || !active,
-            finalPass: scope.finalPass,
             stack,
           });
         }
@@ -175,11 +204,30 @@ export function includeTargets(node: Extract<ConfigNode, { kind: 'include' }>, h
 }
 
 /**
- * `Host` line: whitespace-separated patterns; we also split on commas (a superset of
- * ssh, which does not, but no host name contains one). A matching `!pattern` vetoes.
+ * `Host` line: whitespace-separated patterns, matched case-sensitively (readconf.c uses
+ * match_pattern(), not the lowercasing match_hostname()); a comma is an ordinary
+ * character there. A matching `!pattern` vetoes.
  */
-export function hostMatches(args: readonly string[], alias: string): boolean {
-  return matchPatternList(alias, args.flatMap(splitPatternList)) === 'match';
+export function hostMatches(args: readonly string[], host: string): boolean {
+  let matched = false;
+  for (const arg of args) {
+    const negated = arg.startsWith('!');
+    if (!matchPattern(host, negated ? arg.slice(1) : arg, 'exact-case')) continue;
+    if (negated) return false;
+    matched = true;
+  }
+  return matched;
+}
+
+/** `Host a,b` names one host called "a,b" to ssh, which is almost never what was meant. */
+function warnAboutCommas(args: readonly string[], source: Source, config: EffectiveConfig): void {
+  for (const arg of args.filter((a) => a.includes(','))) {
+    config.note({
+      level: 'warn',
+      message: `${formatSource(source)}: Host pattern "${arg}" contains a comma, which ssh reads as part of one name (it matches no host); separate patterns with spaces: Host ${arg.split(',').filter((p) => p !== '').join(' ')}`,
+      source: formatSource(source),
+    });
+  }
 }
 
 const UNEVALUATED_CRITERIA = new Set(['localnetwork', 'version', 'sessiontype', 'command']);
@@ -199,37 +247,44 @@ function matchLine(
   const bad = (msg: string): ConfigError => new ConfigError(`${where}: Match: ${msg}`, source.file, source.line);
   let result = true;
   const skipped: Array<{ criterion: string; value: string }> = [];
-  let sawAll = false;
+  // Criteria seen before the current one: readconf.c lets "all" follow at most one.
+  let attributes = 0;
   let i = 0;
   while (i < args.length) {
     const attr = args[i++];
+    // Every criterion may be negated (readconf.c match_cfg_line).
     const negate = attr.startsWith('!');
     const name = (negate ? attr.slice(1) : attr).toLowerCase();
+    if (name === 'all') {
+      if (attributes > 1 || i < args.length) throw bad(`"${attr}" cannot be combined with other criteria`);
+      if (result) result = !negate;
+      break;
+    }
+    attributes++;
     let ok: boolean;
-    if (name === 'all' || name === 'canonical' || name === 'final') {
-      if (name === 'all') sawAll = true;
+    if (name === 'canonical' || name === 'final') {
       if (name === 'final') config.wantFinalPass = true;
       // Without hostname canonicalization, "canonical" and "final" hold only in the final pass.
-      ok = name === 'all' ? true : finalPass;
+      ok = finalPass;
     } else {
       const value = args[i++];
       if (value === undefined) throw bad(`"${attr}" needs an argument`);
       const patterns = splitPatternList(value);
       switch (name) {
         case 'host':
-          ok = matchPatternList(currentHostName(config, input.alias), patterns) === 'match';
+          ok = matchPatternList(finalPass ? config.hostName : currentHostName(config, input.alias), patterns) === 'match';
           break;
         case 'originalhost':
           ok = matchPatternList(input.alias, patterns) === 'match';
           break;
         case 'user':
-          ok = matchPatternList(config.get('user')?.text ?? input.localUser, patterns) === 'match';
+          ok = matchPatternList(config.get('user')?.text ?? input.localUser, patterns, 'exact-case') === 'match';
           break;
         case 'localuser':
-          ok = matchPatternList(input.localUser, patterns) === 'match';
+          ok = matchPatternList(input.localUser, patterns, 'exact-case') === 'match';
           break;
         case 'tagged':
-          ok = matchPatternList(config.get('tag')?.text ?? '', patterns) === 'match';
+          ok = matchPatternList(config.get('tag')?.text ?? '', patterns, 'exact-case') === 'match';
           break;
         case 'exec':
           skipped.push({ criterion: 'exec', value });
@@ -245,7 +300,6 @@ function matchLine(
     if (negate) ok = !ok;
     if (!ok) result = false;
   }
-  if (sawAll && args.some((a) => !/^(all|canonical|final)$/i.test(a))) throw bad('"all" cannot be combined with other criteria');
   if (skipped.length === 0) return result;
   if (result) {
     for (const s of skipped) {
@@ -263,9 +317,7 @@ function matchLine(
   return false;
 }
 
-/** `Match host` sees HostName once set (with %h expanded), else the alias. */
+/** In the first pass `Match host` sees HostName once set (with %h expanded, case kept), else the alias. */
 function currentHostName(config: EffectiveConfig, alias: string): string {
-  const hostName = config.get('hostname');
-  if (!hostName) return alias;
-  return expandPercent(hostName.text, { h: alias }, formatSource(hostName.source));
+  return configuredHostName(config.get('hostname'), alias);
 }

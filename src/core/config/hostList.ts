@@ -2,11 +2,9 @@
  * The host aliases a config names, for a quick pick. Listing is lenient where resolving
  * is strict: one broken block must not hide every other host.
  */
-import { formatSource } from './configFile';
 import { evaluateConfig, includeTargets, loadFile } from './configEval';
-import { expandPercent } from './expand';
 import { parsePort } from './optionValues';
-import { isConcretePattern, splitPatternList } from './patterns';
+import { isConcretePattern } from './patterns';
 import { makeContext, type ResolveOptions } from './resolveContext';
 
 export interface HostListEntry {
@@ -31,13 +29,14 @@ export function listHosts(options: ResolveOptions = {}): HostListEntry[] {
   const walk = (file: string): void => {
     if (visited.has(file)) return; // cycles and repeats: each file once
     visited.add(file);
-    for (const node of loadFile(file, ctx.cache) ?? []) {
+    const nodes = loadFile(file, ctx.cache);
+    for (const node of Array.isArray(nodes) ? nodes : []) {
       if (node.kind === 'include') {
         for (const target of includeTargets(node, ctx.homeDir)) walk(target);
       } else if (node.kind === 'host') {
-        for (const pattern of node.args.flatMap(splitPatternList)) {
-          if (!isConcretePattern(pattern) || seen.has(pattern.toLowerCase())) continue;
-          seen.add(pattern.toLowerCase());
+        for (const pattern of node.args) {
+          if (!isConcretePattern(pattern) || seen.has(pattern)) continue;
+          seen.add(pattern);
           entries.push({ alias: pattern, file });
         }
       }
@@ -54,8 +53,7 @@ export function listHosts(options: ResolveOptions = {}): HostListEntry[] {
         overrides: options.overrides ?? [],
         cache: ctx.cache,
       });
-      const hostName = config.get('hostname');
-      if (hostName) entry.hostName = expandPercent(hostName.text, { h: entry.alias }, formatSource(hostName.source));
+      if (config.get('hostname')) entry.hostName = config.hostName;
       const user = config.get('user');
       if (user) entry.user = user.text;
       const port = config.get('port');

@@ -4,6 +4,7 @@
  */
 import { formatSource } from './configFile';
 import type { Setting } from './configEval';
+import { portFromText } from './servicePort';
 import { ConfigError, type StrictHostKeyChecking } from './types';
 
 function bad(setting: Setting, expected: string): ConfigError {
@@ -22,12 +23,11 @@ export function parseYesNo(setting: Setting): boolean {
   throw bad(setting, '"yes" or "no"');
 }
 
+/** Port: a number from 1 to 65535 or a TCP service name (`Port ssh`), as ssh's a2port(). */
 export function parsePort(setting: Setting): number {
-  if (/^\d{1,5}$/.test(setting.text)) {
-    const n = Number(setting.text);
-    if (n >= 1 && n <= 65535) return n;
-  }
-  throw bad(setting, 'a port number from 1 to 65535');
+  const n = portFromText(setting.text);
+  if (n !== undefined && n >= 1) return n;
+  throw bad(setting, 'a port number from 1 to 65535 or a service name such as "ssh"');
 }
 
 export function parseCount(setting: Setting): number {

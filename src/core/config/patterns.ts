@@ -4,14 +4,17 @@
  * character in a pattern can turn into regex syntax.
  */
 
+/** How a list is matched: ssh's match_hostname() lowercases both sides, match_pattern() does not. */
+export type PatternCase = 'ignore-case' | 'exact-case';
+
 /**
- * `*` matches any run of characters (including none), `?` exactly one. Case-insensitive,
- * because ssh lowercases host names before matching and known_hosts entries are matched
- * the same way.
+ * `*` matches any run of characters (including none), `?` exactly one. Case-insensitive
+ * by default, as match_hostname() (known_hosts, `Match host`); `Host` lines and user
+ * names are matched exactly, as ssh's match_pattern() does.
  */
-export function matchPattern(text: string, pattern: string): boolean {
-  const s = text.toLowerCase();
-  const p = pattern.toLowerCase();
+export function matchPattern(text: string, pattern: string, letterCase: PatternCase = 'ignore-case'): boolean {
+  const s = letterCase === 'ignore-case' ? text.toLowerCase() : text;
+  const p = letterCase === 'ignore-case' ? pattern.toLowerCase() : pattern;
   // Iterative glob with single backtrack point: linear-ish, no recursion blow-up on "****a".
   let si = 0;
   let pi = 0;
@@ -42,13 +45,17 @@ export type ListMatch = 'match' | 'negated' | 'none';
  * Match against a list of patterns (each may start with `!`), as match_pattern_list()
  * does: any matching negated pattern wins over every positive one, in any order.
  */
-export function matchPatternList(text: string, patterns: readonly string[]): ListMatch {
+export function matchPatternList(
+  text: string,
+  patterns: readonly string[],
+  letterCase: PatternCase = 'ignore-case',
+): ListMatch {
   let result: ListMatch = 'none';
   for (const raw of patterns) {
     if (raw === '') continue;
     const negated = raw.startsWith('!');
     const pattern = negated ? raw.slice(1) : raw;
-    if (!matchPattern(text, pattern)) continue;
+    if (!matchPattern(text, pattern, letterCase)) continue;
     if (negated) return 'negated';
     result = 'match';
   }
@@ -60,7 +67,10 @@ export function splitPatternList(list: string): string[] {
   return list.split(',').filter((p) => p !== '');
 }
 
-/** True when a pattern names exactly one host (usable as an alias in a host picker). */
+/**
+ * True when a pattern names exactly one host (usable as an alias in a host picker). A
+ * comma is literal on a Host line, and ssh refuses a destination containing one.
+ */
 export function isConcretePattern(pattern: string): boolean {
-  return pattern !== '' && !pattern.startsWith('!') && !/[*?]/.test(pattern);
+  return pattern !== '' && !pattern.startsWith('!') && !/[*?,]/.test(pattern);
 }

@@ -3,6 +3,9 @@
  * resolved hops, with the loop and depth checks that keep a config from recursing forever.
  */
 import type { Setting } from './configEval';
+import { formatSource } from './configFile';
+import { expandPercent } from './expand';
+import { portFromText } from './servicePort';
 import { withSource } from './optionValues';
 import { ConfigError, type JumpHost, type ResolvedHost, type UnsupportedOption } from './types';
 
@@ -16,6 +19,27 @@ export interface JumpSpec {
   user?: string;
   host: string;
   port?: number;
+}
+
+/** The tokens ssh_config(5) allows in ProxyJump, from the target host. */
+export interface JumpTokens {
+  /** %h: the target's host name. */
+  h: string;
+  /** %n: the target as given on the command line. */
+  n: string;
+  /** %p: the target's port. */
+  p: string;
+  /** %r: the target's user. */
+  r: string;
+}
+
+/**
+ * ssh turns ProxyJump into `ssh [-l user] [-p port] [-J earlier] -W [%h]:%p last` and
+ * expands that whole command like a ProxyCommand, so %%, %h, %n, %p and %r in any hop
+ * take the target's values (`ProxyJump %r@bastion`, `jump@gw.%h:2200`).
+ */
+export function expandJumpTokens(text: string, tokens: JumpTokens, where: string): string {
+  return expandPercent(text, { ...tokens }, where);
 }
 
 /** `[user@]host[:port]` or `ssh://[user@]host[:port]`, IPv6 in brackets. */
@@ -49,10 +73,8 @@ export function parseJumpSpec(text: string): JumpSpec {
   if (host === '') throw badSpec('empty host');
   let port: number | undefined;
   if (portText !== undefined) {
-    if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
-      throw badSpec(`port "${portText}" is not a number from 1 to 65535`);
-    }
-    port = Number(portText);
+    port = portFromText(portText);
+    if (port === undefined || port < 1) throw badSpec(`port "${portText}" is not a number from 1 to 65535 or a service name`);
   }
   return { user, host, port };
 }
@@ -65,14 +87,16 @@ export function parseJumpSpec(text: string): JumpSpec {
  */
 export function resolveJumps(
   setting: Setting,
+  tokens: JumpTokens,
   stack: string[],
   unsupported: UnsupportedOption[],
   resolveHop: HopResolver,
 ): JumpHost[] {
   if (setting.text.toLowerCase() === 'none') return [];
+  const text = expandJumpTokens(setting.text, tokens, `${formatSource(setting.source)}: ${setting.name}`);
   let specs: JumpSpec[];
   try {
-    specs = setting.text.split(',').map(parseJumpSpec);
+    specs = text.split(',').map(parseJumpSpec);
   } catch (err) {
     throw withSource(setting, err);
   }

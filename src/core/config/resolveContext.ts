@@ -4,7 +4,7 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ConfigNode } from './configFile';
+import type { LoadedFile } from './configEval';
 import { expandTilde } from './expand';
 
 export interface ResolveOptions {
@@ -29,7 +29,7 @@ export interface ResolveContext {
   env: NodeJS.ProcessEnv;
   localUser: string;
   /** Parsed files, shared by every evaluation of one call (ProxyJump hops, list entries). */
-  cache: Map<string, ConfigNode[] | undefined>;
+  cache: Map<string, LoadedFile>;
 }
 
 export function makeContext(options: ResolveOptions): ResolveContext {

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatSource } from './configFile';
-import { evaluateConfig, type Setting } from './configEval';
+import { evaluateConfig, type EffectiveConfig, type Setting } from './configEval';
 import { collectForwards } from './configForwards';
 import { expandEnv, expandPercent, expandTilde } from './expand';
 import {
@@ -27,13 +27,26 @@ import { makeContext, type ResolveContext, type ResolveOptions } from './resolve
 import { unsupportedOptions } from './unsupportedOptions';
 import { ConfigError, type ResolvedHost, type UnsupportedOption } from './types';
 
+export type { EffectiveConfig } from './configEval';
 export { listHosts, type HostListEntry } from './hostList';
 export { parseJumpSpec, type JumpSpec } from './proxyJump';
 export type { ResolveOptions } from './resolveContext';
 
 const DEFAULT_PORT = 22;
-/** Tried in this order when no IdentityFile is given; modern key types first. */
-const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
+/**
+ * ssh's default IdentityFile list, in its order (readconf.c fill_default_options). Keys
+ * of the types marked unusable cannot be used with ssh2 (security keys, XMSS) or are off
+ * in OpenSSH's defaults (DSA): when such a file exists it is skipped with a debug line.
+ */
+export const DEFAULT_IDENTITIES: ReadonlyArray<{ name: string; usable: boolean }> = [
+  { name: 'id_rsa', usable: true },
+  { name: 'id_ecdsa', usable: true },
+  { name: 'id_ecdsa_sk', usable: false },
+  { name: 'id_ed25519', usable: true },
+  { name: 'id_ed25519_sk', usable: false },
+  { name: 'id_xmss', usable: false },
+  { name: 'id_dsa', usable: false },
+];
 
 /**
  * Host names and users end up in known_hosts lines, log lines and (for ssh) shell
@@ -48,6 +61,11 @@ function checkName(kind: string, value: string, where: string): void {
 }
 
 export function resolveHost(alias: string, options: ResolveOptions = {}): ResolvedHost {
+  return resolveHostWithConfig(alias, options).host;
+}
+
+/** The resolution plus the raw effective settings it came from (for `ssh-keepalive -G`). */
+export function resolveHostWithConfig(alias: string, options: ResolveOptions = {}): { host: ResolvedHost; config: EffectiveConfig } {
   const ctx = makeContext(options);
   return resolveIn(ctx, alias, options.overrides ?? [], [alias.toLowerCase()]);
 }
@@ -57,7 +75,7 @@ function resolveIn(
   alias: string,
   overrides: ReadonlyArray<readonly [string, string]>,
   jumpStack: string[],
-): ResolvedHost {
+): { host: ResolvedHost; config: EffectiveConfig } {
   checkName('host', alias, 'ssh destination');
   const config = evaluateConfig({
     configFile: ctx.configFile,
@@ -69,7 +87,7 @@ function resolveIn(
   });
 
   const hostNameSetting = config.get('hostname');
-  const hostName = hostNameSetting ? expandSetting(hostNameSetting, { h: alias }) : alias;
+  const hostName = config.hostName;
   if (hostNameSetting) checkName('HostName', hostName, formatSource(hostNameSetting.source));
   const portSetting = config.get('port');
   const port = portSetting ? parsePort(portSetting) : DEFAULT_PORT;
@@ -81,10 +99,12 @@ function resolveIn(
   const jumpText = proxyJumpSetting && proxyJumpSetting.text.toLowerCase() !== 'none' ? proxyJumpSetting.text : '';
 
   // %-tokens of ssh_config(5) "TOKENS", fixed once host, port and user are known.
-  // %C follows current OpenSSH (%l%h%p%r%j); releases up to 9.2 hashed %l%h%p%r only.
+  // %C is OpenSSH 9.2's: SHA-1 of %l%h%p%r. (9.6 and later append the ProxyJump host, so
+  // a ControlPath or known_hosts file named with %C differs there for jumped hosts.)
+  // %j (9.6) is accepted as an extension: the ProxyJump text.
   const localHost = os.hostname();
   const tokens: Record<string, string> = {
-    C: createHash('sha1').update(`${localHost}${hostName}${port}${user}${jumpText}`).digest('hex'),
+    C: createHash('sha1').update(`${localHost}${hostName}${port}${user}`).digest('hex'),
     d: ctx.homeDir,
     h: hostName,
     i: String(process.getuid?.() ?? ''),
@@ -111,9 +131,11 @@ function resolveIn(
 
   const identityFiles = unique(config.getAll('identityfile').map((s) => expandPath(s, s.text)));
   if (config.getAll('identityfile').length === 0) {
-    for (const name of DEFAULT_IDENTITIES) {
+    for (const { name, usable } of DEFAULT_IDENTITIES) {
       const file = path.join(ctx.homeDir, '.ssh', name);
-      if (fs.existsSync(file)) identityFiles.push(file);
+      if (!fs.existsSync(file)) continue;
+      if (usable) identityFiles.push(file);
+      else config.note({ level: 'debug', message: `default identity ${file} skipped: its key type cannot be used here` });
     }
   }
   const identitiesOnlySetting = config.get('identitiesonly');
@@ -142,11 +164,19 @@ function resolveIn(
   const unsupported: UnsupportedOption[] = [...config.unsupported, ...unsupportedOptions(config)];
   const forwards = collectForwards(config, unsupported);
 
+  const jumpTokens = { h: hostName, n: alias, p: String(port), r: user };
   const proxyJump = proxyJumpSetting
-    ? resolveJumps(proxyJumpSetting, jumpStack, unsupported, (hop, hopOverrides, stack) => resolveIn(ctx, hop, hopOverrides, stack))
+    ? resolveJumps(proxyJumpSetting, jumpTokens, jumpStack, unsupported, (hop, hopOverrides, stack) => {
+        const resolved = resolveIn(ctx, hop, hopOverrides, stack);
+        // A hop usually reads the same files: say only what is new about it.
+        for (const n of resolved.host.notes ?? []) {
+          if (!config.notes.some((own) => own.message === n.message)) config.note({ ...n, message: `jump host "${hop}": ${n.message}` });
+        }
+        return resolved.host;
+      })
     : [];
 
-  return {
+  const host: ResolvedHost = {
     alias,
     hostName,
     port,
@@ -163,11 +193,9 @@ function resolveIn(
     hostKeyAlias,
     ...forwards,
     unsupported,
+    notes: config.notes,
   };
-}
-
-function expandSetting(setting: Setting, tokens: Record<string, string>): string {
-  return expandPercent(setting.text, tokens, formatSource(setting.source));
+  return { host, config };
 }
 
 function unique(list: string[]): string[] {

@@ -72,6 +72,18 @@ export interface ResolvedHost {
   dynamicForwards: DynamicForwardSpec[];
   /** Options present in the config that would change behaviour but that we do not support. */
   unsupported: UnsupportedOption[];
+  /**
+   * Warnings about the config that ssh accepts as it is (an Include of a directory, a
+   * comma in a Host pattern) and debug lines (default keys skipped); for the log.
+   */
+  notes?: ConfigNote[];
+}
+
+export interface ConfigNote {
+  level: 'warn' | 'debug';
+  /** Complete, with file:line when known. */
+  message: string;
+  source?: string;
 }
 
 export interface UnsupportedOption {
