@@ -36,7 +36,19 @@ const forwardArgs: Record<Kind, string[]> = {
   R: ['-R', `127.0.0.1:${ports.R}:127.0.0.1:${clientHttpPort}`],
   D: ['-D', `127.0.0.1:${ports.D}`],
 };
-const common = ['-N', '-o', `ServerAliveInterval=${interval}`, '-o', `ServerAliveCountMax=${countMax}`, '-o', 'ConnectTimeout=10', '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes'];
+const common = [
+  '-N',
+  '-o',
+  `ServerAliveInterval=${interval}`,
+  '-o',
+  `ServerAliveCountMax=${countMax}`,
+  '-o',
+  'ConnectTimeout=10',
+  '-o',
+  'BatchMode=yes',
+  '-o',
+  'ExitOnForwardFailure=yes',
+];
 
 interface Tool {
   name: string;
@@ -48,7 +60,11 @@ const tools: Tool[] = [
     name: 'ssh-keepalive',
     start: (lab, kind) =>
       lab.natlab.spawn(lab.natlab.clientNs, process.execPath, [
-        cliPath, '-F', lab.sshd.sshConfigPath, ...common, ...forwardArgs[kind],
+        cliPath,
+        '-F',
+        lab.sshd.sshConfigPath,
+        ...common,
+        ...forwardArgs[kind],
         // A stale -R listener is held by sshd for hours without ClientAliveInterval; reclaim is opt-in.
         ...(kind === 'R' ? ['--reclaim-remote-forwards'] : []),
         lab.sshd.alias,
@@ -153,7 +169,9 @@ async function runScenario(lab: Lab, tool: Tool, scenario: Scenario): Promise<Re
     // Every kind must work before a run starts, or the run measures the previous one.
     await measureAll(lab, Date.now());
     results.push(await scenario.run(lab));
-    process.stderr.write(`  ${tool.name} | ${scenario.name} | run ${i + 1}: ${JSON.stringify(results.at(-1))}${i === 0 ? ` (up: ${JSON.stringify(up)})` : ''}\n`);
+    process.stderr.write(
+      `  ${tool.name} | ${scenario.name} | run ${i + 1}: ${JSON.stringify(results.at(-1))}${i === 0 ? ` (up: ${JSON.stringify(up)})` : ''}\n`,
+    );
   }
   const out = {} as Record<Kind, string>;
   for (const k of kinds) {
@@ -228,7 +246,9 @@ async function main(): Promise<void> {
   console.log(line(header));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const r of rows) console.log(line(r));
-  console.log(`\n-R for ssh-keepalive runs with --reclaim-remote-forwards (opt-in): the natlab's sshd has no ClientAliveInterval, so it keeps the old listener until reclaimed.`);
+  console.log(
+    `\n-R for ssh-keepalive runs with --reclaim-remote-forwards (opt-in): the natlab's sshd has no ClientAliveInterval, so it keeps the old listener until reclaimed.`,
+  );
 }
 
 void main().then(

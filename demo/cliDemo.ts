@@ -49,7 +49,9 @@ async function main(): Promise<number> {
   const localPort = 18000 + Math.floor(Math.random() * 1000);
   say(`sshd on 127.0.0.1:${sshd.port}, flaky NAT on 127.0.0.1:${nat.port} (forgets a flow after ${natIdleMs / 1000} s of silence)`);
   say(`running: ssh-keepalive -F ${cfg} -N -L ${localPort}:127.0.0.1:${webPort} --events demo`);
-  const cli = spawn(process.execPath, [cliPath, '-F', cfg, '-N', '-L', `${localPort}:127.0.0.1:${webPort}`, '--events', 'demo'], { stdio: ['ignore', 'inherit', 'pipe'] });
+  const cli = spawn(process.execPath, [cliPath, '-F', cfg, '-N', '-L', `${localPort}:127.0.0.1:${webPort}`, '--events', 'demo'], {
+    stdio: ['ignore', 'inherit', 'pipe'],
+  });
   let connected: () => void;
   const firstConnect = new Promise<void>((r) => (connected = r));
   createInterface({ input: cli.stderr }).on('line', (line) => {
@@ -57,7 +59,11 @@ async function main(): Promise<number> {
       const e = JSON.parse(line) as Record<string, unknown>;
       if (e.event === 'forward') return;
       const { event, host: _h, time: _t, ...rest } = e;
-      say(`  event ${String(event).padEnd(10)} ${Object.entries(rest).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`);
+      say(
+        `  event ${String(event).padEnd(10)} ${Object.entries(rest)
+          .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+          .join(' ')}`,
+      );
       if (event === 'connected') connected();
     } catch {
       say(`  ${line}`);

@@ -73,12 +73,16 @@ async function main(): Promise<number> {
   });
   cleanups.push(() => control.close());
 
-  const profile = makeProfile('sshka-demo-', {
-    'sshKeepalive.configFile': host.configFile,
-    'sshKeepalive.autoConnect': [alias],
-    'sshKeepalive.keepaliveInterval': 5,
-    'sshKeepalive.keepaliveCountMax': 2,
-  }, readme(host.configFile));
+  const profile = makeProfile(
+    'sshka-demo-',
+    {
+      'sshKeepalive.configFile': host.configFile,
+      'sshKeepalive.autoConnect': [alias],
+      'sshKeepalive.keepaliveInterval': 5,
+      'sshKeepalive.keepaliveCountMax': 2,
+    },
+    readme(host.configFile),
+  );
   cleanups.push(() => profile.remove());
   say(`installing ${defaultVsix} into the demo profile ${profile.root}`);
   installVsix(profile, defaultVsix);

@@ -18,12 +18,14 @@ const common = {
   external: ['vscode', 'cpu-features', '*.node'],
   // ssh2 requires '../build/Release/sshcrypto.node' inside try/catch; mark it external so
   // the require fails at run time and ssh2 takes its pure-JS path.
-  plugins: [{
-    name: 'ssh2-native-out',
-    setup(b) {
-      b.onResolve({ filter: /sshcrypto\.node$|cpu-features/ }, (args) => ({ path: args.path, external: true }));
+  plugins: [
+    {
+      name: 'ssh2-native-out',
+      setup(b) {
+        b.onResolve({ filter: /sshcrypto\.node$|cpu-features/ }, (args) => ({ path: args.path, external: true }));
+      },
     },
-  }],
+  ],
 };
 
 const entries = [

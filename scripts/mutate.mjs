@@ -74,11 +74,15 @@ function printScores(report) {
       if (m.status === 'Survived' || m.status === 'NoCoverage') {
         const { start, end } = m.location;
         // The mutated text itself (columns are 1-based), shortened to one line.
-        const original = (start.line === end.line ? lines[start.line - 1].slice(start.column - 1, end.column - 1) : lines[start.line - 1].slice(start.column - 1) + ' ...')
+        const original = (
+          start.line === end.line ? lines[start.line - 1].slice(start.column - 1, end.column - 1) : lines[start.line - 1].slice(start.column - 1) + ' ...'
+        )
           .replace(/\s+/g, ' ')
           .slice(0, 80);
         const replacement = (m.replacement ?? '').replace(/\s+/g, ' ').slice(0, 60);
-        survivors.push(`${file}:${start.line}:${start.column} ${m.mutatorName}${m.status === 'NoCoverage' ? ' (no test reaches it)' : ''}: ${original}  ->  ${replacement}`);
+        survivors.push(
+          `${file}:${start.line}:${start.column} ${m.mutatorName}${m.status === 'NoCoverage' ? ' (no test reaches it)' : ''}: ${original}  ->  ${replacement}`,
+        );
       }
     }
     byFolder.set(folder, c);

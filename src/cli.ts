@@ -89,7 +89,15 @@ async function main(): Promise<number> {
     registry.onDidChange(({ type, forward: f }) => {
       if (type === 'removed') return;
       const st = f.state;
-      writeEvent({ event: 'forward', host: host.alias, time: new Date().toISOString(), forward: f.label, state: st.kind, ...('reason' in st ? { reason: st.reason } : {}), ...(f.address ? { address: f.address } : {}) });
+      writeEvent({
+        event: 'forward',
+        host: host.alias,
+        time: new Date().toISOString(),
+        forward: f.label,
+        state: st.kind,
+        ...('reason' in st ? { reason: st.reason } : {}),
+        ...(f.address ? { address: f.address } : {}),
+      });
     });
   }
   const failIfAsked = (forwards: Forward[]) => {

@@ -12,7 +12,11 @@ export function forwardRequests(args: CliArgs, host: ResolvedHost): { local: For
     ...[...args.localForwards.map(parseForwardSpec), ...host.localForwards].map((spec) => ({ kind: 'local' as const, spec })),
     ...[...args.dynamicForwards.map(parseDynamicSpec), ...host.dynamicForwards].map((spec) => ({ kind: 'dynamic' as const, spec })),
   ];
-  const remote: ForwardRequest[] = [...args.remoteForwards.map(parseForwardSpec), ...host.remoteForwards].map((spec) => ({ kind: 'remote' as const, spec, reclaimStale }));
+  const remote: ForwardRequest[] = [...args.remoteForwards.map(parseForwardSpec), ...host.remoteForwards].map((spec) => ({
+    kind: 'remote' as const,
+    spec,
+    reclaimStale,
+  }));
   return { local, remote };
 }
 

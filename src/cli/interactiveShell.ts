@@ -52,7 +52,12 @@ export async function runInteractiveShell(session: Session, opts: InteractiveShe
         if (!session.closedWhenIdle) note(`connection lost (${s.reason}); restoring...`);
       } else if (s.kind === 'open' && s.generation > 1) {
         droppedThisOutage = false;
-        if (!(session.closedWhenIdle && s.reattached)) note(s.reattached ? `restored: reattached to the same ${s.multiplexer ?? 'session'}` : 'restored: this is a NEW shell, the previous shell state was lost');
+        if (!(session.closedWhenIdle && s.reattached))
+          note(
+            s.reattached
+              ? `restored: reattached to the same ${s.multiplexer ?? 'session'}`
+              : 'restored: this is a NEW shell, the previous shell state was lost',
+          );
       } else if (s.kind === 'exited') resolve(s.code ?? 255);
       else if (s.kind === 'failed') {
         // Before the terminal was ever ours, a refusal is one plain line, as ssh prints it.

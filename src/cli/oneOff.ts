@@ -10,7 +10,11 @@ const exitFatal = 255;
  * lost before it could start or a server that refuses the channel or the pty. Each of
  * those is one line on stderr, never a stack trace.
  */
-export async function runOneOff(session: Session, opts: RemoteCommandOptions, stderr: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<number> {
+export async function runOneOff(
+  session: Session,
+  opts: RemoteCommandOptions,
+  stderr: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<number> {
   const alias = session.host.alias;
   const conn = session.connection;
   if (!conn) {

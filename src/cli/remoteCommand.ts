@@ -12,9 +12,7 @@ export interface RemoteCommandOptions {
  */
 export function runRemote(client: Client, opts: RemoteCommandOptions): Promise<number> {
   return new Promise((resolve, reject) => {
-    const pty = opts.pty
-      ? { term: process.env.TERM ?? 'xterm-256color', cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 }
-      : undefined;
+    const pty = opts.pty ? { term: process.env.TERM ?? 'xterm-256color', cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 } : undefined;
     const onChannel = (err: Error | undefined, channel: ClientChannel) => {
       if (err) return reject(err);
       let code: number | undefined;

@@ -26,16 +26,12 @@ export interface CommandContext {
  */
 export function aliasFrom(arg: unknown): string | undefined {
   if (typeof arg === 'string' && arg.trim() !== '') return arg.trim();
-  if (arg && typeof arg === 'object' && 'alias' in arg && typeof (arg).alias === 'string') return (arg as { alias: string }).alias;
+  if (arg && typeof arg === 'object' && 'alias' in arg && typeof arg.alias === 'string') return (arg as { alias: string }).alias;
   return undefined;
 }
 
 /** Registers a command whose failures are reported, never thrown into the void. */
-export function registerCommand<A extends unknown[], R>(
-  ctx: CommandContext,
-  id: CommandId,
-  handler: (...args: A) => Promise<R> | R,
-): vscode.Disposable {
+export function registerCommand<A extends unknown[], R>(ctx: CommandContext, id: CommandId, handler: (...args: A) => Promise<R> | R): vscode.Disposable {
   return vscode.commands.registerCommand(id, async (...args: unknown[]) => {
     try {
       return await handler(...(args as A));

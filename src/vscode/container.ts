@@ -131,8 +131,13 @@ export class Container implements vscode.Disposable {
     const snapshot = (node?: HostsNode): TreeSnapshot[] =>
       tree.getChildren(node).map((child) => {
         const item = tree.getTreeItem(child);
-        const label = typeof item.label === 'string' ? item.label : item.label?.label ?? '';
-        return { label, description: typeof item.description === 'string' ? item.description : undefined, contextValue: item.contextValue, children: snapshot(child) };
+        const label = typeof item.label === 'string' ? item.label : (item.label?.label ?? '');
+        return {
+          label,
+          description: typeof item.description === 'string' ? item.description : undefined,
+          contextValue: item.contextValue,
+          children: snapshot(child),
+        };
       });
     return {
       statusBarItems: () => this.statusBar.snapshot(),
@@ -141,7 +146,11 @@ export class Container implements vscode.Disposable {
         const k = this.hosts.get(alias)?.session.options.keepalive;
         return k && { intervalMs: k.intervalMs, countMax: k.countMax };
       },
-      forwards: (alias) => this.hosts.get(alias)?.forwards.list().map((f) => forwardInfo(alias, f)) ?? [],
+      forwards: (alias) =>
+        this.hosts
+          .get(alias)
+          ?.forwards.list()
+          .map((f) => forwardInfo(alias, f)) ?? [],
       terminalOutput: (t) => this.terminals.ptyOf(t)?.recentOutput,
       terminalState: (t) => this.terminals.ptyOf(t)?.state,
       tree: () => snapshot(),

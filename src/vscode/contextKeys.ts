@@ -20,7 +20,10 @@ export class ContextKeys implements vscode.Disposable {
   private update(): void {
     const live = this.hosts.list().filter((h) => !h.isClosed);
     this.set(ContextKey.hasSessions, live.length > 0);
-    this.set(ContextKey.hasForwards, live.some((h) => h.forwards.list().length > 0));
+    this.set(
+      ContextKey.hasForwards,
+      live.some((h) => h.forwards.list().length > 0),
+    );
   }
 
   private set(key: ContextKey, value: boolean): void {

@@ -62,7 +62,11 @@ export class ErrorReporter implements vscode.Disposable {
 
   /** A bad ssh_config (syntax, bad value): shown with a way to open the file. */
   configError(err: ConfigError, alias?: string): void {
-    this.show({ alias, message: `SSH Keepalive: ssh_config problem${alias ? ` for ${alias}` : ''}: ${err.message}`, actions: [openConfig, showLog] }, err.message, err);
+    this.show(
+      { alias, message: `SSH Keepalive: ssh_config problem${alias ? ` for ${alias}` : ''}: ${err.message}`, actions: [openConfig, showLog] },
+      err.message,
+      err,
+    );
   }
 
   /** Input that a command cannot use (e.g. a forward spec passed as an argument). */

@@ -10,4 +10,3 @@ export function configLocation(err: ConfigError): { file: string; line?: number 
   const m = /^(\/[^:]+|[A-Za-z]:\\[^:]+):(\d+):/.exec(err.message);
   return m ? { file: m[1], line: Number(m[2]) } : undefined;
 }
-

@@ -34,7 +34,7 @@ const forwardKinds: readonly unknown[] = ['local', 'remote', 'dynamic'];
 function asForwardArg(arg: unknown): ForwardArg {
   if (!arg || typeof arg !== 'object') return {};
   const a = arg as ForwardArg & { kind?: unknown };
-  return { ...a, kind: forwardKinds.includes(a.kind) ? (a.kind) : undefined };
+  return { ...a, kind: forwardKinds.includes(a.kind) ? a.kind : undefined };
 }
 
 const severities = { error: vscode.InputBoxValidationSeverity.Error, warning: vscode.InputBoxValidationSeverity.Warning };
@@ -42,8 +42,18 @@ const severities = { error: vscode.InputBoxValidationSeverity.Error, warning: vs
 async function pickKind(): Promise<ForwardKind | undefined> {
   type Item = vscode.QuickPickItem & { forwardKind: ForwardKind };
   const items: Item[] = [
-    { forwardKind: 'local', label: '$(arrow-right) Local', description: 'ssh -L', detail: 'A port on this machine that reaches a host and port as seen from the server' },
-    { forwardKind: 'remote', label: '$(arrow-left) Remote', description: 'ssh -R', detail: 'A port on the server that reaches a host and port as seen from this machine' },
+    {
+      forwardKind: 'local',
+      label: '$(arrow-right) Local',
+      description: 'ssh -L',
+      detail: 'A port on this machine that reaches a host and port as seen from the server',
+    },
+    {
+      forwardKind: 'remote',
+      label: '$(arrow-left) Remote',
+      description: 'ssh -R',
+      detail: 'A port on the server that reaches a host and port as seen from this machine',
+    },
     { forwardKind: 'dynamic', label: '$(globe) Dynamic (SOCKS)', description: 'ssh -D', detail: 'A local SOCKS proxy whose connections leave from the server' },
   ];
   const pick = await vscode.window.showQuickPick(items, { title: 'SSH Keepalive: Forward a Port', placeHolder: 'Kind of forward' });

@@ -8,9 +8,7 @@ import { ConfigError, type DynamicForwardSpec, type ForwardSpec } from '../core/
 export type ForwardKind = 'local' | 'remote' | 'dynamic';
 
 export type ForwardRequest =
-  | { kind: 'local'; spec: ForwardSpec }
-  | { kind: 'remote'; spec: ForwardSpec; reclaimStale?: boolean }
-  | { kind: 'dynamic'; spec: DynamicForwardSpec };
+  { kind: 'local'; spec: ForwardSpec } | { kind: 'remote'; spec: ForwardSpec; reclaimStale?: boolean } | { kind: 'dynamic'; spec: DynamicForwardSpec };
 
 export interface InputProblem {
   severity: 'error' | 'warning';

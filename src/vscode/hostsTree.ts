@@ -181,7 +181,10 @@ export class HostsTree implements vscode.TreeDataProvider<HostsNode>, vscode.Dis
     // With port 0 the label says "0": the address is what the user needs.
     item.description = forward.address && forward.state.kind !== 'failed' ? `${forward.address} · ${state}` : state;
     const icon = forward.kind === 'local' ? 'arrow-right' : forward.kind === 'remote' ? 'arrow-left' : 'globe';
-    item.iconPath = new vscode.ThemeIcon(forward.state.kind === 'failed' ? 'warning' : icon, forward.state.kind === 'failed' ? new vscode.ThemeColor('list.errorForeground') : undefined);
+    item.iconPath = new vscode.ThemeIcon(
+      forward.state.kind === 'failed' ? 'warning' : icon,
+      forward.state.kind === 'failed' ? new vscode.ThemeColor('list.errorForeground') : undefined,
+    );
     item.contextValue = forward.address ? 'forward' : 'forward.noAddress';
     const origin = this.hosts.get(alias)?.originOf(forward.id);
     const c = forward.counters;

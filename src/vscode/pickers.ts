@@ -88,12 +88,22 @@ export async function pickSession(sessions: HostSession[], placeHolder: string, 
 }
 
 /** Picks a forward across hosts. */
-export async function pickForward(sessions: HostSession[], placeHolder: string, filter: (f: Forward) => boolean = () => true): Promise<{ alias: string; forward: Forward } | undefined> {
+export async function pickForward(
+  sessions: HostSession[],
+  placeHolder: string,
+  filter: (f: Forward) => boolean = () => true,
+): Promise<{ alias: string; forward: Forward } | undefined> {
   type Item = vscode.QuickPickItem & { alias: string; forward: Forward };
   const items: Item[] = [];
   for (const h of sessions) {
     for (const forward of h.forwards.list().filter(filter)) {
-      items.push({ alias: h.alias, forward, label: forward.label, description: `${h.alias} · ${forwardDescription(forward.state, forward.counters)}`, detail: forward.address });
+      items.push({
+        alias: h.alias,
+        forward,
+        label: forward.label,
+        description: `${h.alias} · ${forwardDescription(forward.state, forward.counters)}`,
+        detail: forward.address,
+      });
     }
   }
   if (items.length === 0) {

@@ -80,9 +80,7 @@ export class VsCodePrompter implements Prompter {
   }
 
   password(user: string, host: string): Promise<string | undefined> {
-    return Promise.resolve(
-      this.ui.inputBox({ title: 'SSH Keepalive', prompt: `Password for ${user}@${host}`, password: true, ignoreFocusOut: true }),
-    );
+    return Promise.resolve(this.ui.inputBox({ title: 'SSH Keepalive', prompt: `Password for ${user}@${host}`, password: true, ignoreFocusOut: true }));
   }
 
   async keyboardInteractive(

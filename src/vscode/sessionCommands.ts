@@ -28,7 +28,9 @@ const connectWaitMs = 120_000;
 export async function connectHost(ctx: CommandContext, alias: string): Promise<boolean> {
   const host = ctx.hosts.connect(alias);
   if (host.session.state.kind === 'connected') return true;
-  const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Connecting to ${alias}` }, () => host.whenSettled(connectWaitMs));
+  const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Connecting to ${alias}` }, () =>
+    host.whenSettled(connectWaitMs),
+  );
   return result === 'connected';
 }
 
@@ -93,7 +95,10 @@ export function registerSessionCommands(ctx: CommandContext): vscode.Disposable[
       const host = ctx.hosts.get(alias);
       const hasForwards = (host?.forwards.list().length ?? 0) > 0;
       type Item = vscode.QuickPickItem & { run: () => Thenable<unknown> };
-      const cmd = (id: CommandId, ...args: unknown[]) => () => vscode.commands.executeCommand(id, ...args);
+      const cmd =
+        (id: CommandId, ...args: unknown[]) =>
+        () =>
+          vscode.commands.executeCommand(id, ...args);
       const items: Item[] = [
         { label: '$(refresh) Reconnect', description: 'drop the connection and connect afresh', run: cmd(CommandId.reconnect, alias) },
         { label: '$(terminal) Open Remote Terminal', run: cmd(CommandId.openTerminal, alias) },

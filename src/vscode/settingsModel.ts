@@ -39,9 +39,10 @@ export const defaultSettings: ExtensionSettings = {
 
 /** Clamps what a hand-edited settings.json may contain into sane ranges. */
 export function normalizeSettings(raw: Partial<Record<keyof ExtensionSettings, unknown>>): ExtensionSettings {
-  const num = (v: unknown, d: number, min: number, max: number) =>
-    typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, v)) : d;
-  const aliases = Array.isArray(raw.autoConnect) ? raw.autoConnect.filter((a): a is string => typeof a === 'string' && a.trim() !== '').map((a) => a.trim()) : [];
+  const num = (v: unknown, d: number, min: number, max: number) => (typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, v)) : d);
+  const aliases = Array.isArray(raw.autoConnect)
+    ? raw.autoConnect.filter((a): a is string => typeof a === 'string' && a.trim() !== '').map((a) => a.trim())
+    : [];
   const file = typeof raw.configFile === 'string' && raw.configFile.trim() !== '' ? raw.configFile.trim() : undefined;
   return {
     autoConnect: [...new Set(aliases)],

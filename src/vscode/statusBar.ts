@@ -29,7 +29,10 @@ export interface StatusItemSnapshot {
 export class StatusBar implements vscode.Disposable {
   private readonly items = new Map<string, vscode.StatusBarItem>();
   private aggregate: vscode.StatusBarItem | undefined;
-  private readonly rendered = new WeakMap<vscode.StatusBarItem, { text: string; tooltip: string; severity: StatusSeverity; label: string; alias: string | undefined }>();
+  private readonly rendered = new WeakMap<
+    vscode.StatusBarItem,
+    { text: string; tooltip: string; severity: StatusSeverity; label: string; alias: string | undefined }
+  >();
   private ticker: NodeJS.Timeout | undefined;
   private readonly subs: vscode.Disposable[] = [];
 

@@ -55,8 +55,7 @@ export function hostStatus(input: HostStatusInput): HostStatus {
         text: rtt === undefined ? `$(pulse) ${alias}` : `$(pulse) ${alias} ${formatRtt(rtt)}`,
         severity: slow ? 'warning' : 'normal',
         stateLabel: slow ? 'slow' : 'connected',
-        accessibilityLabel:
-          `SSH host ${alias}: connected` + (rtt === undefined ? '' : `, round trip ${Math.round(rtt)} milliseconds`) + (slow ? ', slow' : ''),
+        accessibilityLabel: `SSH host ${alias}: connected` + (rtt === undefined ? '' : `, round trip ${Math.round(rtt)} milliseconds`) + (slow ? ', slow' : ''),
         ticking: false,
       };
     }
@@ -98,9 +97,21 @@ export function hostStatus(input: HostStatusInput): HostStatus {
         ticking: false,
       };
     case 'idle':
-      return { text: `$(circle-outline) ${alias}`, severity: 'normal', stateLabel: 'not connected', accessibilityLabel: `SSH host ${alias}: not connected`, ticking: false };
+      return {
+        text: `$(circle-outline) ${alias}`,
+        severity: 'normal',
+        stateLabel: 'not connected',
+        accessibilityLabel: `SSH host ${alias}: not connected`,
+        ticking: false,
+      };
     case 'closed':
-      return { text: `$(circle-slash) ${alias}`, severity: 'normal', stateLabel: 'disconnected', accessibilityLabel: `SSH host ${alias}: disconnected`, ticking: false };
+      return {
+        text: `$(circle-slash) ${alias}`,
+        severity: 'normal',
+        stateLabel: 'disconnected',
+        accessibilityLabel: `SSH host ${alias}: disconnected`,
+        ticking: false,
+      };
   }
 }
 
@@ -186,7 +197,10 @@ export function aggregateStatus(inputs: readonly HostStatusInput[]): HostStatus 
     text: `${icon} ${parts.join(', ')}`,
     severity,
     stateLabel: severity === 'error' ? 'failed' : severity === 'warning' ? 'degraded' : 'connected',
-    accessibilityLabel: `SSH Keepalive: ${up} of ${inputs.length} hosts connected` + (reconnecting ? `, ${reconnecting} reconnecting` : '') + (failed ? `, ${failed} failed` : ''),
+    accessibilityLabel:
+      `SSH Keepalive: ${up} of ${inputs.length} hosts connected` +
+      (reconnecting ? `, ${reconnecting} reconnecting` : '') +
+      (failed ? `, ${failed} failed` : ''),
     ticking: false,
     tooltip,
   };

@@ -24,11 +24,7 @@ export function lostLine(alias: string, reason: string): string {
 export function restoredLine(alias: string, reattached: boolean, multiplexer: string | undefined, afterMs: number | undefined, reattachEnabled = true): string {
   const after = afterMs === undefined ? '' : ` after ${formatDuration(afterMs)}`;
   if (reattached) return dimLine(`Connection to ${alias} restored${after}; reattached to the ${multiplexer ?? 'remote'} session: nothing was lost.`);
-  const hint = multiplexer
-    ? ''
-    : reattachEnabled
-      ? ' Install tmux on the server to keep shells across drops.'
-      : ' (sshKeepalive.reattach is off.)';
+  const hint = multiplexer ? '' : reattachEnabled ? ' Install tmux on the server to keep shells across drops.' : ' (sshKeepalive.reattach is off.)';
   return dimLine(`Connection to ${alias} restored${after}. This is a new shell: the previous one and its state were lost.${hint}`);
 }
 

@@ -71,13 +71,17 @@ async function main(): Promise<number> {
   cleanups.push(() => net.stop());
   console.log(`# NAT: ${net.description}`);
 
-  const profile = makeProfile('sshka-e2e-', {
-    'sshKeepalive.configFile': net.configFile,
-    'sshKeepalive.autoConnect': [alias],
-    'sshKeepalive.keepaliveInterval': 2,
-    'sshKeepalive.keepaliveCountMax': 2,
-    'sshKeepalive.reconnect.maxDelay': 5,
-  }, '# SSH Keepalive e2e story\n');
+  const profile = makeProfile(
+    'sshka-e2e-',
+    {
+      'sshKeepalive.configFile': net.configFile,
+      'sshKeepalive.autoConnect': [alias],
+      'sshKeepalive.keepaliveInterval': 2,
+      'sshKeepalive.keepaliveCountMax': 2,
+      'sshKeepalive.reconnect.maxDelay': 5,
+    },
+    '# SSH Keepalive e2e story\n',
+  );
   cleanups.push(() => profile.remove());
   installVsix(profile, defaultVsix);
   // Inside a fresh namespace every port is free; on the host, ask for one.
@@ -86,7 +90,9 @@ async function main(): Promise<number> {
   cleanups.push(() => server.stop());
   const browser = await openBrowser(profile.root, net.clientNs);
   cleanups.push(() => browser.close());
-  console.log(`# code-server ${server.url}${net.clientNs ? ` in ${net.clientNs}` : ''}; packaged ${path.relative(repoRoot, defaultVsix)}; setup ${Date.now() - started} ms`);
+  console.log(
+    `# code-server ${server.url}${net.clientNs ? ` in ${net.clientNs}` : ''}; packaged ${path.relative(repoRoot, defaultVsix)}; setup ${Date.now() - started} ms`,
+  );
 
   const steps: Step[] = storySteps({ page: browser.page, net, url: server.url, alias });
   const { passed, failed } = await runSteps(steps, browser.page, outDir);

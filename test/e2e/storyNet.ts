@@ -89,8 +89,15 @@ export async function startNatlabNet(alias: string): Promise<StoryNet> {
     description: `natlab: ${lab.clientNs} (${lab.clientAddr}) -> NAT ${lab.routerNs} (conntrack timeout ${natIdleSec} s) -> ${lab.serverNs} sshd ${lab.serverAddr}:${sshd.port}`,
     async get(port, timeoutMs) {
       const started = Date.now();
-      const r = await lab.exec(lab.clientNs, 'curl', ['-sS', '--max-time', String(Math.ceil(timeoutMs / 1000)), `http://127.0.0.1:${port}/`], { timeoutMs: timeoutMs + 2000 });
-      return { ok: r.stdout.includes(webBody), ms: Date.now() - started, body: r.stdout, ...(r.code === 0 ? {} : { error: r.stderr.trim() || `curl exit ${r.code}` }) };
+      const r = await lab.exec(lab.clientNs, 'curl', ['-sS', '--max-time', String(Math.ceil(timeoutMs / 1000)), `http://127.0.0.1:${port}/`], {
+        timeoutMs: timeoutMs + 2000,
+      });
+      return {
+        ok: r.stdout.includes(webBody),
+        ms: Date.now() - started,
+        body: r.stdout,
+        ...(r.code === 0 ? {} : { error: r.stderr.trim() || `curl exit ${r.code}` }),
+      };
     },
     async rebootAndHold() {
       await lab.outage();

@@ -56,7 +56,10 @@ export function storySteps({ page, net, url, alias }: StoryContext): Step[] {
         await showHostsView(page, alias);
         const s = await waitForConnected(page, alias, 30_000);
         // The view says the same as the status bar.
-        await page.locator('.part.sidebar .monaco-list-row', { hasText: `${alias}connected` }).first().waitFor({ state: 'visible', timeout: 10_000 });
+        await page
+          .locator('.part.sidebar .monaco-list-row', { hasText: `${alias}connected` })
+          .first()
+          .waitFor({ state: 'visible', timeout: 10_000 });
         await page.mouse.move(700, 250); // no hover tooltip in the picture
         return `status bar "${s.text}"`;
       },

@@ -6,7 +6,11 @@
 export class CallCounter {
   private readonly checks: Array<{ name: string; expected: number; actual: () => number }> = [];
 
-  mustCall<A extends unknown[], R>(fn: (...args: A) => R = (() => undefined) as unknown as (...args: A) => R, expected = 1, name = fn.name || 'callback'): (...args: A) => R {
+  mustCall<A extends unknown[], R>(
+    fn: (...args: A) => R = (() => undefined) as unknown as (...args: A) => R,
+    expected = 1,
+    name = fn.name || 'callback',
+  ): (...args: A) => R {
     let calls = 0;
     this.checks.push({ name, expected, actual: () => calls });
     return (...args: A) => {

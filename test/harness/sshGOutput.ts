@@ -42,7 +42,10 @@ export function expandProxyTokens(text: string, g: GOutput): string {
 export function lastHopArgs(expanded: string): string[] {
   const comma = expanded.lastIndexOf(',');
   const extra = comma < 0 ? undefined : expanded.slice(0, comma);
-  let rest = expanded.slice(comma + 1).replace(/^ssh:\/\//, '').replace(/\/$/, '');
+  let rest = expanded
+    .slice(comma + 1)
+    .replace(/^ssh:\/\//, '')
+    .replace(/\/$/, '');
   const args: string[] = [];
   const at = rest.lastIndexOf('@');
   if (at >= 0) {

@@ -35,7 +35,10 @@ export function testUserAvailability(): Availability {
 }
 
 function passwdEntry(name: string): { uid: number; gid: number; home: string } | undefined {
-  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+  const line = fs
+    .readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name}:`));
   if (!line) return undefined;
   const f = line.split(':');
   return { uid: Number(f[2]), gid: Number(f[3]), home: f[5] };

@@ -306,7 +306,10 @@ describe('remote (-R) and dynamic (-D) forwards against a real OpenSSH sshd', ()
     const rport = await freePort();
     const remote = await registry.add({ kind: 'remote', spec: { bindPort: rport, host: '127.0.0.1', hostPort: echo } });
     const dyn = await registry.add({ kind: 'dynamic', spec: { bindPort: 0 } });
-    assert.deepEqual(registry.list().map((f) => f.kind), ['local', 'remote', 'dynamic']);
+    assert.deepEqual(
+      registry.list().map((f) => f.kind),
+      ['local', 'remote', 'dynamic'],
+    );
     assert.equal(await roundTrip(rport, 'remote'), 'remote');
 
     assert.equal(registry.remove(local.id), true);
@@ -327,7 +330,7 @@ describe('remote (-R) and dynamic (-D) forwards against a real OpenSSH sshd', ()
     assert.ok(changes.includes('added remote') && changes.includes('removed remote') && changes.includes('state remote'), changes.join(', '));
   });
 
-  test('registry: a local port in use is that forward\'s failure, listed with its reason; the session is unaffected', async (t) => {
+  test("registry: a local port in use is that forward's failure, listed with its reason; the session is unaffected", async (t) => {
     if (!ready(t)) return;
     const busy = createServer();
     t.after(() => busy.close());
@@ -484,7 +487,11 @@ describe('remote (-R) and dynamic (-D) forwards against a real OpenSSH sshd', ()
       const { session } = await connected();
       const client = session.client!;
       const own = await freePort();
-      await within(new Promise<void>((resolve, reject) => client.forwardIn('localhost', own, (err) => (err ? reject(err) : resolve()))), 10_000, `sshd to grant -R ${own}`);
+      await within(
+        new Promise<void>((resolve, reject) => client.forwardIn('localhost', own, (err) => (err ? reject(err) : resolve()))),
+        10_000,
+        `sshd to grant -R ${own}`,
+      );
       const o = await reclaimStaleListener(client, own, 10_000);
       assert.deepEqual(o.killed, []);
       assert.equal(o.skipped[0]?.why, 'own-connection', JSON.stringify(o));
@@ -505,13 +512,23 @@ describe('remote (-R) and dynamic (-D) forwards against a real OpenSSH sshd', ()
       await within(
         new Promise<void>((resolve, reject) => {
           bystander.once('ready', () => resolve()).once('error', reject);
-          bystander.connect({ host: sshd!.host, port: sshd!.port, username: sshd!.user, privateKey: readFileSync(sshd!.clientKeyPath), hostVerifier: () => true });
+          bystander.connect({
+            host: sshd!.host,
+            port: sshd!.port,
+            username: sshd!.user,
+            privateKey: readFileSync(sshd!.clientKeyPath),
+            hostVerifier: () => true,
+          });
         }),
         10_000,
         'the bystander client to log in',
       );
       const theirs = await freePort();
-      await within(new Promise<void>((resolve, reject) => bystander.forwardIn('localhost', theirs, (err) => (err ? reject(err) : resolve()))), 10_000, `sshd to grant the bystander -R ${theirs}`);
+      await within(
+        new Promise<void>((resolve, reject) => bystander.forwardIn('localhost', theirs, (err) => (err ? reject(err) : resolve()))),
+        10_000,
+        `sshd to grant the bystander -R ${theirs}`,
+      );
       const closed = new Promise<void>((r) => bystander.once('close', () => r()));
       const q = await reclaimStaleListener(client, theirs, 10_000);
       assert.equal(q.killed.length, 1, JSON.stringify(q));

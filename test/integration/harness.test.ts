@@ -40,13 +40,20 @@ function run(cmd: string, args: string[], opts: { timeoutMs?: number; env?: Node
 /** ssh options that pin everything but the identity, for trying other keys. */
 function bareSsh(sshd: SshdHandle, identity: string, extra: string[] = []): string[] {
   return [
-    '-F', '/dev/null',
-    '-p', String(sshd.port),
-    '-o', 'IdentitiesOnly=yes',
-    '-o', `IdentityFile=${identity}`,
-    '-o', `UserKnownHostsFile=${sshd.knownHostsPath}`,
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'PreferredAuthentications=publickey',
+    '-F',
+    '/dev/null',
+    '-p',
+    String(sshd.port),
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    `IdentityFile=${identity}`,
+    '-o',
+    `UserKnownHostsFile=${sshd.knownHostsPath}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'PreferredAuthentications=publickey',
     ...extra,
     `${sshd.user}@${sshd.host}`,
   ];
@@ -56,10 +63,7 @@ function bareSsh(sshd: SshdHandle, identity: string, extra: string[] = []): stri
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms))),
-    ]);
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms)))]);
   } finally {
     clearTimeout(timer);
   }
@@ -132,13 +136,7 @@ describe('harness: real sshd', () => {
 
   it('an unknown host key is refused (StrictHostKeyChecking works)', async (t) => {
     if (!requireOrSkip(t, sshdAvailability)) return;
-    const r = await run('ssh', [
-      '-F', sshd!.sshConfigPath,
-      '-o', 'BatchMode=yes',
-      '-o', 'UserKnownHostsFile=/dev/null',
-      sshd!.alias,
-      'echo', 'ok',
-    ]);
+    const r = await run('ssh', ['-F', sshd!.sshConfigPath, '-o', 'BatchMode=yes', '-o', 'UserKnownHostsFile=/dev/null', sshd!.alias, 'echo', 'ok']);
     assert.equal(r.code, 255);
     assert.match(r.stderr, /Host key verification failed/);
   });
@@ -152,11 +150,7 @@ describe('harness: real sshd', () => {
       live.kill('SIGKILL');
     });
     const exited = new Promise<number | null>((resolve) => live.on('close', (code) => resolve(code)));
-    await within(
-      new Promise<void>((resolve) => live.stdout.on('data', (b: Buffer) => b.toString().includes('up') && resolve())),
-      10_000,
-      'session start',
-    );
+    await within(new Promise<void>((resolve) => live.stdout.on('data', (b: Buffer) => b.toString().includes('up') && resolve())), 10_000, 'session start');
     await sshd!.restart();
     await within(exited, 10_000, 'the session dies with the server');
     const r = await run('ssh', ['-F', sshd!.sshConfigPath, '-o', 'BatchMode=yes', sshd!.alias, 'echo', 'again']);
@@ -208,7 +202,14 @@ describe('Dropbear test server (tools/peers/dropbear.ts)', () => {
       if (!stopped) await db.stop();
     });
     assert.match(db.user, /^ska-db-\d+-\d+$/);
-    const r = await run('ssh', ['-F', db.sshConfigPath, '-o', 'BatchMode=yes', 'db', 'id -un; echo "$HOME"; tmux -V >/dev/null 2>&1 && tmux new-session -d -s h "sleep 300"; true']);
+    const r = await run('ssh', [
+      '-F',
+      db.sshConfigPath,
+      '-o',
+      'BatchMode=yes',
+      'db',
+      'id -un; echo "$HOME"; tmux -V >/dev/null 2>&1 && tmux new-session -d -s h "sleep 300"; true',
+    ]);
     assert.equal(r.code, 0, `ssh failed: ${r.stderr}\n--- dropbear ---\n${db.logs()}`);
     const [user, home] = r.stdout.trim().split('\n');
     assert.equal(user, db.user);
@@ -222,13 +223,15 @@ describe('Dropbear test server (tools/peers/dropbear.ts)', () => {
     assert.equal(await portOpen(db.host, db.port), false, 'port closed');
     assert.equal(existsSync(db.dir), false, 'temp dir removed');
     assert.doesNotMatch(readFileSync('/etc/passwd', 'utf8'), new RegExp(`^${db.user}:`, 'm'), 'user deleted');
-    const left = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((pid) => {
-      try {
-        return new RegExp(`^Uid:\\s+${db.uid}\\s`, 'm').test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      } catch {
-        return false;
-      }
-    });
+    const left = readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n))
+      .filter((pid) => {
+        try {
+          return new RegExp(`^Uid:\\s+${db.uid}\\s`, 'm').test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+        } catch {
+          return false;
+        }
+      });
     assert.deepEqual(left, [], 'no process of the throwaway user left (tmux included)');
   });
 });

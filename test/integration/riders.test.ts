@@ -128,7 +128,11 @@ describe('what rides a session when it fails, against real OpenSSH servers', () 
     if (!requireOrSkip(t, sshdAvailability)) return;
     const noTty = await startSshd({ alias: 'notty', extraConfig: ['PermitTTY no'] });
     t.after(() => noTty.stop());
-    for (const args of [['-t', 'notty'], ['-t', 'notty', 'echo', 'hi'], ['-t', '--no-reattach', 'notty']]) {
+    for (const args of [
+      ['-t', 'notty'],
+      ['-t', 'notty', 'echo', 'hi'],
+      ['-t', '--no-reattach', 'notty'],
+    ]) {
       const env = { ...process.env };
       delete env.SSH_AUTH_SOCK;
       const child = spawn(process.execPath, [cliPath, '-F', noTty.sshConfigPath, '-o', 'BatchMode=yes', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });

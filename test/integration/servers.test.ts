@@ -104,7 +104,10 @@ function screenOf(shell: RemoteShell) {
   });
   const waitFor = (re: RegExp, from: number, timeoutMs = 10_000) =>
     new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${re}; screen tail: ${JSON.stringify(text.slice(-400))}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${re}; screen tail: ${JSON.stringify(text.slice(-400))}`)),
+        timeoutMs,
+      );
       const check = () => {
         if (re.test(text.slice(from))) {
           clearTimeout(timer);
@@ -144,7 +147,8 @@ for (const server of testServers) {
       await srv?.stop();
     });
     const ready = (t: TestContext) => requireOrSkip(t, server.availability) && !!srv;
-    const tmuxReady = (t: TestContext) => ready(t) && requireOrSkip(t, () => (hasTmux() ? { ok: true } : { ok: false, reason: 'tmux not installed (Debian package tmux)' }));
+    const tmuxReady = (t: TestContext) =>
+      ready(t) && requireOrSkip(t, () => (hasTmux() ? { ok: true } : { ok: false, reason: 'tmux not installed (Debian package tmux)' }));
 
     function session(opts: { configFile?: string; session?: Partial<SessionOptions>; logger?: Logger } = {}): Session {
       const host = resolveHost(srv!.alias, { configFile: opts.configFile ?? srv!.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } });
@@ -274,7 +278,7 @@ for (const server of testServers) {
       await shell.close();
     });
 
-    test('restore after the server\'s per-connection process is killed: session, tmux shell and -R come back', async (t) => {
+    test("restore after the server's per-connection process is killed: session, tmux shell and -R come back", async (t) => {
       if (!tmuxReady(t)) return;
       const echo = createServer((c) => c.pipe(c));
       t.after(() => echo.close());
@@ -316,11 +320,14 @@ for (const server of testServers) {
         await shell.close();
       });
 
-      test('2: the CLI with -t on a tmux host exits with the shell\'s status', async (t) => {
+      test("2: the CLI with -t on a tmux host exits with the shell's status", async (t) => {
         if (!tmuxReady(t)) return;
         const env = { ...process.env };
         delete env.SSH_AUTH_SOCK;
-        const cli = spawn(process.execPath, [cliPath, '-F', srv!.sshConfigPath, '-o', 'BatchMode=yes', '-t', srv!.alias], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+        const cli = spawn(process.execPath, [cliPath, '-F', srv!.sshConfigPath, '-o', 'BatchMode=yes', '-t', srv!.alias], {
+          env,
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
         t.after(() => cli.kill('SIGKILL'));
         let out = '';
         cli.stdout.on('data', (d: Buffer) => (out += d));
@@ -388,7 +395,11 @@ for (const server of testServers) {
         const { proxy, s } = await throughForgetfulProxy(t, logger);
         const registry = registryFor(s, fastRetry, logger);
         const port = await freePort();
-        const fwd = await registry.add({ kind: 'remote', spec: { bindAddress: '127.0.0.1', bindPort: port, host: '127.0.0.1', hostPort: echoPort }, reclaimStale: true });
+        const fwd = await registry.add({
+          kind: 'remote',
+          spec: { bindAddress: '127.0.0.1', bindPort: port, host: '127.0.0.1', hostPort: echoPort },
+          reclaimStale: true,
+        });
         assert.equal(fwd.state.kind, 'active');
         const [stalePid] = await listenerPids(port);
         assert.ok(stalePid, 'a server process listens for us');
@@ -416,7 +427,11 @@ for (const server of testServers) {
         const s = session();
         await s.start();
         const registry = registryFor(s, fastRetry, logger);
-        const fwd = await registry.add({ kind: 'remote', spec: { bindAddress: '127.0.0.1', bindPort: port, host: '127.0.0.1', hostPort: 9 }, reclaimStale: true });
+        const fwd = await registry.add({
+          kind: 'remote',
+          spec: { bindAddress: '127.0.0.1', bindPort: port, host: '127.0.0.1', hostPort: 9 },
+          reclaimStale: true,
+        });
         await new Promise((r) => setTimeout(r, 4000));
         assert.equal(fwd.state.kind, 'waiting');
         const runs = logger.lines.filter((l) => l.includes('reclaim of server port'));
@@ -484,7 +499,10 @@ describe('a server that closes idle connections by policy (Dropbear -I)', () => 
     if (!requireOrSkip(t, dropbear.availability) || !srv) return;
     const logger = memoryLogger();
     const host = resolveHost(srv.alias, { configFile: srv.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } });
-    const s = new Session(host, sessionOptionsFor(host, { keepalive: { intervalMs: 500, countMax: 3, demandMinMs: 400, demandRttFactor: 4, quietMs: 200 } }), { prompter: noPrompter, logger });
+    const s = new Session(host, sessionOptionsFor(host, { keepalive: { intervalMs: 500, countMax: 3, demandMinMs: 400, demandRttFactor: 4, quietMs: 200 } }), {
+      prompter: noPrompter,
+      logger,
+    });
     t.after(() => s.dispose());
     await s.start();
     let restores = 0;

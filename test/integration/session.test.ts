@@ -120,7 +120,10 @@ describe('against a real OpenSSH sshd', () => {
     execFileSync('ssh-add', [sshd!.clientKeyPath], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
     const base = readFileSync(sshd!.sshConfigPath, 'utf8').replace(/^\s*IdentityFile .*$/m, '');
     const agentCfg = join(sshd!.dir, 'agent_config');
-    writeFileSync(agentCfg, base.replace(/IdentitiesOnly\s+yes/i, 'IdentitiesOnly no') + `\nHost *\n  IdentityAgent ${sock}\n  IdentityFile ${join(sshd!.dir, 'no_such_key')}\n`);
+    writeFileSync(
+      agentCfg,
+      base.replace(/IdentitiesOnly\s+yes/i, 'IdentitiesOnly no') + `\nHost *\n  IdentityAgent ${sock}\n  IdentityFile ${join(sshd!.dir, 'no_such_key')}\n`,
+    );
     const viaAgent = session(sshd!.alias, agentCfg);
     await within(viaAgent.start(), 15_000, 'the session to connect');
     assert.equal((await exec(viaAgent.client!, 'echo agent-ok')).out, 'agent-ok\n');
@@ -154,14 +157,24 @@ describe('against a real OpenSSH sshd', () => {
     const base = readFileSync(sshd!.sshConfigPath, 'utf8').replace(sshd!.knownHostsPath, kh);
     const strictCfg = join(sshd!.dir, 'strict_config');
     writeFileSync(strictCfg, base);
-    await assert.rejects(within(session(sshd!.alias, strictCfg).start(), 15_000, 'the session to give up'), (e: SessionError) => e.code === 'host-key-unknown' && /SHA256:/.test(e.message));
+    await assert.rejects(
+      within(session(sshd!.alias, strictCfg).start(), 15_000, 'the session to give up'),
+      (e: SessionError) => e.code === 'host-key-unknown' && /SHA256:/.test(e.message),
+    );
 
     const askCfg = join(sshd!.dir, 'ask_config');
     writeFileSync(askCfg, base.replace(/StrictHostKeyChecking\s+yes/i, 'StrictHostKeyChecking ask'));
     let question: { fingerprint: string } | undefined;
-    await assert.rejects(within(session(sshd!.alias, askCfg, { ...noPrompter, confirmHostKey: async (q) => ((question = q), false) }).start(), 15_000, 'the session to give up'), /not accepted/);
+    await assert.rejects(
+      within(session(sshd!.alias, askCfg, { ...noPrompter, confirmHostKey: async (q) => ((question = q), false) }).start(), 15_000, 'the session to give up'),
+      /not accepted/,
+    );
     assert.match(question!.fingerprint, /^SHA256:/);
-    await within(session(sshd!.alias, askCfg, { ...noPrompter, confirmHostKey: async () => true }).start(), 15_000, 'the session to connect once the key is accepted');
+    await within(
+      session(sshd!.alias, askCfg, { ...noPrompter, confirmHostKey: async () => true }).start(),
+      15_000,
+      'the session to connect once the key is accepted',
+    );
     assert.match(readFileSync(kh, 'utf8'), new RegExp(`\\[${sshd!.host}\\]:${sshd!.port} ssh-ed25519 `));
     // Now known: strict mode connects.
     await within(session(sshd!.alias, strictCfg).start(), 15_000, 'the session to connect with the key now known');
@@ -174,9 +187,17 @@ describe('against a real OpenSSH sshd', () => {
     const other = jump!.hostKeyPublicLine;
     writeFileSync(kh, `[${sshd!.host}]:${sshd!.port} ${other}\n`);
     const cfg = join(sshd!.dir, 'changed_config');
-    writeFileSync(cfg, readFileSync(sshd!.sshConfigPath, 'utf8').replace(sshd!.knownHostsPath, kh).replace(/StrictHostKeyChecking\s+yes/i, 'StrictHostKeyChecking no'));
+    writeFileSync(
+      cfg,
+      readFileSync(sshd!.sshConfigPath, 'utf8')
+        .replace(sshd!.knownHostsPath, kh)
+        .replace(/StrictHostKeyChecking\s+yes/i, 'StrictHostKeyChecking no'),
+    );
     const s = session(sshd!.alias, cfg);
-    await assert.rejects(within(s.start(), 15_000, 'the session to give up'), (e: SessionError) => e.code === 'host-key-changed' && e.message.includes(`${kh}:1`));
+    await assert.rejects(
+      within(s.start(), 15_000, 'the session to give up'),
+      (e: SessionError) => e.code === 'host-key-changed' && e.message.includes(`${kh}:1`),
+    );
   });
 
   test('ProxyJump through a second sshd', async (t) => {
@@ -212,7 +233,7 @@ describe('against a real OpenSSH sshd', () => {
     assert.equal((jump!.logs().match(/Connection from/g) ?? []).length - jumpLogBefore, 1, 'the jump host carried the connection');
   });
 
-  test('local forward round trip, and a port in use is that forward\'s clear error', async (t) => {
+  test("local forward round trip, and a port in use is that forward's clear error", async (t) => {
     if (!ready(t)) return;
     const echo = createServer((sock) => sock.pipe(sock));
     await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
@@ -224,15 +245,19 @@ describe('against a real OpenSSH sshd', () => {
     t.after(() => fwd.dispose());
     await fwd.listen();
     assert.equal(fwd.state.kind, 'active');
-    const reply = await within(new Promise<string>((resolve, reject) => {
-      const c = require('node:net').connect(fwd.port, '127.0.0.1');
-      c.on('error', reject);
-      c.on('data', (d: Buffer) => {
-        resolve(d.toString());
-        c.destroy();
-      });
-      c.write('ping through the tunnel');
-    }), 10_000, 'the echo through the local forward');
+    const reply = await within(
+      new Promise<string>((resolve, reject) => {
+        const c = require('node:net').connect(fwd.port, '127.0.0.1');
+        c.on('error', reject);
+        c.on('data', (d: Buffer) => {
+          resolve(d.toString());
+          c.destroy();
+        });
+        c.write('ping through the tunnel');
+      }),
+      10_000,
+      'the echo through the local forward',
+    );
     assert.equal(reply, 'ping through the tunnel');
     assert.equal(fwd.counters.totalConnections, 1);
 
@@ -248,7 +273,22 @@ describe('against a real OpenSSH sshd', () => {
     const ok = await runCli(['-F', sshd!.sshConfigPath, '-o', 'BatchMode=yes', sshd!.alias, 'echo', 'from-cli;', 'exit', '7']);
     assert.equal(ok.stdout, 'from-cli\n');
     assert.equal(ok.code, 7, ok.stderr);
-    const bad = await runCli(['-F', sshd!.sshConfigPath, '-o', 'BatchMode=yes', '-i', sshd!.encryptedClientKeyPath, '-o', `IdentityFile=${sshd!.encryptedClientKeyPath}`, '-o', 'IdentitiesOnly=yes', '-l', 'nosuchuser', sshd!.alias, 'true']);
+    const bad = await runCli([
+      '-F',
+      sshd!.sshConfigPath,
+      '-o',
+      'BatchMode=yes',
+      '-i',
+      sshd!.encryptedClientKeyPath,
+      '-o',
+      `IdentityFile=${sshd!.encryptedClientKeyPath}`,
+      '-o',
+      'IdentitiesOnly=yes',
+      '-l',
+      'nosuchuser',
+      sshd!.alias,
+      'true',
+    ]);
     assert.equal(bad.code, 255);
     assert.match(bad.stderr, /^ssh-keepalive: authentication to .* failed/m);
     assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
@@ -263,7 +303,11 @@ describe('against a real OpenSSH sshd', () => {
     const socksPort = 20000 + Math.floor(Math.random() * 20000);
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
-    const cli = spawn(process.execPath, [cliPath, '-F', sshd!.sshConfigPath, '-N', '-o', 'BatchMode=yes', '--events', '-R', `0:127.0.0.1:${webPort}`, '-D', String(socksPort), sshd!.alias], { env });
+    const cli = spawn(
+      process.execPath,
+      [cliPath, '-F', sshd!.sshConfigPath, '-N', '-o', 'BatchMode=yes', '--events', '-R', `0:127.0.0.1:${webPort}`, '-D', String(socksPort), sshd!.alias],
+      { env },
+    );
     t.after(() => cli.kill('SIGTERM'));
     let stderr = '';
     const allocated = await new Promise<number>((resolve, reject) => {
@@ -278,18 +322,22 @@ describe('against a real OpenSSH sshd', () => {
       });
     });
     assert.match(stderr, /"event":"forward".*"forward":"-D \d+","state":"active"/);
-    const viaRemote = await within(new Promise<string>((resolve, reject) => {
-      const c = require('node:net').connect(allocated, '127.0.0.1');
-      let got = '';
-      c.on('data', (d: Buffer) => (got += d));
-      c.on('end', () => resolve(got));
-      c.on('error', reject);
-    }), 10_000, 'the reply through the CLI\'s -R port');
+    const viaRemote = await within(
+      new Promise<string>((resolve, reject) => {
+        const c = require('node:net').connect(allocated, '127.0.0.1');
+        let got = '';
+        c.on('data', (d: Buffer) => (got += d));
+        c.on('end', () => resolve(got));
+        c.on('error', reject);
+      }),
+      10_000,
+      "the reply through the CLI's -R port",
+    );
     assert.match(viaRemote, /cli-forward-ok/);
     const curl = spawn('curl', ['-s', '--max-time', '10', '--socks5-hostname', `127.0.0.1:${socksPort}`, `http://localhost:${webPort}/`]);
     let body = '';
     curl.stdout.on('data', (d: Buffer) => (body += d));
-    await within(new Promise((r) => curl.on('close', r)), 15_000, 'curl through the CLI\'s -D port to finish');
+    await within(new Promise((r) => curl.on('close', r)), 15_000, "curl through the CLI's -D port to finish");
     assert.match(body, /cli-forward-ok/);
   });
 

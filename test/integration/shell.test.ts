@@ -95,7 +95,8 @@ describe('RemoteShell against a real OpenSSH sshd', () => {
     await sshd?.stop();
   });
   const ready = (t: TestContext) => requireOrSkip(t, sshdAvailability) && !!sshd;
-  const tmuxReady = (t: TestContext) => ready(t) && requireOrSkip(t, () => (hasTmux() ? { ok: true } : { ok: false, reason: 'tmux not installed (Debian package tmux)' }));
+  const tmuxReady = (t: TestContext) =>
+    ready(t) && requireOrSkip(t, () => (hasTmux() ? { ok: true } : { ok: false, reason: 'tmux not installed (Debian package tmux)' }));
 
   async function connect(): Promise<Session> {
     const host = resolveHost(sshd!.alias, { configFile: sshd!.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } });
@@ -225,7 +226,11 @@ describe('RemoteShell against a real OpenSSH sshd', () => {
       await screen.run('echo READY2-$((6*7))', /READY2-42/);
       await screen.run('echo "X=[$X]"', /X=\[\]/);
       assert.equal(screen.plain.includes('LEAKED'), false, what);
-      assert.deepEqual(screen.states.map((s) => s.kind), ['open', 'suspended', 'opening', 'open'], what);
+      assert.deepEqual(
+        screen.states.map((s) => s.kind),
+        ['open', 'suspended', 'opening', 'open'],
+        what,
+      );
       await shell.close();
     }
   });

@@ -179,12 +179,15 @@ function compareRun(u: TestUser, config: string, args: string[], spec: CaseSpec,
   const ours = runG(u, 'ours', [...configArgs, ...args]);
   if (!ssh.ok || !ours.ok) {
     if (ssh.ok !== ours.ok) {
-      problems.push(`ssh ${ssh.ok ? 'accepts' : 'rejects'} the config, ssh-keepalive ${ours.ok ? 'accepts' : 'rejects'} it: ${ssh.stderr.trim()} | ${ours.stderr.trim()}`);
+      problems.push(
+        `ssh ${ssh.ok ? 'accepts' : 'rejects'} the config, ssh-keepalive ${ours.ok ? 'accepts' : 'rejects'} it: ${ssh.stderr.trim()} | ${ours.stderr.trim()}`,
+      );
     } else {
       // Both refuse: they must blame the same line.
       const sshLine = /line (\d+)/.exec(ssh.stderr)?.[1];
       const ourLine = /config:(\d+)/.exec(ours.stderr)?.[1];
-      if (sshLine !== ourLine) problems.push(`both refuse, but ssh blames line ${sshLine} and ssh-keepalive line ${ourLine}: ${ssh.stderr.trim()} | ${ours.stderr.trim()}`);
+      if (sshLine !== ourLine)
+        problems.push(`both refuse, but ssh blames line ${sshLine} and ssh-keepalive line ${ourLine}: ${ssh.stderr.trim()} | ${ours.stderr.trim()}`);
       if (!spec.refusal) problems.push('both refuse the config: give the reasons each must state in case.json "refusal"');
       else if (!ssh.stderr.includes(spec.refusal.ssh) || !ours.stderr.includes(spec.refusal.ours)) {
         problems.push(`both refuse, but not for the listed reason ${JSON.stringify(spec.refusal)}: ${ssh.stderr.trim()} | ${ours.stderr.trim()}`);
@@ -228,7 +231,10 @@ function compareRun(u: TestUser, config: string, args: string[], spec: CaseSpec,
   return problems;
 }
 
-const cases = fs.readdirSync(corpus).filter((name) => fs.existsSync(path.join(corpus, name, 'case.json'))).sort();
+const cases = fs
+  .readdirSync(corpus)
+  .filter((name) => fs.existsSync(path.join(corpus, name, 'case.json')))
+  .sort();
 
 for (const name of cases) {
   test(`ssh -G and ssh-keepalive -G agree: ${name}`, (t) => {
@@ -247,7 +253,10 @@ for (const name of cases) {
       else failures.push(`${label}\n    ${problems.join('\n    ')}`);
     }
     for (const d of spec.deliberate ?? []) {
-      assert.ok(spec.runs.some((r) => r.join(' ') === d.run), `${name}: deliberate difference for unknown run "${d.run}"`);
+      assert.ok(
+        spec.runs.some((r) => r.join(' ') === d.run),
+        `${name}: deliberate difference for unknown run "${d.run}"`,
+      );
     }
     assert.deepEqual(failures, [], `ssh and ssh-keepalive read ${name} differently:\n  ${failures.join('\n  ')}`);
   });

@@ -79,7 +79,10 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const host = resolveHost(args.alias, { configFile: args.config, env: { ...process.env, SSH_AUTH_SOCK: undefined } });
   const [intervalMs, countMax] = args.keepalive;
-  const session = new Session(host, sessionOptionsFor(host, { keepalive: { ...defaultKeepaliveOptions, intervalMs, countMax } }), { prompter: noPrompter, logger });
+  const session = new Session(host, sessionOptionsFor(host, { keepalive: { ...defaultKeepaliveOptions, intervalMs, countMax } }), {
+    prompter: noPrompter,
+    logger,
+  });
   const registry = new ForwardRegistry(session, logger, {
     remote: { retry: { initialMs: args.retry[0], maxMs: args.retry[1], factor: 2, minMs: Math.min(500, args.retry[0]) } },
   });

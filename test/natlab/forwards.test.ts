@@ -45,9 +45,14 @@ class Driver {
 
   constructor(lab: Lab, args: string[]) {
     const { natlab, sshd } = lab;
-    this.child = natlab.spawn(natlab.clientNs, process.execPath, [driverPath, '--config', sshd.sshConfigPath, '--alias', sshd.alias, '--keepalive', '2000:3', ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    this.child = natlab.spawn(
+      natlab.clientNs,
+      process.execPath,
+      [driverPath, '--config', sshd.sshConfigPath, '--alias', sshd.alias, '--keepalive', '2000:3', ...args],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       try {
         this.events.push(JSON.parse(line) as DriverEvent);
@@ -62,7 +67,12 @@ class Driver {
   waitFor(pred: (e: DriverEvent) => boolean, timeoutMs: number, since = 0): Promise<DriverEvent> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`timed out after ${timeoutMs} ms; events:\n${this.events.map((e) => JSON.stringify(e)).join('\n')}\nlog:\n${this.log.slice(-30).join('\n')}`)),
+        () =>
+          reject(
+            new Error(
+              `timed out after ${timeoutMs} ms; events:\n${this.events.map((e) => JSON.stringify(e)).join('\n')}\nlog:\n${this.log.slice(-30).join('\n')}`,
+            ),
+          ),
         timeoutMs,
       );
       const check = () => {
@@ -96,14 +106,21 @@ class Driver {
 }
 
 async function viaSocks(natlab: Natlab, socksPort: number, maxSec: number): Promise<boolean> {
-  const r = await natlab.exec(natlab.clientNs, 'curl', ['-s', '--max-time', String(maxSec), '--socks5-hostname', `127.0.0.1:${socksPort}`, `http://localhost:${httpPort}/`], {
-    timeoutMs: maxSec * 1000 + 2000,
-  });
+  const r = await natlab.exec(
+    natlab.clientNs,
+    'curl',
+    ['-s', '--max-time', String(maxSec), '--socks5-hostname', `127.0.0.1:${socksPort}`, `http://localhost:${httpPort}/`],
+    {
+      timeoutMs: maxSec * 1000 + 2000,
+    },
+  );
   return r.code === 0 && r.stdout.includes('hello from the server side');
 }
 
 async function viaRemote(natlab: Natlab, remotePort: number, maxSec: number): Promise<boolean> {
-  const r = await natlab.exec(natlab.serverNs, 'curl', ['-s', '--max-time', String(maxSec), `http://127.0.0.1:${remotePort}/`], { timeoutMs: maxSec * 1000 + 2000 });
+  const r = await natlab.exec(natlab.serverNs, 'curl', ['-s', '--max-time', String(maxSec), `http://127.0.0.1:${remotePort}/`], {
+    timeoutMs: maxSec * 1000 + 2000,
+  });
   return r.code === 0 && r.stdout.includes('hello from the client side');
 }
 

@@ -21,11 +21,15 @@ export class KeepaliveCli {
     const { natlab, sshd } = lab;
     this.child = natlab.spawn(natlab.clientNs, process.execPath, [
       cliPath,
-      '-F', sshd.sshConfigPath,
+      '-F',
+      sshd.sshConfigPath,
       '-N',
-      '-L', `127.0.0.1:${localPort}:127.0.0.1:${httpPort}`,
-      '-o', 'BatchMode=yes',
-      '-o', 'ExitOnForwardFailure=yes',
+      '-L',
+      `127.0.0.1:${localPort}:127.0.0.1:${httpPort}`,
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ExitOnForwardFailure=yes',
       '--events',
       ...extraArgs,
       sshd.alias,
@@ -80,7 +84,9 @@ export class KeepaliveCli {
 /** One HTTP GET through a forward from inside the client namespace; ok with the time it took. */
 export async function fetchThrough(natlab: Natlab, port: number, timeoutSec: number): Promise<{ ok: boolean; ms: number; out: string }> {
   const t0 = Date.now();
-  const r = await natlab.exec(natlab.clientNs, 'curl', ['-s', '--max-time', String(timeoutSec), `http://127.0.0.1:${port}/`], { timeoutMs: timeoutSec * 1000 + 2000 });
+  const r = await natlab.exec(natlab.clientNs, 'curl', ['-s', '--max-time', String(timeoutSec), `http://127.0.0.1:${port}/`], {
+    timeoutMs: timeoutSec * 1000 + 2000,
+  });
   return { ok: r.code === 0 && r.stdout.includes('hello from the server side'), ms: Date.now() - t0, out: r.stdout + r.stderr };
 }
 

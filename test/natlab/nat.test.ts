@@ -26,8 +26,7 @@ describe('ssh-keepalive through a real NAT (natlab)', () => {
     await lab?.dispose();
   });
 
-  const ready = (t: import('node:test').TestContext) =>
-    requireOrSkip(t, natlabAvailable) && requireOrSkip(t, sshdAvailability) && !!lab && !!cli;
+  const ready = (t: import('node:test').TestContext) => requireOrSkip(t, natlabAvailable) && requireOrSkip(t, sshdAvailability) && !!lab && !!cli;
 
   test('connected with an RTT, and the forward carries traffic', async (t) => {
     if (!ready(t)) return;
@@ -41,7 +40,11 @@ describe('ssh-keepalive through a real NAT (natlab)', () => {
     if (!ready(t)) return;
     const since = Date.now();
     await sleep(natTimeoutSec * 3 * 1000);
-    assert.deepEqual(cli!.kinds(since).filter((k) => k === 'lost'), [], 'no loss while idle');
+    assert.deepEqual(
+      cli!.kinds(since).filter((k) => k === 'lost'),
+      [],
+      'no loss while idle',
+    );
     const r = await fetchThrough(lab!.natlab, port, 3);
     assert.ok(r.ok, `forward works after idling: ${r.out}`);
     // The NAT really forgets idle flows: conntrack holds our flow only because of keepalives.

@@ -135,10 +135,12 @@ class ShellDriver {
   }
 
   states(): string[] {
-    return this.events.filter((e) => e.event === 'state').map((e) => {
-      const s = e.state as ShellState;
-      return s.kind === 'open' ? `open(${s.generation},${s.reattached ? 'reattached' : 'fresh'})` : s.kind;
-    });
+    return this.events
+      .filter((e) => e.event === 'state')
+      .map((e) => {
+        const s = e.state as ShellState;
+        return s.kind === 'open' ? `open(${s.generation},${s.reattached ? 'reattached' : 'fresh'})` : s.kind;
+      });
   }
 
   async close(): Promise<void> {

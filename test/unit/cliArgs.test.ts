@@ -3,7 +3,22 @@ import { test } from 'node:test';
 import { optionValue, parseArgs, parseDestination, UsageError } from '../../src/cli/args';
 
 test('parses ssh-style flags, bundled and attached values, and stops at the destination', () => {
-  const a = parseArgs(['-NT', '-p2222', '-l', 'bob', '-L', '8080:localhost:80', '-L9090:db:5432', '-o', 'ServerAliveInterval=5', '-oBatchMode=yes', '--events', 'lab', 'ls', '-la']);
+  const a = parseArgs([
+    '-NT',
+    '-p2222',
+    '-l',
+    'bob',
+    '-L',
+    '8080:localhost:80',
+    '-L9090:db:5432',
+    '-o',
+    'ServerAliveInterval=5',
+    '-oBatchMode=yes',
+    '--events',
+    'lab',
+    'ls',
+    '-la',
+  ]);
   assert.equal(a.noCommand, true);
   assert.equal(a.disableTty, true);
   assert.equal(a.port, 2222);
@@ -17,7 +32,10 @@ test('parses ssh-style flags, bundled and attached values, and stops at the dest
 });
 
 test('rejects bad input with a usage error naming the problem', () => {
-  assert.throws(() => parseArgs(['-p', 'abc', 'h']), (e: Error) => e instanceof UsageError && /bad port 'abc'/.test(e.message));
+  assert.throws(
+    () => parseArgs(['-p', 'abc', 'h']),
+    (e: Error) => e instanceof UsageError && /bad port 'abc'/.test(e.message),
+  );
   assert.throws(() => parseArgs(['-x', 'h']), /unknown option -x/);
   assert.throws(() => parseArgs(['-o', 'Nope', 'h']), /expected Option=value/);
   assert.throws(() => parseArgs(['-N']), /missing destination/);

@@ -122,7 +122,7 @@ test('a server that authenticates and never answers the first keepalive is not c
   session.dispose();
 });
 
-test("a probe pending when the connection closes is not counted as answered (ssh2 calls back with an Error)", async (t) => {
+test('a probe pending when the connection closes is not counted as answered (ssh2 calls back with an Error)', async (t) => {
   server.stallAfterAuth = true;
   t.after(() => (server.stallAfterAuth = false));
   const client = new Client();

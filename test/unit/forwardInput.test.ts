@@ -55,7 +55,11 @@ test('privileged and non-loopback listeners are warnings, not errors', () => {
 });
 
 test('requests round-trip through their stored form', () => {
-  for (const [kind, text] of [['local', '127.0.0.1:8080:db:5432'], ['remote', '9000:localhost:3000'], ['dynamic', '[::1]:1080']] as const) {
+  for (const [kind, text] of [
+    ['local', '127.0.0.1:8080:db:5432'],
+    ['remote', '9000:localhost:3000'],
+    ['dynamic', '[::1]:1080'],
+  ] as const) {
     const req = parseForwardInput(kind, text);
     const stored = formatForwardRequest(req);
     assert.deepEqual(parseStoredForward(stored), req, stored);

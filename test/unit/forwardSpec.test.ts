@@ -45,23 +45,29 @@ test('ports: 0 only for the listen port, everything in 0..65535, numbers only', 
   assert.equal(parseForwardSpec('0:h:80').bindPort, 0);
   assert.equal(parseForwardSpec('65535:h:65535').hostPort, 65535);
   for (const bad of ['65536:h:80', '80:h:65536', '80:h:0', 'x:h:80', '80:h:http', '-1:h:80', '80:h:']) {
-    assert.throws(() => parseForwardSpec(bad), (err: unknown) => {
-      assert.ok(err instanceof ConfigError, `${bad} should throw ConfigError`);
-      assert.match(err.message, new RegExp(`"${bad.replace(/[-*]/g, '\\$&')}"`));
-      assert.match(err.message, /port/);
-      return true;
-    });
+    assert.throws(
+      () => parseForwardSpec(bad),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError, `${bad} should throw ConfigError`);
+        assert.match(err.message, new RegExp(`"${bad.replace(/[-*]/g, '\\$&')}"`));
+        assert.match(err.message, /port/);
+        return true;
+      },
+    );
   }
 });
 
 test('wrong shapes name the text and the expected syntax', () => {
   for (const bad of ['8080', '8080:80', '1:2:3:4:5', '[::1:8080:h:80', '8080::80', '']) {
-    assert.throws(() => parseForwardSpec(bad), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.ok(err.message.includes(`"${bad}"`), err.message);
-      assert.match(err.message, /port|host/);
-      return true;
-    });
+    assert.throws(
+      () => parseForwardSpec(bad),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.ok(err.message.includes(`"${bad}"`), err.message);
+        assert.match(err.message, /port|host/);
+        return true;
+      },
+    );
   }
   assert.throws(() => parseForwardSpec('8080:h'), /\[bind_address:\]port:host:hostport/);
 });
@@ -104,7 +110,10 @@ test('dynamic spec: [bind:]port', () => {
   assert.deepEqual(parseDynamicSpec(':1080'), { bindAddress: '*', bindPort: 1080 });
   assert.deepEqual(parseDynamicSpec('::1/1080'), { bindAddress: '::1', bindPort: 1080 });
   for (const bad of ['::1:1080', '70000', 'socks', 'a:b:c', '']) {
-    assert.throws(() => parseDynamicSpec(bad), (err: unknown) => err instanceof ConfigError && err.message.includes(`"${bad}"`));
+    assert.throws(
+      () => parseDynamicSpec(bad),
+      (err: unknown) => err instanceof ConfigError && err.message.includes(`"${bad}"`),
+    );
   }
 });
 

@@ -51,7 +51,14 @@ function fakeServer(answerMs: number | 'never'): FakeServer {
   };
 }
 
-const options = (o: Partial<KeepaliveOptions> = {}): KeepaliveOptions => ({ intervalMs: 0, countMax: 3, demandMinMs: 150, demandRttFactor: 4, quietMs: 100, ...o });
+const options = (o: Partial<KeepaliveOptions> = {}): KeepaliveOptions => ({
+  intervalMs: 0,
+  countMax: 3,
+  demandMinMs: 150,
+  demandRttFactor: 4,
+  quietMs: 100,
+  ...o,
+});
 
 function keepalive(t: TestContext, server: FakeServer, o: Partial<KeepaliveOptions> = {}): { ka: Keepalive; probes: ProbeResult[]; deaths: string[] } {
   const ka = new Keepalive(server.client, server.transport, options(o));
@@ -77,7 +84,10 @@ test('measure: one probe, its RTT reported and smoothed (3/4 old + 1/4 new), rou
   const second = await within(ka.measure('periodic', 2000), 3000, 'the second measurement');
   near(ka.rttMs, 0.75 * first! + 0.25 * second!, 0.1, 'smoothed RTT');
   assert.equal(ka.rttMs, Math.round(ka.rttMs! * 10) / 10, 'rounded to 0.1 ms');
-  assert.deepEqual(probes.map((p) => p.kind), ['initial', 'periodic']);
+  assert.deepEqual(
+    probes.map((p) => p.kind),
+    ['initial', 'periodic'],
+  );
   near(probes[0].rttMs, first!, 0.05, 'the probe event carries the RTT');
   assert.equal(probes[0].rttMs, Math.round(probes[0].rttMs * 10) / 10, 'event RTT rounded to 0.1 ms');
   assert.equal(server.pings(), 2);
@@ -164,7 +174,10 @@ test('demand probe: answered is true; concurrent callers share one probe', async
   assert.equal(a, b, 'one shared probe');
   assert.equal(await within(a, 2000, 'the demand probe'), true);
   assert.equal(server.pings(), 1);
-  assert.deepEqual(probes.map((p) => p.kind), ['demand']);
+  assert.deepEqual(
+    probes.map((p) => p.kind),
+    ['demand'],
+  );
   // The next one is a new probe.
   assert.equal(await within(ka.demandProbe(), 2000, 'a second demand probe'), true);
   assert.equal(server.pings(), 2);
@@ -264,7 +277,10 @@ test('measure() without arguments is an initial probe; once dead, bytes arriving
   const server = fakeServer(0);
   const { ka, probes } = keepalive(t, server, { intervalMs: 40, countMax: 1 });
   await within(ka.measure(), 1000, 'measure()');
-  assert.deepEqual(probes.map((p) => p.kind), ['initial']);
+  assert.deepEqual(
+    probes.map((p) => p.kind),
+    ['initial'],
+  );
   server.answerAfter('never');
   await eventWithin(ka.onDidDie, () => true, 1000, 'the path to be declared dead');
   const pings = server.pings();

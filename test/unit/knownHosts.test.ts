@@ -4,14 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  appendKnownHost,
-  checkHostKey,
-  fingerprintSha256,
-  hashHostName,
-  keyTypeOf,
-  knownHostsName,
-} from '../../src/core/config/knownHosts';
+import { appendKnownHost, checkHostKey, fingerprintSha256, hashHostName, keyTypeOf, knownHostsName } from '../../src/core/config/knownHosts';
 
 interface TestKey {
   type: string;
@@ -78,12 +71,7 @@ test('ports: [host]:port for non-22, plain host only for 22', () => {
 });
 
 test('host lists and patterns: commas, * and ?, negation', () => {
-  const file = khFile([
-    'alpha,beta,192.0.2.1 ' + ed.text,
-    '*.example.com,!evil.example.com ' + rsa.text,
-    'web?.lan ' + ecdsa.text,
-    '[*.dev]:2200 ' + ed2.text,
-  ]);
+  const file = khFile(['alpha,beta,192.0.2.1 ' + ed.text, '*.example.com,!evil.example.com ' + rsa.text, 'web?.lan ' + ecdsa.text, '[*.dev]:2200 ' + ed2.text]);
   assert.equal(checkHostKey([file], 'beta', 22, ed).kind, 'match');
   assert.equal(checkHostKey([file], '192.0.2.1', 22, ed).kind, 'match');
   assert.equal(checkHostKey([file], 'a.example.com', 22, rsa).kind, 'match');

@@ -61,7 +61,11 @@ function watched(t: TestContext, host: ResolvedHost, prompter: Prompter) {
   t.after(() => session.dispose());
   const check = () => {
     assert.ok(logger.lines.length > 0, 'the session logged something (else this test proves nothing)');
-    assertNoSecrets(allSecrets, logger.lines.map((l) => l.message), 'the log');
+    assertNoSecrets(
+      allSecrets,
+      logger.lines.map((l) => l.message),
+      'the log',
+    );
     assertNoSecrets(allSecrets, events, 'a state or probe event');
     assertNoSecrets(allSecrets, errors, 'an error');
   };

@@ -40,15 +40,23 @@ const fast: Partial<SessionOptions> = {
  * A session on a fake clock: its backoff sleeps, keepalive intervals and probe deadlines move
  * only with `clock.advance`, while the bytes go through a real loopback ssh2 server.
  */
-function makeSession(host: ResolvedHost, overrides: Partial<SessionOptions> = {}, deps: { onDidWake?: Emitter<unknown>; onDidChangeNetwork?: Emitter<unknown> } = {}) {
+function makeSession(
+  host: ResolvedHost,
+  overrides: Partial<SessionOptions> = {},
+  deps: { onDidWake?: Emitter<unknown>; onDidChangeNetwork?: Emitter<unknown> } = {},
+) {
   const clock = new FakeClock();
-  const session = new Session(host, { ...sessionOptionsFor(host, fast), ...overrides }, {
-    prompter: noPrompter,
-    logger: nullLogger,
-    clock,
-    onDidWake: deps.onDidWake?.event,
-    onDidChangeNetwork: deps.onDidChangeNetwork?.event,
-  });
+  const session = new Session(
+    host,
+    { ...sessionOptionsFor(host, fast), ...overrides },
+    {
+      prompter: noPrompter,
+      logger: nullLogger,
+      clock,
+      onDidWake: deps.onDidWake?.event,
+      onDidChangeNetwork: deps.onDidChangeNetwork?.event,
+    },
+  );
   sessions.push(session);
   const states: SessionState[] = [];
   session.onDidChangeState((s) => states.push(s));
@@ -164,7 +172,7 @@ test('a user action on a quiet, dead path is detected by a demand probe in about
   await clock.advance(800); // the demand probe's deadline
   await until('the demand probe to declare the path lost', () => kinds(states).includes('lost'));
   await clock.advance(200); // the first retry
-  await until(`usable again (${kinds(states).join(" ")})`, () => usable);
+  await until(`usable again (${kinds(states).join(' ')})`, () => usable);
   const client = await whenUsable;
   const elapsed = clock.now() - t0;
   assert.ok(client);

@@ -93,7 +93,14 @@ test('failed: whenUsable throws the failure; reconnect() tries again (the user m
   let accept = false;
   const prompter: Prompter = { ...noPrompter, confirmHostKey: async () => accept };
   const { session, states } = make(t, server.resolvedHost(undefined, { userKnownHostsFiles: [empty], strictHostKeyChecking: 'ask' }), prompter);
-  const err = await within(session.start().then(() => undefined, (e: unknown) => e), 5000, 'the refused host key');
+  const err = await within(
+    session.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    ),
+    5000,
+    'the refused host key',
+  );
   assert.ok(err instanceof SessionError && err.code === 'host-key-unknown', String(err));
   await assert.rejects(session.whenUsable({ timeoutMs: 100 }), (e: unknown) => e === err);
   await sleep(300);
@@ -101,7 +108,10 @@ test('failed: whenUsable throws the failure; reconnect() tries again (the user m
   accept = true;
   await within(session.reconnect(), 5000, 'the reconnect after the key was accepted');
   assert.equal(session.state.kind, 'connected');
-  assert.deepEqual(states.map((s) => s.kind), ['connecting', 'failed', 'connecting', 'connected']);
+  assert.deepEqual(
+    states.map((s) => s.kind),
+    ['connecting', 'failed', 'connecting', 'connected'],
+  );
 });
 
 test('whenUsable on an idle session starts it; on one that cannot connect it times out saying so', async (t) => {
@@ -110,7 +120,10 @@ test('whenUsable on an idle session starts it; on one that cannot connect it tim
   assert.equal(conn, session.connection);
   const dead = make(t, server.resolvedHost(await refusedPort())).session;
   const started = Date.now();
-  await assert.rejects(within(dead.whenUsable({ timeoutMs: 300 }), 3000, 'whenUsable to give up'), (e: unknown) => e instanceof SessionError && e.code === 'timeout' && /waited 300 ms|within \d+ ms/.test(e.message));
+  await assert.rejects(
+    within(dead.whenUsable({ timeoutMs: 300 }), 3000, 'whenUsable to give up'),
+    (e: unknown) => e instanceof SessionError && e.code === 'timeout' && /waited 300 ms|within \d+ ms/.test(e.message),
+  );
   assert.ok(Date.now() - started < 1500, 'it gave up at its deadline');
 });
 
@@ -133,11 +146,7 @@ test('noteActivity probes a quiet connection (demand), not a busy one', async (t
   assert.deepEqual(probes, []);
   await sleep(150); // quiet for longer than quietMs
   session.noteActivity();
-  await within(
-    new Promise<void>((r) => session.onDidProbe(() => r())),
-    2000,
-    'the demand probe after activity on a quiet connection',
-  );
+  await within(new Promise<void>((r) => session.onDidProbe(() => r())), 2000, 'the demand probe after activity on a quiet connection');
   assert.deepEqual(probes, ['demand']);
 });
 

@@ -88,7 +88,10 @@ async function outage(session: Session, sw: Switch, waits: Waiting[], failures: 
   await eventWithin(session.onDidChangeState, (s) => s.kind === 'waiting' && s.attempt === failures + 1, 10_000, `backoff delay number ${failures}`);
   sw.rude = false;
   await eventWithin(session.onDidChangeState, (s) => s.kind === 'connected', 10_000, 'the session to be restored');
-  return waits.slice(from).filter((w) => w.attempt >= 2).map((w) => w.delayMs);
+  return waits
+    .slice(from)
+    .filter((w) => w.attempt >= 2)
+    .map((w) => w.delayMs);
 }
 
 test('after a connection that lasted stableAfterMs, the backoff starts small again', async (t) => {

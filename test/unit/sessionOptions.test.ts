@@ -38,7 +38,9 @@ test('without ssh_config values or defaults: the documented figures', () => {
 });
 
 test('ServerAliveInterval (s) and ServerAliveCountMax from ssh_config win over the defaults', () => {
-  const o = sessionOptionsFor(host({ serverAliveInterval: 7, serverAliveCountMax: 5 }), { keepalive: { ...defaultKeepaliveOptions, intervalMs: 1, countMax: 9 } });
+  const o = sessionOptionsFor(host({ serverAliveInterval: 7, serverAliveCountMax: 5 }), {
+    keepalive: { ...defaultKeepaliveOptions, intervalMs: 1, countMax: 9 },
+  });
   assert.equal(o.keepalive.intervalMs, 7000);
   assert.equal(o.keepalive.countMax, 5);
   assert.equal(o.keepalive.quietMs, defaultKeepaliveOptions.quietMs, 'the rest from the defaults');

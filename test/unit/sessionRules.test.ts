@@ -52,10 +52,21 @@ const revoked = (e: unknown) => e instanceof SessionError && e.code === 'host-ke
 test('@revoked wins over a matching line of the same file, and names where it is', async (t) => {
   const file = knownHosts('revoked_same_file', [serverLine(), `@revoked ${serverLine()}`]);
   const { session: s, states } = session(t, server.resolvedHost(undefined, { userKnownHostsFiles: [file] }));
-  const err = await within(s.start().then(() => undefined, (e: unknown) => e), 5000, 'the revoked key to be refused');
+  const err = await within(
+    s.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    ),
+    5000,
+    'the revoked key to be refused',
+  );
   assert.ok(revoked(err), `expected host-key-revoked, got ${String(err)}`);
   assert.match((err as Error).message, new RegExp(`@revoked in ${file}:2`));
-  assert.deepEqual(states.map((x) => x.kind), ['connecting', 'failed'], 'refused once, never retried');
+  assert.deepEqual(
+    states.map((x) => x.kind),
+    ['connecting', 'failed'],
+    'refused once, never retried',
+  );
 });
 
 test('@revoked in a later known_hosts file wins over a match in an earlier one', async (t) => {

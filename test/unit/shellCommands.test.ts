@@ -39,16 +39,57 @@ test('tmux commands: own server per terminal, options before the session, env th
   assert.equal(tmux.hasSessionCommand(name), `tmux -L ${name} has-session -t '=${name}'`);
   // What tmux itself is asked, and with which environment: run through a real sh with a fake tmux.
   const launched = runWithFakeTmux(tmux.launchCommand(name, { env: { A: "it's $HOME" }, command: 'htop -d 5' }));
-  assert.deepEqual(launched.calls[0], ['-L', name, 'start-server', ';', 'set-option', '-g', 'status', 'off', ';', 'set-option', '-g', 'history-limit', '50000', ';', 'new-session', '-A', '-D', '-s', name, launched.calls[0].at(-1)!]);
+  assert.deepEqual(launched.calls[0], [
+    '-L',
+    name,
+    'start-server',
+    ';',
+    'set-option',
+    '-g',
+    'status',
+    'off',
+    ';',
+    'set-option',
+    '-g',
+    'history-limit',
+    '50000',
+    ';',
+    'new-session',
+    '-A',
+    '-D',
+    '-s',
+    name,
+    launched.calls[0].at(-1)!,
+  ]);
   assert.equal(launched.env, "A=it's $HOME");
   const plain = runWithFakeTmux(new Tmux({ statusBar: true, historyLimit: 10 }).launchCommand('n', {}));
-  assert.deepEqual(plain.calls[0].slice(0, -1), ['-L', 'n', 'start-server', ';', 'set-option', '-g', 'status', 'on', ';', 'set-option', '-g', 'history-limit', '10', ';', 'new-session', '-A', '-D', '-s', 'n']);
+  assert.deepEqual(plain.calls[0].slice(0, -1), [
+    '-L',
+    'n',
+    'start-server',
+    ';',
+    'set-option',
+    '-g',
+    'status',
+    'on',
+    ';',
+    'set-option',
+    '-g',
+    'history-limit',
+    '10',
+    ';',
+    'new-session',
+    '-A',
+    '-D',
+    '-s',
+    'n',
+  ]);
   assert.deepEqual(runWithFakeTmux(tmux.killCommand(name)).calls[0], ['-L', name, 'kill-server']);
   assert.throws(() => tmux.launchCommand('bad name', {}), /invalid tmux session name/);
   assert.throws(() => tmux.launchCommand('n', { env: { 'X;id': '1' } }), /invalid environment variable name/);
 });
 
-test('tmux launch: the shell\'s exit status comes back through the client, and the server\'s socket and status files are removed', () => {
+test("tmux launch: the shell's exit status comes back through the client, and the server's socket and status files are removed", () => {
   const tmux = new Tmux();
   const exited = runWithFakeTmux(tmux.launchCommand('st', { command: 'echo from-pane; exit 7' }));
   assert.equal(exited.code, 7, exited.stderr);
@@ -93,7 +134,10 @@ function runWithFakeTmux(command: string, opts: { serverStays?: boolean; socketE
   );
   const r = spawnSync('sh', ['-c', command], { encoding: 'utf8', env: { PATH: `${dir}:${process.env.PATH}`, TMUX_TMPDIR: dir, REC: rec, HOME: dir } });
   const calls = existsSync(rec)
-    ? readFileSync(rec, 'latin1').split('\n').filter(Boolean).map((line) => line.split('\0').slice(0, -1))
+    ? readFileSync(rec, 'latin1')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => line.split('\0').slice(0, -1))
     : [];
   const env = existsSync(`${rec}.env`) ? readFileSync(`${rec}.env`, 'utf8').trim() : '';
   const leftInSocketDir = readdirSync(socketDir);

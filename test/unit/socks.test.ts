@@ -52,7 +52,7 @@ describe('SOCKS5 handshake parser', () => {
     assert.equal(steps.length, 1);
     assert.equal(steps[0].kind, 'request');
     assert.equal(h.done, true);
-    assert.deepEqual(h.feed(Buffer.from([1, 2, 3])), [], 'input after the handshake is not the parser\'s');
+    assert.deepEqual(h.feed(Buffer.from([1, 2, 3])), [], "input after the handshake is not the parser's");
   });
 
   test('domain name CONNECT, byte by byte', () => {
@@ -85,7 +85,7 @@ describe('SOCKS5 handshake parser', () => {
     const steps = feedBytewise([5, 1, 2]);
     assert.equal(steps.length, 1);
     assert.equal(steps[0].kind, 'refuse');
-    assert.deepEqual((steps[0]).data, Buffer.from([5, 0xff]));
+    assert.deepEqual(steps[0].data, Buffer.from([5, 0xff]));
     assert.equal(feedBytewise([5, 0]).at(-1)?.kind, 'refuse', 'zero methods is no acceptable method');
   });
 
@@ -117,7 +117,10 @@ describe('SOCKS5 handshake parser', () => {
 
   test('not SOCKS at all (an HTTP request): refused without a reply', () => {
     const steps = feedAll(Buffer.from('GET / HTTP/1.1\r\n'));
-    assert.deepEqual(steps.map((s) => s.kind), ['refuse']);
+    assert.deepEqual(
+      steps.map((s) => s.kind),
+      ['refuse'],
+    );
     assert.equal((steps[0] as Extract<HandshakeStep, { kind: 'refuse' }>).data, undefined);
   });
 });
@@ -189,15 +192,19 @@ describe('SOCKS serializers', () => {
 
 describe('negotiateSocks over a real socket', () => {
   async function pair(): Promise<{ server: Socket; client: Socket; close(): void }> {
-    return within(new Promise((resolve) => {
-      const srv = createServer({ pauseOnConnect: true }, (server) => {
-        resolve({ server, client, close: () => (srv.close(), client.destroy(), server.destroy()) });
-      });
-      let client: Socket;
-      srv.listen(0, '127.0.0.1', () => {
-        client = connect((srv.address() as AddressInfo).port, '127.0.0.1');
-      });
-    }), 5000, 'a loopback socket pair');
+    return within(
+      new Promise((resolve) => {
+        const srv = createServer({ pauseOnConnect: true }, (server) => {
+          resolve({ server, client, close: () => (srv.close(), client.destroy(), server.destroy()) });
+        });
+        let client: Socket;
+        srv.listen(0, '127.0.0.1', () => {
+          client = connect((srv.address() as AddressInfo).port, '127.0.0.1');
+        });
+      }),
+      5000,
+      'a loopback socket pair',
+    );
   }
 
   test('early bytes after the request stay in the stream, in order', async (t) => {

@@ -179,13 +179,16 @@ test('overrides come before the file: -p, -l, -i, -o win', () => {
 
 test('bad Port values name the file and line', () => {
   const { ssh, opts } = home('Host h\n  Port 22x\n');
-  assert.throws(() => resolveHost('h', opts), (err: unknown) => {
-    assert.ok(err instanceof ConfigError);
-    assert.equal(err.file, path.join(ssh, 'config'));
-    assert.equal(err.line, 2);
-    assert.match(err.message, /config:2: bad Port value "22x": expected a port number from 1 to 65535/);
-    return true;
-  });
+  assert.throws(
+    () => resolveHost('h', opts),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.file, path.join(ssh, 'config'));
+      assert.equal(err.line, 2);
+      assert.match(err.message, /config:2: bad Port value "22x": expected a port number from 1 to 65535/);
+      return true;
+    },
+  );
   const { opts: o2 } = home('Port 0\n');
   assert.throws(() => resolveHost('h', o2), configError(/Port value "0"/));
   const { opts: o3 } = home('Port 65536\n');
@@ -277,7 +280,9 @@ Host bad2
 });
 
 test('StrictHostKeyChecking values', () => {
-  const { opts } = home('Host y\n StrictHostKeyChecking yes\nHost n\n StrictHostKeyChecking no\nHost an\n StrictHostKeyChecking accept-new\nHost o\n StrictHostKeyChecking off\nHost bad\n StrictHostKeyChecking sometimes\n');
+  const { opts } = home(
+    'Host y\n StrictHostKeyChecking yes\nHost n\n StrictHostKeyChecking no\nHost an\n StrictHostKeyChecking accept-new\nHost o\n StrictHostKeyChecking off\nHost bad\n StrictHostKeyChecking sometimes\n',
+  );
   assert.equal(resolveHost('y', opts).strictHostKeyChecking, 'yes');
   assert.equal(resolveHost('n', opts).strictHostKeyChecking, 'no');
   assert.equal(resolveHost('an', opts).strictHostKeyChecking, 'accept-new');
@@ -355,12 +360,15 @@ Host broken
   );
   assert.match(odd.unsupported[0].reason, /Unix-domain socket/);
   assert.match(odd.unsupported[1].reason, /SOCKS/);
-  assert.throws(() => resolveHost('broken', opts), (err: unknown) => {
-    assert.ok(err instanceof ConfigError);
-    assert.equal(err.line, 14);
-    assert.match(err.message, /config:14: LocalForward: .*"8080:h:http".*port "http"/);
-    return true;
-  });
+  assert.throws(
+    () => resolveHost('broken', opts),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.line, 14);
+      assert.match(err.message, /config:14: LocalForward: .*"8080:h:http".*port "http"/);
+      return true;
+    },
+  );
 });
 
 test('Include: relative to ~/.ssh, absolute, globs in sorted order, nested', () => {
@@ -580,7 +588,10 @@ Host *
   assert.equal(t.proxyJump[0].identitiesOnly, true);
   assert.equal(t.proxyJump[0].strictHostKeyChecking, 'ask');
   const d = resolveHost('direct', opts).proxyJump;
-  assert.deepEqual(d.map((j) => [j.hostName, j.port, j.user]), [['bastion.example.com', 2201, 'alice']]);
+  assert.deepEqual(
+    d.map((j) => [j.hostName, j.port, j.user]),
+    [['bastion.example.com', 2201, 'alice']],
+  );
   const v6 = resolveHost('v6', opts).proxyJump;
   assert.deepEqual(
     v6.map((j) => [j.alias, j.hostName, j.port, j.user]),
@@ -648,13 +659,16 @@ test('parseJumpSpec forms', () => {
 
 test('malformed files: the library error is located to file:line', () => {
   const { ssh, opts } = home('Host ok\n  Port 22\n  IdentityFile "~/.ssh/unclosed\n');
-  assert.throws(() => resolveHost('ok', opts), (err: unknown) => {
-    assert.ok(err instanceof ConfigError);
-    assert.equal(err.file, path.join(ssh, 'config'));
-    assert.equal(err.line, 3);
-    assert.match(err.message, /config:3: cannot parse "IdentityFile "~\/.ssh\/unclosed"/);
-    return true;
-  });
+  assert.throws(
+    () => resolveHost('ok', opts),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.file, path.join(ssh, 'config'));
+      assert.equal(err.line, 3);
+      assert.match(err.message, /config:3: cannot parse "IdentityFile "~\/.ssh\/unclosed"/);
+      return true;
+    },
+  );
   const { opts: o2 } = home('Host a\n  Port 1\nHost\n  Port 2\n');
   assert.throws(() => resolveHost('a', o2), configError(/config:3/));
   const { opts: o3 } = home('Host a\n  Port\n  User x\n');

@@ -75,7 +75,7 @@ test('3. Include "conf d/q.conf" is one path with a space in it', () => {
   assert.equal(resolveHost('q', opts).port, 4242);
 });
 
-test('4. ProxyJump expands %%, %h, %n, %p and %r with the target\'s values', () => {
+test("4. ProxyJump expands %%, %h, %n, %p and %r with the target's values", () => {
   const { opts } = home(`Host t1
   User alice
   ProxyJump %r@bastion
@@ -153,7 +153,9 @@ test('8. numeric addresses are written as getnameinfo() writes them', () => {
 });
 
 test('10. LocalForward needs two arguments and a listen port other than 0, as in ssh', () => {
-  const { opts } = home('Host one\n  LocalForward 8086:db:86\nHost zero\n  LocalForward 0 web:87\nHost dyn\n  DynamicForward 0\nHost extra\n  LocalForward 1 h:2 h:3\nHost remote0\n  RemoteForward 0 web:88\n');
+  const { opts } = home(
+    'Host one\n  LocalForward 8086:db:86\nHost zero\n  LocalForward 0 web:87\nHost dyn\n  DynamicForward 0\nHost extra\n  LocalForward 1 h:2 h:3\nHost remote0\n  RemoteForward 0 web:88\n',
+  );
   assert.throws(() => resolveHost('one', opts), configError(/config:2: LocalForward: Missing target argument/));
   assert.throws(() => resolveHost('zero', opts), configError(/config:4: LocalForward: Bad forwarding specification "0 web:87"/));
   assert.throws(() => resolveHost('dyn', opts), configError(/config:6: DynamicForward: Bad forwarding specification/));
@@ -168,5 +170,12 @@ test('11. Port takes a service name, as a2port() does', () => {
   }
   assert.throws(() => resolveHost('n', opts), configError(/bad Port value "no-such-service"/));
   const table = parseServices('# c\nssh\t\t22/tcp\t\t\t\t# SSH\nfoo 7/udp\nhttp 80/tcp www # WWW\nhttp 8080/tcp\n');
-  assert.deepEqual([...table], [['ssh', 22], ['http', 80], ['www', 80]]);
+  assert.deepEqual(
+    [...table],
+    [
+      ['ssh', 22],
+      ['http', 80],
+      ['www', 80],
+    ],
+  );
 });

@@ -83,12 +83,15 @@ test('tooltip: host, state, RTT, last contact, keepalive, uptime and outages', (
   history.observe({ kind: 'lost', reason: 'no reply to 3 keepalives (silent for 45 s)', at: now - 120_000 });
   history.observe({ kind: 'connected', since: now - 117_000, rttMs: 20 }, now - 117_000);
   const md = hostTooltip(
-    input({ kind: 'connected', since: now - 117_000, rttMs: 20, restoredAfterMs: 3000 }, {
-      rttMs: 21,
-      lastContact: now - 4000,
-      startedAt: now - 3_600_000,
-      outages: history.outages,
-    }),
+    input(
+      { kind: 'connected', since: now - 117_000, rttMs: 20, restoredAfterMs: 3000 },
+      {
+        rttMs: 21,
+        lastContact: now - 4000,
+        startedAt: now - 3_600_000,
+        outages: history.outages,
+      },
+    ),
   );
   assert.match(md, /\*\*web\*\* — me@web\\\.example\\\.com/);
   assert.match(md, /State: connected, 21 ms/);
@@ -124,7 +127,10 @@ test('aggregate: counts, worst severity, per-host tooltip lines', () => {
   assert.equal(a.text, '$(error) 2/4 hosts, 1 reconnecting, 1 failed');
   assert.equal(a.severity, 'error');
   assert.match(a.tooltip, /- c: failed/);
-  const ok = aggregateStatus([input({ kind: 'connected', since: now, rttMs: 5 }, { alias: 'a' }), input({ kind: 'connected', since: now, rttMs: 5 }, { alias: 'b' })]);
+  const ok = aggregateStatus([
+    input({ kind: 'connected', since: now, rttMs: 5 }, { alias: 'a' }),
+    input({ kind: 'connected', since: now, rttMs: 5 }, { alias: 'b' }),
+  ]);
   assert.equal(ok.text, '$(pulse) 2/2 hosts');
   assert.equal(ok.severity, 'normal');
 });

@@ -60,7 +60,10 @@ test('forward descriptions show state and counters, or why it failed', () => {
     forwardDescription({ kind: 'active' }, { openConnections: 2, totalConnections: 5, bytesIn: 2048, bytesOut: 100 }),
     'active · 2 open · 5 total · 2 KB in · 100 B out',
   );
-  assert.equal(forwardDescription({ kind: 'failed', reason: 'port in use' }, { openConnections: 0, totalConnections: 0, bytesIn: 0, bytesOut: 0 }), 'failed: port in use');
+  assert.equal(
+    forwardDescription({ kind: 'failed', reason: 'port in use' }, { openConnections: 0, totalConnections: 0, bytesIn: 0, bytesOut: 0 }),
+    'failed: port in use',
+  );
 });
 
 test('terminal notes are single dim lines', () => {

@@ -46,7 +46,8 @@ export function dropbearAvailability(): Availability {
   if (process.getuid?.() !== 0) {
     return {
       ok: false,
-      reason: 'Dropbear tests need root: dropbear reads ~/.ssh/authorized_keys of the passwd home, so the harness creates a throwaway user rather than touch a real account',
+      reason:
+        'Dropbear tests need root: dropbear reads ~/.ssh/authorized_keys of the passwd home, so the harness creates a throwaway user rather than touch a real account',
     };
   }
   return { ok: true };
@@ -91,7 +92,9 @@ export async function startDropbear(options: DropbearOptions = {}): Promise<Drop
     run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', PASSPHRASE, '-C', 'harness-client-encrypted', '-f', encryptedClientKeyPath]);
     mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
     const authorizedKeys = path.join(home, '.ssh', 'authorized_keys');
-    await writeFile(authorizedKeys, (await readFile(`${clientKeyPath}.pub`, 'utf8')) + (await readFile(`${encryptedClientKeyPath}.pub`, 'utf8')), { mode: 0o600 });
+    await writeFile(authorizedKeys, (await readFile(`${clientKeyPath}.pub`, 'utf8')) + (await readFile(`${encryptedClientKeyPath}.pub`, 'utf8')), {
+      mode: 0o600,
+    });
     // Dropbear insists that the home, ~/.ssh and authorized_keys belong to the user.
     for (const f of [home, path.join(home, '.ssh'), authorizedKeys, hostKey]) chownSync(f, uid, gid);
     chmodSync(home, 0o700);
@@ -176,10 +179,36 @@ export async function startDropbear(options: DropbearOptions = {}): Promise<Drop
   }
 }
 
-function launchDropbear(user: string, hostKey: string, host: string, port: number, dir: string, extra: string[], onLog: (s: string) => void): Promise<ChildProcess> {
+function launchDropbear(
+  user: string,
+  hostKey: string,
+  host: string,
+  port: number,
+  dir: string,
+  extra: string[],
+  onLog: (s: string) => void,
+): Promise<ChildProcess> {
   // setpriv rather than spawn's uid/gid: the group tty must stay, or dropbear cannot chown a
   // pty to (user, tty) and every pty request fails ("chown(/dev/pts/N) failed").
-  const args = ['--reuid', user, '--regid', user, '--groups', 'tty', DROPBEAR, '-F', '-E', '-s', '-r', hostKey, '-p', `${host}:${port}`, '-P', path.join(dir, 'dropbear.pid'), ...extra];
+  const args = [
+    '--reuid',
+    user,
+    '--regid',
+    user,
+    '--groups',
+    'tty',
+    DROPBEAR,
+    '-F',
+    '-E',
+    '-s',
+    '-r',
+    hostKey,
+    '-p',
+    `${host}:${port}`,
+    '-P',
+    path.join(dir, 'dropbear.pid'),
+    ...extra,
+  ];
   const child = spawn('setpriv', args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   let text = '';
   const onData = (b: Buffer) => {

@@ -292,12 +292,7 @@ export async function createNatlab(options: NatlabOptions = {}): Promise<Natlab>
       const dir = mkdtempSync(path.join(os.tmpdir(), 'sshk-bridge-'));
       tempDirs.add(dir);
       const sock = path.join(dir, 'sock');
-      const child = spawnIn(
-        clientNs,
-        'socat',
-        [`UNIX-LISTEN:${sock},fork,mode=600`, `TCP4:${host}:${port},nodelay`],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
+      const child = spawnIn(clientNs, 'socat', [`UNIX-LISTEN:${sock},fork,mode=600`, `TCP4:${host}:${port},nodelay`], { stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
       const end = Date.now() + 5_000;
@@ -351,9 +346,7 @@ function run(cmd: string, args: string[]): Promise<void> {
     let err = '';
     c.stderr.on('data', (b: Buffer) => (err += b.toString()));
     c.on('error', reject);
-    c.on('close', (code) =>
-      code === 0 ? resolve() : reject(new Error(`natlab: \`${cmd} ${args.join(' ')}\` failed (${code}): ${err.trim()}`)),
-    );
+    c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`natlab: \`${cmd} ${args.join(' ')}\` failed (${code}): ${err.trim()}`))));
   });
 }
 
@@ -419,7 +412,6 @@ function removeStale(prefix: string): void {
   });
   destroyNamespacesSync(stale);
 }
-
 
 function which(cmd: string): boolean {
   const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/sbin'];

@@ -170,10 +170,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
     await keygen(['-t', 'ed25519', '-N', '', '-C', 'harness-client', '-f', clientKeyPath]);
     await keygen(['-t', 'ed25519', '-N', PASSPHRASE, '-C', 'harness-client-encrypted', '-f', encryptedClientKeyPath]);
     const authorizedKeys =
-      (await readFile(`${clientKeyPath}.pub`, 'utf8')).trim() +
-      '\n' +
-      (await readFile(`${encryptedClientKeyPath}.pub`, 'utf8')).trim() +
-      '\n';
+      (await readFile(`${clientKeyPath}.pub`, 'utf8')).trim() + '\n' + (await readFile(`${encryptedClientKeyPath}.pub`, 'utf8')).trim() + '\n';
     await writeFile(p('authorized_keys'), authorizedKeys, { mode: 0o600 });
     const hostKeyPublicLine = (await readFile(`${hostKeys[0]}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
     const tmuxTmpDir = p('tmux');
@@ -186,10 +183,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
 
     const sshdConfigPath = p('sshd_config');
     const writeSshdConfig = (port: number) =>
-      writeFile(
-        sshdConfigPath,
-        sshdConfig({ port, host, dir, hostKeys, extra: options.extraConfig ?? [], tmuxTmpDir }),
-      );
+      writeFile(sshdConfigPath, sshdConfig({ port, host, dir, hostKeys, extra: options.extraConfig ?? [], tmuxTmpDir }));
 
     let log = '';
     const appendLog = (chunk: string) => {
@@ -342,19 +336,15 @@ function reapOrphansOnce(): void {
   for (const dir of stale) rmSync(dir, { recursive: true, force: true });
 }
 
-
-function sshdConfig(o: {
-  port: number;
-  host: string;
-  dir: string;
-  hostKeys: string[];
-  extra: string[];
-  tmuxTmpDir: string;
-}): string {
+function sshdConfig(o: { port: number; host: string; dir: string; hostKeys: string[]; extra: string[]; tmuxTmpDir: string }): string {
   const matchAt = o.extra.findIndex((l) => /^\s*match\s/i.test(l));
   const extraTop = matchAt < 0 ? o.extra : o.extra.slice(0, matchAt);
   const extraMatch = matchAt < 0 ? [] : o.extra.slice(matchAt);
-  const keyword = (l: string) => l.trim().split(/[\s=]+/)[0]?.toLowerCase() ?? '';
+  const keyword = (l: string) =>
+    l
+      .trim()
+      .split(/[\s=]+/)[0]
+      ?.toLowerCase() ?? '';
   const overridden = new Set(extraTop.map(keyword));
 
   // SetEnv takes only its first line; merge ours into the caller's.
@@ -398,12 +388,7 @@ function sshdConfig(o: {
   ].join('\n');
 }
 
-function launchSshd(
-  configPath: string,
-  netns: string | undefined,
-  dir: string,
-  onLog: (s: string) => void,
-): Promise<ChildProcess> {
+function launchSshd(configPath: string, netns: string | undefined, dir: string, onLog: (s: string) => void): Promise<ChildProcess> {
   const sshdArgs = [SSHD, '-D', '-e', '-f', configPath];
   const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, ...sshdArgs]] : [SSHD, sshdArgs.slice(1)];
   // Own process group, so stop() can signal sshd and whatever stayed in its group.
@@ -436,13 +421,8 @@ function launchSshd(
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     child.on('error', (err) => finish(new Error(`sshd failed to start: ${err.message}`)));
-    child.on('exit', (code, signal) =>
-      finish(new Error(`sshd exited (${signal ?? code}) before listening:\n${tail(text)}`)),
-    );
-    const timer = setTimeout(
-      () => finish(new Error(`sshd not listening after ${READY_TIMEOUT_MS} ms:\n${tail(text)}`)),
-      READY_TIMEOUT_MS,
-    );
+    child.on('exit', (code, signal) => finish(new Error(`sshd exited (${signal ?? code}) before listening:\n${tail(text)}`)));
+    const timer = setTimeout(() => finish(new Error(`sshd not listening after ${READY_TIMEOUT_MS} ms:\n${tail(text)}`)), READY_TIMEOUT_MS);
   });
 }
 
@@ -457,9 +437,7 @@ async function killTree(child: ChildProcess | undefined, dir: string): Promise<v
     for (const pid of descendants(child.pid)) pids.add(pid);
   }
   const exited =
-    child && child.exitCode === null && child.signalCode === null
-      ? new Promise<void>((resolve) => child.once('exit', () => resolve()))
-      : Promise.resolve();
+    child && child.exitCode === null && child.signalCode === null ? new Promise<void>((resolve) => child.once('exit', () => resolve())) : Promise.resolve();
   if (child?.pid !== undefined) {
     signal(-child.pid);
   }
@@ -544,10 +522,7 @@ function markedPids(dir: string): number[] {
   for (const pid of procEntries()) {
     if (pid === process.pid) continue;
     try {
-      if (
-        (readFileSync(`/proc/${pid}/environ`, 'latin1') + '\0').includes(envNeedle) ||
-        readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(cmdNeedle)
-      ) {
+      if ((readFileSync(`/proc/${pid}/environ`, 'latin1') + '\0').includes(envNeedle) || readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(cmdNeedle)) {
         out.push(pid);
       }
     } catch {
@@ -580,9 +555,7 @@ function opensshAtLeast(major: number, minor: number): boolean {
 }
 
 function onPath(cmd: string): boolean {
-  return (process.env.PATH ?? '')
-    .split(path.delimiter)
-    .some((d) => d && existsSync(path.join(d, cmd)));
+  return (process.env.PATH ?? '').split(path.delimiter).some((d) => d && existsSync(path.join(d, cmd)));
 }
 
 function quote(p: string): string {

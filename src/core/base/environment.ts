@@ -13,7 +13,10 @@ export class WakeDetector implements Disposable {
   private last = Date.now();
   private readonly handle: NodeJS.Timeout;
 
-  constructor(private readonly periodMs = 2000, private readonly toleranceMs = 5000) {
+  constructor(
+    private readonly periodMs = 2000,
+    private readonly toleranceMs = 5000,
+  ) {
     this.handle = setInterval(() => this.tick(), periodMs);
     this.handle.unref();
   }
@@ -52,7 +55,10 @@ export class NetworkChangeDetector implements Disposable {
   private last: string;
   private readonly handle: NodeJS.Timeout;
 
-  constructor(periodMs = 3000, private readonly read: () => string = interfaceFingerprint) {
+  constructor(
+    periodMs = 3000,
+    private readonly read: () => string = interfaceFingerprint,
+  ) {
     this.last = read();
     this.handle = setInterval(() => {
       const now = this.read();

@@ -170,18 +170,10 @@ function evalFile(input: EvalInput, config: EffectiveConfig, file: string, scope
         // do not leak out: `active` here is untouched by the recursion.
         for (const target of includeTargets(node, input.homeDir)) {
           if (stack.includes(target)) {
-            throw new ConfigError(
-              `${formatSource(node.source)}: Include cycle: ${[...stack, target].join(' -> ')}`,
-              node.source.file,
-              node.source.line,
-            );
+            throw new ConfigError(`${formatSource(node.source)}: Include cycle: ${[...stack, target].join(' -> ')}`, node.source.file, node.source.line);
           }
           if (stack.length >= MAX_INCLUDE_DEPTH) {
-            throw new ConfigError(
-              `${formatSource(node.source)}: Includes nested deeper than ${MAX_INCLUDE_DEPTH} levels`,
-              node.source.file,
-              node.source.line,
-            );
+            throw new ConfigError(`${formatSource(node.source)}: Includes nested deeper than ${MAX_INCLUDE_DEPTH} levels`, node.source.file, node.source.line);
           }
           evalFile(input, config, target, {
             ...scope,
@@ -224,7 +216,10 @@ function warnAboutCommas(args: readonly string[], source: Source, config: Effect
   for (const arg of args.filter((a) => a.includes(','))) {
     config.note({
       level: 'warn',
-      message: `${formatSource(source)}: Host pattern "${arg}" contains a comma, which ssh reads as part of one name (it matches no host); separate patterns with spaces: Host ${arg.split(',').filter((p) => p !== '').join(' ')}`,
+      message: `${formatSource(source)}: Host pattern "${arg}" contains a comma, which ssh reads as part of one name (it matches no host); separate patterns with spaces: Host ${arg
+        .split(',')
+        .filter((p) => p !== '')
+        .join(' ')}`,
       source: formatSource(source),
     });
   }
@@ -236,13 +231,7 @@ const UNEVALUATED_CRITERIA = new Set(['localnetwork', 'version', 'sessiontype', 
  * `Match` line. `exec` is never run and a few criteria are not evaluated: a block using
  * them is treated as not matching and, when its other criteria would match, reported.
  */
-function matchLine(
-  args: readonly string[],
-  source: Source,
-  input: EvalInput,
-  config: EffectiveConfig,
-  finalPass: boolean,
-): boolean {
+function matchLine(args: readonly string[], source: Source, input: EvalInput, config: EffectiveConfig, finalPass: boolean): boolean {
   const where = formatSource(source);
   const bad = (msg: string): ConfigError => new ConfigError(`${where}: Match: ${msg}`, source.file, source.line);
   let result = true;

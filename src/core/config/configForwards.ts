@@ -61,9 +61,7 @@ function noExtraArguments(setting: Setting, count: number): void {
 
 function parseLocalForward(setting: Setting): ForwardSpec {
   if (setting.args.length < 2) {
-    throw new ConfigError(
-      `Missing target argument: "${setting.text}" needs two arguments, [bind_address:]port and host:hostport (ssh refuses one)`,
-    );
+    throw new ConfigError(`Missing target argument: "${setting.text}" needs two arguments, [bind_address:]port and host:hostport (ssh refuses one)`);
   }
   noExtraArguments(setting, 2);
   const spec = parseForwardDirective(`${setting.args[0]} ${setting.args[1]}`, 'local');

@@ -158,7 +158,10 @@ export function parseDynamicSpec(text: string): DynamicForwardSpec {
  * which we report as unsupported rather than as a syntax error.
  */
 export function parseForwardDirective(value: string, direction: 'local' | 'remote' = 'local'): ForwardSpec {
-  const words = value.trim().split(/\s+/).filter((w) => w !== '');
+  const words = value
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== '');
   if (words.length === 1) {
     if (direction === 'remote' && isDynamicShape(words[0])) {
       throw new UnsupportedForwardError(`RemoteForward "${words[0]}" is a reverse SOCKS proxy, which is not supported`);
@@ -171,9 +174,7 @@ export function parseForwardDirective(value: string, direction: 'local' | 'remot
     const joiner = /^[^/]+\/\d+$/.test(target) ? '/' : ':';
     return parseForwardSpec(`${listen}${joiner}${target}`);
   }
-  throw new ConfigError(
-    `Bad forward "${value.trim()}": expected "[bind_address:]port host:hostport" (IPv6 addresses in [brackets])`,
-  );
+  throw new ConfigError(`Bad forward "${value.trim()}": expected "[bind_address:]port host:hostport" (IPv6 addresses in [brackets])`);
 }
 
 function isDynamicShape(word: string): boolean {

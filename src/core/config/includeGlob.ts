@@ -78,7 +78,10 @@ function parseClass(p: string, start: number): { test: (ch: string) => boolean; 
  */
 export function globPaths(pattern: string): string[] {
   const root = path.parse(pattern).root;
-  const segments = pattern.slice(root.length).split(path.sep).filter((s) => s !== '');
+  const segments = pattern
+    .slice(root.length)
+    .split(path.sep)
+    .filter((s) => s !== '');
   let current = [root];
   for (const segment of segments) {
     const next: string[] = [];

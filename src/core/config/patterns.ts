@@ -45,11 +45,7 @@ export type ListMatch = 'match' | 'negated' | 'none';
  * Match against a list of patterns (each may start with `!`), as match_pattern_list()
  * does: any matching negated pattern wins over every positive one, in any order.
  */
-export function matchPatternList(
-  text: string,
-  patterns: readonly string[],
-  letterCase: PatternCase = 'ignore-case',
-): ListMatch {
+export function matchPatternList(text: string, patterns: readonly string[], letterCase: PatternCase = 'ignore-case'): ListMatch {
   let result: ListMatch = 'none';
   for (const raw of patterns) {
     if (raw === '') continue;

@@ -44,8 +44,7 @@ export function expandJumpTokens(text: string, tokens: JumpTokens, where: string
 
 /** `[user@]host[:port]` or `ssh://[user@]host[:port]`, IPv6 in brackets. */
 export function parseJumpSpec(text: string): JumpSpec {
-  const badSpec = (why: string): ConfigError =>
-    new ConfigError(`bad ProxyJump entry "${text}": ${why}; expected [user@]host[:port]`);
+  const badSpec = (why: string): ConfigError => new ConfigError(`bad ProxyJump entry "${text}": ${why}; expected [user@]host[:port]`);
   let rest = text.trim();
   if (/^ssh:\/\//i.test(rest)) rest = rest.slice(6).replace(/\/$/, '');
   let user: string | undefined;
@@ -85,13 +84,7 @@ export function parseJumpSpec(text: string): JumpSpec {
  * chain. Each hop is otherwise resolved through the config like any host, with the
  * user/port from the ProxyJump entry taking precedence (-l/-p for that hop).
  */
-export function resolveJumps(
-  setting: Setting,
-  tokens: JumpTokens,
-  stack: string[],
-  unsupported: UnsupportedOption[],
-  resolveHop: HopResolver,
-): JumpHost[] {
+export function resolveJumps(setting: Setting, tokens: JumpTokens, stack: string[], unsupported: UnsupportedOption[], resolveHop: HopResolver): JumpHost[] {
   if (setting.text.toLowerCase() === 'none') return [];
   const text = expandJumpTokens(setting.text, tokens, `${formatSource(setting.source)}: ${setting.name}`);
   let specs: JumpSpec[];

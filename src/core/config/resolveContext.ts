@@ -34,9 +34,7 @@ export interface ResolveContext {
 
 export function makeContext(options: ResolveOptions): ResolveContext {
   const homeDir = options.homeDir ?? os.homedir();
-  const configFile = options.configFile
-    ? path.resolve(expandTilde(options.configFile, homeDir, 'configFile'))
-    : path.join(homeDir, '.ssh', 'config');
+  const configFile = options.configFile ? path.resolve(expandTilde(options.configFile, homeDir, 'configFile')) : path.join(homeDir, '.ssh', 'config');
   return {
     configFile,
     homeDir,

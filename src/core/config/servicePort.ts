@@ -9,9 +9,7 @@ import * as path from 'node:path';
 let services: Map<string, number> | undefined;
 
 function servicesFile(): string {
-  return process.platform === 'win32'
-    ? path.join(process.env.SystemRoot ?? 'C:\\Windows', 'System32', 'drivers', 'etc', 'services')
-    : '/etc/services';
+  return process.platform === 'win32' ? path.join(process.env.SystemRoot ?? 'C:\\Windows', 'System32', 'drivers', 'etc', 'services') : '/etc/services';
 }
 
 /** "name port/proto alias ... # comment" lines, tcp only; the first entry for a name wins, as in getservbyname(). */

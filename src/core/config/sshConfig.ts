@@ -14,14 +14,7 @@ import { formatSource } from './configFile';
 import { evaluateConfig, type EffectiveConfig, type Setting } from './configEval';
 import { collectForwards } from './configForwards';
 import { expandEnv, expandPercent, expandTilde } from './expand';
-import {
-  parseCount,
-  parseDuration,
-  parsePort,
-  parseStrictHostKeyChecking,
-  parseYesNo,
-  withSource,
-} from './optionValues';
+import { parseCount, parseDuration, parsePort, parseStrictHostKeyChecking, parseYesNo, withSource } from './optionValues';
 import { resolveJumps } from './proxyJump';
 import { makeContext, type ResolveContext, type ResolveOptions } from './resolveContext';
 import { unsupportedOptions } from './unsupportedOptions';
@@ -206,11 +199,7 @@ function unique(list: string[]): string[] {
  * IdentityAgent: "none", "SSH_AUTH_SOCK" (read that variable), "$VAR" (read VAR), or a
  * socket path. Unset means SSH_AUTH_SOCK, as ssh does; an empty variable means no agent.
  */
-function resolveAgent(
-  setting: Setting | undefined,
-  env: NodeJS.ProcessEnv,
-  expandPath: (s: Setting, v: string) => string,
-): string | undefined {
+function resolveAgent(setting: Setting | undefined, env: NodeJS.ProcessEnv, expandPath: (s: Setting, v: string) => string): string | undefined {
   const fromEnv = (name: string): string | undefined => env[name] || undefined;
   if (!setting) return fromEnv('SSH_AUTH_SOCK');
   const value = setting.text;

@@ -96,7 +96,11 @@ export interface UnsupportedOption {
 
 /** An ssh_config problem that prevents connecting (fatal, shown to the user as-is). */
 export class ConfigError extends Error {
-  constructor(message: string, readonly file?: string, readonly line?: number) {
+  constructor(
+    message: string,
+    readonly file?: string,
+    readonly line?: number,
+  ) {
     super(message);
     this.name = 'ConfigError';
   }

@@ -92,7 +92,7 @@ export abstract class ListeningForward implements Forward {
   listen(): Promise<void> {
     const { bindAddress, bindPort } = this.listenSpec;
     // Loopback unless asked otherwise, as ssh without GatewayPorts; '*' means every interface.
-    const host = bindAddress === '*' ? undefined : bindAddress ?? '127.0.0.1';
+    const host = bindAddress === '*' ? undefined : (bindAddress ?? '127.0.0.1');
     const shown = host ?? '*';
     return new Promise<void>((resolve, reject) => {
       const server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));

@@ -9,9 +9,7 @@ import { RemoteForward, type RemoteForwardOptions } from './remoteForward';
 import type { Forward, ForwardCounters, ForwardKind, ForwardState } from './types';
 
 export type ForwardRequest =
-  | { kind: 'local'; spec: ForwardSpec }
-  | { kind: 'remote'; spec: ForwardSpec; reclaimStale?: boolean }
-  | { kind: 'dynamic'; spec: DynamicForwardSpec };
+  { kind: 'local'; spec: ForwardSpec } | { kind: 'remote'; spec: ForwardSpec; reclaimStale?: boolean } | { kind: 'dynamic'; spec: DynamicForwardSpec };
 
 export interface ForwardChange {
   type: 'added' | 'removed' | 'state';

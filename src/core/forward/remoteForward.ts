@@ -193,7 +193,15 @@ export class RemoteForward implements Forward {
     if (this.disposed || this.attachment?.conn === conn || conn.isEnded) return;
     this.everAttached = true;
     this.attachment?.store.dispose();
-    const a: Attachment = { conn, store: conn.add(new DisposableStore()), port: undefined, requesting: false, stopping: false, sockets: new Set(), waits: new Set() };
+    const a: Attachment = {
+      conn,
+      store: conn.add(new DisposableStore()),
+      port: undefined,
+      requesting: false,
+      stopping: false,
+      sockets: new Set(),
+      waits: new Set(),
+    };
     this.attachment = a;
     const client = conn.client;
     // Listening before the request goes out: sshd may open a channel right after its reply,
@@ -225,7 +233,7 @@ export class RemoteForward implements Forward {
     for (;;) {
       if (!this.isLive(a)) return;
       // Port 0: ask for the port we had, so remote users keep theirs across reconnects.
-      const port = this.spec.bindPort !== 0 ? this.spec.bindPort : this.lastPort ?? 0;
+      const port = this.spec.bindPort !== 0 ? this.spec.bindPort : (this.lastPort ?? 0);
       const result = await this.request(a, port);
       if (result === 'bound' || result === 'gone') return;
       // Refused.

@@ -148,7 +148,9 @@ export function parseReclaimOutput(out: string): ReclaimOutcome {
 export function describeReclaim(port: number, o: ReclaimOutcome): string {
   const parts: string[] = [];
   for (const k of o.killed) {
-    parts.push(`ended stale pid ${k.pid} (${k.command || 'sshd'}${k.peer !== '-' ? `, client ${k.peer}` : ''}) with SIGTERM${o.forced.includes(k.pid) ? ' then SIGKILL' : ''}`);
+    parts.push(
+      `ended stale pid ${k.pid} (${k.command || 'sshd'}${k.peer !== '-' ? `, client ${k.peer}` : ''}) with SIGTERM${o.forced.includes(k.pid) ? ' then SIGKILL' : ''}`,
+    );
   }
   for (const s of o.skipped) parts.push(`left pid ${s.pid} alone (${s.why}: ${s.command || '?'})`);
   if (parts.length === 0) parts.push('found no process of ours listening on it');
@@ -193,8 +195,6 @@ export function reclaimVerdict(o: ReclaimOutcome): ReclaimVerdict {
         return `pid ${s.pid} is ${s.why} (${s.command || '?'})`;
     }
   };
-  const held = o.skipped.length
-    ? o.skipped.map(why).join('; ')
-    : 'no process of this user holds it (another user\'s, or not visible to us)';
+  const held = o.skipped.length ? o.skipped.map(why).join('; ') : "no process of this user holds it (another user's, or not visible to us)";
   return { kind: 'cannot-help', why: `reclaim cannot help: ${held}` };
 }

@@ -7,7 +7,10 @@ import { BaseAgent, OpenSSHAgent, type ParsedKey } from 'ssh2';
 export class FilteredAgent extends BaseAgent {
   private readonly inner: OpenSSHAgent;
 
-  constructor(socketPath: string, private readonly allowed: Buffer[]) {
+  constructor(
+    socketPath: string,
+    private readonly allowed: Buffer[],
+  ) {
     super();
     this.inner = new OpenSSHAgent(socketPath);
   }
@@ -16,7 +19,10 @@ export class FilteredAgent extends BaseAgent {
     this.inner.getIdentities((err, keys) => {
       if (err) return cb(err);
       const parsed = (keys ?? []) as ParsedKey[];
-      cb(undefined, parsed.filter((k) => this.allowed.some((b) => b.equals(k.getPublicSSH()))));
+      cb(
+        undefined,
+        parsed.filter((k) => this.allowed.some((b) => b.equals(k.getPublicSSH()))),
+      );
     });
   }
 

@@ -75,13 +75,7 @@ function describeOffer(step: Step, method: AnyAuthMethod): string {
   return step.kind === 'publickey' ? step.label : step.kind;
 }
 
-function methodSteps(
-  target: AuthTarget,
-  identities: IdentityLoader,
-  prompter: Prompter,
-  logger: Logger,
-  onPrompt: (active: boolean) => void,
-): Step[] {
+function methodSteps(target: AuthTarget, identities: IdentityLoader, prompter: Prompter, logger: Logger, onPrompt: (active: boolean) => void): Step[] {
   const username = target.user;
   const steps: Step[] = [];
   const prompted = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -127,7 +121,15 @@ function methodSteps(
       username,
       prompt: (name, instructions, _lang, prompts, finish) => {
         if (prompts.length === 0) return finish([]);
-        void prompted(() => prompter.keyboardInteractive(username, target.host, name, instructions, prompts.map((p) => ({ prompt: p.prompt, echo: !!p.echo })))).then(
+        void prompted(() =>
+          prompter.keyboardInteractive(
+            username,
+            target.host,
+            name,
+            instructions,
+            prompts.map((p) => ({ prompt: p.prompt, echo: !!p.echo })),
+          ),
+        ).then(
           (answers) => finish(answers ?? []),
           () => finish([]),
         );

@@ -45,7 +45,19 @@ export interface ConnectedClient {
   dispose(): void;
 }
 
-export type Hop = Pick<JumpHost, 'alias' | 'hostName' | 'port' | 'user' | 'identityFiles' | 'identitiesOnly' | 'identityAgent' | 'hostKeyAlias' | 'userKnownHostsFiles' | 'strictHostKeyChecking'>;
+export type Hop = Pick<
+  JumpHost,
+  | 'alias'
+  | 'hostName'
+  | 'port'
+  | 'user'
+  | 'identityFiles'
+  | 'identitiesOnly'
+  | 'identityAgent'
+  | 'hostKeyAlias'
+  | 'userKnownHostsFiles'
+  | 'strictHostKeyChecking'
+>;
 
 // aes-gcm first: without ssh2's native binding (a bundled extension lacks it) chacha20 costs
 // ~2.3x the CPU per byte, aes-gcm ~1.5x.
@@ -127,7 +139,11 @@ function openChannel(via: Client, hop: Hop, ctx: AttemptContext, target: string)
       }),
     {
       timeoutMs: ctx.deadlines.tcpMs,
-      onTimeout: () => new SessionError('timeout', `opening a channel to ${target} through the jump host timed out after ${ctx.deadlines.tcpMs} ms`, { host: target, hop: hop.alias }),
+      onTimeout: () =>
+        new SessionError('timeout', `opening a channel to ${target} through the jump host timed out after ${ctx.deadlines.tcpMs} ms`, {
+          host: target,
+          hop: hop.alias,
+        }),
       discardLate: (stream) => stream.destroy(),
     },
   );

@@ -58,10 +58,14 @@ export class HostKeyVerifier {
         this.approved = blob;
         return true;
       case 'revoked':
-        throw new SessionError('host-key-revoked', `the host key of ${display} (${type} ${fingerprint}) is marked @revoked in ${verdict.file}:${verdict.line}; refusing to connect.`, {
-          host: display,
-          location: { file: verdict.file, line: verdict.line },
-        });
+        throw new SessionError(
+          'host-key-revoked',
+          `the host key of ${display} (${type} ${fingerprint}) is marked @revoked in ${verdict.file}:${verdict.line}; refusing to connect.`,
+          {
+            host: display,
+            location: { file: verdict.file, line: verdict.line },
+          },
+        );
       case 'changed':
         throw this.changedError(type, fingerprint, `${verdict.file}:${verdict.line}`, { file: verdict.file, line: verdict.line });
       case 'unknown':

@@ -19,7 +19,10 @@ export class IdentityLoader {
   /** Decrypted keys, so a reconnect neither asks again nor re-runs the slow bcrypt KDF. */
   private readonly unlocked = new Map<string, ParsedKey>();
 
-  constructor(private readonly prompter: Prompter, private readonly logger: Logger) {}
+  constructor(
+    private readonly prompter: Prompter,
+    private readonly logger: Logger,
+  ) {}
 
   /** Returns the parsed key, or undefined when the file is missing, unusable or the user declined. */
   async load(path: string): Promise<ParsedKey | undefined> {

@@ -22,13 +22,7 @@ export interface KeyboardInteractivePrompt {
 export interface Prompter {
   passphrase(keyPath: string): Promise<string | undefined>;
   password(user: string, host: string): Promise<string | undefined>;
-  keyboardInteractive(
-    user: string,
-    host: string,
-    name: string,
-    instructions: string,
-    prompts: KeyboardInteractivePrompt[],
-  ): Promise<string[] | undefined>;
+  keyboardInteractive(user: string, host: string, name: string, instructions: string, prompts: KeyboardInteractivePrompt[]): Promise<string[] | undefined>;
   confirmHostKey(question: HostKeyQuestion): Promise<boolean>;
 }
 

@@ -54,7 +54,7 @@ export function sessionOptionsFor(host: ResolvedHost, defaults: Partial<SessionO
   const keepalive: KeepaliveOptions = { ...defaultKeepaliveOptions, ...defaults.keepalive };
   if (host.serverAliveInterval !== undefined) keepalive.intervalMs = host.serverAliveInterval * 1000;
   if (host.serverAliveCountMax !== undefined) keepalive.countMax = Math.max(1, host.serverAliveCountMax);
-  const connectTimeoutMs = host.connectTimeout !== undefined ? host.connectTimeout * 1000 : defaults.connectTimeoutMs ?? 15_000;
+  const connectTimeoutMs = host.connectTimeout !== undefined ? host.connectTimeout * 1000 : (defaults.connectTimeoutMs ?? 15_000);
   return {
     backoff: defaults.backoff ?? defaultBackoff,
     reconnectTcpTimeoutMs: defaults.reconnectTcpTimeoutMs ?? Math.min(1500, connectTimeoutMs),
@@ -94,9 +94,7 @@ type ConnectedState = Extract<SessionState, { kind: 'connected' }>;
  * is `live` only in `connected`, so nothing can see a half-adopted one; `lostAt` lives in
  * the states of an outage (lost, waiting, connecting after a loss).
  */
-type Phase =
-  | { readonly state: Exclude<SessionState, ConnectedState>; readonly lostAt?: number }
-  | { readonly state: ConnectedState; readonly live: Live };
+type Phase = { readonly state: Exclude<SessionState, ConnectedState>; readonly lostAt?: number } | { readonly state: ConnectedState; readonly live: Live };
 
 /**
  * One Session per host: the state machine over an ssh2 Client. Exactly one connect

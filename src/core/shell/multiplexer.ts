@@ -43,7 +43,10 @@ const MAX_ID = 40;
  */
 export function sanitizeId(id: string): string {
   // Never a leading '-': a command line would read the name as an option.
-  const clean = id.replace(/[^A-Za-z0-9_-]/g, '_').replace(/^-/, '_').slice(0, MAX_ID);
+  const clean = id
+    .replace(/[^A-Za-z0-9_-]/g, '_')
+    .replace(/^-/, '_')
+    .slice(0, MAX_ID);
   if (clean === id && id.length > 0) return id;
   return `${clean || 'id'}-${createHash('sha256').update(id).digest('hex').slice(0, 8)}`;
 }

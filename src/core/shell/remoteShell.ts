@@ -298,7 +298,8 @@ export class RemoteShell implements Disposable {
     // A failed probe (connection lost) leaves it undecided for the next connection.
     this.multiplexerAvailable ??= await this.multiplexer.probe(client, this.execMs);
     if (!this.multiplexerAvailable) {
-      if (this.generation === 0) this.logger.info(`shell ${this.id}: ${this.multiplexer.name} not found on the server; a plain shell will not survive a reconnect`);
+      if (this.generation === 0)
+        this.logger.info(`shell ${this.id}: ${this.multiplexer.name} not found on the server; a plain shell will not survive a reconnect`);
       return plain;
     }
     const name = this.multiplexer.sessionName(this.id);
@@ -410,7 +411,9 @@ export class RemoteShell implements Disposable {
       const open: ShellState = plan.multiplexer
         ? { kind: 'open', generation: this.generation, reattached: plan.existed, multiplexer: plan.multiplexer }
         : { kind: 'open', generation: this.generation, reattached: false };
-      this.logger.info(`shell ${this.id}: ${plan.existed ? 'reattached to' : 'opened'} ${plan.remoteSession ?? 'a plain shell'}${this.generation > 1 && !plan.existed ? ' (previous shell state lost)' : ''}`);
+      this.logger.info(
+        `shell ${this.id}: ${plan.existed ? 'reattached to' : 'opened'} ${plan.remoteSession ?? 'a plain shell'}${this.generation > 1 && !plan.existed ? ' (previous shell state lost)' : ''}`,
+      );
       this.setState(open);
     };
     if (plan.multiplexer) screenTimer = store.add(disposableTimeout(declareOpen, this.firstScreenMs));

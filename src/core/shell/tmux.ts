@@ -97,11 +97,7 @@ const LAUNCH_SCRIPT = [
 ].join('; ');
 
 /** $1 name: ends the server and removes what it leaves behind. */
-const KILL_SCRIPT = [
-  'tmux -L "$1" kill-server 2>/dev/null',
-  'd=${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)',
-  'rm -f "$d/$1" "$d/$1.status"',
-].join('; ');
+const KILL_SCRIPT = ['tmux -L "$1" kill-server 2>/dev/null', 'd=${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)', 'rm -f "$d/$1" "$d/$1.status"'].join('; ');
 
 function checkName(name: string): string {
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`invalid tmux session name ${JSON.stringify(name)}`);

@@ -34,7 +34,11 @@ suite('contributions', () => {
     assert.deepStrictEqual([...contributed].sort(), Object.values(CommandId).sort(), 'package.json and commandIds.ts disagree');
     // VS Code adds `<viewId>.focus` and friends for every view; those are not ours to contribute.
     const ours = [...registered].filter((c) => c.startsWith('sshKeepalive.') && !c.startsWith('sshKeepalive.hosts.'));
-    assert.deepStrictEqual(ours.filter((c) => !contributed.includes(c)), [], 'registered but not contributed');
+    assert.deepStrictEqual(
+      ours.filter((c) => !contributed.includes(c)),
+      [],
+      'registered but not contributed',
+    );
   });
 
   test('commands are in the "SSH Keepalive" category with titles', () => {
@@ -51,7 +55,16 @@ suite('contributions', () => {
     assert.ok(restricted.includes('sshKeepalive.autoConnect'));
     assert.strictEqual(manifest.capabilities.untrustedWorkspaces.supported, 'limited');
     for (const [key, p] of Object.entries(props)) assert.ok(p.markdownDescription, `${key} has no markdownDescription`);
-    for (const key of ['autoConnect', 'configFile', 'keepaliveInterval', 'keepaliveCountMax', 'reconnect.maxDelay', 'reattach', 'slowRttMs', 'statusBar.maxItems']) {
+    for (const key of [
+      'autoConnect',
+      'configFile',
+      'keepaliveInterval',
+      'keepaliveCountMax',
+      'reconnect.maxDelay',
+      'reattach',
+      'slowRttMs',
+      'statusBar.maxItems',
+    ]) {
       assert.ok(props[`sshKeepalive.${key}`], `setting sshKeepalive.${key} is missing`);
     }
   });

@@ -37,7 +37,8 @@ suite('connecting', () => {
   test('the Hosts view lists every configured host with its state', async () => {
     const tree = api.tree();
     const labels = tree.map((n) => n.label);
-    for (const alias of ['lab', 'autolab', 'flaky', 'newkey', 'changedkey', 'labfwd', 'broken']) assert.ok(labels.includes(alias), `${alias} missing from ${labels}`);
+    for (const alias of ['lab', 'autolab', 'flaky', 'newkey', 'changedkey', 'labfwd', 'broken'])
+      assert.ok(labels.includes(alias), `${alias} missing from ${labels}`);
     const lab = tree.find((n) => n.label === 'lab')!;
     assert.strictEqual(lab.contextValue, 'host.connected');
     assert.match(lab.description ?? '', /^connected, \d+(\.\d)? ms$/);
@@ -59,7 +60,10 @@ suite('connecting', () => {
     const body = await (await fetch(`http://${fwd.address}/`)).text();
     assert.strictEqual(body, peers.httpBody);
     const node = api.tree().find((n) => n.label === 'labfwd')!;
-    assert.ok(node.children.some((c) => c.label === fwd.label && c.contextValue === 'forward'), JSON.stringify(node.children));
+    assert.ok(
+      node.children.some((c) => c.label === fwd.label && c.contextValue === 'forward'),
+      JSON.stringify(node.children),
+    );
   });
 
   test('autoConnect connects the hosts it names as soon as the setting changes', async () => {

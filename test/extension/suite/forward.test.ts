@@ -20,7 +20,11 @@ suite('port forwards', () => {
   });
 
   test('a local forward added by command carries HTTP traffic', async () => {
-    const info = await vscode.commands.executeCommand<ForwardInfo>('sshKeepalive.addForward', { alias: 'lab', kind: 'local', spec: `0:127.0.0.1:${peers.httpPort}` });
+    const info = await vscode.commands.executeCommand<ForwardInfo>('sshKeepalive.addForward', {
+      alias: 'lab',
+      kind: 'local',
+      spec: `0:127.0.0.1:${peers.httpPort}`,
+    });
     assert.ok(info, 'addForward returned nothing');
     assert.strictEqual(info.state, 'active', JSON.stringify(info));
     assert.match(info.address ?? '', /^127\.0\.0\.1:\d+$/);
@@ -41,14 +45,19 @@ suite('port forwards', () => {
     assert.strictEqual(copied, info.address);
 
     assert.strictEqual(await vscode.commands.executeCommand<boolean>('sshKeepalive.stopForward', { alias: 'lab', id: info.id }), true);
-    assert.strictEqual(api.forwards('lab').find((f) => f.id === info.id), undefined);
+    assert.strictEqual(
+      api.forwards('lab').find((f) => f.id === info.id),
+      undefined,
+    );
     await assert.rejects(get(info.address!), 'nothing listens there any more');
   });
 
   test('a remote forward reaches a port on this machine from the server', async () => {
     const info = await vscode.commands.executeCommand<ForwardInfo>('sshKeepalive.addForward', 'lab', 'remote', `0:127.0.0.1:${peers.httpPort}`);
     assert.ok(info);
-    const active = await waitFor('the remote forward to be active', () => api.forwards('lab').find((f) => f.id === info.id && f.state === 'active' && f.address));
+    const active = await waitFor('the remote forward to be active', () =>
+      api.forwards('lab').find((f) => f.id === info.id && f.state === 'active' && f.address),
+    );
     // The server listens on its loopback, which here is this machine's.
     const port = active.address!.split(':').pop();
     assert.strictEqual(await get(`127.0.0.1:${port}`), peers.httpBody);
@@ -58,7 +67,11 @@ suite('port forwards', () => {
   test('a malformed spec is refused with a clear message and nothing is added', async () => {
     const before = api.reportedErrors.length;
     const count = api.forwards('lab').length;
-    const info = await vscode.commands.executeCommand<ForwardInfo | undefined>('sshKeepalive.addForward', { alias: 'lab', kind: 'local', spec: '8080:localhost' });
+    const info = await vscode.commands.executeCommand<ForwardInfo | undefined>('sshKeepalive.addForward', {
+      alias: 'lab',
+      kind: 'local',
+      spec: '8080:localhost',
+    });
     assert.strictEqual(info, undefined);
     const reported = api.reportedErrors.slice(before);
     assert.strictEqual(reported.length, 1);
@@ -78,6 +91,9 @@ suite('port forwards', () => {
     await vscode.commands.executeCommand('sshKeepalive.stopForward', { alias: 'lab', id: info.id });
     await disconnect('lab');
     assert.strictEqual(await vscode.commands.executeCommand<boolean>('sshKeepalive.connect', 'lab'), true);
-    assert.deepStrictEqual(api.forwards('lab').map((f) => f.label), []);
+    assert.deepStrictEqual(
+      api.forwards('lab').map((f) => f.label),
+      [],
+    );
   });
 });

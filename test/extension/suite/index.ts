@@ -15,7 +15,7 @@ import * as path from 'path';
 
 // Mocha is resolved from the repository's node_modules (this file lives in
 // <repo>/out/test/extension/suite/), never from VS Code's own install.
- 
+
 const Mocha: typeof import('mocha') = require(require.resolve('mocha', { paths: [__dirname] }));
 
 export function run(): Promise<void> {
@@ -24,7 +24,10 @@ export function run(): Promise<void> {
   const grep = process.env.SSHKA_TEST_GREP;
   if (grep) mocha.grep(new RegExp(grep));
 
-  const files = fs.readdirSync(__dirname).filter((f) => f.endsWith('.test.js')).sort();
+  const files = fs
+    .readdirSync(__dirname)
+    .filter((f) => f.endsWith('.test.js'))
+    .sort();
   for (const f of files) mocha.addFile(path.join(__dirname, f));
 
   return new Promise<void>((resolve, reject) => {
@@ -41,10 +44,16 @@ export function run(): Promise<void> {
     try {
       if (files.length === 0) console.log(`no *.test.js files in ${__dirname}`);
       const runner = mocha.run(() => finish());
-      runner.on('pass', () => { passed++; });
+      runner.on('pass', () => {
+        passed++;
+      });
       // 'fail' also fires for failing hooks; those count as failures too.
-      runner.on('fail', () => { failed++; });
-      runner.on('pending', () => { skipped++; });
+      runner.on('fail', () => {
+        failed++;
+      });
+      runner.on('pending', () => {
+        skipped++;
+      });
     } catch (err) {
       console.error(err);
       failed++;

@@ -61,10 +61,14 @@ suite('outages (through the fault proxy)', () => {
     const started = Date.now();
     peers.proxy.reset();
     // Lost and back within milliseconds on loopback: watch for a new connected state.
-    await waitFor('a new connection', () => {
-      const s = api.hostState('flaky');
-      return s !== before && s?.kind === 'connected';
-    }, 15_000);
+    await waitFor(
+      'a new connection',
+      () => {
+        const s = api.hostState('flaky');
+        return s !== before && s?.kind === 'connected';
+      },
+      15_000,
+    );
     assert.ok(Date.now() - started < 5000, `restored in ${Date.now() - started} ms`);
   });
 

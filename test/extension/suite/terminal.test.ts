@@ -38,12 +38,19 @@ suite('remote terminals', () => {
     terminal.sendText('echo hi-$((40+2))');
     await waitFor('"hi-42" in the terminal', () => api.terminalOutput(terminal)?.includes('hi-42'));
     const node = api.tree().find((n) => n.label === 'lab')!;
-    assert.ok(node.children.some((c) => c.contextValue === 'terminal' && /^opened|reattached/.test(c.description ?? '')), JSON.stringify(node.children));
+    assert.ok(
+      node.children.some((c) => c.contextValue === 'terminal' && /^opened|reattached/.test(c.description ?? '')),
+      JSON.stringify(node.children),
+    );
   });
 
   test('a terminal survives a drop: one dim line, keys refused with one note, then reattached', async () => {
     const terminal = await openOn('flaky');
-    assert.strictEqual(api.terminalState(terminal)?.kind === 'open' && (api.terminalState(terminal) as { multiplexer?: string }).multiplexer, 'tmux', 'tmux is used when the server has it');
+    assert.strictEqual(
+      api.terminalState(terminal)?.kind === 'open' && (api.terminalState(terminal) as { multiplexer?: string }).multiplexer,
+      'tmux',
+      'tmux is used when the server has it',
+    );
     terminal.sendText('SSHKA_MARK=kept-$((6*7))');
     await waitFor('the shell to take the variable', async () => {
       terminal.sendText('echo mark-$SSHKA_MARK');
@@ -60,10 +67,14 @@ suite('remote terminals', () => {
     await new Promise((r) => setTimeout(r, 500));
 
     peers.proxy.resume();
-    await waitFor('the shell to be back', () => {
-      const s = api.terminalState(terminal);
-      return s?.kind === 'open' && s.generation >= 2;
-    }, 30_000);
+    await waitFor(
+      'the shell to be back',
+      () => {
+        const s = api.terminalState(terminal);
+        return s?.kind === 'open' && s.generation >= 2;
+      },
+      30_000,
+    );
     const state = api.terminalState(terminal);
     assert.ok(state?.kind === 'open' && state.reattached, `expected a reattach, got ${JSON.stringify(state)}`);
     await waitFor('the restored line', () => api.terminalOutput(terminal)?.includes('reattached to the tmux session'));
@@ -84,10 +95,14 @@ suite('remote terminals', () => {
     const first = api.terminalState(terminal);
     assert.ok(first?.kind === 'open' && first.multiplexer === undefined, JSON.stringify(first));
     peers.proxy.reset();
-    await waitFor('the new shell', () => {
-      const s = api.terminalState(terminal);
-      return s?.kind === 'open' && s.generation >= 2;
-    }, 20_000);
+    await waitFor(
+      'the new shell',
+      () => {
+        const s = api.terminalState(terminal);
+        return s?.kind === 'open' && s.generation >= 2;
+      },
+      20_000,
+    );
     await waitFor('the "new shell" line', () => api.terminalOutput(terminal)?.includes('This is a new shell'));
     const out = api.terminalOutput(terminal) ?? '';
     assert.strictEqual(count(out, '\x1b[2mConnection to flaky lost ('), 1);

@@ -45,8 +45,14 @@ suite('final state', () => {
       ready: async (page) => {
         const lab = page.getByRole('button', { name: /^SSH host lab: connected/ }).first();
         await lab.waitFor({ timeout: 60_000 });
-        await page.getByRole('treeitem', { name: /labfwd/ }).first().waitFor({ timeout: 30_000 });
-        await page.getByRole('treeitem', { name: /-L 0:127\.0\.0\.1/ }).first().waitFor({ timeout: 30_000 });
+        await page
+          .getByRole('treeitem', { name: /labfwd/ })
+          .first()
+          .waitFor({ timeout: 30_000 });
+        await page
+          .getByRole('treeitem', { name: /-L 0:127\.0\.0\.1/ })
+          .first()
+          .waitFor({ timeout: 30_000 });
         await page.waitForTimeout(2000); // RTTs in, spinners settled
         // The status item's tooltip (state, RTT, last contact, keepalive, uptime) in the picture too.
         await lab.hover();
