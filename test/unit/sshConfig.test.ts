@@ -5,35 +5,9 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { listHosts, parseJumpSpec, resolveHost, type ResolveOptions } from '../../src/core/config/sshConfig';
+import { listHosts, parseJumpSpec, resolveHost } from '../../src/core/config/sshConfig';
 import { ConfigError } from '../../src/core/config/types';
-
-const tempDirs: string[] = [];
-after(() => {
-  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-/** A fake home with ~/.ssh/config = `config` and extra files relative to the home. */
-function home(config: string, files: Record<string, string> = {}): { dir: string; opts: ResolveOptions; ssh: string } {
-  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'sshcfg-')));
-  tempDirs.push(dir);
-  const ssh = path.join(dir, '.ssh');
-  fs.mkdirSync(ssh, { mode: 0o700 });
-  fs.writeFileSync(path.join(ssh, 'config'), config);
-  for (const [name, text] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    fs.writeFileSync(path.join(dir, name), text);
-  }
-  return { dir, ssh, opts: { homeDir: dir, env: {}, localUser: 'me' } };
-}
-
-function configError(pattern: RegExp): (err: unknown) => boolean {
-  return (err: unknown) => {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    assert.match(err.message, pattern);
-    return true;
-  };
-}
+import { configError, home } from '../harness/configHome';
 
 test('defaults when nothing is configured', () => {
   const { dir, opts } = home('');
@@ -743,7 +717,7 @@ test('agrees with ssh -G on patterns, negation, Match and first-value-wins', (t)
     return;
   }
   const incDir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'sshcfg-inc-')));
-  tempDirs.push(incDir);
+  after(() => fs.rmSync(incDir, { recursive: true, force: true }));
   fs.writeFileSync(path.join(incDir, 'inc.conf'), 'User incuser\nHost other\n  Port 7\n');
   const config = `
 Host work-*

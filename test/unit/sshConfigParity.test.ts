@@ -2,7 +2,7 @@
  * Where ssh-keepalive read ssh_config differently from OpenSSH 9.2 (issue 15), one test
  * per difference. test/integration/sshG.test.ts checks the same against `ssh -G` itself.
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -11,34 +11,8 @@ import * as path from 'node:path';
 import { splitArgs } from '../../src/core/config/configFile';
 import { canonicalHostName } from '../../src/core/config/hostName';
 import { parseServices } from '../../src/core/config/servicePort';
-import { resolveHost, type ResolveOptions } from '../../src/core/config/sshConfig';
-import { ConfigError } from '../../src/core/config/types';
-
-const tempDirs: string[] = [];
-after(() => {
-  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function home(config: string, files: Record<string, string> = {}): { dir: string; ssh: string; opts: ResolveOptions } {
-  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'sshparity-')));
-  tempDirs.push(dir);
-  const ssh = path.join(dir, '.ssh');
-  fs.mkdirSync(ssh, { mode: 0o700 });
-  fs.writeFileSync(path.join(ssh, 'config'), config);
-  for (const [name, text] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    fs.writeFileSync(path.join(dir, name), text);
-  }
-  return { dir, ssh, opts: { homeDir: dir, env: {}, localUser: 'me' } };
-}
-
-function configError(pattern: RegExp): (err: unknown) => boolean {
-  return (err: unknown) => {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    assert.match(err.message, pattern);
-    return true;
-  };
-}
+import { resolveHost } from '../../src/core/config/sshConfig';
+import { configError, home } from '../harness/configHome';
 
 test('1. Match accepts ! on every criterion: !canonical and !final hold in the first pass, !all negates', () => {
   const { opts } = home('Match !canonical\n  User first\nMatch !final\n  Port 3000\nMatch final\n  ConnectTimeout 5\nMatch !all\n  ServerAliveInterval 9\n');

@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Availability } from './availability';
+import { writeClientFiles } from './clientFiles';
 import { pidAlive } from './pidAlive';
 import { freePort, type SshdHandle } from './sshd';
 
@@ -114,23 +115,7 @@ export async function startDropbear(options: DropbearOptions = {}): Promise<Drop
     };
     await launch();
 
-    const knownHostsPath = p('known_hosts');
-    await writeFile(knownHostsPath, `[${host}]:${port} ${hostKeyPublicLine}\n`);
-    const sshConfigPath = p('ssh_config');
-    await writeFile(
-      sshConfigPath,
-      [
-        `Host ${alias}`,
-        `  HostName ${host}`,
-        `  Port ${port}`,
-        `  User ${user}`,
-        `  IdentityFile ${clientKeyPath}`,
-        `  IdentitiesOnly yes`,
-        `  UserKnownHostsFile ${knownHostsPath}`,
-        `  StrictHostKeyChecking yes`,
-        '',
-      ].join('\n'),
-    );
+    const { knownHostsPath, sshConfigPath } = await writeClientFiles({ dir, alias, host, port, user, clientKeyPath, hostKeyPublicLine });
 
     let stopped: Promise<void> | undefined;
     const kill = async () => {

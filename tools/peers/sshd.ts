@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { writeClientFiles } from './clientFiles';
 import { pidAlive } from './pidAlive';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -220,24 +221,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
 
     await launch();
 
-    const knownHostsPath = p('known_hosts');
-    const hostPattern = port === 22 ? host : `[${host}]:${port}`;
-    await writeFile(knownHostsPath, `${hostPattern} ${hostKeyPublicLine}\n`);
-    const sshConfigPath = p('ssh_config');
-    await writeFile(
-      sshConfigPath,
-      [
-        `Host ${alias}`,
-        `  HostName ${host}`,
-        `  Port ${port}`,
-        `  User ${user}`,
-        `  IdentityFile ${quote(clientKeyPath)}`,
-        `  IdentitiesOnly yes`,
-        `  UserKnownHostsFile ${quote(knownHostsPath)}`,
-        `  StrictHostKeyChecking yes`,
-        '',
-      ].join('\n'),
-    );
+    const { knownHostsPath, sshConfigPath } = await writeClientFiles({ dir, alias, host, port, user, clientKeyPath, hostKeyPublicLine });
 
     let stopped: Promise<void> | undefined;
     return {
@@ -556,10 +540,6 @@ function opensshAtLeast(major: number, minor: number): boolean {
 
 function onPath(cmd: string): boolean {
   return (process.env.PATH ?? '').split(path.delimiter).some((d) => d && existsSync(path.join(d, cmd)));
-}
-
-function quote(p: string): string {
-  return /\s/.test(p) ? `"${p}"` : p;
 }
 
 function tail(s: string, lines = 30): string {
