@@ -10,7 +10,7 @@
  *   newkey     host key unknown, StrictHostKeyChecking ask (known_hosts starts empty)
  *   changedkey known_hosts holds another key for the server (must be refused)
  *   locked     direct, with a passphrase-protected key (a copy, so a test can change its passphrase)
- *   labfwd     direct, with a LocalForward (port 0: any free port) to the HTTP server below
+ *   labfwd     direct, with a LocalForward (on a free port: ssh refuses port 0 there) to the HTTP server below
  *   broken     a bad Port value (resolving it is a ConfigError)
  * an HTTP server on loopback that answers every GET with `httpBody`,
  * plus a second config file that cannot be parsed at all.
@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
-import { startSshd, type SshdHandle } from '../../tools/peers/sshd';
+import { freePort, startSshd, type SshdHandle } from '../../tools/peers/sshd';
 import { startWebServer } from '../../tools/peers/webServer';
 
 export interface Peers {
@@ -28,6 +28,8 @@ export interface Peers {
   proxy: FaultProxy;
   dir: string;
   httpPort: number;
+  /** The local port of labfwd's LocalForward. */
+  labfwdPort: number;
   httpBody: string;
   /** The ssh_config to point sshKeepalive.configFile at. */
   configFile: string;
@@ -57,6 +59,7 @@ async function start(): Promise<Peers> {
   const httpBody = 'hello through ssh';
   const web = await startWebServer(() => httpBody);
   const httpPort = web.port;
+  const labfwdPort = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sshka-ext-peers-'));
   const hostKeyLine = (port: number) => `[${sshd.host}]:${port} ${sshd.hostKeyPublicLine}`;
 
@@ -126,7 +129,7 @@ async function start(): Promise<Peers> {
       'Host labfwd',
       `  HostName ${sshd.host}`,
       `  Port ${sshd.port}`,
-      `  LocalForward 0 127.0.0.1:${httpPort}`,
+      `  LocalForward ${labfwdPort} 127.0.0.1:${httpPort}`,
       ...common(knownHosts, 'yes'),
       '',
       'Host broken',
@@ -155,5 +158,19 @@ async function start(): Promise<Peers> {
     process.once('SIGTERM', () => process.exit(143));
   }
 
-  return { sshd, proxy, dir, httpPort, httpBody, configFile, unparsableConfigFile, newKeyKnownHosts, changedKeyKnownHosts, lockedKeyPath, hostKeyLine, stop };
+  return {
+    sshd,
+    proxy,
+    dir,
+    httpPort,
+    labfwdPort,
+    httpBody,
+    configFile,
+    unparsableConfigFile,
+    newKeyKnownHosts,
+    changedKeyKnownHosts,
+    lockedKeyPath,
+    hostKeyLine,
+    stop,
+  };
 }

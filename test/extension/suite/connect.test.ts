@@ -56,7 +56,7 @@ suite('connecting', () => {
   test('a LocalForward from ssh_config starts with the session', async () => {
     assert.strictEqual(await vscode.commands.executeCommand<boolean>('sshKeepalive.connect', 'labfwd'), true);
     const fwd = await waitFor('the ssh_config forward to be active', () => api.forwards('labfwd').find((f) => f.state === 'active'));
-    assert.match(fwd.label, new RegExp(`^-L 0:127\\.0\\.0\\.1:${peers.httpPort}$`));
+    assert.match(fwd.label, new RegExp(`^-L ${peers.labfwdPort}:127\\.0\\.0\\.1:${peers.httpPort}$`));
     const body = await (await fetch(`http://${fwd.address}/`)).text();
     assert.strictEqual(body, peers.httpBody);
     const node = api.tree().find((n) => n.label === 'labfwd')!;

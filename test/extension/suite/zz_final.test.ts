@@ -50,7 +50,7 @@ suite('final state', () => {
           .first()
           .waitFor({ timeout: 30_000 });
         await page
-          .getByRole('treeitem', { name: /-L 0:127\.0\.0\.1/ })
+          .getByRole('treeitem', { name: /-L \d+:127\.0\.0\.1/ })
           .first()
           .waitFor({ timeout: 30_000 });
         await page.waitForTimeout(2000); // RTTs in, spinners settled
