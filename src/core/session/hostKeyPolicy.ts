@@ -42,16 +42,20 @@ export class HostKeyVerifier {
   };
 
   private async decide(blob: Buffer): Promise<boolean> {
-    if (this.approved) {
-      if (this.approved.equals(blob)) return true;
-      // Mid-session re-key or reconnect with a different key: never accepted.
+    // Mid-session re-key or reconnect with a different key: never accepted.
+    if (this.approved && !this.approved.equals(blob)) {
       throw this.changedError(keyTypeOf(blob), fingerprintSha256(blob), 'the key approved earlier in this session');
     }
     const { host, port, knownHostsFiles, strict } = this.target;
     const type = keyTypeOf(blob);
     const fingerprint = fingerprintSha256(blob);
+    // known_hosts is read again on every reconnect, as a new ssh would: a key revoked or
+    // replaced there since it was approved is refused, not carried over from the cache.
     const verdict = checkHostKey(knownHostsFiles, host, port, { type, blob });
     const display = knownHostsName(host, port);
+    // Unknown to known_hosts but approved earlier in this session (a prompt answered, or
+    // UserKnownHostsFile none): the same key is still the same host.
+    if (verdict.kind === 'unknown' && this.approved) return true;
     switch (verdict.kind) {
       case 'match':
         this.logger.debug(`host key ${type} ${fingerprint} matches ${verdict.file}:${verdict.line}`);
