@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Server, utils, type Connection } from 'ssh2';
 import type { ResolvedHost } from '../../src/core/config/types';
+import { usableEd25519 } from './keys';
 
 /**
  * An in-process ssh2 Server for fast unit tests of the state machine (the real OpenSSH
@@ -30,15 +31,15 @@ export interface MiniServer {
 
 export async function startMiniServer(opts: { password?: string; kbdInteractive?: boolean; keyPassphrase?: string } = {}): Promise<MiniServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ska-mini-'));
-  const hostKey = utils.generateKeyPairSync('ed25519');
-  const clientKey = utils.generateKeyPairSync('ed25519');
+  const hostKey = usableEd25519();
+  const clientKey = usableEd25519();
   const clientKeyPath = join(dir, 'id_ed25519');
   writeFileSync(clientKeyPath, clientKey.private, { mode: 0o600 });
   const allowedKeys = [clientKey.public];
   let encryptedClientKeyPath: string | undefined;
   if (opts.keyPassphrase !== undefined) {
     // Few bcrypt rounds: the test is about who sees the passphrase, not about its strength.
-    const encrypted = utils.generateKeyPairSync('ed25519', { passphrase: opts.keyPassphrase, cipher: 'aes256-ctr', rounds: 2 });
+    const encrypted = usableEd25519({ passphrase: opts.keyPassphrase, cipher: 'aes256-ctr', rounds: 2 });
     encryptedClientKeyPath = join(dir, 'id_ed25519_encrypted');
     writeFileSync(encryptedClientKeyPath, encrypted.private, { mode: 0o600 });
     allowedKeys.push(encrypted.public);

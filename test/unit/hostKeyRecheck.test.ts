@@ -7,6 +7,7 @@ import { utils } from 'ssh2';
 import { nullLogger } from '../../src/core/base/logger';
 import { HostKeyVerifier } from '../../src/core/session/hostKeyPolicy';
 import { noPrompter } from '../../src/core/session/prompter';
+import { usableEd25519 } from '../harness/keys';
 
 const blobOf = (pub: string) => {
   const key = utils.parseKey(pub);
@@ -19,7 +20,7 @@ test('a key approved earlier is checked against known_hosts again on reconnect: 
   const dir = mkdtempSync(join(tmpdir(), 'ska-recheck-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'known_hosts');
-  const key = blobOf(utils.generateKeyPairSync('ed25519').public);
+  const key = blobOf(usableEd25519().public);
   writeFileSync(file, `[h]:2222 ssh-ed25519 ${key.toString('base64')}\n`);
   const verifier = new HostKeyVerifier({ host: 'h', port: 2222, knownHostsFiles: [file], strict: 'yes' }, noPrompter, nullLogger);
   assert.equal(await verify(verifier, key), true, 'known key accepted');
@@ -32,7 +33,7 @@ test('a key approved earlier is checked against known_hosts again on reconnect: 
   assert.deepEqual(verifier.rejection?.location, { file, line: 2 });
 
   // Replaced by another key for the host: refused as changed.
-  const other = blobOf(utils.generateKeyPairSync('ed25519').public);
+  const other = blobOf(usableEd25519().public);
   writeFileSync(file, `[h]:2222 ssh-ed25519 ${other.toString('base64')}\n`);
   assert.equal(await verify(verifier, key), false, 'a key replaced in known_hosts since it was approved is refused');
   assert.equal(verifier.rejection?.code, 'host-key-changed');
@@ -40,10 +41,10 @@ test('a key approved earlier is checked against known_hosts again on reconnect: 
 
 test('a key approved without a known_hosts entry (accept-new with UserKnownHostsFile none) stays accepted for the session', async () => {
   const verifier = new HostKeyVerifier({ host: 'h', port: 22, knownHostsFiles: [], strict: 'accept-new' }, noPrompter, nullLogger);
-  const key = blobOf(utils.generateKeyPairSync('ed25519').public);
+  const key = blobOf(usableEd25519().public);
   assert.equal(await verify(verifier, key), true);
   assert.equal(await verify(verifier, key), true);
-  const other = blobOf(utils.generateKeyPairSync('ed25519').public);
+  const other = blobOf(usableEd25519().public);
   assert.equal(await verify(verifier, other), false, 'another key in the same session is a changed key');
   assert.equal(verifier.rejection?.code, 'host-key-changed');
 });

@@ -14,6 +14,7 @@ import type { SessionState } from '../../src/core/session/state';
 import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
 import { FakeClock, until } from '../harness/fakeClock';
 import { startMiniServer, type MiniServer } from '../harness/miniServer';
+import { usableEd25519 } from '../harness/keys';
 
 let server: MiniServer;
 const sessions: Session[] = [];
@@ -89,7 +90,7 @@ test('connects, measures an RTT, and the client carries an exec', async () => {
 });
 
 test('authentication failure is fatal and never retried', async () => {
-  const other = utils.generateKeyPairSync('ed25519');
+  const other = usableEd25519();
   const keyPath = `${server.dir}/wrong_key`;
   writeFileSync(keyPath, other.private, { mode: 0o600 });
   const before = server.authAttempts;
@@ -108,7 +109,7 @@ test('an unknown host key is refused under StrictHostKeyChecking=yes, a changed 
   const a = makeSession(server.resolvedHost(undefined, { userKnownHostsFiles: [empty] }));
   await assert.rejects(a.session.start(), (e: SessionError) => e.code === 'host-key-unknown');
 
-  const wrong = utils.generateKeyPairSync('ed25519');
+  const wrong = usableEd25519();
   const pub = utils.parseKey(wrong.public);
   if (pub instanceof Error) throw pub;
   const changed = `${server.dir}/changed_known_hosts`;

@@ -101,6 +101,7 @@ test('error locations: config errors from their fields or message, host key erro
   const { noPrompter } = await import('../../src/core/session/prompter');
   const { nullLogger } = await import('../../src/core/base/logger');
   const { utils } = await import('ssh2');
+  const { usableEd25519 } = await import('../harness/keys');
   const { mkdtempSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
@@ -110,10 +111,10 @@ test('error locations: config errors from their fields or message, host key erro
     return key.getPublicSSH();
   };
   const file = join(mkdtempSync(join(tmpdir(), 'ska-loc-')), 'known_hosts');
-  const pinned = blobOf(utils.generateKeyPairSync('ed25519').public);
+  const pinned = blobOf(usableEd25519().public);
   writeFileSync(file, `# pinned\n\n[h]:2222 ssh-ed25519 ${pinned.toString('base64')}\n`);
   const verifier = new HostKeyVerifier({ host: 'h', port: 2222, knownHostsFiles: [file], strict: 'yes' }, noPrompter, nullLogger);
-  const offered = blobOf(utils.generateKeyPairSync('ed25519').public);
+  const offered = blobOf(usableEd25519().public);
   const ok = await new Promise<boolean>((resolve) => verifier.verify(offered, resolve));
   assert.equal(ok, false);
   assert.equal(verifier.rejection?.code, 'host-key-changed');
