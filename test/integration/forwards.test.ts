@@ -21,17 +21,9 @@ import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
 import { freePort, sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
 import { eventWithin, within } from '../harness/bounded';
 import { requireOrSkip } from '../harness/skip';
+import { fastRetry, fastSession } from '../harness/fastOptions';
 
 /** -R and -D (and the registry) against a real OpenSSH sshd on loopback: the server side is this machine. */
-
-const fastRetry: ForwardRegistryOptions = { remote: { retry: { initialMs: 300, maxMs: 1500, factor: 2, minMs: 200 } } };
-const fastSession: Partial<SessionOptions> = {
-  keepalive: { intervalMs: 300, countMax: 2, demandMinMs: 400, demandRttFactor: 4, quietMs: 200 },
-  backoff: { initialMs: 100, maxMs: 400, factor: 2, minMs: 50 },
-  pathDownRetryMs: { min: 50, max: 100 },
-  reconnectTcpTimeoutMs: 500,
-  connectTimeoutMs: 3000,
-};
 
 function listen(server: Server, host: string): Promise<number> {
   return new Promise((resolve, reject) => {

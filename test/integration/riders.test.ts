@@ -16,8 +16,7 @@ import { RemoteShell } from '../../src/core/shell/remoteShell';
 import type { ShellState } from '../../src/core/shell/shellState';
 import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
 import { requireOrSkip } from '../harness/skip';
-
-const cliPath = join(__dirname, '..', '..', '..', 'dist', 'cli.js');
+import { cliPath } from '../../tools/peers/repo';
 
 /** A TCP relay whose target can be switched, and whose connections can be cut (a server swap). */
 async function startSwitchableRelay(targetPort: number): Promise<{ port: number; retarget(port: number): void; cut(): void; close(): Promise<void> }> {

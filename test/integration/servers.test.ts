@@ -18,6 +18,8 @@ import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
 import { freePort, type SshdHandle } from '../../tools/peers/sshd';
 import { testServers } from '../harness/servers';
 import { requireOrSkip } from '../harness/skip';
+import { fastRetry, fastSession } from '../harness/fastOptions';
+import { cliPath } from '../../tools/peers/repo';
 
 /**
  * The core cases, one body each, against every test server (OpenSSH and Dropbear): connect,
@@ -25,17 +27,6 @@ import { requireOrSkip } from '../harness/skip';
  * restore after the server's per-connection process is killed; then the defects Dropbear
  * showed (issue 16).
  */
-
-const repoRoot = join(__dirname, '..', '..', '..');
-const cliPath = join(repoRoot, 'dist', 'cli.js');
-const fastRetry: ForwardRegistryOptions = { remote: { retry: { initialMs: 300, maxMs: 1500, factor: 2, minMs: 200 } } };
-const fastSession: Partial<SessionOptions> = {
-  keepalive: { intervalMs: 300, countMax: 2, demandMinMs: 400, demandRttFactor: 4, quietMs: 200 },
-  backoff: { initialMs: 100, maxMs: 400, factor: 2, minMs: 50 },
-  pathDownRetryMs: { min: 50, max: 100 },
-  reconnectTcpTimeoutMs: 500,
-  connectTimeoutMs: 3000,
-};
 
 function memoryLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];

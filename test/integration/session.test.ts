@@ -15,9 +15,7 @@ import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/
 import { within } from '../harness/bounded';
 import { assertNoSecrets, recordingLogger } from '../harness/recordingLogger';
 import { requireOrSkip } from '../harness/skip';
-
-const repoRoot = join(__dirname, '..', '..', '..');
-const cliPath = join(repoRoot, 'dist', 'cli.js');
+import { cliPath } from '../../tools/peers/repo';
 
 function exec(client: Client, command: string): Promise<{ out: string; code: number | null }> {
   return within(execUnbounded(client, command), 10_000, `the remote command "${command}" to finish`);

@@ -16,6 +16,7 @@ import { runOneOff } from '../../src/cli/oneOff';
 import { FakeClock, turns, until } from '../harness/fakeClock';
 import { startMiniServer, type MiniServer } from '../harness/miniServer';
 import { CallCounter } from '../harness/mustCall';
+import { fastSession } from '../harness/fastOptions';
 
 let server: MiniServer;
 const sessions: Session[] = [];
@@ -28,13 +29,8 @@ after(async () => {
   await server.close();
 });
 
-const fast: Partial<SessionOptions> = {
-  keepalive: { intervalMs: 300, countMax: 2, demandMinMs: 400, demandRttFactor: 4, quietMs: 200 },
-  backoff: { initialMs: 5000, maxMs: 5000, factor: 1, minMs: 5000 },
-  pathDownRetryMs: { min: 50, max: 100 },
-  reconnectTcpTimeoutMs: 500,
-  connectTimeoutMs: 3000,
-};
+// A backoff far longer than the gap: an attempt inside it can only come from a kick.
+const fast: Partial<SessionOptions> = { ...fastSession, backoff: { initialMs: 5000, maxMs: 5000, factor: 1, minMs: 5000 } };
 
 function makeSession(host: ResolvedHost, overrides: Partial<SessionOptions> = {}) {
   const clock = new FakeClock();

@@ -9,6 +9,7 @@ import { Session, sessionOptionsFor, type SessionOptions } from '../../src/core/
 import { eventWithin, sleep, until } from '../harness/bounded';
 import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
 import { startMiniServer, type MiniServer } from '../harness/miniServer';
+import { fastSession } from '../harness/fastOptions';
 
 /**
  * A client that connects to a forward while the session is down is held, not refused, and
@@ -31,13 +32,7 @@ after(async () => {
   await server.close();
 });
 
-const fast: Partial<SessionOptions> = {
-  keepalive: { intervalMs: 300, countMax: 2, demandMinMs: 400, demandRttFactor: 4, quietMs: 200 },
-  backoff: { initialMs: 100, maxMs: 400, factor: 2, minMs: 50 },
-  pathDownRetryMs: { min: 50, max: 100 },
-  reconnectTcpTimeoutMs: 300,
-  connectTimeoutMs: 3000,
-};
+const fast: Partial<SessionOptions> = { ...fastSession, reconnectTcpTimeoutMs: 300 };
 const hold = { holdMs: 15_000, channelOpenMs: 3000 };
 
 async function connectedThroughProxy(t: TestContext): Promise<{ session: Session; proxy: FaultProxy }> {

@@ -15,6 +15,7 @@ import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
 import { FakeClock, until } from '../harness/fakeClock';
 import { startMiniServer, type MiniServer } from '../harness/miniServer';
 import { usableEd25519 } from '../harness/keys';
+import { fastSession } from '../harness/fastOptions';
 
 let server: MiniServer;
 const sessions: Session[] = [];
@@ -29,13 +30,7 @@ after(async () => {
   await server.close();
 });
 
-const fast: Partial<SessionOptions> = {
-  keepalive: { intervalMs: 300, countMax: 2, demandMinMs: 400, demandRttFactor: 4, quietMs: 200 },
-  backoff: { initialMs: 100, maxMs: 400, factor: 2, minMs: 50 },
-  pathDownRetryMs: { min: 50, max: 100 },
-  reconnectTcpTimeoutMs: 500,
-  connectTimeoutMs: 3000,
-};
+const fast = fastSession;
 
 /**
  * A session on a fake clock: its backoff sleeps, keepalive intervals and probe deadlines move
