@@ -84,7 +84,9 @@ test('tmux commands: own server per terminal, options before the session, env th
     '-s',
     'n',
   ]);
-  assert.deepEqual(runWithFakeTmux(tmux.killCommand(name)).calls[0], ['-L', name, 'kill-server']);
+  const killCalls = runWithFakeTmux(tmux.killCommand(name)).calls;
+  assert.deepEqual(killCalls[0], ['-L', name, 'list-panes', '-a', '-F', '#{pane_pid}']);
+  assert.deepEqual(killCalls[1], ['-L', name, 'kill-server']);
   assert.throws(() => tmux.launchCommand('bad name', {}), /invalid tmux session name/);
   assert.throws(() => tmux.launchCommand('n', { env: { 'X;id': '1' } }), /invalid environment variable name/);
 });
@@ -102,6 +104,10 @@ test("tmux launch: the shell's exit status comes back through the client, and th
   // kill-server leaves the socket file behind in real tmux: the kill command removes it.
   const killed = runWithFakeTmux(tmux.killCommand('st'), { socketExists: true });
   assert.deepEqual(killed.leftInSocketDir, []);
+  // A pane's wrapper that writes its status a moment after kill-server (as real panes do when
+  // they get their hangup): the kill command waits for it before cleaning up.
+  const late = runWithFakeTmux(tmux.killCommand('st'), { socketExists: true, lateStatusWriter: true });
+  assert.deepEqual(late.leftInSocketDir, []);
 });
 
 /**
@@ -109,7 +115,7 @@ test("tmux launch: the shell's exit status comes back through the client, and th
  * records its arguments and environment; `new-session` creates the socket file and runs the
  * pane command as tmux would (with $TMUX set to "socket,pid,session").
  */
-function runWithFakeTmux(command: string, opts: { serverStays?: boolean; socketExists?: boolean } = {}) {
+function runWithFakeTmux(command: string, opts: { serverStays?: boolean; socketExists?: boolean; lateStatusWriter?: boolean } = {}) {
   const { mkdtempSync, writeFileSync, readFileSync, readdirSync, mkdirSync, existsSync } = require('node:fs') as typeof import('node:fs');
   const { join } = require('node:path') as typeof import('node:path');
   const dir = mkdtempSync(join(require('node:os').tmpdir(), 'ska-faketmux-'));
@@ -126,6 +132,9 @@ function runWithFakeTmux(command: string, opts: { serverStays?: boolean; socketE
       'case " $* " in',
       '  *" new-session "*) for last; do :; done; : > "$TMUX_TMPDIR/tmux-$(id -u)/$2"; TMUX="$TMUX_TMPDIR/tmux-$(id -u)/$2,1,0" SHELL=/bin/sh sh -c "$last"; exit 0 ;;',
       `  *" has-session "*) exit ${opts.serverStays ? 0 : 1} ;;`,
+      ...(opts.lateStatusWriter
+        ? ['  *" list-panes "*) (sleep 0.3; echo 129 > "$TMUX_TMPDIR/tmux-$(id -u)/$2.status") >/dev/null 2>&1 & echo $!; exit 0 ;;']
+        : []),
       'esac',
       'exit 0',
       '',

@@ -36,7 +36,7 @@ export interface SshdHandle {
   /** The address sshd listens on (what a client connects to). */
   readonly host: string;
   readonly port: number;
-  /** The user to log in as: the user running the tests (root login is enabled). */
+  /** The user to log in as: the user running the tests (root login is enabled), with HOME in `dir`/home. */
   readonly user: string;
   readonly alias: string;
   /** `ssh -F <sshConfigPath> <alias>` reaches this server. */
@@ -176,6 +176,11 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
     const hostKeyPublicLine = (await readFile(`${hostKeys[0]}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
     const tmuxTmpDir = p('tmux');
     mkdirSync(tmuxTmpDir, { mode: 0o700 });
+    // Sessions get a clean home: the login shell then reads no dotfiles of the user running the
+    // tests (root's .bashrc here runs `pyenv rehash`, whose lock file, left by a session the
+    // tests kill, makes every later login wait 60 s).
+    const home = p('home');
+    mkdirSync(home, { mode: 0o700 });
 
     if (isRoot) {
       // sshd running as root insists on its privilege separation directory.
@@ -184,7 +189,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
 
     const sshdConfigPath = p('sshd_config');
     const writeSshdConfig = (port: number) =>
-      writeFile(sshdConfigPath, sshdConfig({ port, host, dir, hostKeys, extra: options.extraConfig ?? [], tmuxTmpDir }));
+      writeFile(sshdConfigPath, sshdConfig({ port, host, dir, hostKeys, extra: options.extraConfig ?? [], tmuxTmpDir, home }));
 
     let log = '';
     const appendLog = (chunk: string) => {
@@ -320,7 +325,7 @@ function reapOrphansOnce(): void {
   for (const dir of stale) rmSync(dir, { recursive: true, force: true });
 }
 
-function sshdConfig(o: { port: number; host: string; dir: string; hostKeys: string[]; extra: string[]; tmuxTmpDir: string }): string {
+function sshdConfig(o: { port: number; host: string; dir: string; hostKeys: string[]; extra: string[]; tmuxTmpDir: string; home: string }): string {
   const matchAt = o.extra.findIndex((l) => /^\s*match\s/i.test(l));
   const extraTop = matchAt < 0 ? o.extra : o.extra.slice(0, matchAt);
   const extraMatch = matchAt < 0 ? [] : o.extra.slice(matchAt);
@@ -333,7 +338,7 @@ function sshdConfig(o: { port: number; host: string; dir: string; hostKeys: stri
 
   // SetEnv takes only its first line; merge ours into the caller's.
   const setEnvExtra = extraTop.filter((l) => keyword(l) === 'setenv').map((l) => l.trim().replace(/^\S+\s*=?\s*/, ''));
-  const setEnv = [`${MARKER_VAR}=${o.dir}`, `TMUX_TMPDIR=${o.tmuxTmpDir}`, ...setEnvExtra].join(' ');
+  const setEnv = [`${MARKER_VAR}=${o.dir}`, `TMUX_TMPDIR=${o.tmuxTmpDir}`, `HOME=${o.home}`, ...setEnvExtra].join(' ');
 
   const defaults = [
     `Port ${o.port}`,

@@ -96,8 +96,18 @@ const LAUNCH_SCRIPT = [
   'exit "$c"',
 ].join('; ');
 
-/** $1 name: ends the server and removes what it leaves behind. */
-const KILL_SCRIPT = ['tmux -L "$1" kill-server 2>/dev/null', 'd=${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)', 'rm -f "$d/$1" "$d/$1.status"'].join('; ');
+/**
+ * $1 name: ends the server and removes what it leaves behind. The panes' wrappers outlive
+ * kill-server by a few milliseconds and still write their status file, so the files go only
+ * once those processes are gone (at most 2 s).
+ */
+const KILL_SCRIPT = [
+  'p=$(tmux -L "$1" list-panes -a -F "#{pane_pid}" 2>/dev/null)',
+  'tmux -L "$1" kill-server 2>/dev/null',
+  'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do a=; for q in $p; do kill -0 "$q" 2>/dev/null && a=1; done; [ -z "$a" ] && break; sleep 0.1; done',
+  'd=${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)',
+  'rm -f "$d/$1" "$d/$1.status"',
+].join('; ');
 
 function checkName(name: string): string {
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`invalid tmux session name ${JSON.stringify(name)}`);
