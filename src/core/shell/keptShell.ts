@@ -81,9 +81,12 @@ export class KeptShell {
   private readonly logger: Logger;
   private readonly holdLimit: number;
 
+  private link: KeeperLink | undefined;
+
+  /** `keeper` may still be coming (its secret is read asynchronously); undefined: no keeper. */
   constructor(
     private readonly session: Session,
-    private readonly link: KeeperLink | undefined,
+    private readonly keeper: KeeperLink | Promise<KeeperLink | undefined> | undefined,
     private readonly options: RemoteShellOptions,
     private readonly deps: KeptShellDeps = {},
   ) {
@@ -129,19 +132,20 @@ export class KeptShell {
   start(): Promise<void> {
     if (this.started || this.closing) return this.firstOpen.promise;
     this.started = true;
-    const link = this.link;
-    if (!link) {
-      this.fallBack(undefined);
-      return this.firstOpen.promise;
-    }
-    link.onDidChangeState(() => this.onLinkState(), this.disposables);
     this.session.onDidChangeState(() => this.onSessionState(), this.disposables);
     if (!this.session.connection) void this.session.start().catch(() => undefined);
-    void link.whenDecided().then((attached) => {
-      if (this.closing) return;
-      if (attached) this.openStream();
-      else this.fallBack(link.state.kind === 'unavailable' ? link.state.reason : 'the session keeper could not be reached');
-    });
+    void Promise.resolve(this.keeper)
+      .catch(() => undefined)
+      .then(async (link) => {
+        if (this.closing) return;
+        if (!link) return this.fallBack(undefined);
+        this.link = link;
+        link.onDidChangeState(() => this.onLinkState(), this.disposables);
+        const attached = await link.whenDecided();
+        if (this.closing) return;
+        if (attached) this.openStream();
+        else this.fallBack(link.state.kind === 'unavailable' ? link.state.reason : 'the session keeper could not be reached');
+      });
     return this.firstOpen.promise;
   }
 
@@ -335,8 +339,9 @@ export class KeptShell {
     if (reason !== undefined) {
       this.fallbackWhy = reason;
       this.fallbackEmitter.fire(reason);
-      if (this.heldBytes > 0) this.discardHeld('new-shell');
     }
+    // Keys typed while the keeper was being tried were meant for a kept shell: not for this one.
+    this.discardHeld('new-shell');
     inner.start().then(
       () => this.firstOpen.resolve(),
       (err: Error) => this.firstOpen.reject(err),
