@@ -104,12 +104,14 @@ async function main(): Promise<number> {
     for (const f of forwards) {
       const why = forwardFailure(f);
       if (!why) continue;
+      // The registry has already printed why a forward `failed`: say each reason once.
+      const alreadyPrinted = f.state.kind === 'failed';
       if (exitOnForwardFailure) {
-        process.stderr.write(`ssh-keepalive: ${why} (ExitOnForwardFailure)\n`);
+        process.stderr.write(`ssh-keepalive: ${alreadyPrinted ? `${f.label} could not start` : why}; exiting (ExitOnForwardFailure)\n`);
         shutdown(exitFatal);
         return true;
       }
-      logger.warn(why);
+      if (!alreadyPrinted) logger.warn(why);
     }
     return false;
   };

@@ -111,20 +111,46 @@ export function parseConfigText(text: string, file: string): ConfigNode[] {
 }
 
 /**
+ * The largest config file (or Include target) read: 4 MiB. A generated inventory of
+ * 40,000 Host blocks fits; the parser holds a file's text and nodes in memory (~30x its
+ * size), so a runaway input (a log file included by a glob, `-F /dev/zero`) must be
+ * refused before it is read, with a message, rather than exhaust memory.
+ */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+/**
  * Read and parse a file. Undefined when it does not exist (ssh treats a missing config
  * or a vanished Include target as empty); 'directory' for a directory, which ssh reads as
- * an empty file (the caller warns). Any other read error is fatal, as in ssh.
+ * an empty file (the caller warns). Any other read error is fatal, as in ssh, and so is
+ * a file that is not a regular file (a device or a pipe never ends) or over MAX_CONFIG_BYTES.
  */
 export function readConfigFile(file: string): ConfigNode[] | 'directory' | undefined {
   let text: string;
+  let fd: number | undefined;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    // O_NONBLOCK: opening a FIFO must not wait for a writer before fstat can refuse it.
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const stat = fs.fstatSync(fd);
+    if (stat.isDirectory()) return 'directory';
+    if (!stat.isFile()) throw new ConfigError(`Cannot read ssh config file ${file}: not a regular file`, file);
+    if (stat.size > MAX_CONFIG_BYTES) {
+      throw new ConfigError(
+        `Cannot read ssh config file ${file}: it is ${stat.size} bytes; config files over ${MAX_CONFIG_BYTES} bytes (4 MiB) are refused`,
+        file,
+      );
+    }
+    text = fs.readFileSync(fd, 'utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
     if (code === 'EISDIR') return 'directory';
     const why = code === 'EACCES' ? 'permission denied' : (err as Error).message;
     throw new ConfigError(`Cannot read ssh config file ${file}: ${why}`, file);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
+  // A file that grew after fstat is still bounded.
+  if (text.length > MAX_CONFIG_BYTES) throw new ConfigError(`Cannot read ssh config file ${file}: config files over ${MAX_CONFIG_BYTES} bytes (4 MiB) are refused`, file);
   return parseConfigText(text, file);
 }

@@ -1,6 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Client, type ConnectConfig } from 'ssh2';
+import { boundTimerMs } from '../base/clock';
 import { withDeadline } from '../base/deadline';
 import type { Logger } from '../base/logger';
 import type { JumpHost, ResolvedHost } from '../config/types';
@@ -32,6 +33,8 @@ export interface AttemptContext {
   /** One verifier per hop, kept across attempts so a reconnect must present the same key. */
   verifierFor(hop: Hop): HostKeyVerifier;
   logger: Logger;
+  /** A warning that is printed once per session however many attempts hit it (a stale agent). */
+  warnOnce?: (message: string) => void;
   deadlines: AttemptDeadlines;
   everConnected: boolean;
 }
@@ -56,6 +59,8 @@ export type Hop = Pick<
   | 'identityAgent'
   | 'hostKeyAlias'
   | 'userKnownHostsFiles'
+  | 'globalKnownHostsFiles'
+  | 'hashKnownHosts'
   | 'strictHostKeyChecking'
 >;
 
@@ -115,7 +120,7 @@ function openTcp(hop: Hop, ctx: AttemptContext, target: string): Promise<Socket>
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new SessionError('timeout', `TCP connect to ${target} timed out after ${ctx.deadlines.tcpMs} ms`));
-    }, ctx.deadlines.tcpMs);
+    }, boundTimerMs(ctx.deadlines.tcpMs));
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
@@ -160,7 +165,7 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
     let authStarted = 0;
     const arm = (ms: number, what: string) => {
       clearTimeout(timer);
-      timer = setTimeout(() => fail(new SessionError('stalled', `${what} with ${target} timed out after ${ms} ms`)), ms);
+      timer = setTimeout(() => fail(new SessionError('stalled', `${what} with ${target} timed out after ${ms} ms`)), boundTimerMs(ms));
     };
     const finish = () => {
       clearTimeout(timer);
@@ -178,6 +183,12 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
     };
     const authReport = new AuthReport();
     const onError = (err: Error & { level?: string }) => {
+      // ssh2 reports an agent it cannot reach (a socket left behind by a dead agent) as an
+      // error but goes on with the next method itself, as ssh does: not a failed attempt.
+      if (err.level === 'agent') {
+        const warn = ctx.warnOnce ?? ((m: string) => ctx.logger.warn(m));
+        return warn(`the ssh agent cannot be used (${err.message}); trying the other authentication methods`);
+      }
       // ssh2's text says only that every method failed: name the methods and keys instead.
       if (!verifier.rejection && err.level === 'client-authentication') {
         return fail(new SessionError('auth-failed', authReport.describeFailure(target, hop.user), { host: target }));
@@ -212,7 +223,7 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
     arm(ctx.deadlines.handshakeMs, 'SSH handshake');
     const bannerTimer = setTimeout(
       () => fail(new SessionError('timeout', `${target} accepted the connection but sent no SSH banner within ${ctx.deadlines.bannerMs} ms`)),
-      ctx.deadlines.bannerMs,
+      boundTimerMs(ctx.deadlines.bannerMs),
     );
     const onFirstBytes = () => clearTimeout(bannerTimer);
     const config: ConnectConfig = {
@@ -229,8 +240,12 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
         ctx.logger,
         onPrompt,
         authReport,
+        ctx.warnOnce,
       ),
-      algorithms: { cipher: { prepend: cipherPreference } } as unknown as ConnectConfig['algorithms'],
+      algorithms: {
+        cipher: { prepend: cipherPreference },
+        serverHostKey: verifier.hostKeyAlgorithms(),
+      } as unknown as ConnectConfig['algorithms'],
     };
     try {
       client.connect(config);

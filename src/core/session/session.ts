@@ -127,6 +127,8 @@ export class Session implements Disposable {
   private readonly random: () => number;
   private readonly clock: Clock;
   private readonly idleCloses = new IdleCloseDetector();
+  /** Warnings already printed: a stale agent is news once, not on every reconnect. */
+  private readonly warned = new Set<string>();
 
   constructor(
     readonly host: ResolvedHost,
@@ -354,6 +356,11 @@ export class Session implements Disposable {
       identities: this.identities,
       verifierFor: (hop) => this.verifierFor(hop),
       logger: this.deps.logger,
+      warnOnce: (message) => {
+        if (this.warned.has(message)) return;
+        this.warned.add(message);
+        this.deps.logger.warn(message);
+      },
       deadlines: { tcpMs, bannerMs: tcpMs, handshakeMs: this.options.connectTimeoutMs, authMs: this.options.authTimeoutMs },
       everConnected: this.everConnected,
     });
@@ -463,6 +470,8 @@ export class Session implements Disposable {
           host: name,
           port,
           knownHostsFiles: hop.userKnownHostsFiles ?? this.host.userKnownHostsFiles,
+          globalKnownHostsFiles: hop.globalKnownHostsFiles ?? this.host.globalKnownHostsFiles,
+          hashKnownHosts: hop.hashKnownHosts ?? this.host.hashKnownHosts,
           strict: hop.strictHostKeyChecking ?? this.host.strictHostKeyChecking,
         },
         this.deps.prompter,
