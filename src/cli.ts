@@ -145,7 +145,19 @@ async function main(): Promise<number> {
   if (failIfAsked(remotes)) return exitFatal;
 
   if (args.noCommand) {
-    // Runs until a signal; the session reconnects by itself.
+    // Runs until a signal; the session reconnects by itself. An error that retrying cannot
+    // fix (a changed host key, a revoked login) ends it as it would end ssh: said once, 255.
+    store.add(
+      session.onDidChangeState((s) => {
+        if (s.kind !== 'failed') return;
+        if (args.keepListeners) {
+          process.stderr.write(`ssh-keepalive: ${s.error.message}\nssh-keepalive: not reconnecting; the local ports stay bound (--keep-listeners)\n`);
+          return;
+        }
+        process.stderr.write(`ssh-keepalive: ${s.error.message}\n`);
+        shutdown(exitFatal);
+      }),
+    );
     await new Promise<void>(() => undefined);
     return 0;
   }

@@ -7,7 +7,7 @@ import type { Logger } from '../base/logger';
 import type { JumpHost, ResolvedHost } from '../config/types';
 import { createAuthHandler } from './auth';
 import { AuthReport } from './authReport';
-import { classifyError, SessionError } from './errors';
+import { classifyError, malformedHostName, SessionError } from './errors';
 import { type HostKeyVerifier } from './hostKeyPolicy';
 import type { IdentityLoader } from './identities';
 import type { Prompter } from './prompter';
@@ -116,6 +116,8 @@ export async function connectAttempt(host: ResolvedHost, ctx: AttemptContext): P
 
 function openTcp(hop: Hop, ctx: AttemptContext, target: string): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
+    const malformed = malformedHostName(hop.hostName);
+    if (malformed) return reject(new SessionError('unknown-host', `cannot connect to ${target}: ${malformed}`, { host: target, fatal: true }));
     const socket = netConnect({ host: hop.hostName, port: hop.port });
     const timer = setTimeout(() => {
       socket.destroy();

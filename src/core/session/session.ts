@@ -303,6 +303,7 @@ export class Session implements Disposable {
   /** Attempts until one connects and answers a first probe (returned), a fatal error, or dispose. */
   private async connectLoop(reconnecting: boolean): Promise<Live | undefined> {
     let attempt = 0;
+    const failureKinds = new Set<SessionError['code']>();
     if (reconnecting) {
       // First retry almost at once (a little jitter spreads many sessions after a network change).
       const s = this.phase.state;
@@ -327,10 +328,14 @@ export class Session implements Disposable {
           this.firstConnect.reject(error);
           return undefined;
         }
-        // A long outage must not flood the log: the first attempts, then one a minute or so.
+        // A long outage must not flood the log: the first failure of each kind is a warning
+        // (a refused port must not be retried in silence), then the first attempts, then one
+        // a minute or so.
         const line = `attempt ${attempt} failed: ${error.message}`;
-        if (attempt <= 3 || attempt % 60 === 0) this.deps.logger.info(line);
+        if (!failureKinds.has(error.code)) this.deps.logger.warn(`${line}; retrying`);
+        else if (attempt <= 3 || attempt % 60 === 0) this.deps.logger.info(line);
         else this.deps.logger.debug(line);
+        failureKinds.add(error.code);
         const delayMs = error.pathDown ? this.pathDownDelay() : this.backoff.next();
         if (!(await this.wait(attempt + 1, delayMs, error.message))) return undefined;
         continue;
