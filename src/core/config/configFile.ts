@@ -132,6 +132,8 @@ export function readConfigFile(file: string): ConfigNode[] | 'directory' | undef
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     const stat = fs.fstatSync(fd);
     if (stat.isDirectory()) return 'directory';
+    // `-F /dev/null` is the usual way to say "no config": it reads as empty.
+    if (stat.isCharacterDevice() && fs.realpathSync(file) === '/dev/null') return [];
     if (!stat.isFile()) throw new ConfigError(`Cannot read ssh config file ${file}: not a regular file`, file);
     if (stat.size > MAX_CONFIG_BYTES) {
       throw new ConfigError(
