@@ -31,7 +31,10 @@ async function server(t: TestContext): Promise<SshdHandle> {
 
 /** `ssh -G` and `ssh-keepalive -G` on the same arguments: exit codes and stderr. */
 async function printBoth(args: string[]) {
-  const [ssh, ours] = await Promise.all([runSsh(['-G', ...args], { env: noAgent, timeoutMs: 10_000 }), runCli(['-G', ...args], { env: noAgent, timeoutMs: 10_000 })]);
+  const [ssh, ours] = await Promise.all([
+    runSsh(['-G', ...args], { env: noAgent, timeoutMs: 10_000 }),
+    runCli(['-G', ...args], { env: noAgent, timeoutMs: 10_000 }),
+  ]);
   return { ssh, ours };
 }
 
@@ -44,10 +47,25 @@ test('config errors stop as in ssh -G: unknown keyword (file:line), unknown -o, 
   const bogus = file('bogus', 'Host other\n  HostName x\n  Bogus yes\n');
   const cases: Array<{ args: string[]; code: number; ssh?: RegExp; ours?: RegExp }> = [
     { args: ['-F', bogus, 'h'], code: 255, ssh: /line 3: Bad configuration option: bogus/, ours: /bogus:3: Bad configuration option: Bogus/ },
-    { args: ['-F', '/dev/null', '-o', 'UnknownOpt=1', 'h'], code: 255, ssh: /Bad configuration option: unknownopt/, ours: /Bad configuration option: UnknownOpt/ },
+    {
+      args: ['-F', '/dev/null', '-o', 'UnknownOpt=1', 'h'],
+      code: 255,
+      ssh: /Bad configuration option: unknownopt/,
+      ours: /Bad configuration option: UnknownOpt/,
+    },
     { args: ['-F', '/dev/null', '-o', 'BatchMode=perhaps', 'h'], code: 255, ssh: /"perhaps"/, ours: /BatchMode value "perhaps"/ },
-    { args: ['-F', file('badflag', 'Host elsewhere\n  IdentitiesOnly maybe\n'), 'h'], code: 255, ssh: /"maybe"/, ours: /badflag:2: bad IdentitiesOnly value "maybe"/ },
-    { args: ['-F', join(dir, 'missing'), 'h'], code: 255, ssh: /Can't open user config file .*missing: No such file or directory/, ours: /Can't open user config file .*missing: No such file or directory/ },
+    {
+      args: ['-F', file('badflag', 'Host elsewhere\n  IdentitiesOnly maybe\n'), 'h'],
+      code: 255,
+      ssh: /"maybe"/,
+      ours: /badflag:2: bad IdentitiesOnly value "maybe"/,
+    },
+    {
+      args: ['-F', join(dir, 'missing'), 'h'],
+      code: 255,
+      ssh: /Can't open user config file .*missing: No such file or directory/,
+      ours: /Can't open user config file .*missing: No such file or directory/,
+    },
     { args: ['-F', file('ignored', 'IgnoreUnknown bogus,other*\nHost *\n  Bogus yes\n  OtherThing 2\n'), 'h'], code: 0 },
     // Known to OpenSSH, not implemented here: accepted (and reported when connecting), never an error.
     { args: ['-F', file('known', 'Host *\n  AddKeysToAgent yes\n  ControlMaster auto\n'), 'h'], code: 0 },

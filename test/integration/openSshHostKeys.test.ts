@@ -113,7 +113,15 @@ test('HashKnownHosts yes: a key added with accept-new is written under a hashed 
   const dir = scratch(t);
   const files = { ssh: join(dir, 'kh_ssh'), ours: join(dir, 'kh_ours') };
   const common = ['StrictHostKeyChecking=accept-new', 'GlobalKnownHostsFile=none', 'HashKnownHosts=yes'];
-  const args = (file: string) => ['-F', sshd.sshConfigPath, '-o', 'BatchMode=yes', ...[...common, `UserKnownHostsFile=${file}`].flatMap((o) => ['-o', o]), sshd.alias, 'true'];
+  const args = (file: string) => [
+    '-F',
+    sshd.sshConfigPath,
+    '-o',
+    'BatchMode=yes',
+    ...[...common, `UserKnownHostsFile=${file}`].flatMap((o) => ['-o', o]),
+    sshd.alias,
+    'true',
+  ];
   const env = { SSH_AUTH_SOCK: undefined };
   const [ssh, ours] = await Promise.all([runSsh(args(files.ssh), { env }), runCli(args(files.ours), { env })]);
   assertBoth({ ssh, ours }, 0, 'connects and adds the key');
@@ -124,8 +132,11 @@ test('HashKnownHosts yes: a key added with accept-new is written under a hashed 
     const other = who === 'ssh' ? files.ours : files.ssh;
     assert.equal(line.split(' ').slice(1).join(' '), readFileSync(other, 'utf8').trim().split(' ').slice(1).join(' '));
   }
-  const again = await runSsh(['-F', sshd.sshConfigPath, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${files.ours}`, sshd.alias, 'true'], {
-    env,
-  });
+  const again = await runSsh(
+    ['-F', sshd.sshConfigPath, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${files.ours}`, sshd.alias, 'true'],
+    {
+      env,
+    },
+  );
   assert.equal(again.code, 0, `ssh accepts the hashed entry ssh-keepalive wrote: ${again.stderr}`);
 });

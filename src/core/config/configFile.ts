@@ -153,6 +153,7 @@ export function readConfigFile(file: string): ConfigNode[] | 'directory' | undef
     if (fd !== undefined) fs.closeSync(fd);
   }
   // A file that grew after fstat is still bounded.
-  if (text.length > MAX_CONFIG_BYTES) throw new ConfigError(`Cannot read ssh config file ${file}: config files over ${MAX_CONFIG_BYTES} bytes (4 MiB) are refused`, file);
+  if (text.length > MAX_CONFIG_BYTES)
+    throw new ConfigError(`Cannot read ssh config file ${file}: config files over ${MAX_CONFIG_BYTES} bytes (4 MiB) are refused`, file);
   return parseConfigText(text, file);
 }

@@ -64,7 +64,9 @@ export const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
 export function boundedDuration(setting: Setting, note: (message: string) => void): number {
   const seconds = parseDuration(setting);
   if (seconds <= MAX_TIMER_SECONDS) return seconds;
-  note(`${formatSource(setting.source)}: ${setting.name} ${setting.text} is longer than the longest timer (${MAX_TIMER_SECONDS} s, about 24.8 days); using ${MAX_TIMER_SECONDS} s`);
+  note(
+    `${formatSource(setting.source)}: ${setting.name} ${setting.text} is longer than the longest timer (${MAX_TIMER_SECONDS} s, about 24.8 days); using ${MAX_TIMER_SECONDS} s`,
+  );
   return MAX_TIMER_SECONDS;
 }
 
