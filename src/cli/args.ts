@@ -20,6 +20,8 @@ export interface CliArgs {
   forceTty?: boolean;
   disableTty?: boolean;
   reattach?: boolean;
+  /** Run the interactive shell on the session keeper (default true; --no-keeper). */
+  keeper: boolean;
   reclaimRemoteForwards: boolean;
   /** With -N: after a fatal error on reconnect, keep the local listeners instead of exiting 255. */
   keepListeners: boolean;
@@ -39,7 +41,7 @@ const booleanFlags = new Set(['G', 'N', 't', 'T', 'v', 'q']);
 
 export const usage = `usage: ssh-keepalive [-GNTtqv] [-F configfile] [-p port] [-l user] [-i identity_file]
                      [-L [bind_address:]port:host:hostport] [-R [bind_address:]port:host:hostport]
-                     [-D [bind_address:]port] [-o option=value] [--events] [--reattach|--no-reattach]
+                     [-D [bind_address:]port] [-o option=value] [--events] [--reattach|--no-reattach] [--no-keeper]
                      [--reclaim-remote-forwards] [--keep-listeners] destination [command [argument ...]]
   --keep-listeners  with -N: after an error that retrying cannot fix (a changed host key, a
                     refused login) keep the local forwards' ports bound, each client told why,
@@ -54,6 +56,7 @@ export function parseArgs(argv: string[]): CliArgs {
     options: [],
     noCommand: false,
     printConfig: false,
+    keeper: true,
     reclaimRemoteForwards: false,
     keepListeners: false,
     events: false,
@@ -81,6 +84,12 @@ export function parseArgs(argv: string[]): CliArgs {
           break;
         case '--no-reattach':
           out.reattach = false;
+          break;
+        case '--keeper':
+          out.keeper = true;
+          break;
+        case '--no-keeper':
+          out.keeper = false;
           break;
         case '--reclaim-remote-forwards':
           out.reclaimRemoteForwards = true;
