@@ -12,7 +12,7 @@ import { test, type TestContext } from 'node:test';
 import { cliPath } from '../../tools/peers/repo';
 import { freePort, sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
 import { until } from '../harness/bounded';
-import { runCli, runSsh } from '../harness/runSideBySide';
+import { runCli, runProgram, runSsh } from '../harness/runSideBySide';
 import { requireOrSkip } from '../harness/skip';
 
 const noAgent = { SSH_AUTH_SOCK: undefined };
@@ -80,15 +80,26 @@ test('config errors stop as in ssh -G: unknown keyword (file:line), unknown -o, 
   }
 });
 
-test('-F /dev/zero, a FIFO and a config over 4 MiB are refused with a message, at once', async (t) => {
+test('-F /dev/zero, a config over 4 MiB, or an endless pipe are refused with a message, at once; a named pipe is read as ssh reads it', async (t) => {
   const dir = scratch(t);
-  const fifo = join(dir, 'fifo');
-  execFileSync('mkfifo', [fifo]);
   const big = join(dir, 'big');
   writeFileSync(big, `# ${'x'.repeat(78)}\n`.repeat(60_000));
+  // A named pipe with a writer: ssh reads it to its end, and so does ssh-keepalive. (ssh
+  // cannot read `-F <(...)`: it closes every descriptor above 2 at start.)
+  const fifo = join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const script = `printf 'Host h\\n  Port 2200\\n' > "$0" & "$@" -G -F "$0" h`;
+  for (const client of [['ssh'], [process.execPath, cliPath]]) {
+    const r = await runProgram('bash', ['-c', script, fifo, ...client], { timeoutMs: 10_000 });
+    assert.equal(r.code, 0, `${client.join(' ')} -F fifo: ${r.stderr}`);
+    assert.match(r.stdout, /^port 2200$/m, `${client.join(' ')} read the pipe`);
+  }
+  const endless = await runProgram('bash', ['-c', `yes '# endless' > "$0" & "$@" -G -F "$0" h`, fifo, process.execPath, cliPath], { timeoutMs: 10_000 });
+  assert.equal(endless.timedOut, false, 'an endless pipe must not hang');
+  assert.equal(endless.code, 255);
+  assert.match(endless.stderr, /more than 4194304 bytes; config files over 4194304 bytes \(4 MiB\) are refused/);
   for (const [file, message] of [
     ['/dev/zero', /\/dev\/zero: not a regular file/],
-    [fifo, /fifo: not a regular file/],
     [big, /big: it is 4860000 bytes; config files over 4194304 bytes \(4 MiB\) are refused/],
   ] as const) {
     const r = await runCli(['-G', '-F', file, 'h'], { timeoutMs: 10_000 });
