@@ -24,6 +24,8 @@ export interface Setting {
   name: string;
   text: string;
   args: string[];
+  /** The value as written, for the keywords that take a command line (ProxyCommand). */
+  raw: string;
   source: Source;
 }
 
@@ -127,7 +129,7 @@ function applyOverrides(config: EffectiveConfig, overrides: EvalInput['overrides
     }
     if (value.trim() === '') throw new ConfigError(`Command-line option ${key} has no value`);
     const args = value.trim().split(/\s+/);
-    config.apply(keyword, { name: key, text: value.trim(), args, source });
+    config.apply(keyword, { name: key, text: value.trim(), args, raw: value.trim(), source });
   });
 }
 
@@ -184,7 +186,7 @@ function evalFile(input: EvalInput, config: EffectiveConfig, file: string, scope
         }
         break;
       case 'option':
-        if (active) config.apply(node.keyword, { name: node.name, text: node.text, args: node.args, source: node.source });
+        if (active) config.apply(node.keyword, { name: node.name, text: node.text, args: node.args, raw: node.raw, source: node.source });
         break;
     }
   }

@@ -3,8 +3,9 @@
  * from ~/.ssh/config (and its Includes) plus command-line overrides. ssh2 reads no
  * ssh_config at all, so this is what makes a user's existing config work.
  *
- * Never executes anything from the config: ProxyCommand, LocalCommand, Match exec and
- * friends are reported in `unsupported` instead.
+ * Executes nothing itself. A ProxyCommand is only expanded here (run per connection by
+ * session/proxyCommand.ts); LocalCommand, Match exec and friends are reported in
+ * `unsupported` instead.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -13,6 +14,7 @@ import * as path from 'node:path';
 import { formatSource } from './configFile';
 import { evaluateConfig, type EffectiveConfig, type Setting } from './configEval';
 import { collectForwards } from './configForwards';
+import { checkTokensForCommand } from './commandTokens';
 import { expandEnv, expandPercent, expandTilde } from './expand';
 import { parseCount, parseDuration, parsePort, parseStrictHostKeyChecking, parseYesNo, withSource } from './optionValues';
 import { resolveJumps } from './proxyJump';
@@ -157,6 +159,8 @@ function resolveIn(
   const unsupported: UnsupportedOption[] = [...config.unsupported, ...unsupportedOptions(config)];
   const forwards = collectForwards(config, unsupported);
 
+  const proxyCommand = resolveProxyCommand(config.get('proxycommand'), { alias, hostName, port, user, hostKeyAlias: config.get('hostkeyalias')?.text });
+
   const jumpTokens = { h: hostName, n: alias, p: String(port), r: user };
   const proxyJump = proxyJumpSetting
     ? resolveJumps(proxyJumpSetting, jumpTokens, jumpStack, unsupported, (hop, hopOverrides, stack) => {
@@ -178,6 +182,7 @@ function resolveIn(
     identitiesOnly,
     identityAgent,
     proxyJump,
+    proxyCommand,
     connectTimeout,
     serverAliveInterval: aliveSetting ? parseDuration(aliveSetting) : undefined,
     serverAliveCountMax: countSetting ? parseCount(countSetting) : undefined,
@@ -189,6 +194,28 @@ function resolveIn(
     notes: config.notes,
   };
   return { host, config };
+}
+
+/**
+ * ProxyCommand as sshconnect.c expand_proxy_command() builds it: the line as written,
+ * %h %k %n %p %r %% expanded (no ~ or ${VAR}: the shell does that; "exec " is put in
+ * front where it is run). The values
+ * expanded into it pass OpenSSH's CVE-2023-51385 checks first.
+ */
+function resolveProxyCommand(
+  setting: Setting | undefined,
+  v: { alias: string; hostName: string; port: number; user: string; hostKeyAlias?: string },
+): string | undefined {
+  if (!setting || setting.raw.toLowerCase() === 'none') return undefined;
+  const where = formatSource(setting.source);
+  if (setting.raw === '-') throw new ConfigError(`${where}: "ProxyCommand -" (the connection on stdin/stdout) is not supported`);
+  try {
+    checkTokensForCommand(v, 'ProxyCommand');
+  } catch (err) {
+    throw withSource(setting, err);
+  }
+  const tokens = { h: v.hostName, k: v.hostKeyAlias ?? v.alias, n: v.alias, p: String(v.port), r: v.user };
+  return expandPercent(setting.raw, tokens, `${where}: ProxyCommand`);
 }
 
 function unique(list: string[]): string[] {

@@ -327,7 +327,9 @@ export class Session implements Disposable {
         }
         // A long outage must not flood the log: the first attempts, then one a minute or so.
         const line = `attempt ${attempt} failed: ${error.message}`;
-        if (attempt <= 3 || attempt % 60 === 0) this.deps.logger.info(line);
+        // A ProxyCommand's own words say what is wrong (ssh shows its stderr): once per outage at warn.
+        if (error.code === 'proxy-exited' && attempt === 1) this.deps.logger.warn(line);
+        else if (attempt <= 3 || attempt % 60 === 0) this.deps.logger.info(line);
         else this.deps.logger.debug(line);
         const delayMs = error.pathDown ? this.pathDownDelay() : this.backoff.next();
         if (!(await this.wait(attempt + 1, delayMs, error.message))) return undefined;
