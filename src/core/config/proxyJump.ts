@@ -124,7 +124,7 @@ export function resolveJumps(setting: Setting, tokens: JumpTokens, stack: string
       userKnownHostsFiles: hop.userKnownHostsFiles,
       strictHostKeyChecking: hop.strictHostKeyChecking,
       connectTimeout: hop.connectTimeout,
-      proxyCommand: hop.proxyCommand,
+      ...(hop.proxyCommand !== undefined ? { proxyCommand: hop.proxyCommand } : {}),
     });
   });
   if (chain.length > MAX_JUMP_DEPTH) {

@@ -182,7 +182,7 @@ function resolveIn(
     identitiesOnly,
     identityAgent,
     proxyJump,
-    proxyCommand,
+    ...(proxyCommand !== undefined ? { proxyCommand } : {}),
     connectTimeout,
     serverAliveInterval: aliveSetting ? parseDuration(aliveSetting) : undefined,
     serverAliveCountMax: countSetting ? parseCount(countSetting) : undefined,
