@@ -9,6 +9,7 @@ import { ConfigError } from '../../src/core/config/types';
 import type { SessionError } from '../../src/core/session/errors';
 import { noPrompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor } from '../../src/core/session/session';
+import { cliPath } from '../../tools/peers/repo';
 import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
 import { eventWithin, sleep, until, within } from '../harness/bounded';
 import { fastSession } from '../harness/fastOptions';
@@ -72,17 +73,25 @@ test('ProxyCommand socat: connects as ssh does, and the process group ends with 
   const sshd = await sshdFor(t);
   const dir = scratch(t);
   const pidFile = join(dir, 'pid');
+  const helperFile = join(dir, 'helper');
   // The shell records its pid, then exec keeps it: that pid is the proxy (and its group).
-  const proxy = `sh -c 'echo $$ > ${pidFile}; exec socat - TCP:%h:%p'`;
+  // The background sleep stands for what real proxies leave (aws ssm's session-manager-plugin):
+  // it ignores stdin, so only ending the process group ends it.
+  const proxy = `sh -c 'sleep 300 & echo $! > ${helperFile}; echo $$ > ${pidFile}; exec socat - TCP:%h:%p'`;
   const ssh = await sshWith(sshd, proxy);
   assert.equal(ssh.stdout.trim(), 'ok', `ssh through the same ProxyCommand: ${ssh.stderr}`);
+  const sshHelper = Number(readFileSync(helperFile, 'utf8'));
+  t.after(() => alive(sshHelper) && process.kill(sshHelper));
   rmSync(pidFile);
   const session = sessionWith(t, sshd, proxy);
   await within(session.start(), 15_000, 'connecting through socat');
   const pid = Number(readFileSync(pidFile, 'utf8'));
-  assert.ok(alive(pid), 'the proxy runs while connected');
+  const helper = Number(readFileSync(helperFile, 'utf8'));
+  t.after(() => alive(helper) && process.kill(helper));
+  assert.ok(alive(pid) && alive(helper), 'the proxy runs while connected');
   session.dispose();
   await until(() => !alive(pid), 5000, `the ProxyCommand (pid ${pid}) to end after the session was disposed`);
+  await until(() => !alive(helper), 5000, `the ProxyCommand's background child (pid ${helper}) to end with its process group`);
 });
 
 test('ProxyCommand ssh -W %h:%p through a jump host, and a fresh command after the connection drops', async (t) => {
@@ -159,7 +168,7 @@ test('host names and users with shell syntax never reach a ProxyCommand (CVE-202
   const marker = join(dir, 'pwned');
   const config = join(dir, 'config');
   writeFileSync(config, `Host *\n  ProxyCommand sh -c 'echo %n %r' >/dev/null\n  BatchMode yes\n`);
-  const hostile = [`a$(touch ${marker})`, `a\`touch ${marker}\``, `a;touch ${marker}`, `a|touch ${marker}`, `a&touch ${marker}`, 'a>x', '-oProxyCommand=x'];
+  const hostile = ['a;id', 'a$(id)', 'a`id`', `a$(touch ${marker})`, `a\`touch ${marker}\``, `a;touch ${marker}`, `a|touch ${marker}`, `a&touch ${marker}`, 'a>x', '-oProxyCommand=x'];
   for (const alias of hostile) {
     assert.throws(
       () => resolveHost(alias, { configFile: config, env: {} }),
@@ -180,6 +189,13 @@ test('host names and users with shell syntax never reach a ProxyCommand (CVE-202
     assert.equal(ssh.code, 255);
     assert.match(ssh.stderr, /remote username contains invalid characters/, `ssh on user ${user}: ${ssh.stderr}`);
   }
+  // End to end: the CLI with an alias that would run `touch` through the ProxyCommand's shell.
+  const injecting = `a;touch\${IFS}${marker};b`;
+  const cli = await run(process.execPath, [cliPath, '-F', config, injecting, 'true'], 10_000);
+  assert.equal(cli.code, 255, `the CLI refuses ${injecting}: ${cli.stderr}`);
+  assert.match(cli.stderr, /not allowed in a host name; refusing to run ProxyCommand/);
+  const sshRun = await run('ssh', ['-F', config, injecting, 'true'], 10_000);
+  assert.match(sshRun.stderr, /hostname contains invalid characters/);
   // An ordinary name is fine, and nothing ran while resolving.
   assert.equal(resolveHost('host-1.example.com', { configFile: config, env: {} }).proxyCommand, "sh -c 'echo host-1.example.com root' >/dev/null".replace('root', process.env.USER ?? 'root'));
   assert.equal(existsSync(marker), false, 'no hostile name executed anything');
