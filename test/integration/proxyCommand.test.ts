@@ -168,7 +168,18 @@ test('host names and users with shell syntax never reach a ProxyCommand (CVE-202
   const marker = join(dir, 'pwned');
   const config = join(dir, 'config');
   writeFileSync(config, `Host *\n  ProxyCommand sh -c 'echo %n %r' >/dev/null\n  BatchMode yes\n`);
-  const hostile = ['a;id', 'a$(id)', 'a`id`', `a$(touch ${marker})`, `a\`touch ${marker}\``, `a;touch ${marker}`, `a|touch ${marker}`, `a&touch ${marker}`, 'a>x', '-oProxyCommand=x'];
+  const hostile = [
+    'a;id',
+    'a$(id)',
+    'a`id`',
+    `a$(touch ${marker})`,
+    `a\`touch ${marker}\``,
+    `a;touch ${marker}`,
+    `a|touch ${marker}`,
+    `a&touch ${marker}`,
+    'a>x',
+    '-oProxyCommand=x',
+  ];
   for (const alias of hostile) {
     assert.throws(
       () => resolveHost(alias, { configFile: config, env: {} }),
@@ -197,6 +208,9 @@ test('host names and users with shell syntax never reach a ProxyCommand (CVE-202
   const sshRun = await run('ssh', ['-F', config, injecting, 'true'], 10_000);
   assert.match(sshRun.stderr, /hostname contains invalid characters/);
   // An ordinary name is fine, and nothing ran while resolving.
-  assert.equal(resolveHost('host-1.example.com', { configFile: config, env: {} }).proxyCommand, "sh -c 'echo host-1.example.com root' >/dev/null".replace('root', process.env.USER ?? 'root'));
+  assert.equal(
+    resolveHost('host-1.example.com', { configFile: config, env: {} }).proxyCommand,
+    "sh -c 'echo host-1.example.com root' >/dev/null".replace('root', process.env.USER ?? 'root'),
+  );
   assert.equal(existsSync(marker), false, 'no hostile name executed anything');
 });

@@ -4,6 +4,7 @@ import { FilteredAgent } from './agent';
 import { AuthReport, keyFingerprint } from './authReport';
 import type { IdentityLoader } from './identities';
 import type { Prompter } from './prompter';
+import { certificateBeside, keyFileType, listAgentKeys, unusableKeyReason } from './unusableKeys';
 
 export interface AuthTarget {
   user: string;
@@ -30,7 +31,7 @@ export function createAuthHandler(
   onPrompt: (active: boolean) => void,
   report: AuthReport = new AuthReport(),
 ): AuthHandlerMiddleware {
-  const steps = methodSteps(target, identities, prompter, logger, onPrompt);
+  const steps = methodSteps(target, identities, prompter, logger, onPrompt, report);
   let cursor = 0;
   return (methodsLeft: string[] | null, _partial: boolean | null, next: NextAuthHandler) => {
     if (methodsLeft) report.serverMethods = methodsLeft;
@@ -75,9 +76,20 @@ function describeOffer(step: Step, method: AnyAuthMethod): string {
   return step.kind === 'publickey' ? step.label : step.kind;
 }
 
-function methodSteps(target: AuthTarget, identities: IdentityLoader, prompter: Prompter, logger: Logger, onPrompt: (active: boolean) => void): Step[] {
+function methodSteps(
+  target: AuthTarget,
+  identities: IdentityLoader,
+  prompter: Prompter,
+  logger: Logger,
+  onPrompt: (active: boolean) => void,
+  report: AuthReport,
+): Step[] {
   const username = target.user;
   const steps: Step[] = [];
+  const cannotUse = (what: string, why: string) => {
+    report.unusable.push(`${what} ${why}`);
+    logger.info(`${what} ${why}`);
+  };
   const prompted = async <T>(fn: () => Promise<T>): Promise<T> => {
     onPrompt(true);
     try {
@@ -94,6 +106,11 @@ function methodSteps(target: AuthTarget, identities: IdentityLoader, prompter: P
       label: `agent ${socket}`,
       unusable: 'IdentitiesOnly, and no IdentityFile has a public key to pick agent keys with',
       build: async () => {
+        // ssh2 drops the agent's keys it cannot parse without a word: name them.
+        for (const k of (await listAgentKeys(socket)) ?? []) {
+          const why = unusableKeyReason(k.type);
+          if (why) cannotUse(`agent key "${k.comment}"`, why);
+        }
         if (!target.identitiesOnly) return { type: 'agent', username, agent: socket };
         const allowed = target.identityFiles.map((f) => identities.publicBlob(f)).filter((b): b is Buffer => !!b);
         if (allowed.length === 0) return undefined;
@@ -102,15 +119,26 @@ function methodSteps(target: AuthTarget, identities: IdentityLoader, prompter: P
     });
   }
   for (const file of target.identityFiles) {
-    steps.push({
+    const step: Step = {
       kind: 'publickey',
       label: `identity file ${file}`,
       unusable: 'no usable key: missing, unreadable, or encrypted and no passphrase given',
       build: async () => {
+        const cert = certificateBeside(file);
+        const certWhy = cert && unusableKeyReason(keyFileType(cert) ?? '-cert-v01@openssh.com');
+        if (cert && certWhy) cannotUse(`certificate ${cert}`, certWhy);
+        const type = keyFileType(file);
+        const why = type && unusableKeyReason(type);
+        if (why) {
+          cannotUse(`identity file ${file}`, why);
+          step.unusable = `it ${why.replace(/;.*/, '')}`;
+          return undefined;
+        }
         const key = await prompted(() => identities.load(file));
         return key ? { type: 'publickey', username, key } : undefined;
       },
-    });
+    };
+    steps.push(step);
   }
   steps.push({
     kind: 'keyboard-interactive',
