@@ -40,6 +40,8 @@ export interface EvalInput {
   overrides: ReadonlyArray<readonly [string, string]>;
   /** Parsed files, shared across the evaluations of one resolution (ProxyJump hops). */
   cache: Map<string, LoadedFile>;
+  /** Path rules of the platform (Windows or POSIX); default node's own. */
+  paths?: path.PlatformPath;
 }
 
 /** The effective settings for one host. */
@@ -93,9 +95,9 @@ export class EffectiveConfig {
 }
 
 /** Where a relative Include points: ~/.ssh for user configs (ssh_config(5)). */
-export function includePattern(arg: string, homeDir: string, where: string): string {
-  const expanded = expandTilde(arg, homeDir, where);
-  return path.isAbsolute(expanded) ? expanded : path.join(homeDir, '.ssh', expanded);
+export function includePattern(arg: string, homeDir: string, where: string, paths: path.PlatformPath = path): string {
+  const expanded = expandTilde(arg, homeDir, where, paths);
+  return paths.isAbsolute(expanded) ? expanded : paths.join(homeDir, '.ssh', expanded);
 }
 
 export type LoadedFile = ConfigNode[] | 'directory' | undefined;
@@ -170,7 +172,7 @@ function evalFile(input: EvalInput, config: EffectiveConfig, file: string, scope
         // Read even when inactive (ssh does: errors show up regardless of the host),
         // but then nothing inside can match. The included file's own Host/Match lines
         // do not leak out: `active` here is untouched by the recursion.
-        for (const target of includeTargets(node, input.homeDir)) {
+        for (const target of includeTargets(node, input.homeDir, input.paths)) {
           if (stack.includes(target)) {
             throw new ConfigError(`${formatSource(node.source)}: Include cycle: ${[...stack, target].join(' -> ')}`, node.source.file, node.source.line);
           }
@@ -192,9 +194,9 @@ function evalFile(input: EvalInput, config: EffectiveConfig, file: string, scope
   }
 }
 
-export function includeTargets(node: Extract<ConfigNode, { kind: 'include' }>, homeDir: string): string[] {
+export function includeTargets(node: Extract<ConfigNode, { kind: 'include' }>, homeDir: string, paths: path.PlatformPath = path): string[] {
   const where = formatSource(node.source);
-  return node.args.flatMap((arg) => globPaths(includePattern(arg, homeDir, where)));
+  return node.args.flatMap((arg) => globPaths(includePattern(arg, homeDir, where, paths)));
 }
 
 /**

@@ -16,6 +16,8 @@ export interface ResolveOptions {
   env?: NodeJS.ProcessEnv;
   /** Default os.userInfo().username. */
   localUser?: string;
+  /** Whose path rules and agent default apply; default process.platform. Tests pass 'win32'. */
+  platform?: NodeJS.Platform;
   /**
    * From the command line (-o Key=Value, -p, -l, -i, -L ...): read before the file, so
    * with ssh's "first obtained value wins" they take precedence.
@@ -28,20 +30,32 @@ export interface ResolveContext {
   homeDir: string;
   env: NodeJS.ProcessEnv;
   localUser: string;
+  platform: NodeJS.Platform;
+  /** path.win32 on Windows, path.posix elsewhere. */
+  paths: path.PlatformPath;
   /** Parsed files, shared by every evaluation of one call (ProxyJump hops, list entries). */
   cache: Map<string, LoadedFile>;
 }
 
 export function makeContext(options: ResolveOptions): ResolveContext {
+  const platform = options.platform ?? process.platform;
+  const paths = platformPaths(platform);
   const homeDir = options.homeDir ?? os.homedir();
-  const configFile = options.configFile ? path.resolve(expandTilde(options.configFile, homeDir, 'configFile')) : path.join(homeDir, '.ssh', 'config');
+  const given = options.configFile && expandTilde(options.configFile, homeDir, 'configFile', paths);
+  const configFile = given ? (paths.isAbsolute(given) ? given : paths.resolve(given)) : paths.join(homeDir, '.ssh', 'config');
   return {
     configFile,
     homeDir,
+    platform,
+    paths,
     env: options.env ?? process.env,
     localUser: options.localUser ?? defaultLocalUser(options.env ?? process.env),
     cache: new Map(),
   };
+}
+
+export function platformPaths(platform: NodeJS.Platform): path.PlatformPath {
+  return platform === 'win32' ? path.win32 : path.posix;
 }
 
 function defaultLocalUser(env: NodeJS.ProcessEnv): string {
