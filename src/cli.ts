@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { DisposableStore } from './core/base/disposable';
 import { NetworkChangeDetector, WakeDetector } from './core/base/environment';
 import { ConfigError, type ResolvedHost } from './core/config/types';
 import { ForwardRegistry } from './core/forward/registry';
+import { KeeperLink } from './core/keeper/keeperLink';
+import { keeperProgram } from './core/keeper/program';
 import type { Forward } from './core/forward/types';
 import { SessionError } from './core/session/errors';
 import { noPrompter } from './core/session/prompter';
@@ -156,10 +159,19 @@ async function main(): Promise<number> {
   const pty = args.disableTty ? false : args.forceTty ? true : command === undefined && !!process.stdin.isTTY;
   if (command === undefined && pty) {
     // The interactive shell outlives outages (tmux reattach when the host has it).
-    const run = runInteractiveShell(session, { alias: host.alias, reattach: args.reattach ?? true, logger });
-    onSignalShell = (keepRemote) => run.then(({ shell }) => shell.close({ keepRemote }));
+    // The session keeper of this run: its secret lives only in this process, so nothing else
+    // can attach; it is ended when the shell ends (and exits by itself an hour after a crash).
+    const keeper = args.keeper
+      ? new KeeperLink(session, { program: keeperProgram, name: `cli-${randomBytes(6).toString('hex')}`, idleSeconds: 3600, logger })
+      : undefined;
+    const run = runInteractiveShell(session, { alias: host.alias, reattach: args.reattach ?? true, logger, keeper });
+    onSignalShell = (keepRemote) => run.then(({ shell }) => shell.close({ keepRemote: keepRemote && !keeper }));
     const { code, shell } = await run;
     await shell.close();
+    if (keeper) {
+      await keeper.shutdown(2000);
+      keeper.dispose();
+    }
     shutdown(code);
     return code;
   }

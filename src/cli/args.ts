@@ -20,6 +20,8 @@ export interface CliArgs {
   forceTty?: boolean;
   disableTty?: boolean;
   reattach?: boolean;
+  /** Run the interactive shell on the session keeper (default true; --no-keeper). */
+  keeper: boolean;
   reclaimRemoteForwards: boolean;
   /** --max-attempts N: give up (exit 255) after N failed attempts in a row; default: never. */
   maxAttempts?: number;
@@ -39,7 +41,7 @@ const booleanFlags = new Set(['G', 'N', 't', 'T', 'v', 'q']);
 
 export const usage = `usage: ssh-keepalive [-GNTtqv] [-F configfile] [-p port] [-l user] [-i identity_file]
                      [-L [bind_address:]port:host:hostport] [-R [bind_address:]port:host:hostport]
-                     [-D [bind_address:]port] [-o option=value] [--events] [--reattach|--no-reattach]
+                     [-D [bind_address:]port] [-o option=value] [--events] [--reattach|--no-reattach] [--no-keeper]
                      [--reclaim-remote-forwards] [--max-attempts N] destination [command [argument ...]]`;
 
 export function parseArgs(argv: string[]): CliArgs {
@@ -51,6 +53,7 @@ export function parseArgs(argv: string[]): CliArgs {
     options: [],
     noCommand: false,
     printConfig: false,
+    keeper: true,
     reclaimRemoteForwards: false,
     events: false,
     verbose: 0,
@@ -84,6 +87,12 @@ export function parseArgs(argv: string[]): CliArgs {
           break;
         case '--no-reattach':
           out.reattach = false;
+          break;
+        case '--keeper':
+          out.keeper = true;
+          break;
+        case '--no-keeper':
+          out.keeper = false;
           break;
         case '--reclaim-remote-forwards':
           out.reclaimRemoteForwards = true;

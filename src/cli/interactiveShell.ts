@@ -1,6 +1,7 @@
 import type { Logger } from '../core/base/logger';
+import type { KeeperLink } from '../core/keeper/keeperLink';
 import type { Session } from '../core/session/session';
-import { RemoteShell } from '../core/shell/remoteShell';
+import { KeptShell } from '../core/shell/keptShell';
 import { describeShellState } from '../core/shell/shellState';
 
 export interface InteractiveShellOptions {
@@ -8,6 +9,8 @@ export interface InteractiveShellOptions {
   reattach: boolean;
   command?: string;
   logger: Logger;
+  /** The session keeper (undefined: --no-keeper). */
+  keeper?: KeeperLink;
 }
 
 /** A dim status line on stderr, on its own line, never mixed into the remote output. */
@@ -17,14 +20,16 @@ function note(text: string): void {
 
 /**
  * The interactive terminal of the CLI: raw TTY in, remote pty out, resized on SIGWINCH.
- * The shell outlives outages: keys typed while the connection is down are refused (and
- * said so once per outage), and after the restore it is the same tmux session when the
- * remote host has tmux, or a new shell (and the user is told that state was lost).
+ * The shell outlives outages: on the session keeper, keys typed while the connection is down
+ * are held and delivered to the same shell (Ctrl-C drops them); without it (no python3 on the
+ * server, --no-keeper) they are refused (said once per outage) and after the restore it is
+ * the same tmux session when the host has tmux, or a new shell (and the user is told).
  * Resolves with the remote exit code.
  */
-export async function runInteractiveShell(session: Session, opts: InteractiveShellOptions): Promise<{ code: number; shell: RemoteShell }> {
-  const shell = new RemoteShell(
+export async function runInteractiveShell(session: Session, opts: InteractiveShellOptions): Promise<{ code: number; shell: KeptShell }> {
+  const shell = new KeptShell(
     session,
+    opts.keeper,
     {
       term: process.env.TERM ?? 'xterm-256color',
       cols: process.stdout.columns || 80,
@@ -36,8 +41,26 @@ export async function runInteractiveShell(session: Session, opts: InteractiveShe
     { logger: opts.logger },
   );
   let droppedThisOutage = false;
+  let heldThisOutage = false;
   let everOpen = false;
   shell.onDidData((d) => process.stdout.write(d));
+  shell.onDidFallBack((reason) =>
+    note(`the session keeper is not available (${reason}); ${opts.reattach ? 'tmux keeps the shell if the server has it' : 'a drop ends this shell'}`),
+  );
+  shell.onDidHoldInput(() => {
+    if (heldThisOutage) return;
+    heldThisOutage = true;
+    note('keys typed now are held and sent to this shell when the connection is back (Ctrl-C drops them)');
+  });
+  shell.onDidDiscardInput((d) =>
+    note(
+      d.why === 'interrupt'
+        ? `Ctrl-C: ${d.bytes} held byte(s) dropped`
+        : d.why === 'limit'
+          ? `too much typed while the connection is down: ${d.bytes} byte(s) not sent`
+          : `${d.bytes} held byte(s) not sent: the shell they were meant for is gone`,
+    ),
+  );
   shell.onDidDropInput((d) => {
     if (droppedThisOutage) return;
     droppedThisOutage = true;
@@ -52,10 +75,13 @@ export async function runInteractiveShell(session: Session, opts: InteractiveShe
         if (!session.closedWhenIdle) note(`connection lost (${s.reason}); restoring...`);
       } else if (s.kind === 'open' && s.generation > 1) {
         droppedThisOutage = false;
+        heldThisOutage = false;
         if (!(session.closedWhenIdle && s.reattached))
           note(
             s.reattached
-              ? `restored: reattached to the same ${s.multiplexer ?? 'session'}`
+              ? s.multiplexer === 'keeper'
+                ? 'restored: the shell kept running on the server (session keeper), nothing was lost'
+                : `restored: reattached to the same ${s.multiplexer ?? 'session'}`
               : 'restored: this is a NEW shell, the previous shell state was lost',
           );
       } else if (s.kind === 'exited') resolve(s.code ?? 255);

@@ -1,8 +1,12 @@
+import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { NetworkChangeDetector, WakeDetector } from '../core/base/environment';
 import type { Logger } from '../core/base/logger';
+import { newKeeperSecret } from '../core/keeper/installer';
+import type { KeeperLinkOptions } from '../core/keeper/keeperLink';
+import { keeperProgram } from '../core/keeper/program';
 import { AutoConnect } from './autoConnect';
 import { HostsViewId } from './commandIds';
 import type { CommandContext } from './commandContext';
@@ -63,6 +67,7 @@ export class Container implements vscode.Disposable {
         memory,
         onDidWake: wake.onDidWake,
         onDidChangeNetwork: network.onDidChange,
+        keeperOptions: (alias) => () => this.keeperOptions(context.secrets, alias),
       }),
     );
     // A fatal failure is told once; the session never retries it in the background.
@@ -95,6 +100,30 @@ export class Container implements vscode.Disposable {
     // Last: it may connect hosts at once, and everything above must be listening.
     this.own(new AutoConnect(this.hosts, this.settings, memory, this.errors));
     this.logger.info(`SSH Keepalive ${String((context.extension.packageJSON as { version?: string }).version ?? '')} activated`);
+  }
+
+  /**
+   * The session keeper for a host: one per machine and server account (the name), reached
+   * with a secret that only this machine's secret storage holds, so another window or a
+   * reload finds the same keeper.
+   */
+  private async keeperOptions(secrets: vscode.SecretStorage, alias: string): Promise<KeeperLinkOptions | undefined> {
+    const s = this.settings.current;
+    if (!s.keeperEnabled) return undefined;
+    const key = `sshKeepalive.keeper.secret.${alias}`;
+    let secret = await secrets.get(key);
+    if (!secret) {
+      secret = newKeeperSecret();
+      await secrets.store(key, secret);
+    }
+    const machine = createHash('sha256').update(vscode.env.machineId).digest('hex').slice(0, 12);
+    return {
+      program: keeperProgram,
+      name: `vscode-${machine}-${createHash('sha256').update(alias).digest('hex').slice(0, 8)}`,
+      secret,
+      idleSeconds: Math.round(s.keeperIdleHours * 3600),
+      streamBound: s.keeperBufferMiB * 1024 * 1024,
+    };
   }
 
   private own<T extends vscode.Disposable>(d: T): T {

@@ -13,7 +13,7 @@ import type { Prompter } from '../core/session/prompter';
 import { sessionOptionsFor } from '../core/session/session';
 import type { ForwardRequest } from './forwardInput';
 import { formatForwardRequest } from './forwardInput';
-import { HostSession, type HostChange } from './hostSession';
+import { HostSession, type HostChange, type KeeperOptionsSource } from './hostSession';
 import { sessionDefaults, type ExtensionSettings } from './settingsModel';
 import type { WorkspaceMemory } from './workspaceMemory';
 
@@ -26,6 +26,8 @@ export interface HostManagerDeps {
   memory: WorkspaceMemory;
   onDidWake?: Event<unknown>;
   onDidChangeNetwork?: Event<unknown>;
+  /** The session keeper's options for a host (undefined: turned off). */
+  keeperOptions?: (alias: string) => KeeperOptionsSource;
 }
 
 export class HostManager implements Disposable {
@@ -75,6 +77,7 @@ export class HostManager implements Disposable {
       options,
       { prompter: this.deps.prompter, logger, onDidWake: this.deps.onDidWake, onDidChangeNetwork: this.deps.onDidChangeNetwork },
       logger,
+      this.deps.keeperOptions?.(alias),
     );
     const subs = new DisposableStore();
     subs.add(host.onDidChange((type) => this.emitter.fire({ type, host })));

@@ -9,12 +9,17 @@ import type { Logger } from '../core/base/logger';
 import type { ResolvedHost } from '../core/config/types';
 import { ForwardRegistry } from '../core/forward/registry';
 import type { Forward } from '../core/forward/types';
+import { KeeperLink, type KeeperLinkOptions } from '../core/keeper/keeperLink';
 import { Session, type SessionDeps, type SessionOptions } from '../core/session/session';
+import type { KeptShell } from '../core/shell/keptShell';
 import type { ForwardRequest } from './forwardInput';
 import { OutageHistory } from './outageHistory';
 import type { HostStatusInput } from './statusText';
 
-export type HostChange = 'state' | 'probe' | 'forwards';
+export type HostChange = 'state' | 'probe' | 'forwards' | 'terminals';
+
+/** Where the keeper's options come from (the secret lives in SecretStorage: async); undefined: turned off. */
+export type KeeperOptionsSource = () => Promise<KeeperLinkOptions | undefined>;
 export type ForwardOrigin = 'config' | 'user';
 
 export class HostSession implements Disposable {
@@ -26,12 +31,16 @@ export class HostSession implements Disposable {
   private readonly emitter = new Emitter<HostChange>();
   readonly onDidChange: Event<HostChange> = this.emitter.event;
   private readonly disposables = new DisposableStore();
+  private keeperLink: Promise<KeeperLink | undefined> | undefined;
+  private keeperNow: KeeperLink | undefined;
+  private readonly shells = new Set<KeptShell>();
 
   constructor(
     readonly host: ResolvedHost,
     options: SessionOptions,
     deps: SessionDeps,
     private readonly logger: Logger,
+    private readonly keeperOptions?: KeeperOptionsSource,
   ) {
     this.session = new Session(host, options, deps);
     this.forwards = new ForwardRegistry(this.session, logger);
@@ -89,8 +98,69 @@ export class HostSession implements Disposable {
     });
   }
 
+  /**
+   * The host's link to its session keeper, made on first use (the first terminal): undefined
+   * when turned off. The link starts (or finds) the keeper on every connection.
+   */
+  keeper(): Promise<KeeperLink | undefined> {
+    this.keeperLink ??= (async () => {
+      let options: KeeperLinkOptions | undefined;
+      try {
+        options = await this.keeperOptions?.();
+      } catch (err) {
+        this.logger.warn(`session keeper: ${(err as Error).message}; terminals fall back to tmux`);
+      }
+      if (!options) {
+        this.logger.info('session keeper turned off (sshKeepalive.keeper.enabled): terminals use tmux when the server has it');
+        return undefined;
+      }
+      if (this.isClosed) return undefined;
+      const link = this.disposables.add(new KeeperLink(this.session, { ...options, logger: this.logger }));
+      this.keeperNow = link;
+      link.onDidChangeState(() => this.emitter.fire('terminals'), this.disposables);
+      return link;
+    })();
+    return this.keeperLink;
+  }
+
+  /** A terminal's shell, counted in the host's status ("kept", "reattaching", "not kept"). */
+  trackShell(shell: KeptShell): Disposable {
+    this.shells.add(shell);
+    const sub = shell.onDidChangeState(() => this.emitter.fire('terminals'));
+    this.emitter.fire('terminals');
+    return {
+      dispose: () => {
+        sub.dispose();
+        if (this.shells.delete(shell) && !this.isClosed) this.emitter.fire('terminals');
+      },
+    };
+  }
+
+  /** Ends the keeper and every shell it still runs (the user's Disconnect); best effort. */
+  async shutdownKeeper(timeoutMs = 3000): Promise<void> {
+    const link = this.keeperNow;
+    if (link) await link.shutdown(timeoutMs);
+  }
+
+  private terminalSummary(): HostStatusInput['terminals'] {
+    if (this.shells.size === 0 && !this.keeperNow) return undefined;
+    const count = { kept: 0, reattaching: 0, notKept: 0 };
+    for (const shell of this.shells) {
+      const k = shell.keeping;
+      if (k === 'keeper') count.kept++;
+      else if (k === 'tmux') count.reattaching++;
+      else if (k === 'none') count.notKept++;
+    }
+    const link = this.keeperNow?.state;
+    return {
+      ...count,
+      keeper: link?.kind === 'unavailable' ? `not available: ${link.reason}` : link?.kind === 'attached' ? `running (python ${link.python})` : undefined,
+    };
+  }
+
   statusInput(now: number, slowRttMs: number): HostStatusInput {
     return {
+      terminals: this.terminalSummary(),
       alias: this.alias,
       target: this.target,
       state: this.session.state,

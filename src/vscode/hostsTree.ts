@@ -170,7 +170,16 @@ export class HostsTree implements vscode.TreeDataProvider<HostsNode>, vscode.Dis
     item.iconPath = new vscode.ThemeIcon(state?.kind === 'open' ? 'terminal' : state?.kind === 'failed' ? 'error' : 'debug-pause');
     item.contextValue = 'terminal';
     item.command = { command: CommandId.focusTerminal, title: 'Show Terminal', arguments: [alias, index] };
-    item.tooltip = `Remote terminal on ${alias}: ${item.description}`;
+    const keeping = pty.keeping;
+    const kept =
+      keeping === 'keeper'
+        ? 'kept by the session keeper: survives any outage, keys included'
+        : keeping === 'tmux'
+          ? 'reattaching (tmux): the shell survives an outage, keys typed meanwhile do not'
+          : keeping === 'none'
+            ? 'not kept: a drop ends this shell'
+            : undefined;
+    item.tooltip = `Remote terminal on ${alias}: ${item.description}${kept ? `\n${kept}` : ''}`;
     return item;
   }
 

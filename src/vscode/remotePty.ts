@@ -1,16 +1,18 @@
 import * as vscode from 'vscode';
 import type { Logger } from '../core/base/logger';
-import { RemoteShell, type ShellState } from '../core/shell/remoteShell';
+import { KeptShell, type DiscardedInput } from '../core/shell/keptShell';
+import type { ShellState } from '../core/shell/remoteShell';
 import type { HostSession } from './hostSession';
-import { connectingLine, failedLine, inputRefusedLine, lostLine, restoredLine } from './terminalText';
+import { connectingLine, discardedLine, failedLine, fallbackLine, heldLine, inputRefusedLine, lostLine, restoredLine } from './terminalText';
 
 /** Enough of the recent output for a test to find what a command printed. */
 const outputKeep = 64 * 1024;
 
 /**
- * A VS Code terminal over a core RemoteShell. The terminal outlives connections: on a drop
- * it says so once, refuses keys (saying so once), and on restore tells whether the old
- * shell came back (tmux) or a new one started.
+ * A VS Code terminal over a core KeptShell. The terminal outlives connections: on a drop it
+ * says so once; keys typed meanwhile are held for the kept shell (said once; Ctrl-C drops
+ * them), or refused without a keeper; on restore it tells whether the old shell came back
+ * (keeper, tmux) or a new one started.
  */
 export class RemotePty implements vscode.Pseudoterminal {
   private readonly writeEmitter = new vscode.EventEmitter<string>();
@@ -20,10 +22,12 @@ export class RemotePty implements vscode.Pseudoterminal {
   private readonly stateEmitter = new vscode.EventEmitter<ShellState>();
   readonly onDidChangeState = this.stateEmitter.event;
 
-  private shell: RemoteShell | undefined;
+  private shell: KeptShell | undefined;
   private readonly subs: Array<{ dispose(): void }> = [];
   private outage = false;
   private inputNoted = false;
+  private heldNoted = false;
+  private heldBytes = 0;
   private lostAt: number | undefined;
   private output = '';
   private closed = false;
@@ -46,13 +50,30 @@ export class RemotePty implements vscode.Pseudoterminal {
     return this.output;
   }
 
+  /** What keeps this terminal's shell through an outage. */
+  get keeping(): KeptShell['keeping'] | undefined {
+    return this.shell?.keeping;
+  }
+
   open(dims: vscode.TerminalDimensions | undefined): void {
-    const shell = new RemoteShell(
+    const shell = new KeptShell(
       this.host.session,
+      this.host.keeper(),
       { term: 'xterm-256color', cols: Math.max(1, dims?.columns ?? 80), rows: Math.max(1, dims?.rows ?? 24), reattach: this.options.reattach },
       { logger: this.options.logger },
     );
     this.shell = shell;
+    this.subs.push(this.host.trackShell(shell));
+    this.subs.push(shell.onDidFallBack((reason) => this.write(fallbackLine(this.alias, reason, this.options.reattach))));
+    this.subs.push(
+      shell.onDidHoldInput((h) => {
+        this.heldBytes = h.bytes;
+        if (this.heldNoted) return;
+        this.heldNoted = true;
+        this.write(heldLine());
+      }),
+    );
+    this.subs.push(shell.onDidDiscardInput((d: DiscardedInput) => this.write(discardedLine(d.bytes, d.why))));
     this.subs.push(shell.onDidData((d) => this.write(d)));
     this.subs.push(shell.onDidChangeState((s) => this.onState(s)));
     this.subs.push(
@@ -80,10 +101,12 @@ export class RemotePty implements vscode.Pseudoterminal {
       case 'open':
         if (this.outage || s.generation > 1) {
           const after = this.lostAt === undefined ? undefined : Date.now() - this.lostAt;
-          this.write(restoredLine(this.alias, s.reattached, s.multiplexer, after, this.options.reattach));
+          this.write(restoredLine(this.alias, s.reattached, s.multiplexer, after, this.options.reattach, this.heldBytes));
         }
         this.outage = false;
         this.inputNoted = false;
+        this.heldNoted = false;
+        this.heldBytes = 0;
         this.lostAt = undefined;
         break;
       case 'failed':

@@ -49,6 +49,8 @@ export function registerSessionCommands(ctx: CommandContext): vscode.Disposable[
       for (const a of aliases) {
         // Terminals first: their tmux sessions are ended while the connection still exists.
         await ctx.terminals.closeHost(a);
+        // Then the session keeper, with whatever it still runs for this machine.
+        await ctx.hosts.get(a)?.shutdownKeeper();
         ctx.hosts.disconnect(a);
         ctx.logger.info(`[${a}] disconnected by the user`);
       }

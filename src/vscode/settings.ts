@@ -14,6 +14,9 @@ const keys: Record<keyof ExtensionSettings, string> = {
   slowRttMs: 'slowRttMs',
   statusBarMaxItems: 'statusBar.maxItems',
   reclaimStaleRemoteForwards: 'remoteForwards.reclaimStale',
+  keeperEnabled: 'keeper.enabled',
+  keeperIdleHours: 'keeper.idleTimeoutHours',
+  keeperBufferMiB: 'keeper.bufferSizeMiB',
 };
 
 /**

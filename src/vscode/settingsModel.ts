@@ -23,6 +23,12 @@ export interface ExtensionSettings {
   statusBarMaxItems: number;
   /** Opt-in: end the stale sshd process that still holds a remote forward's port. */
   reclaimStaleRemoteForwards: boolean;
+  /** Run terminals on the session keeper (python3 on the server) so nothing is lost in an outage. */
+  keeperEnabled: boolean;
+  /** Hours the keeper stays with no client attached before it ends (with its shells). */
+  keeperIdleHours: number;
+  /** MiB each terminal may have in flight while the connection is down, per direction. */
+  keeperBufferMiB: number;
 }
 
 export const defaultSettings: ExtensionSettings = {
@@ -35,6 +41,9 @@ export const defaultSettings: ExtensionSettings = {
   slowRttMs: 300,
   statusBarMaxItems: 3,
   reclaimStaleRemoteForwards: false,
+  keeperEnabled: true,
+  keeperIdleHours: 24,
+  keeperBufferMiB: 8,
 };
 
 /** Clamps what a hand-edited settings.json may contain into sane ranges. */
@@ -54,6 +63,9 @@ export function normalizeSettings(raw: Partial<Record<keyof ExtensionSettings, u
     slowRttMs: num(raw.slowRttMs, defaultSettings.slowRttMs, 1, 60_000),
     statusBarMaxItems: Math.round(num(raw.statusBarMaxItems, defaultSettings.statusBarMaxItems, 1, 20)),
     reclaimStaleRemoteForwards: raw.reclaimStaleRemoteForwards === true,
+    keeperEnabled: typeof raw.keeperEnabled === 'boolean' ? raw.keeperEnabled : defaultSettings.keeperEnabled,
+    keeperIdleHours: num(raw.keeperIdleHours, defaultSettings.keeperIdleHours, 0.01, 24 * 30),
+    keeperBufferMiB: Math.round(num(raw.keeperBufferMiB, defaultSettings.keeperBufferMiB, 1, 256)),
   };
 }
 

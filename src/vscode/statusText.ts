@@ -23,6 +23,17 @@ export interface HostStatusInput {
   now: number;
   /** Above this RTT the item gets the warning background. */
   slowRttMs: number;
+  /** The host's terminals by what keeps them through an outage, and the keeper's own state. */
+  terminals?: { kept: number; reattaching: number; notKept: number; keeper?: string };
+}
+
+/** "2 kept (session keeper), 1 reattaching (tmux)": what survives an outage. */
+export function terminalsSummary(t: NonNullable<HostStatusInput['terminals']>): string {
+  const parts: string[] = [];
+  if (t.kept) parts.push(`${t.kept} kept (session keeper)`);
+  if (t.reattaching) parts.push(`${t.reattaching} reattaching (tmux)`);
+  if (t.notKept) parts.push(`${t.notKept} not kept (a new shell after a drop)`);
+  return parts.join(', ') || 'none';
 }
 
 export type StatusSeverity = 'normal' | 'warning' | 'error';
@@ -164,6 +175,10 @@ export function hostTooltip(input: HostStatusInput): string {
     if (state.restoredAfterMs !== undefined) row('Last restore took', formatDuration(state.restoredAfterMs));
   }
   if (input.startedAt !== undefined && state.kind !== 'closed') row('Session age', formatDuration(now - input.startedAt));
+  if (input.terminals) {
+    row('Terminals', escapeMarkdown(terminalsSummary(input.terminals)));
+    if (input.terminals.keeper) row('Session keeper', escapeMarkdown(input.terminals.keeper));
+  }
   if (input.outages.length > 0) {
     lines.push('');
     lines.push('Recent outages:');

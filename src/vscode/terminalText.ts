@@ -21,11 +21,45 @@ export function lostLine(alias: string, reason: string): string {
  * After a reconnect: the old shell is back (tmux kept it) or this is a new one. The hint
  * says what would keep the next one: tmux on the server, or the setting turned back on.
  */
-export function restoredLine(alias: string, reattached: boolean, multiplexer: string | undefined, afterMs: number | undefined, reattachEnabled = true): string {
+export function restoredLine(
+  alias: string,
+  reattached: boolean,
+  multiplexer: string | undefined,
+  afterMs: number | undefined,
+  reattachEnabled = true,
+  heldBytes = 0,
+): string {
   const after = afterMs === undefined ? '' : ` after ${formatDuration(afterMs)}`;
+  if (reattached && multiplexer === 'keeper') {
+    const held = heldBytes > 0 ? ` The ${plural(heldBytes, 'key')} typed meanwhile went to it.` : '';
+    return dimLine(`Connection to ${alias} restored${after}; the shell kept running on the server (session keeper): nothing was lost.${held}`);
+  }
   if (reattached) return dimLine(`Connection to ${alias} restored${after}; reattached to the ${multiplexer ?? 'remote'} session: nothing was lost.`);
   const hint = multiplexer ? '' : reattachEnabled ? ' Install tmux on the server to keep shells across drops.' : ' (sshKeepalive.reattach is off.)';
   return dimLine(`Connection to ${alias} restored${after}. This is a new shell: the previous one and its state were lost.${hint}`);
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** Keys typed while the connection is down, held for the kept shell. */
+export function heldLine(): string {
+  return dimLine('Keys typed now are held and sent to this shell when the connection is back (Ctrl-C drops them).');
+}
+
+/** Held keys that will not be sent, and why. */
+export function discardedLine(bytes: number, why: 'interrupt' | 'new-shell' | 'limit'): string {
+  const keys = plural(bytes, 'held key');
+  if (why === 'interrupt') return dimLine(`Ctrl-C: ${keys} dropped, not sent.`);
+  if (why === 'limit') return dimLine(`Too much typed while the connection is down: ${plural(bytes, 'key')} not held and not sent.`);
+  return dimLine(`${keys} not sent: they were meant for a shell that is gone, not for this new one.`);
+}
+
+/** The terminal runs without the session keeper: why, and what keeps it instead. */
+export function fallbackLine(alias: string, reason: string, reattachEnabled: boolean): string {
+  const instead = reattachEnabled ? 'tmux keeps this shell if the server has it' : 'a drop ends this shell';
+  return dimLine(`The session keeper is not available on ${alias} (${reason}); ${instead}.`);
 }
 
 export function inputRefusedLine(): string {

@@ -9,63 +9,11 @@ import { noPrompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor } from '../../src/core/session/session';
 import type { Multiplexer } from '../../src/core/shell/multiplexer';
 import { execCapture } from '../../src/core/shell/remoteExec';
-import { RemoteShell, type DroppedInput, type RemoteShellDeps, type RemoteShellOptions, type ShellState } from '../../src/core/shell/remoteShell';
+import { RemoteShell, type RemoteShellDeps, type RemoteShellOptions, type ShellState } from '../../src/core/shell/remoteShell';
 import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
 import { eventWithin, within } from '../harness/bounded';
 import { requireOrSkip } from '../harness/skip';
-
-/** Everything a shell printed, with terminal escape sequences removed, searchable from a mark. */
-class Screen {
-  private text = '';
-  private waiters: Array<() => void> = [];
-  readonly states: ShellState[] = [];
-  readonly drops: DroppedInput[] = [];
-
-  constructor(readonly shell: RemoteShell) {
-    shell.onDidData((d) => {
-      this.text += d;
-      for (const w of this.waiters.splice(0)) w();
-    });
-    shell.onDidChangeState((s) => this.states.push(s));
-    shell.onDidDropInput((d) => this.drops.push(d));
-  }
-
-  /** Plain text: CSI/OSC/charset sequences and carriage returns dropped. */
-  get plain(): string {
-    // eslint-disable-next-line no-control-regex
-    return this.text.replace(/\x1b\[[0-9;?>=]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78DEHMc]|\r/g, '');
-  }
-
-  mark(): number {
-    return this.plain.length;
-  }
-
-  waitFor(re: RegExp, timeoutMs = 10_000, from = 0): Promise<RegExpExecArray> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== check);
-        reject(new Error(`timed out waiting for ${re}; screen tail: ${JSON.stringify(this.plain.slice(-600))}`));
-      }, timeoutMs);
-      const check = () => {
-        const m = re.exec(this.plain.slice(from));
-        if (m) {
-          clearTimeout(timer);
-          resolve(m);
-        } else {
-          this.waiters.push(check);
-        }
-      };
-      check();
-    });
-  }
-
-  /** Types a command and waits for what it prints (matched after the typed line itself). */
-  async run(command: string, expect: RegExp, timeoutMs = 10_000): Promise<RegExpExecArray> {
-    const from = this.mark();
-    assert.equal(this.shell.write(`${command}\r`), true, `write refused in state ${JSON.stringify(this.shell.state)}`);
-    return this.waitFor(expect, timeoutMs, from);
-  }
-}
+import { Screen } from '../harness/screen';
 
 function waitForState(shell: RemoteShell, kind: ShellState['kind'], timeoutMs = 15_000): Promise<ShellState> {
   if (shell.state.kind === kind) return Promise.resolve(shell.state);
@@ -106,7 +54,7 @@ describe('RemoteShell against a real OpenSSH sshd', () => {
     return s;
   }
 
-  async function open(session: Session, opts: Partial<RemoteShellOptions> = {}, deps: RemoteShellDeps = {}): Promise<Screen> {
+  async function open(session: Session, opts: Partial<RemoteShellOptions> = {}, deps: RemoteShellDeps = {}): Promise<Screen<RemoteShell>> {
     const env = { SKA_TEST: 'hello-env', ...opts.env };
     const shell = new RemoteShell(session, { term: 'xterm-256color', cols: 100, rows: 30, reattach: false, ...opts, env }, { logger: nullLogger, ...deps });
     disposables.push(shell);

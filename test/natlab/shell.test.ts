@@ -167,8 +167,8 @@ describe('natlab: a terminal through a NAT reboot', { concurrency: false }, () =
     await lab?.dispose();
   });
 
-  async function startDriver(t: TestContext, id: string, reattach: boolean): Promise<ShellDriver> {
-    const d = new ShellDriver(lab!, { configFile: sshd!.sshConfigPath, alias: sshd!.alias, id, reattach });
+  async function startDriver(t: TestContext, id: string, reattach: boolean, keeper = false): Promise<ShellDriver> {
+    const d = new ShellDriver(lab!, { configFile: sshd!.sshConfigPath, alias: sshd!.alias, id, reattach, keeper });
     t.after(() => d.close());
     await d.waitForEvent('started');
     await d.run('echo READY-$((6*7))', /READY-42/);
@@ -227,5 +227,103 @@ describe('natlab: a terminal through a NAT reboot', { concurrency: false }, () =
     await d.run('echo READY2-$((6*7))', /READY2-42/);
     await d.run('echo "X=[$X]"', /X=\[\]/);
     assert.deepEqual(d.states(), ['open(1,fresh)', 'suspended', 'opening', 'open(2,fresh)']);
+  });
+
+  const count = (haystack: string, needle: string) => haystack.split(needle).length - 1;
+
+  /** Types like a person: the whole line at once (0), or one key every `perKeyMs`. */
+  async function type(d: ShellDriver, text: string, perKeyMs: number): Promise<number> {
+    if (perKeyMs === 0) d.send({ op: 'write', data: text });
+    else {
+      for (const ch of text) {
+        d.send({ op: 'write', data: ch });
+        await sleep(perKeyMs);
+      }
+    }
+    return Date.now();
+  }
+
+  for (const { label, perKeyMs, afterMs } of [
+    { label: 'at once, right after', perKeyMs: 0, afterMs: 0 },
+    { label: 'at 120 ms per key, right after', perKeyMs: 120, afterMs: 0 },
+    { label: 'at once, 0.3 s after', perKeyMs: 0, afterMs: 300 },
+    { label: 'at once, 1 s after', perKeyMs: 0, afterMs: 1000 },
+    { label: 'at once, 3 s after', perKeyMs: 0, afterMs: 3000 },
+    { label: 'at once, 10 s after', perKeyMs: 0, afterMs: 10_000 },
+  ]) {
+    it(`with the session keeper: a line typed after a router reboot (${label}) runs once, in the same shell, within 3 s`, async (t) => {
+      if (!requireOrSkip(t, available)) return;
+      const d = await startDriver(t, `natlab-keeper-${perKeyMs}-${afterMs}`, true, true);
+      const first = d.events.find((e) => e.event === 'state' && (e.state as ShellState).kind === 'open')!.state as ShellState;
+      assert.ok(first.kind === 'open' && first.multiplexer === 'keeper', `the keeper runs the shell: ${JSON.stringify(first)}`);
+      await d.run('export KX=41; echo "pid-$$"', /pid-(\d+)/);
+      const pid = /pid-(\d+)/.exec(d.plain)![1];
+      const from = d.mark();
+      const rebootAt = Date.now();
+      await lab!.reboot();
+      if (afterMs) await sleep(afterMs);
+      const lastKey = await type(d, 'echo "got-$((KX+1))-in-$$"\r', perKeyMs);
+      await d.waitForText(/got-42-in-\d+/, from, 15_000);
+      const ms = Date.now() - lastKey;
+      t.diagnostic(`${label}: output ${ms} ms after the last key (${Date.now() - rebootAt} ms after the reboot); states ${d.states().join(' ')}`);
+      await sleep(700);
+      const out = d.plain.slice(from);
+      assert.equal(count(out, 'got-42-in-'), 1, `ran exactly once: ${JSON.stringify(out)}`);
+      assert.match(out, new RegExp(`got-42-in-${pid}`), 'in the same shell (same pid, the variable still set)');
+      assert.doesNotMatch(out, /not found/, 'no fragment of the line ran on its own');
+      assert.ok(ms < 3000, `output ${ms} ms after the last key (want < 3 s)`);
+    });
+  }
+
+  it('with the session keeper: a command typed during a 30 s outage runs once after the heal; Ctrl-C drops held keys', async (t) => {
+    if (!requireOrSkip(t, available)) return;
+    const d = await startDriver(t, 'natlab-keeper-outage', true, true);
+    await d.run('export KY=20; echo "set-$KY"', /set-20/);
+    const cutAt = Date.now();
+    await lab!.outage();
+    try {
+      // A key finds the dead path; the user goes on typing through the outage.
+      d.send({ op: 'write', data: ' ' });
+      await d.waitForState((s) => s.kind === 'suspended', cutAt, 10_000);
+      const from = d.mark();
+      await type(d, 'echo "nope-$((KY+1))"\r', 0);
+      await type(d, '\x03', 0);
+      const discard = await d.waitForEvent('discard', cutAt, 5000);
+      assert.equal(discard.why, 'interrupt');
+      await type(d, 'echo "held-$((KY*2))"\r', 50);
+      await sleep(Math.max(0, 30_000 - (Date.now() - cutAt)));
+      assert.doesNotMatch(d.plain.slice(from), /held-40|nope-21/, 'nothing ran during the outage');
+      await lab!.heal();
+      const healedAt = Date.now();
+      await d.waitForText(/held-40/, from, 30_000);
+      t.diagnostic(`held line ran ${Date.now() - healedAt} ms after the heal`);
+      await sleep(700);
+      const out = d.plain.slice(from);
+      assert.equal(count(out, 'held-40'), 1, `ran exactly once: ${JSON.stringify(out)}`);
+      assert.doesNotMatch(out, /nope-21/, 'the line dropped with Ctrl-C never ran');
+    } finally {
+      await lab!.heal();
+    }
+  });
+
+  it('with the session keeper: a numbered line every 50 ms through a 70 s outage, every number once and in order', async (t) => {
+    if (!requireOrSkip(t, available)) return;
+    const d = await startDriver(t, 'natlab-keeper-numbers', true, true);
+    const from = d.mark();
+    // 1700 lines at 50 ms: about 85 s, the outage in the middle of it.
+    d.send({ op: 'write', data: 'i=0; while [ $i -lt 1700 ]; do echo "n=$i"; i=$((i+1)); sleep 0.05; done; echo "DONE-$((40+2))"\r' });
+    await d.waitForText(/n=40\b/, from, 10_000);
+    await lab!.outage();
+    try {
+      await sleep(70_000);
+    } finally {
+      await lab!.heal();
+    }
+    // Nobody types: the session reconnects by itself and the output catches up.
+    await d.waitForText(/DONE-42/, from, 90_000);
+    const numbers = [...d.plain.slice(from).matchAll(/^n=(\d+)$/gm)].map((m) => Number(m[1]));
+    const expected = Array.from({ length: 1700 }, (_, i) => i);
+    assert.equal(numbers.length, 1700, `every line once (got ${numbers.length})`);
+    assert.deepEqual(numbers, expected, 'every number once, in order');
   });
 });

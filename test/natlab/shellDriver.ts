@@ -7,7 +7,7 @@
  *            {"op":"resize","cols":N,"rows":N} | {"op":"close","keepRemote":bool}
  *   stdout   {"event":"state","state":ShellState} | {"event":"session","state":"..."} |
  *            {"event":"data","data":"..."} | {"event":"write","ok":bool} |
- *            {"event":"drop","bytes":N} | {"event":"exec","tag":"t","code":N,"stdout":"..."} |
+ *            {"event":"drop","bytes":N} | {"event":"held","bytes":N} | {"event":"discard",...} | {"event":"exec","tag":"t","code":N,"stdout":"..."} |
  *            {"event":"started","remoteSession":"..."} | {"event":"error","message":"..."} |
  *            {"event":"closed"}
  *   stderr   the session's log
@@ -20,8 +20,10 @@ import { resolveHost } from '../../src/core/config/sshConfig';
 import { noPrompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor } from '../../src/core/session/session';
 import { describeState } from '../../src/core/session/state';
+import { KeeperLink } from '../../src/core/keeper/keeperLink';
+import { KeptShell } from '../../src/core/shell/keptShell';
 import { execCapture } from '../../src/core/shell/remoteExec';
-import { RemoteShell } from '../../src/core/shell/remoteShell';
+import { keeperProgramText } from '../harness/keeperPeer';
 
 export interface DriverConfig {
   configFile: string;
@@ -31,6 +33,8 @@ export interface DriverConfig {
   cols?: number;
   rows?: number;
   env?: Record<string, string>;
+  /** Run the shell on the session keeper (default false: tmux or a plain shell). */
+  keeper?: boolean;
 }
 
 export type DriverCommand =
@@ -55,19 +59,25 @@ async function main(): Promise<void> {
   const host = resolveHost(config.alias, { configFile: config.configFile, env: { ...process.env, SSH_AUTH_SOCK: undefined } });
   const session = new Session(host, sessionOptionsFor(host), { prompter: noPrompter, logger });
   session.onDidChangeState((s) => out({ event: 'session', state: s.kind, text: describeState(s) }));
-  const shell = new RemoteShell(
+  const link = config.keeper ? new KeeperLink(session, { program: keeperProgramText(), name: `natlab-${config.id}`, idleSeconds: 300, logger }) : undefined;
+  const shell = new KeptShell(
     session,
+    link,
     { term: 'xterm-256color', cols: config.cols ?? 100, rows: config.rows ?? 30, reattach: config.reattach, id: config.id, env: config.env },
     { logger },
   );
   shell.onDidChangeState((state) => out({ event: 'state', state }));
   shell.onDidData((data) => out({ event: 'data', data }));
   shell.onDidDropInput((d) => out({ event: 'drop', bytes: d.bytes }));
+  shell.onDidHoldInput((h) => out({ event: 'held', bytes: h.bytes }));
+  shell.onDidDiscardInput((d) => out({ event: 'discard', bytes: d.bytes, why: d.why }));
 
   let closing: Promise<void> | undefined;
   const close = (keepRemote = false) =>
     (closing ??= (async () => {
       await shell.close({ keepRemote });
+      await link?.shutdown(2000);
+      link?.dispose();
       session.dispose();
       out({ event: 'closed' });
     })());

@@ -328,3 +328,31 @@ test('a client without the expected ssh2 internals is not probed, and nothing th
   t.after(() => ka.dispose());
   assert.equal(typeof (await within(ka.measure(), 1000, 'measure')), 'number');
 });
+
+test('noteActivity on a quiet path: a demand probe at once', async (t) => {
+  const server = fakeServer('never');
+  const { ka } = keepalive(t, server, { quietMs: 100 });
+  await sleep(150);
+  ka.noteActivity();
+  assert.equal(server.pings(), 1, 'probed at once');
+});
+
+test('noteActivity right after traffic: no probe while the action is answered; a probe when nothing answers it within quietMs', async (t) => {
+  const server = fakeServer('never');
+  const { ka, deaths } = keepalive(t, server, { quietMs: 100, demandMinMs: 150 });
+  // Alive a moment ago (a new connection counts as just heard), a key goes out, its echo comes back.
+  ka.noteActivity();
+  assert.equal(server.pings(), 0, 'no probe at once: the path was heard a moment ago');
+  setTimeout(() => server.receive(), 20);
+  await sleep(160);
+  assert.equal(server.pings(), 0, 'the echo answered the key: no probe');
+  // The path dies right after more output (a router reboot): the next key gets no echo.
+  server.receive();
+  ka.noteActivity();
+  ka.noteActivity(); // more keys: one check covers them
+  assert.equal(server.pings(), 0);
+  await sleep(130);
+  assert.equal(server.pings(), 1, 'nothing answered the key within quietMs: probed');
+  await sleep(200);
+  assert.deepEqual(deaths, ['no reply to a demand probe within 150 ms'], 'and the dead path is declared');
+});

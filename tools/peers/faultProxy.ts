@@ -28,6 +28,11 @@ export interface FaultProxy {
    * spent paused counts as silence.
    */
   setIdleTimeout(ms: number): void;
+  /**
+   * A router reboot: every current flow is forgotten at once (its bytes dropped both ways,
+   * nothing signalled, as setIdleTimeout does after silence); new connections work at once.
+   */
+  forgetAll(): void;
   /** Connections accepted whose client side is still open. */
   connections(): number;
   close(): Promise<void>;
@@ -186,15 +191,14 @@ export async function startFaultProxy(targetHost: string, targetPort: number): P
     updateFlow(r);
   });
 
+  const forget = (r: Relay) => {
+    r.forgotten = true;
+    r.queued = [];
+    updateFlow(r);
+  };
   const checkIdle = () => {
     const now = Date.now();
-    for (const r of relays) {
-      if (!r.forgotten && now - r.lastActivity >= idleTimeoutMs) {
-        r.forgotten = true;
-        r.queued = [];
-        updateFlow(r);
-      }
-    }
+    for (const r of relays) if (!r.forgotten && now - r.lastActivity >= idleTimeoutMs) forget(r);
   };
 
   await new Promise<void>((resolve, reject) => {
@@ -243,6 +247,9 @@ export async function startFaultProxy(targetHost: string, targetPort: number): P
         idleTimer = setInterval(checkIdle, Math.max(5, Math.min(100, Math.floor(idleTimeoutMs / 5))));
         idleTimer.unref();
       }
+    },
+    forgetAll() {
+      for (const r of relays) if (!r.forgotten) forget(r);
     },
     connections() {
       let n = 0;

@@ -106,6 +106,11 @@ export class KeeperMux implements Disposable {
     return attached.welcome.promise;
   }
 
+  /** Lets the transport go (its connection was given up); the streams wait for the next attach. */
+  detach(error: KeeperError): void {
+    this.dropTransport(error, true);
+  }
+
   /** Opens a stream; data may be written at once (it is sent after the OPEN, now or on attach). */
   open(params: StreamParams): KeeperStream {
     if (this.stateValue === 'closed') throw new KeeperError('disposed', 'the keeper mux is disposed');

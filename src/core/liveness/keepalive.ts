@@ -52,6 +52,9 @@ export class Keepalive implements Disposable {
   private smoothedRtt: number | undefined;
   private timer: Disposable | undefined;
   private demand: Promise<boolean> | undefined;
+  /** The earliest user action not yet followed by anything received, and its check. */
+  private activitySince: number | undefined;
+  private activityTimer: Disposable | undefined;
   private dead = false;
   private readonly onData = () => {
     this.lastReceived = this.clock.now();
@@ -131,6 +134,38 @@ export class Keepalive implements Disposable {
     return this.clock.now() - this.lastReceived < this.options.quietMs;
   }
 
+  /**
+   * A user action went out (a key, a forwarded client's bytes). On a path quiet for quietMs,
+   * probe now. Otherwise the path was alive a moment ago, which does not prove it still is (a
+   * router that rebooted a second ago): when nothing at all arrives soon after the action (no
+   * echo, no reply: a few RTTs, at least a quarter of demandMinMs, at most quietMs), probe
+   * then. A dead path is found either way about a second after the first key, and a live one
+   * costs nothing (its echo arrives first).
+   */
+  noteActivity(): void {
+    if (this.dead) return;
+    if (!this.recentlyHeard) {
+      void this.demandProbe();
+      return;
+    }
+    // An earlier action is still unanswered: its check covers this one.
+    if (this.activitySince !== undefined && this.lastReceived <= this.activitySince) return;
+    const since = this.clock.now();
+    this.activitySince = since;
+    this.activityTimer?.dispose();
+    this.activityTimer = this.clock.timeout(() => {
+      this.activityTimer = undefined;
+      this.activitySince = undefined;
+      if (!this.dead && this.lastReceived <= since) void this.demandProbe();
+    }, this.answerWaitMs);
+  }
+
+  /** How long an action may go unanswered before it is probed. */
+  private get answerWaitMs(): number {
+    const { quietMs, demandMinMs, demandRttFactor } = this.options;
+    return Math.min(quietMs, Math.max(demandMinMs / 4, demandRttFactor * (this.smoothedRtt ?? 0)));
+  }
+
   /** The deadline a demand probe gets: a few RTTs, at least demandMinMs. */
   get demandDeadlineMs(): number {
     const rtt = this.smoothedRtt ?? 0;
@@ -173,6 +208,7 @@ export class Keepalive implements Disposable {
   dispose(): void {
     this.dead = true;
     this.timer?.dispose();
+    this.activityTimer?.dispose();
     this.transport.removeListener('data', this.onData);
     this.deadEmitter.dispose();
     this.probeEmitter.dispose();

@@ -272,10 +272,11 @@ export class Session implements Disposable {
 
   /**
    * Someone just used the session (bytes from a forward client, a key in a terminal). If
-   * the path has been quiet, probe it now: a dead path is found in about a second.
+   * the path has been quiet, probe it now; if not, probe when nothing answers the action
+   * within the quiet time. A dead path is found in about a second either way.
    */
   noteActivity(): void {
-    if ('live' in this.phase && !this.phase.live.keepalive.recentlyHeard) void this.phase.live.keepalive.demandProbe();
+    if ('live' in this.phase) this.phase.live.keepalive.noteActivity();
   }
 
   private whenConnected(timeoutMs: number): Promise<void> {

@@ -20,6 +20,7 @@ suite('remote terminals', () => {
   suiteTeardown(async () => {
     peers.proxy.resume();
     await setSetting('reattach', undefined);
+    await setSetting('keeper.enabled', undefined);
     for (const t of opened) t.dispose();
   });
 
@@ -44,7 +45,30 @@ suite('remote terminals', () => {
     );
   });
 
-  test('a terminal survives a drop: one dim line, keys refused with one note, then reattached', async () => {
+  test('a kept terminal (session keeper): a line typed right after the path dies runs once, in the same shell', async () => {
+    const terminal = await openOn('flaky');
+    const first = api.terminalState(terminal);
+    assert.ok(first?.kind === 'open' && first.multiplexer === 'keeper', `the keeper runs the shell: ${JSON.stringify(first)}`);
+    terminal.sendText('SSHKA_K=41; echo "pid-$$"');
+    await waitFor('the shell to answer', () => /pid-\d+/.test(api.terminalOutput(terminal) ?? ''));
+    const pid = /pid-(\d+)/.exec(api.terminalOutput(terminal) ?? '')![1];
+    const before = (api.terminalOutput(terminal) ?? '').length;
+    // The router forgets the flow; the user types at once, without looking at the status.
+    peers.proxy.forgetAll();
+    terminal.sendText('echo "typed-$((SSHKA_K+1))-in-$$"');
+    await waitFor('the typed line to run after the restore', () => (api.terminalOutput(terminal) ?? '').slice(before).includes('typed-42-in-'), 20_000);
+    await sleep(500);
+    const out = (api.terminalOutput(terminal) ?? '').slice(before);
+    assert.strictEqual(count(out, 'typed-42-in-'), 1, `ran exactly once: ${JSON.stringify(out)}`);
+    assert.ok(out.includes(`typed-42-in-${pid}`), 'in the same shell (same pid, variable still set)');
+    await waitFor('the restored note', () => (api.terminalOutput(terminal) ?? '').includes('session keeper): nothing was lost'));
+    const item = api.statusBarItems().find((i) => i.text.includes('flaky'));
+    assert.ok(item && /1 kept \\?\(session keeper\\?\)/.test(item.tooltip), `the host's tooltip says its terminal is kept: ${item?.tooltip ?? 'no item'}`);
+  });
+
+  test('without the keeper (turned off), tmux keeps the terminal: one dim line, keys refused with one note, then reattached', async () => {
+    await setSetting('keeper.enabled', false);
+    await vscode.commands.executeCommand('sshKeepalive.disconnect', 'flaky');
     const terminal = await openOn('flaky');
     assert.strictEqual(
       api.terminalState(terminal)?.kind === 'open' && (api.terminalState(terminal) as { multiplexer?: string }).multiplexer,
@@ -91,6 +115,7 @@ suite('remote terminals', () => {
 
   test('without tmux reattach, a restored terminal says it is a new shell', async () => {
     await setSetting('reattach', false);
+    await setSetting('keeper.enabled', false);
     const terminal = await openOn('flaky');
     const first = api.terminalState(terminal);
     assert.ok(first?.kind === 'open' && first.multiplexer === undefined, JSON.stringify(first));
