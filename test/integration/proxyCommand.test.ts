@@ -77,7 +77,7 @@ test('ProxyCommand socat: connects as ssh does, and the process group ends with 
   // The shell records its pid, then exec keeps it: that pid is the proxy (and its group).
   // The background sleep stands for what real proxies leave (aws ssm's session-manager-plugin):
   // it ignores stdin, so only ending the process group ends it.
-  const proxy = `sh -c 'sleep 300 & echo $! > ${helperFile}; echo $$ > ${pidFile}; exec socat - TCP:%h:%p'`;
+  const proxy = `sh -c 'sleep 300 </dev/null >/dev/null 2>&1 & echo $! > ${helperFile}; echo $$ > ${pidFile}; exec socat - TCP:%h:%p'`;
   const ssh = await sshWith(sshd, proxy);
   assert.equal(ssh.stdout.trim(), 'ok', `ssh through the same ProxyCommand: ${ssh.stderr}`);
   const sshHelper = Number(readFileSync(helperFile, 'utf8'));
