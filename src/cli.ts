@@ -66,7 +66,7 @@ async function main(): Promise<number> {
   const store = new DisposableStore();
   const wake = store.add(new WakeDetector());
   const network = store.add(new NetworkChangeDetector());
-  const session = new Session(host, sessionOptionsFor(host), {
+  const session = new Session(host, sessionOptionsFor(host, args.maxAttempts !== undefined ? { maxAttempts: args.maxAttempts } : {}), {
     prompter,
     logger,
     onDidWake: wake.onDidWake,
@@ -133,9 +133,14 @@ async function main(): Promise<number> {
   // Local listeners are bound before connecting, so early clients are held, not refused.
   if (failIfAsked(await addAll(registry, requests.local))) return exitFatal;
 
+  // The session's retry timers are unref'd: without a listener nothing else would keep the
+  // process alive between attempts, and it exited 0 in silence during the first backoff.
+  const holdOpen = setInterval(() => undefined, 1 << 30);
   try {
     await session.start();
+    clearInterval(holdOpen);
   } catch (err) {
+    clearInterval(holdOpen);
     const message = err instanceof SessionError ? err.message : String(err);
     registry.dispose();
     session.dispose();

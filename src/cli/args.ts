@@ -25,6 +25,8 @@ export interface CliArgs {
   reclaimRemoteForwards: boolean;
   /** With -N: after a fatal error on reconnect, keep the local listeners instead of exiting 255. */
   keepListeners: boolean;
+  /** --max-attempts N: give up (exit 255) after N failed attempts in a row; default: never. */
+  maxAttempts?: number;
   events: boolean;
   verbose: number;
   quiet: boolean;
@@ -42,7 +44,7 @@ const booleanFlags = new Set(['G', 'N', 't', 'T', 'v', 'q']);
 export const usage = `usage: ssh-keepalive [-GNTtqv] [-F configfile] [-p port] [-l user] [-i identity_file]
                      [-L [bind_address:]port:host:hostport] [-R [bind_address:]port:host:hostport]
                      [-D [bind_address:]port] [-o option=value] [--events] [--reattach|--no-reattach] [--no-keeper]
-                     [--reclaim-remote-forwards] [--keep-listeners] destination [command [argument ...]]
+                     [--reclaim-remote-forwards] [--keep-listeners] [--max-attempts N] destination [command [argument ...]]
   --keep-listeners  with -N: after an error that retrying cannot fix (a changed host key, a
                     refused login) keep the local forwards' ports bound, each client told why,
                     instead of exiting with status 255 as ssh would`;
@@ -75,6 +77,13 @@ export function parseArgs(argv: string[]): CliArgs {
       break;
     }
     if (arg.startsWith('--')) {
+      if (arg === '--max-attempts' || arg.startsWith('--max-attempts=')) {
+        const text = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[++i];
+        if (text === undefined || !/^[1-9][0-9]{0,5}$/.test(text))
+          throw new UsageError(`--max-attempts needs a whole number from 1 to 999999, not ${JSON.stringify(text ?? '')}`);
+        out.maxAttempts = Number(text);
+        continue;
+      }
       switch (arg) {
         case '--events':
           out.events = true;

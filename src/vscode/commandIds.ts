@@ -7,6 +7,8 @@ export const CommandId = {
   connect: 'sshKeepalive.connect',
   disconnect: 'sshKeepalive.disconnect',
   reconnect: 'sshKeepalive.reconnect',
+  pauseReconnecting: 'sshKeepalive.pauseReconnecting',
+  resumeReconnecting: 'sshKeepalive.resumeReconnecting',
   openTerminal: 'sshKeepalive.openTerminal',
   addForward: 'sshKeepalive.addForward',
   stopForward: 'sshKeepalive.stopForward',

@@ -77,6 +77,28 @@ export function registerSessionCommands(ctx: CommandContext): vscode.Disposable[
       );
     }),
 
+    // For hosts that lock accounts or need a second factor: a person stops every attempt
+    // on the host until they say so (Resume, or Reconnect).
+    registerCommand(ctx, CommandId.pauseReconnecting, async (arg?: unknown) => {
+      const alias = aliasFrom(arg) ?? (await pickSession(liveSessions(ctx), 'Host to stop reconnecting to'));
+      const host = alias && alias !== 'all' ? ctx.hosts.get(alias) : undefined;
+      if (!host) return false;
+      host.session.pauseReconnecting();
+      return true;
+    }),
+
+    registerCommand(ctx, CommandId.resumeReconnecting, async (arg?: unknown) => {
+      const alias = aliasFrom(arg) ?? (await pickSession(liveSessions(ctx), 'Host to reconnect to again'));
+      const host = alias && alias !== 'all' ? ctx.hosts.get(alias) : undefined;
+      if (!host) return false;
+      return vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Reconnecting to ${host.alias}` }, () =>
+        host.session.resumeReconnecting().then(
+          () => true,
+          () => false,
+        ),
+      );
+    }),
+
     registerCommand(ctx, CommandId.openTerminal, async (arg?: unknown) => {
       const alias = await hostArg(ctx, arg, 'Host to open a terminal on');
       if (!alias) return undefined;
@@ -111,6 +133,13 @@ export function registerSessionCommands(ctx: CommandContext): vscode.Disposable[
               { label: '$(close) Stop Forwarding...', run: cmd(CommandId.stopForward, { alias }) },
             ]
           : []),
+        host?.session.isPaused
+          ? { label: '$(debug-continue) Resume Reconnecting', run: cmd(CommandId.resumeReconnecting, alias) }
+          : {
+              label: '$(debug-pause) Pause Reconnecting',
+              description: 'no more attempts on this host until resumed',
+              run: cmd(CommandId.pauseReconnecting, alias),
+            },
         { label: '$(debug-disconnect) Disconnect', run: cmd(CommandId.disconnect, alias) },
         { label: '$(output) Show Log', run: cmd(CommandId.showLog) },
       ];

@@ -46,6 +46,7 @@ const FIELDS = [
   'userknownhostsfile',
   'connecttimeout',
   'proxyjump',
+  'proxycommand',
 ];
 
 /**
@@ -139,6 +140,7 @@ function runG(u: TestUser, command: 'ssh' | 'ours', args: string[]): Outcome {
 interface OursResolved {
   identityFiles: string[];
   proxyJump: Array<Record<string, unknown>>;
+  proxyCommand?: string;
 }
 
 function oursResolved(u: TestUser, args: string[]): OursResolved {
@@ -146,7 +148,7 @@ function oursResolved(u: TestUser, args: string[]): OursResolved {
     const { parseArgs } = require(${JSON.stringify(path.join(staged!.src, 'cli', 'args.js'))});
     const { resolveDestination } = require(${JSON.stringify(path.join(staged!.src, 'cli', 'resolveDestination.js'))});
     const { host } = resolveDestination(parseArgs(JSON.parse(process.argv[1])));
-    process.stdout.write(JSON.stringify({ identityFiles: host.identityFiles, proxyJump: host.proxyJump }));`;
+    process.stdout.write(JSON.stringify({ identityFiles: host.identityFiles, proxyJump: host.proxyJump, proxyCommand: host.proxyCommand }));`;
   const r = u.run(process.execPath, ['-e', script, JSON.stringify(args)]);
   assert.equal(r.status, 0, `ssh-keepalive resolver failed for ${args.join(' ')}: ${r.stderr}`);
   return JSON.parse(r.stdout) as OursResolved;
@@ -227,6 +229,12 @@ function compareRun(u: TestUser, config: string, args: string[], spec: CaseSpec,
   const sshHops = chain.map((g) => ({ host: first(g, 'host'), hostname: first(g, 'hostname'), port: first(g, 'port'), user: first(g, 'user') }));
   if (JSON.stringify(ourChain) !== JSON.stringify(sshHops)) {
     problems.push(`ProxyJump hops: ssh ${JSON.stringify(sshHops)}, ssh-keepalive ${JSON.stringify(ourChain)}`);
+  }
+  // The command ssh would run: its -G text with sshconnect.c's tokens filled in.
+  const sshCommand = first(ssh.g, 'proxycommand');
+  const wantCommand = sshCommand === undefined || sshCommand === 'none' ? undefined : expandProxyTokens(sshCommand, ssh.g);
+  if (resolved.proxyCommand !== wantCommand) {
+    problems.push(`ProxyCommand: ssh would run ${JSON.stringify(wantCommand)}, ssh-keepalive ${JSON.stringify(resolved.proxyCommand)}`);
   }
   return problems;
 }

@@ -54,3 +54,12 @@ test('-G asks for the effective configuration, alone or bundled', () => {
   assert.equal(parseArgs(['-qG', 'h']).printConfig, true);
   assert.equal(parseArgs(['h']).printConfig, false);
 });
+
+test('--max-attempts N bounds unattended attempts; anything but a positive whole number is refused', () => {
+  assert.equal(parseArgs(['--max-attempts', '3', 'host']).maxAttempts, 3);
+  assert.equal(parseArgs(['--max-attempts=5', '-N', 'host']).maxAttempts, 5);
+  assert.equal(parseArgs(['host']).maxAttempts, undefined);
+  for (const bad of [['--max-attempts'], ['--max-attempts', '0', 'h'], ['--max-attempts', '-1', 'h'], ['--max-attempts=2.5', 'h'], ['--max-attempts=x', 'h']]) {
+    assert.throws(() => parseArgs(bad), UsageError, bad.join(' '));
+  }
+});

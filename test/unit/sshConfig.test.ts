@@ -484,10 +484,13 @@ test('Match errors: unknown criterion, missing argument', () => {
   assert.throws(() => resolveHost('x', o2), configError(/config:1/));
 });
 
-test('options that would run commands or change behaviour are reported, not honoured', () => {
+test('options that would run commands or change behaviour are reported, not honoured; ProxyCommand is expanded, first of it and ProxyJump wins', () => {
   const { ssh, opts } = home(`
 Host proxied
-  ProxyCommand ssh -W %h:%p gateway
+  HostName real.example.com
+  Port 2222
+  User alice
+  ProxyCommand ssh -W "%h:%p" gateway # %n %r %k %%
   LocalCommand echo hi
   PermitLocalCommand yes
   RemoteCommand tmux attach
@@ -498,6 +501,11 @@ Host plain
 Host jumpfirst
   ProxyJump gw
   ProxyCommand nc %h %p
+Host cmdfirst
+  ProxyCommand nc %h %p
+  ProxyJump gw
+Host badtoken
+  ProxyCommand nc %x
 Host gw
   ProxyJump none
 `);
@@ -506,20 +514,26 @@ Host gw
   assert.deepEqual(
     p.unsupported.map((u) => [u.option, u.source]),
     [
-      ['ProxyCommand', `${file}:3`],
-      ['LocalCommand', `${file}:4`],
-      ['PermitLocalCommand', `${file}:5`],
-      ['RemoteCommand', `${file}:6`],
-      ['ForwardAgent', `${file}:7`],
+      ['LocalCommand', `${file}:7`],
+      ['PermitLocalCommand', `${file}:8`],
+      ['RemoteCommand', `${file}:9`],
+      ['ForwardAgent', `${file}:10`],
     ],
   );
-  assert.equal(p.unsupported[0].reason, 'ProxyCommand is not supported (it would run a command); use ProxyJump');
-  assert.equal(p.unsupported[0].value, 'ssh -W %h:%p gateway');
+  // The line as written (quotes and comment kept, as readconf.c does), tokens expanded.
+  assert.equal(p.proxyCommand, 'ssh -W "real.example.com:2222" gateway # proxied alice proxied %');
   assert.deepEqual(p.proxyJump, []);
   assert.deepEqual(resolveHost('plain', opts).unsupported, []);
+  assert.equal(resolveHost('plain', opts).proxyCommand, undefined, 'ProxyCommand none disables it');
   const j = resolveHost('jumpfirst', opts);
   assert.deepEqual(j.unsupported, [], 'ProxyCommand after ProxyJump is ignored, as in ssh');
+  assert.equal(j.proxyCommand, undefined);
   assert.equal(j.proxyJump[0].alias, 'gw');
+  const c = resolveHost('cmdfirst', opts);
+  assert.equal(c.proxyCommand, 'nc cmdfirst 22');
+  assert.deepEqual(c.proxyJump, [], 'ProxyJump after ProxyCommand is ignored, as in ssh');
+  assert.throws(() => resolveHost('badtoken', opts), configError(/unknown token %x/));
+  assert.throws(() => resolveHost('x', { ...opts, overrides: [['ProxyCommand', '-']] }), configError(/"ProxyCommand -" .* is not supported/));
 });
 
 test('ProxyJump: hops resolved through the config, user@host:port overrides, chains', () => {
@@ -582,12 +596,19 @@ Host *
   );
   assert.deepEqual(resolveHost('edge', opts).proxyJump, []);
   // A later hop is reached with -J by ssh, so its ProxyCommand never applies...
-  assert.deepEqual(resolveHost('via-cmd-last', opts).unsupported, []);
-  // ...but the first hop's does, and is reported against the jump host.
-  const first = resolveHost('via-cmd-first', opts).unsupported;
-  assert.equal(first.length, 1);
-  assert.equal(first[0].option, 'ProxyCommand');
-  assert.match(first[0].reason, /^jump host "cmdhop": ProxyCommand is not supported/);
+  const last = resolveHost('via-cmd-last', opts);
+  assert.deepEqual(last.unsupported, []);
+  assert.deepEqual(
+    last.proxyJump.map((j) => j.proxyCommand),
+    [undefined, undefined],
+  );
+  // ...but the first hop's does: that hop is reached through it.
+  const first = resolveHost('via-cmd-first', opts);
+  assert.deepEqual(first.unsupported, []);
+  assert.deepEqual(
+    first.proxyJump.map((j) => [j.alias, j.proxyCommand]),
+    [['cmdhop', 'nc cmdhop 22']],
+  );
 });
 
 test('ProxyJump: the first hop brings its own chain, recursively', () => {

@@ -25,6 +25,8 @@ export interface Setting {
   name: string;
   text: string;
   args: string[];
+  /** The value as written, for the keywords that take a command line (ProxyCommand). */
+  raw: string;
   source: Source;
 }
 
@@ -46,6 +48,8 @@ export interface EvalInput {
   overrides: ReadonlyArray<readonly [string, string]>;
   /** Parsed files, shared across the evaluations of one resolution (ProxyJump hops). */
   cache: Map<string, LoadedFile>;
+  /** Path rules of the platform (Windows or POSIX); default node's own. */
+  paths?: path.PlatformPath;
 }
 
 /** The effective settings for one host. */
@@ -99,9 +103,9 @@ export class EffectiveConfig {
 }
 
 /** Where a relative Include points: ~/.ssh for user configs, /etc/ssh for the system's (ssh_config(5)). */
-export function includePattern(arg: string, homeDir: string, where: string, includeDir = path.join(homeDir, '.ssh')): string {
-  const expanded = expandTilde(arg, homeDir, where);
-  return path.isAbsolute(expanded) ? expanded : path.join(includeDir, expanded);
+export function includePattern(arg: string, homeDir: string, where: string, includeDir?: string, paths: path.PlatformPath = path): string {
+  const expanded = expandTilde(arg, homeDir, where, paths);
+  return paths.isAbsolute(expanded) ? expanded : paths.join(includeDir ?? paths.join(homeDir, '.ssh'), expanded);
 }
 
 export type LoadedFile = ConfigNode[] | 'directory' | undefined;
@@ -140,7 +144,7 @@ function applyOverrides(config: EffectiveConfig, overrides: EvalInput['overrides
     if (value.trim() === '') throw new ConfigError(`Command-line option ${key} has no value`);
     const args = value.trim().split(/\s+/);
     checkOptionLine({ keyword, name: key, args, source }, config.get('ignoreunknown')?.text);
-    config.apply(keyword, { name: key, text: value.trim(), args, source });
+    config.apply(keyword, { name: key, text: value.trim(), args, raw: value.trim(), source });
   });
 }
 
@@ -183,7 +187,7 @@ function evalFile(input: EvalInput, config: EffectiveConfig, file: string, scope
         // Read even when inactive (ssh does: errors show up regardless of the host),
         // but then nothing inside can match. The included file's own Host/Match lines
         // do not leak out: `active` here is untouched by the recursion.
-        for (const target of includeTargets(node, input.homeDir, scope.includeDir)) {
+        for (const target of includeTargets(node, input.homeDir, scope.includeDir, input.paths)) {
           if (stack.includes(target)) {
             throw new ConfigError(`${formatSource(node.source)}: Include cycle: ${[...stack, target].join(' -> ')}`, node.source.file, node.source.line);
           }
@@ -201,15 +205,20 @@ function evalFile(input: EvalInput, config: EffectiveConfig, file: string, scope
       case 'option':
         // ssh judges every line it reads, in a matching block or not.
         checkOptionLine(node, config.get('ignoreunknown')?.text);
-        if (active) config.apply(node.keyword, { name: node.name, text: node.text, args: node.args, source: node.source });
+        if (active) config.apply(node.keyword, { name: node.name, text: node.text, args: node.args, raw: node.raw, source: node.source });
         break;
     }
   }
 }
 
-export function includeTargets(node: Extract<ConfigNode, { kind: 'include' }>, homeDir: string, includeDir?: string): string[] {
+export function includeTargets(
+  node: Extract<ConfigNode, { kind: 'include' }>,
+  homeDir: string,
+  includeDir?: string,
+  paths: path.PlatformPath = path,
+): string[] {
   const where = formatSource(node.source);
-  return node.args.flatMap((arg) => globPaths(includePattern(arg, homeDir, where, includeDir)));
+  return node.args.flatMap((arg) => globPaths(includePattern(arg, homeDir, where, includeDir, paths)));
 }
 
 /**

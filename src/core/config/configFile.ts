@@ -29,6 +29,8 @@ export type ConfigNode =
       text: string;
       /** The value split into arguments, quotes removed, as ssh's argv_split(). */
       args: string[];
+      /** The value exactly as written (quotes and a trailing comment kept): ProxyCommand takes the line as is, as readconf.c does. */
+      raw: string;
       source: Source;
     };
 
@@ -104,7 +106,7 @@ export function parseConfigText(text: string, file: string): ConfigNode[] {
     if (keyword === 'host' || keyword === 'match' || keyword === 'include') {
       nodes.push({ kind: keyword, args, source });
     } else {
-      nodes.push({ kind: 'option', keyword, name, text: args.join(' '), args, source });
+      nodes.push({ kind: 'option', keyword, name, text: args.join(' '), args, raw: rest, source });
     }
   });
   return nodes;

@@ -89,5 +89,8 @@ export function formatSshG(host: ResolvedHost, config: EffectiveConfig, timers: 
   lines.push(`connecttimeout ${host.connectTimeout ?? timers.connectTimeout}`);
   const jump = config.get('proxyjump');
   if (jump && jump.text.toLowerCase() !== 'none') lines.push(`proxyjump ${proxyJumpValue(jump.text)}`);
+  // As ssh prints it: as written, tokens unexpanded.
+  const command = config.get('proxycommand');
+  if (host.proxyCommand !== undefined && command) lines.push(`proxycommand ${command.raw}`);
   return `${lines.join('\n')}\n`;
 }

@@ -7,10 +7,13 @@
 import * as path from 'node:path';
 import { ConfigError } from './types';
 
-/** `~` and `~/x` only: `~user` would need a passwd lookup that we deliberately do not do. */
-export function expandTilde(value: string, homeDir: string, where: string): string {
+/**
+ * `~` and `~/x` only (also `~\x` on Windows, as OpenSSH for Windows reads it): `~user` would
+ * need a passwd lookup that we deliberately do not do.
+ */
+export function expandTilde(value: string, homeDir: string, where: string, paths: path.PlatformPath = path): string {
   if (value === '~') return homeDir;
-  if (value.startsWith('~/')) return path.join(homeDir, value.slice(2));
+  if (value.startsWith('~/') || (paths === path.win32 && value.startsWith('~\\'))) return paths.join(homeDir, value.slice(2));
   if (value.startsWith('~')) {
     throw new ConfigError(`${where}: "${value}" uses ~user, which is not supported; write the full path`);
   }

@@ -32,7 +32,7 @@ export function listHosts(options: ResolveOptions = {}): HostListEntry[] {
     const nodes = loadFile(file, ctx.cache);
     for (const node of Array.isArray(nodes) ? nodes : []) {
       if (node.kind === 'include') {
-        for (const target of includeTargets(node, ctx.homeDir)) walk(target);
+        for (const target of includeTargets(node, ctx.homeDir, undefined, ctx.paths)) walk(target);
       } else if (node.kind === 'host') {
         for (const pattern of node.args) {
           if (!isConcretePattern(pattern) || seen.has(pattern)) continue;

@@ -126,6 +126,7 @@ export function resolveJumps(setting: Setting, tokens: JumpTokens, stack: string
       hashKnownHosts: hop.hashKnownHosts,
       strictHostKeyChecking: hop.strictHostKeyChecking,
       connectTimeout: hop.connectTimeout,
+      ...(hop.proxyCommand !== undefined ? { proxyCommand: hop.proxyCommand } : {}),
     });
   });
   if (chain.length > MAX_JUMP_DEPTH) {

@@ -29,6 +29,8 @@ export interface ResolveOptions {
   env?: NodeJS.ProcessEnv;
   /** Default os.userInfo().username. */
   localUser?: string;
+  /** Whose path rules and agent default apply; default process.platform. Tests pass 'win32'. */
+  platform?: NodeJS.Platform;
   /**
    * From the command line (-o Key=Value, -p, -l, -i, -L ...): read before the file, so
    * with ssh's "first obtained value wins" they take precedence.
@@ -45,32 +47,45 @@ export interface ResolveContext {
   homeDir: string;
   env: NodeJS.ProcessEnv;
   localUser: string;
+  platform: NodeJS.Platform;
+  /** path.win32 on Windows, path.posix elsewhere. */
+  paths: path.PlatformPath;
   /** Parsed files, shared by every evaluation of one call (ProxyJump hops, list entries). */
   cache: Map<string, LoadedFile>;
 }
 
 export function makeContext(options: ResolveOptions): ResolveContext {
+  const platform = options.platform ?? process.platform;
+  const paths = platformPaths(platform);
   const homeDir = options.homeDir ?? os.homedir();
   const env = options.env ?? process.env;
-  const systemDir = options.systemDir ?? defaultSystemDir(env);
+  const systemDir = options.systemDir ?? defaultSystemDir(env, platform, paths);
   const given = options.configFile;
-  const configFile = given === 'none' ? undefined : given ? path.resolve(expandTilde(given, homeDir, 'configFile')) : path.join(homeDir, '.ssh', 'config');
+  const expanded = given && given !== 'none' ? expandTilde(given, homeDir, 'configFile', paths) : undefined;
+  const configFile =
+    given === 'none' ? undefined : expanded ? (paths.isAbsolute(expanded) ? expanded : paths.resolve(expanded)) : paths.join(homeDir, '.ssh', 'config');
   if (configFile && given && options.configFileMustExist && !fs.existsSync(configFile)) {
     throw new ConfigError(`Can't open user config file ${configFile}: No such file or directory`, configFile);
   }
   return {
     configFile,
-    systemConfigFile: given ? undefined : path.join(systemDir, 'ssh_config'),
+    systemConfigFile: given ? undefined : paths.join(systemDir, 'ssh_config'),
     systemDir,
     homeDir,
+    platform,
+    paths,
     env: options.env ?? process.env,
     localUser: options.localUser ?? defaultLocalUser(options.env ?? process.env),
     cache: new Map(),
   };
 }
 
-function defaultSystemDir(env: NodeJS.ProcessEnv): string {
-  return process.platform === 'win32' ? path.join(env.PROGRAMDATA ?? 'C:\\ProgramData', 'ssh') : '/etc/ssh';
+function defaultSystemDir(env: NodeJS.ProcessEnv, platform: NodeJS.Platform, paths: path.PlatformPath): string {
+  return platform === 'win32' ? paths.join(env.PROGRAMDATA ?? 'C:\\ProgramData', 'ssh') : '/etc/ssh';
+}
+
+export function platformPaths(platform: NodeJS.Platform): path.PlatformPath {
+  return platform === 'win32' ? path.win32 : path.posix;
 }
 
 function defaultLocalUser(env: NodeJS.ProcessEnv): string {

@@ -3,16 +3,17 @@
  * from ~/.ssh/config (and its Includes) plus command-line overrides. ssh2 reads no
  * ssh_config at all, so this is what makes a user's existing config work.
  *
- * Never executes anything from the config: ProxyCommand, LocalCommand, Match exec and
- * friends are reported in `unsupported` instead.
+ * Executes nothing itself. A ProxyCommand is only expanded here (run per connection by
+ * session/proxyCommand.ts); LocalCommand, Match exec and friends are reported in
+ * `unsupported` instead.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { formatSource } from './configFile';
 import { evaluateConfig, type EffectiveConfig, type Setting } from './configEval';
 import { collectForwards } from './configForwards';
+import { checkTokensForCommand } from './commandTokens';
 import { expandEnv, expandPercent, expandTilde } from './expand';
 import { boundedDuration, parseCount, parsePort, parseStrictHostKeyChecking, parseYesNo, withSource } from './optionValues';
 import { resolveJumps } from './proxyJump';
@@ -79,6 +80,7 @@ function resolveIn(
     localUser: ctx.localUser,
     overrides,
     cache: ctx.cache,
+    paths: ctx.paths,
   });
 
   const hostNameSetting = config.get('hostname');
@@ -115,10 +117,10 @@ function resolveIn(
   const expandPath = (setting: Setting, value: string): string => {
     try {
       const where = formatSource(setting.source);
-      const p = expandPercent(expandEnv(expandTilde(value, ctx.homeDir, where), ctx.env, where), tokens, where);
+      const p = expandPercent(expandEnv(expandTilde(value, ctx.homeDir, where, ctx.paths), ctx.env, where), tokens, where);
       // ssh leaves relative paths to the cwd; an extension host's cwd means nothing, so
       // config paths are taken from the home directory and command-line ones from the cwd.
-      return path.resolve(setting.source.file === 'command line' ? process.cwd() : ctx.homeDir, p);
+      return ctx.paths.resolve(setting.source.file === 'command line' ? process.cwd() : ctx.homeDir, p);
     } catch (err) {
       throw err instanceof ConfigError ? err : withSource(setting, err);
     }
@@ -127,7 +129,7 @@ function resolveIn(
   const identityFiles = unique(config.getAll('identityfile').map((s) => expandPath(s, s.text)));
   if (config.getAll('identityfile').length === 0) {
     for (const { name, usable } of DEFAULT_IDENTITIES) {
-      const file = path.join(ctx.homeDir, '.ssh', name);
+      const file = ctx.paths.join(ctx.homeDir, '.ssh', name);
       if (!fs.existsSync(file)) continue;
       if (usable) identityFiles.push(file);
       else config.note({ level: 'debug', message: `default identity ${file} skipped: its key type cannot be used here` });
@@ -135,7 +137,7 @@ function resolveIn(
   }
   const identitiesOnlySetting = config.get('identitiesonly');
   const identitiesOnly = identitiesOnlySetting ? parseYesNo(identitiesOnlySetting) : false;
-  const identityAgent = resolveAgent(config.get('identityagent'), ctx.env, expandPath);
+  const identityAgent = resolveAgent(config.get('identityagent'), ctx.env, ctx.platform, expandPath);
 
   const warn = (message: string) => config.note({ level: 'warn', message });
   const connectTimeoutSetting = config.get('connecttimeout');
@@ -150,7 +152,7 @@ function resolveIn(
   const knownHostsSetting = config.get('userknownhostsfile');
   let userKnownHostsFiles: string[];
   if (!knownHostsSetting) {
-    userKnownHostsFiles = [path.join(ctx.homeDir, '.ssh', 'known_hosts'), path.join(ctx.homeDir, '.ssh', 'known_hosts2')];
+    userKnownHostsFiles = [ctx.paths.join(ctx.homeDir, '.ssh', 'known_hosts'), ctx.paths.join(ctx.homeDir, '.ssh', 'known_hosts2')];
   } else if (knownHostsSetting.args.length === 1 && knownHostsSetting.args[0].toLowerCase() === 'none') {
     userKnownHostsFiles = [];
   } else {
@@ -160,7 +162,7 @@ function resolveIn(
   const globalSetting = config.get('globalknownhostsfile');
   let globalKnownHostsFiles: string[];
   if (!globalSetting) {
-    globalKnownHostsFiles = [path.join(ctx.systemDir, 'ssh_known_hosts'), path.join(ctx.systemDir, 'ssh_known_hosts2')];
+    globalKnownHostsFiles = [ctx.paths.join(ctx.systemDir, 'ssh_known_hosts'), ctx.paths.join(ctx.systemDir, 'ssh_known_hosts2')];
   } else if (globalSetting.args.length === 1 && globalSetting.args[0].toLowerCase() === 'none') {
     globalKnownHostsFiles = [];
   } else {
@@ -171,6 +173,8 @@ function resolveIn(
 
   const unsupported: UnsupportedOption[] = [...config.unsupported, ...unsupportedOptions(config)];
   const forwards = collectForwards(config, unsupported);
+
+  const proxyCommand = resolveProxyCommand(config.get('proxycommand'), { alias, hostName, port, user, hostKeyAlias: config.get('hostkeyalias')?.text });
 
   const jumpTokens = { h: hostName, n: alias, p: String(port), r: user };
   const proxyJump = proxyJumpSetting
@@ -193,6 +197,7 @@ function resolveIn(
     identitiesOnly,
     identityAgent,
     proxyJump,
+    ...(proxyCommand !== undefined ? { proxyCommand } : {}),
     connectTimeout,
     serverAliveInterval: aliveSetting ? boundedDuration(aliveSetting, warn) : undefined,
     serverAliveCountMax: countSetting ? parseCount(countSetting) : undefined,
@@ -208,20 +213,55 @@ function resolveIn(
   return { host, config };
 }
 
+/**
+ * ProxyCommand as sshconnect.c expand_proxy_command() builds it: the line as written,
+ * %h %k %n %p %r %% expanded (no ~ or ${VAR}: the shell does that; "exec " is put in
+ * front where it is run). The values
+ * expanded into it pass OpenSSH's CVE-2023-51385 checks first.
+ */
+function resolveProxyCommand(
+  setting: Setting | undefined,
+  v: { alias: string; hostName: string; port: number; user: string; hostKeyAlias?: string },
+): string | undefined {
+  if (!setting || setting.raw.toLowerCase() === 'none') return undefined;
+  const where = formatSource(setting.source);
+  if (setting.raw === '-') throw new ConfigError(`${where}: "ProxyCommand -" (the connection on stdin/stdout) is not supported`);
+  try {
+    checkTokensForCommand(v, 'ProxyCommand');
+  } catch (err) {
+    throw withSource(setting, err);
+  }
+  const tokens = { h: v.hostName, k: v.hostKeyAlias ?? v.alias, n: v.alias, p: String(v.port), r: v.user };
+  return expandPercent(setting.raw, tokens, `${where}: ProxyCommand`);
+}
+
 function unique(list: string[]): string[] {
   return [...new Set(list)];
 }
 
+/** Where OpenSSH for Windows' agent service listens; its ssh uses it when SSH_AUTH_SOCK is unset. */
+export const WINDOWS_AGENT_PIPE = '\\\\.\\pipe\\openssh-ssh-agent';
+
 /**
  * IdentityAgent: "none", "SSH_AUTH_SOCK" (read that variable), "$VAR" (read VAR), or a
  * socket path. Unset means SSH_AUTH_SOCK, as ssh does; an empty variable means no agent.
+ * On Windows an unset SSH_AUTH_SOCK means the OpenSSH agent's named pipe (as ssh.exe does),
+ * and `pageant` (any case) is PuTTY's Pageant, which ssh2 1.17 can talk to.
  */
-function resolveAgent(setting: Setting | undefined, env: NodeJS.ProcessEnv, expandPath: (s: Setting, v: string) => string): string | undefined {
+function resolveAgent(
+  setting: Setting | undefined,
+  env: NodeJS.ProcessEnv,
+  platform: NodeJS.Platform,
+  expandPath: (s: Setting, v: string) => string,
+): string | undefined {
+  const windows = platform === 'win32';
   const fromEnv = (name: string): string | undefined => env[name] || undefined;
-  if (!setting) return fromEnv('SSH_AUTH_SOCK');
+  const sshAuthSock = (): string | undefined => (windows && env.SSH_AUTH_SOCK === undefined ? WINDOWS_AGENT_PIPE : fromEnv('SSH_AUTH_SOCK'));
+  if (!setting) return sshAuthSock();
   const value = setting.text;
   if (value.toLowerCase() === 'none') return undefined;
-  if (value === 'SSH_AUTH_SOCK') return fromEnv('SSH_AUTH_SOCK');
+  if (value === 'SSH_AUTH_SOCK') return sshAuthSock();
+  if (windows && value.toLowerCase() === 'pageant') return 'pageant';
   if (value.startsWith('$') && !value.startsWith('${')) return fromEnv(value.slice(1));
   return expandPath(setting, value);
 }

@@ -40,6 +40,8 @@ export interface JumpHost {
   strictHostKeyChecking?: StrictHostKeyChecking;
   /** Seconds, as ResolvedHost.connectTimeout. */
   connectTimeout?: number;
+  /** As ResolvedHost.proxyCommand (only the first hop of a chain can have one). */
+  proxyCommand?: string;
 }
 
 /**
@@ -57,8 +59,13 @@ export interface ResolvedHost {
   identitiesOnly: boolean;
   /** Path of the agent socket to use, or undefined for none ("IdentityAgent none" or no SSH_AUTH_SOCK). */
   identityAgent?: string;
-  /** Hops to go through, in order (first is contacted directly). */
+  /** Hops to go through, in order (first is contacted directly, or through its own ProxyCommand). */
   proxyJump: JumpHost[];
+  /**
+   * ProxyCommand with its %-tokens expanded, run as `$SHELL -c "exec <it>"` for every
+   * connection (sshconnect.c). Undefined when unset, "none", or ProxyJump came first.
+   */
+  proxyCommand?: string;
   /** Seconds; undefined when unset or 0/"none" (ssh: no timeout; we then use our own default deadline). */
   connectTimeout?: number;
   /** Seconds; 0 means off (ssh's default). Undefined when unset so callers can apply their own default. */

@@ -23,7 +23,7 @@ const isNo = (v: string): boolean => ['no', 'false'].includes(v.toLowerCase());
 const ALGORITHMS = 'algorithm lists from ssh_config are not applied; the built-in defaults are used';
 
 const RULES: Rule[] = [
-  { keyword: 'proxycommand', applies: notNone, reason: 'ProxyCommand is not supported (it would run a command); use ProxyJump' },
+  { keyword: 'proxyusefdpass', applies: isYes, reason: 'ProxyUseFdpass is not supported; the ProxyCommand is used as a byte stream' },
   { keyword: 'localcommand', applies: always, reason: 'LocalCommand is never run' },
   { keyword: 'permitlocalcommand', applies: isYes, reason: 'PermitLocalCommand has no effect: local commands are never run' },
   { keyword: 'remotecommand', applies: notNone, reason: 'RemoteCommand is not supported; an interactive shell is opened instead' },

@@ -1,18 +1,19 @@
-import { BaseAgent, OpenSSHAgent, type ParsedKey } from 'ssh2';
+import { BaseAgent, createAgent, type ParsedKey } from 'ssh2';
 
 /**
  * An agent that offers only the keys whose public blobs are listed: what OpenSSH does
  * for IdentitiesOnly=yes (agent keys are used only when they match an IdentityFile).
  */
 export class FilteredAgent extends BaseAgent {
-  private readonly inner: OpenSSHAgent;
+  private readonly inner: BaseAgent;
 
   constructor(
     socketPath: string,
     private readonly allowed: Buffer[],
   ) {
     super();
-    this.inner = new OpenSSHAgent(socketPath);
+    // createAgent: Pageant and Windows named pipes too, as ssh2 picks for a plain agent path.
+    this.inner = createAgent(socketPath);
   }
 
   override getIdentities(cb: (err: Error | undefined, keys?: ParsedKey[]) => void): void {

@@ -5,6 +5,7 @@ import { FilteredAgent } from './agent';
 import { AuthReport, keyFingerprint } from './authReport';
 import type { IdentityLoader } from './identities';
 import type { Prompter } from './prompter';
+import { certificateBeside, keyFileType, listAgentKeys, unusableKeyReason } from './unusableKeys';
 
 /**
  * Why an agent socket cannot be used, or undefined when it may be. A stale SSH_AUTH_SOCK
@@ -47,7 +48,7 @@ export function createAuthHandler(
   report: AuthReport = new AuthReport(),
   warnOnce: (message: string) => void = (m) => logger.warn(m),
 ): AuthHandlerMiddleware {
-  const steps = methodSteps(target, identities, prompter, logger, onPrompt, warnOnce);
+  const steps = methodSteps(target, identities, prompter, logger, onPrompt, report, warnOnce);
   let cursor = 0;
   return (methodsLeft: string[] | null, _partial: boolean | null, next: NextAuthHandler) => {
     if (methodsLeft) report.serverMethods = methodsLeft;
@@ -98,10 +99,15 @@ function methodSteps(
   prompter: Prompter,
   logger: Logger,
   onPrompt: (active: boolean) => void,
+  report: AuthReport,
   warnOnce: (message: string) => void,
 ): Step[] {
   const username = target.user;
   const steps: Step[] = [];
+  const cannotUse = (what: string, why: string) => {
+    report.unusable.push(`${what} ${why}`);
+    logger.info(`${what} ${why}`);
+  };
   const prompted = async <T>(fn: () => Promise<T>): Promise<T> => {
     onPrompt(true);
     try {
@@ -124,6 +130,11 @@ function methodSteps(
           warnOnce(`the ssh agent cannot be used (${problem}); trying the other authentication methods`);
           return undefined;
         }
+        // ssh2 drops the agent's keys it cannot parse without a word: name them.
+        for (const k of (await listAgentKeys(socket)) ?? []) {
+          const why = unusableKeyReason(k.type);
+          if (why) cannotUse(`agent key "${k.comment}"`, why);
+        }
         if (!target.identitiesOnly) return { type: 'agent', username, agent: socket };
         const allowed = target.identityFiles.map((f) => identities.publicBlob(f)).filter((b): b is Buffer => !!b);
         if (allowed.length === 0) return undefined;
@@ -133,15 +144,26 @@ function methodSteps(
     steps.push(step);
   }
   for (const file of target.identityFiles) {
-    steps.push({
+    const step: Step = {
       kind: 'publickey',
       label: `identity file ${file}`,
       unusable: 'no usable key: missing, unreadable, or encrypted and no passphrase given',
       build: async () => {
+        const cert = certificateBeside(file);
+        const certWhy = cert && unusableKeyReason(keyFileType(cert) ?? '-cert-v01@openssh.com');
+        if (cert && certWhy) cannotUse(`certificate ${cert}`, certWhy);
+        const type = keyFileType(file);
+        const why = type && unusableKeyReason(type);
+        if (why) {
+          cannotUse(`identity file ${file}`, why);
+          step.unusable = `it ${why.replace(/;.*/, '')}`;
+          return undefined;
+        }
         const key = await prompted(() => identities.load(file));
         return key ? { type: 'publickey', username, key } : undefined;
       },
-    });
+    };
+    steps.push(step);
   }
   steps.push({
     kind: 'keyboard-interactive',

@@ -11,6 +11,8 @@ export class AuthReport {
   readonly offered: string[] = [];
   /** Not offered, with the reason. */
   readonly skipped: string[] = [];
+  /** Keys ssh would offer that cannot be used here (security keys, certificates), each with what to do. */
+  readonly unusable: string[] = [];
   /** The methods the server last said it accepts (null: it never said). */
   serverMethods: string[] | null = null;
 
@@ -18,6 +20,7 @@ export class AuthReport {
     const parts = [`authentication to ${target} as ${user} failed`];
     parts.push(this.offered.length ? `refused by the server: ${this.offered.join(', ')}` : 'nothing was offered to the server');
     if (this.skipped.length) parts.push(`not tried: ${this.skipped.join(', ')}`);
+    if (this.unusable.length) parts.push(`keys that cannot be used: ${this.unusable.join('; ')}`);
     if (this.serverMethods) parts.push(`the server accepts: ${this.serverMethods.join(', ') || 'nothing more'}`);
     return `${parts.join('; ')}. Check User, IdentityFile and your agent.`;
   }

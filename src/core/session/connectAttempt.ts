@@ -11,6 +11,7 @@ import { classifyError, malformedHostName, SessionError } from './errors';
 import { type HostKeyVerifier } from './hostKeyPolicy';
 import type { IdentityLoader } from './identities';
 import type { Prompter } from './prompter';
+import { ProxyCommandProcess } from './proxyCommand';
 
 export interface AttemptDeadlines {
   /** TCP connect (or, through a jump host, the direct-tcpip channel open). */
@@ -62,6 +63,7 @@ export type Hop = Pick<
   | 'globalKnownHostsFiles'
   | 'hashKnownHosts'
   | 'strictHostKeyChecking'
+  | 'proxyCommand'
 >;
 
 // aes-gcm first: without ssh2's native binding (a bundled extension lacks it) chacha20 costs
@@ -77,26 +79,38 @@ export async function connectAttempt(host: ResolvedHost, ctx: AttemptContext): P
   const chain: Hop[] = [...host.proxyJump, host];
   const opened: Client[] = [];
   let transport: Duplex | undefined;
+  // Only the first hop is reached directly, so only it can have a ProxyCommand.
+  let proxy: ProxyCommandProcess | undefined;
   const teardown = () => {
     transport?.destroy();
     for (const c of opened.reverse()) c.destroy();
+    proxy?.kill();
   };
   try {
     for (let i = 0; i < chain.length; i++) {
       const hop = chain[i];
       const target = `${hop.alias === hop.hostName ? hop.hostName : `${hop.alias} (${hop.hostName})`}:${hop.port}`;
-      transport = i === 0 ? await openTcp(hop, ctx, target) : await openChannel(opened[i - 1], hop, ctx, target);
+      if (i === 0 && hop.proxyCommand !== undefined) {
+        proxy = new ProxyCommandProcess(hop.proxyCommand, { logger: ctx.logger, target });
+        transport = proxy.stream;
+      } else {
+        transport = i === 0 ? await openTcp(hop, ctx, target) : await openChannel(opened[i - 1], hop, ctx, target);
+      }
       const client = new Client();
       // ssh2 may emit 'error' after we stopped listening (e.g. "Connection lost before
       // handshake" once a timed-out attempt is destroyed); unhandled, that kills the process.
       client.on('error', () => undefined);
       opened.push(client);
-      await handshake(client, transport, hop, ctx, target);
+      // A ProxyCommand's banner comes after its own setup (ssh -W logs in to the jump host,
+      // aws ssm opens a session): give it the handshake's deadline, not a TCP connect's.
+      const hopCtx = proxy && i === 0 ? { ...ctx, deadlines: { ...ctx.deadlines, bannerMs: ctx.deadlines.handshakeMs } } : ctx;
+      await handshake(client, transport, hop, hopCtx, target);
       ctx.logger.debug(`authenticated to ${target} as ${hop.user}`);
     }
     const client = opened[opened.length - 1];
     const hops = opened.slice(0, -1);
     const finalTransport = transport!;
+    const finalProxy = proxy;
     return {
       client,
       transport: finalTransport,
@@ -106,11 +120,16 @@ export async function connectAttempt(host: ResolvedHost, ctx: AttemptContext): P
         client.destroy();
         finalTransport.destroy();
         for (const h of [...hops].reverse()) h.destroy();
+        finalProxy?.kill();
       },
     };
   } catch (err) {
+    // A ProxyCommand that exited is the real reason the stream closed: say so. Its exit
+    // is reported a moment after its stdout closes, hence the short wait.
+    const proxyMayBeWhy = proxy !== undefined && !(err instanceof SessionError && err.fatal);
+    const proxyFailure = proxyMayBeWhy && (await proxy!.waitForExit(1000)) ? proxy!.failure() : undefined;
     teardown();
-    throw err;
+    throw proxyFailure ?? err;
   }
 }
 

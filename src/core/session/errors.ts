@@ -17,6 +17,7 @@ export type SessionErrorCode =
   | 'reset'
   | 'unreachable'
   | 'dns-temporary'
+  | 'proxy-exited'
   | 'keepalive'
   | 'closed-by-remote'
   | 'protocol'
@@ -66,10 +67,11 @@ export class SessionError extends Error {
   /**
    * True when the attempt never reached sshd's login: a retry costs a SYN (or a DNS
    * query), not an authentication attempt, so it may be repeated about every second.
-   * A refused connection counts too: the host is up but sshd is not (yet) listening.
+   * A refused connection counts too: the host is up but sshd is not (yet) listening, and so
+   * does a ProxyCommand that exited before the SSH banner (its own path is down).
    */
   get pathDown(): boolean {
-    return this.code === 'timeout' || this.code === 'unreachable' || this.code === 'dns-temporary' || this.code === 'refused';
+    return this.code === 'timeout' || this.code === 'unreachable' || this.code === 'dns-temporary' || this.code === 'refused' || this.code === 'proxy-exited';
   }
 }
 

@@ -35,6 +35,12 @@ export interface SessionOptions {
   authTimeoutMs: number;
   /** Connected this long: the backoff starts small again. */
   stableAfterMs: number;
+  /**
+   * Failed attempts in a row after which the session gives up (fatal) instead of trying
+   * again; undefined: never. For hosts that lock accounts after repeated logins (CLI
+   * `--max-attempts`).
+   */
+  maxAttempts?: number;
 }
 
 export interface SessionDeps {
@@ -62,6 +68,7 @@ export function sessionOptionsFor(host: ResolvedHost, defaults: Partial<SessionO
     pathDownMinCycleMs: defaults.pathDownMinCycleMs ?? 1000,
     authTimeoutMs: defaults.authTimeoutMs ?? Math.max(connectTimeoutMs, 15_000),
     stableAfterMs: defaults.stableAfterMs ?? 30_000,
+    ...(defaults.maxAttempts !== undefined ? { maxAttempts: defaults.maxAttempts } : {}),
     connectTimeoutMs,
     keepalive,
   };
@@ -114,6 +121,8 @@ export class Session implements Disposable {
 
   private readonly disposables = new DisposableStore();
   private looping = false;
+  /** Set by pauseReconnecting(): no new attempt starts until resumeReconnecting(). */
+  private paused = false;
   private sleeping: Deferred<void> | undefined;
   /** A kick that came too soon after an attempt, waiting for the end of the gap. */
   private pendingKick: Disposable | undefined;
@@ -196,6 +205,8 @@ export class Session implements Disposable {
    * connected client and connects afresh.
    */
   reconnect(reason = 'reconnect requested'): Promise<void> {
+    // Asking to reconnect is a person acting: it ends a pause.
+    this.paused = false;
     const s = this.phase.state;
     if (s.kind === 'closed') return Promise.reject(new SessionError('cancelled', 'the session is closed'));
     if (s.kind === 'connected') {
@@ -207,6 +218,33 @@ export class Session implements Disposable {
       this.runLoop(this.everConnected);
     }
     return this.whenConnected(this.options.connectTimeoutMs + this.options.authTimeoutMs);
+  }
+
+  /**
+   * A person stops every further attempt on this host (one that locks accounts, a login that
+   * needs a second factor nobody is there to give). A pending wait ends at once and the
+   * session settles in `failed` with a 'cancelled' error (not reported as an error); an
+   * attempt in flight finishes. A live connection stays up, but is not restored if it drops.
+   */
+  pauseReconnecting(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.deps.logger.info('reconnecting paused by the user');
+    this.sleeping?.resolve();
+  }
+
+  /** Undoes pauseReconnecting(): a session it stopped connects again at once. */
+  resumeReconnecting(): Promise<void> {
+    const wasPaused = this.paused;
+    this.paused = false;
+    const s = this.phase.state;
+    if (wasPaused) this.deps.logger.info('reconnecting resumed by the user');
+    if (s.kind === 'failed' && s.error.code === 'cancelled') return this.reconnect('reconnecting resumed');
+    return s.kind === 'connected' ? Promise.resolve() : this.whenConnected(this.options.connectTimeoutMs + this.options.authTimeoutMs);
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
   }
 
   /** The connection, once it can carry traffic; with `userAction` a quiet path is probed first. */
@@ -313,6 +351,10 @@ export class Session implements Disposable {
     }
     for (;;) {
       if (this.disposables.isDisposed) return undefined;
+      if (this.paused) {
+        this.transition({ state: { kind: 'failed', error: pausedError(this.host.alias), at: this.clock.now() } });
+        return undefined;
+      }
       attempt++;
       this.lastAttemptAt = this.clock.now();
       this.transition({ state: { kind: 'connecting', attempt, since: this.clock.now() }, lostAt: this.lostAt });
@@ -322,6 +364,19 @@ export class Session implements Disposable {
       } catch (err) {
         const error = err instanceof SessionError ? err : new SessionError('protocol', String(err));
         if (this.disposables.isDisposed) return undefined;
+        const max = this.options.maxAttempts;
+        if (!error.fatal && max !== undefined && attempt >= max) {
+          const gaveUp = new SessionError(error.code, `${error.message} (gave up after ${attempt} attempts in a row)`, {
+            fatal: true,
+            host: error.host,
+            hop: error.hop,
+            location: error.location,
+          });
+          this.deps.logger.info(`giving up: ${gaveUp.message}`);
+          this.transition({ state: { kind: 'failed', error: gaveUp, at: this.clock.now() } });
+          this.firstConnect.reject(gaveUp);
+          return undefined;
+        }
         if (error.fatal) {
           // Reported once, by whoever owns the session (CLI line, VS Code notification).
           this.deps.logger.info(`giving up: ${error.message}`);
@@ -333,6 +388,7 @@ export class Session implements Disposable {
         // (a refused port must not be retried in silence), then the first attempts, then one
         // a minute or so.
         const line = `attempt ${attempt} failed: ${error.message}`;
+        // The first failure of each kind (a ProxyCommand's own words among them) is a warning.
         if (!failureKinds.has(error.code)) this.deps.logger.warn(`${line}; retrying`);
         else if (attempt <= 3 || attempt % 60 === 0) this.deps.logger.info(line);
         else this.deps.logger.debug(line);
@@ -498,4 +554,8 @@ export class Session implements Disposable {
     this.sleeping?.resolve();
     this.disposables.dispose();
   }
+}
+
+function pausedError(alias: string): SessionError {
+  return new SessionError('cancelled', `reconnecting to ${alias} is paused; Resume Reconnecting (or Reconnect) goes on`, { fatal: true });
 }

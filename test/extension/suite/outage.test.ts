@@ -88,4 +88,20 @@ suite('outages (through the fault proxy)', () => {
     assert.strictEqual(await reconnected, true);
     assert.strictEqual(api.hostState('flaky')?.kind, 'connected');
   });
+
+  test('Pause Reconnecting stops the attempts on a host whose path is down; Resume Reconnecting brings it back', async () => {
+    assert.strictEqual(api.hostState('flaky')?.kind, 'connected');
+    peers.proxy.blackhole();
+    await waitForState(api, 'flaky', 'waiting', 15_000);
+    assert.strictEqual(await vscode.commands.executeCommand<boolean>('sshKeepalive.pauseReconnecting', 'flaky'), true);
+    await waitForState(api, 'flaky', 'failed', 5000);
+    const paused = api.hostState('flaky') as { error?: { message?: string } } | undefined;
+    assert.match(paused?.error?.message ?? '', /is paused; Resume Reconnecting/);
+    // The path heals, but nothing tries while paused.
+    peers.proxy.resume();
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.strictEqual(api.hostState('flaky')?.kind, 'failed', 'still paused after the path healed');
+    assert.strictEqual(await vscode.commands.executeCommand<boolean>('sshKeepalive.resumeReconnecting', 'flaky'), true);
+    assert.strictEqual(api.hostState('flaky')?.kind, 'connected');
+  });
 });
