@@ -10,6 +10,7 @@ import { nullLogger, type Logger } from '../base/logger';
 import type { Connection } from '../session/connection';
 import type { Session } from '../session/session';
 import { describeState } from '../session/state';
+import { HeldKeys } from './heldKeys';
 import type { DiscardedInput, HeldInput } from './keptShell';
 import { checkEnvName, type Multiplexer } from './multiplexer';
 import { closeQuietly, execCapture } from './remoteExec';
@@ -70,8 +71,6 @@ export interface CloseOptions {
   /** Leave the multiplexer session running on the server, to be attached again (the CLI does on SIGHUP: its terminal went away). */
   keepRemote?: boolean;
 }
-
-const CTRL_C = '\x03';
 
 interface OpenPlan {
   /** undefined: the login shell through `client.shell`. */
@@ -145,8 +144,7 @@ export class RemoteShell implements Disposable {
    * Keys for the tmux session that it may not have: unproven ones of a channel that is gone,
    * then keys typed since. Replayed in this order on reattach.
    */
-  private pending: string[] = [];
-  private pendingBytes = 0;
+  private readonly pending: HeldKeys;
   private readonly logger: Logger;
   private readonly multiplexer: Multiplexer;
   private readonly channelOpenMs: number;
@@ -154,7 +152,6 @@ export class RemoteShell implements Disposable {
   private readonly firstScreenMs: number;
   private readonly redrawQuietMs: number;
   private readonly redrawMaxMs: number;
-  private readonly holdLimit: number;
 
   constructor(
     private readonly session: Session,
@@ -173,7 +170,7 @@ export class RemoteShell implements Disposable {
     this.firstScreenMs = deps.firstScreenMs ?? 5_000;
     this.redrawQuietMs = deps.redrawQuietMs ?? 50;
     this.redrawMaxMs = deps.redrawMaxMs ?? 500;
-    this.holdLimit = deps.holdLimit ?? 64 * 1024;
+    this.pending = new HeldKeys(deps.holdLimit ?? 64 * 1024);
     session.onDidConnect((conn) => this.onConnect(conn), this.disposables);
     session.onDidChangeState(() => this.onSessionState(), this.disposables);
     this.disposables.add(toDisposable(() => this.dropChannel()));
@@ -221,11 +218,11 @@ export class RemoteShell implements Disposable {
       this.session.noteActivity();
       return true;
     }
-    const bytes = Buffer.byteLength(data, 'utf8');
     if (this.keptByMultiplexer && !this.closing && (kind === 'suspended' || kind === 'opening' || kind === 'open')) {
-      this.hold(data, bytes);
+      if (data) this.hold(data);
       return true;
     }
+    const bytes = Buffer.byteLength(data, 'utf8');
     if (bytes > 0 && !this.closing) this.dropEmitter.fire({ bytes, state: this.stateValue });
     if (!this.closing && (kind === 'suspended' || kind === 'opening')) this.nudge();
     return false;
@@ -240,26 +237,19 @@ export class RemoteShell implements Disposable {
   }
 
   /** Keeps keys for the tmux session while it is down; a Ctrl-C drops what is kept instead. */
-  private hold(data: string, bytes: number): void {
-    if (data.includes(CTRL_C) && this.pendingBytes > 0) {
-      this.discardPending('interrupt');
+  private hold(data: string): void {
+    const outcome = this.pending.offer(data);
+    if (outcome.kind === 'held') {
+      this.holdEmitter.fire({ bytes: outcome.bytes });
+      this.nudge();
       return;
     }
-    if (this.pendingBytes + bytes > this.holdLimit) {
-      this.dropEmitter.fire({ bytes, state: this.stateValue });
-      this.discardEmitter.fire({ bytes, why: 'limit' });
-      return;
-    }
-    this.pending.push(data);
-    this.pendingBytes += bytes;
-    this.holdEmitter.fire({ bytes: this.pendingBytes });
-    this.nudge();
+    if (outcome.why === 'limit') this.dropEmitter.fire({ bytes: outcome.bytes, state: this.stateValue });
+    this.discardEmitter.fire({ bytes: outcome.bytes, why: outcome.why });
   }
 
   private discardPending(why: DiscardedInput['why']): void {
-    const bytes = this.pendingBytes;
-    this.pending = [];
-    this.pendingBytes = 0;
+    const { bytes } = this.pending.take();
     if (bytes > 0) this.discardEmitter.fire({ bytes, why });
   }
 
@@ -267,23 +257,18 @@ export class RemoteShell implements Disposable {
   private keepUnconfirmed(unconfirmed: UnconfirmedInput): void {
     if (this.unconfirmed !== unconfirmed) return;
     this.unconfirmed = undefined;
-    const chunks = unconfirmed.take();
-    if (chunks.length === 0) return;
-    this.pending = [...chunks, ...this.pending];
-    this.pendingBytes += chunks.reduce((n, c) => n + Buffer.byteLength(c, 'utf8'), 0);
+    this.pending.prepend(unconfirmed.take());
   }
 
   /** Replays what the reattached tmux session may not have, in order; it is unconfirmed again. */
   private replayPending(channel: ClientChannel): void {
-    const pending = this.pending;
-    if (pending.length === 0) return;
-    this.pending = [];
-    this.pendingBytes = 0;
-    for (const chunk of pending) {
+    const { chunks, bytes } = this.pending.take();
+    if (chunks.length === 0) return;
+    for (const chunk of chunks) {
       channel.write(chunk);
       this.unconfirmed?.add(chunk);
     }
-    this.logger.info(`shell ${this.id}: replayed ${pending.reduce((n, c) => n + Buffer.byteLength(c, 'utf8'), 0)} bytes of input into the reattached session`);
+    this.logger.info(`shell ${this.id}: replayed ${bytes} bytes of input into the reattached session`);
     this.session.noteActivity();
   }
 
