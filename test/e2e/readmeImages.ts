@@ -18,7 +18,7 @@ const strip: [string, string][] = [
   ['03-echo.png', '1. A remote terminal: export V=e2e-$RANDOM'],
   ['05-nat-drop.png', '2. The NAT reboots (forgets every flow): loss found in ~1 s'],
   ['06-recovered.png', '3. The NAT is back: reconnected within a second'],
-  ['07-reattached.png', '4. Same shell, reattached (tmux): echo $V, same value'],
+  ['07-kept.png', '4. Same shell (session keeper): the line typed during the drop ran once'],
 ];
 
 async function main(): Promise<void> {

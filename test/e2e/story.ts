@@ -1,7 +1,7 @@
 /**
  * The whole user story in a real VS Code (code-server 4.100.x) with the PACKAGED .vsix
  * installed, driven through the UI only (keyboard, mouse, DOM) in headless Chromium:
- *   connected -> terminal -> echo -> forward -> NAT reboot -> recovered -> reattached -> forward again
+ *   connected -> terminal -> echo -> forward -> NAT reboot (a line typed at once) -> recovered -> kept (the line ran once) -> forward again
  * One line per step with its timing, the total, then "N passed, N failed" (steps as tests).
  * Screenshots: test-output/e2e/NN-step.png.
  *

@@ -117,35 +117,6 @@ export async function showHostsView(page: Page, alias: string): Promise<void> {
   await row.waitFor({ state: 'visible', timeout: 15_000 });
 }
 
-/**
- * Types `line` until the terminal shows `re`: keys typed while the shell is still coming back
- * are refused (the terminal says so), and a person then types them again. Ctrl+C first drops
- * whatever part of an earlier try got through. Returns the match and the number of tries.
- */
-export async function typeUntil(page: Page, line: string, re: RegExp, timeoutMs: number): Promise<{ match: RegExpMatchArray; tries: number }> {
-  const deadline = Date.now() + timeoutMs;
-  for (let tries = 1; ; tries++) {
-    if (tries > 1) await page.keyboard.press('Control+C');
-    await typeInTerminal(page, line);
-    try {
-      const match = await waitForTerminal(page, re, Math.min(3000, Math.max(500, deadline - Date.now())));
-      return { match, tries };
-    } catch (err) {
-      if (Date.now() >= deadline) throw err;
-    }
-  }
-}
-
-/** Waits until no row of the terminal matches `re` (e.g. a message that a redraw wipes). */
-export async function waitForTerminalWithout(page: Page, re: RegExp, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!(await terminalRows(page)).some((r) => re.test(r))) return true;
-    await page.waitForTimeout(100);
-  }
-  return false;
-}
-
 /** Expands a host in the SSH Keepalive view so its terminals and forwards show. */
 export async function expandHost(page: Page, alias: string): Promise<void> {
   const row = page.locator('.part.sidebar .monaco-list-row', { hasText: alias }).first();

@@ -136,18 +136,22 @@ test('a long outage logs its first attempts at info, later ones at debug', async
   assert.deepEqual([1, 2, 3, 4, 5, 6].map(level), ['info', 'info', 'info', 'debug', 'debug', 'debug'], logger.text());
 });
 
-test('noteActivity probes a quiet connection (demand), not a busy one', async (t) => {
+test('noteActivity probes a quiet connection at once; right after contact only when nothing answers the action', async (t) => {
   const { session } = make(t, server.resolvedHost());
   await within(session.start(), 5000, 'the first connection');
   const probes: string[] = [];
   session.onDidProbe((p) => probes.push(p.kind));
-  session.noteActivity(); // just heard from (the initial probe): nothing to do
-  await sleep(50);
-  assert.deepEqual(probes, []);
-  await sleep(150); // quiet for longer than quietMs
+  // Just heard from (the initial probe): no probe at once...
   session.noteActivity();
-  await within(new Promise<void>((r) => session.onDidProbe(() => r())), 2000, 'the demand probe after activity on a quiet connection');
+  assert.deepEqual(probes, []);
+  // ...but nothing answers the action (this server sends nothing by itself): probed soon after.
+  await within(new Promise<void>((r) => session.onDidProbe(() => r())), 2000, 'the probe of an unanswered action');
   assert.deepEqual(probes, ['demand']);
+  await sleep(250); // quiet for longer than quietMs
+  session.noteActivity();
+  assert.equal(probes.length, 1, 'the probe is on its way, not answered yet');
+  await within(new Promise<void>((r) => session.onDidProbe(() => r())), 2000, 'the demand probe after activity on a quiet connection');
+  assert.deepEqual(probes, ['demand', 'demand']);
 });
 
 test('a connection ends once, with its reason, disposing what riders added; a late subscriber still hears', async (t) => {

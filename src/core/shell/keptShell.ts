@@ -143,8 +143,13 @@ export class KeptShell {
         link.onDidChangeState(() => this.onLinkState(), this.disposables);
         const attached = await link.whenDecided();
         if (this.closing) return;
-        if (attached) this.openStream();
-        else this.fallBack(link.state.kind === 'unavailable' ? link.state.reason : 'the session keeper could not be reached');
+        if (!attached) return this.fallBack(link.state.kind === 'unavailable' ? link.state.reason : 'the session keeper could not be reached');
+        // The keeper's ptys are its own: a server that allows no terminal (PermitTTY no) must
+        // not get one through it. The plain path then fails with the server's own refusal.
+        const permitted = await this.serverAllowsPty();
+        if (this.closing) return;
+        if (permitted === false) return this.fallBack(undefined);
+        this.openStream();
       });
     return this.firstOpen.promise;
   }
@@ -250,6 +255,24 @@ export class KeptShell {
     this.heldBytes = 0;
     for (const chunk of held) stream.write(chunk);
     this.session.noteActivity();
+  }
+
+  /** Asks sshd for a pty on a throwaway exec: false when it refuses, undefined when it cannot tell. */
+  private serverAllowsPty(): Promise<boolean | undefined> {
+    const client = this.session.connection?.client;
+    if (!client) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      try {
+        client.exec('exit 0', { pty: { term: 'dumb', cols: 80, rows: 24 } }, (err, channel) => {
+          if (err) return resolve(/pseudo-terminal|pty/i.test(err.message) ? false : undefined);
+          channel.on('close', () => resolve(true));
+          channel.on('data', () => undefined);
+          channel.stderr.on('data', () => undefined);
+        });
+      } catch {
+        resolve(undefined);
+      }
+    });
   }
 
   /** Opens the shell's pty on the keeper: the first one, or a new one when the kept one is gone. */

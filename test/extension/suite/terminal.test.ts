@@ -1,8 +1,30 @@
 import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
 import * as vscode from 'vscode';
 import type { Peers } from '../startPeers';
 import type { SshKeepaliveTestApi } from '../../../src/vscode/testApi';
 import { EXTENSION_ID, setSetting, sleep, usePeers, waitFor, waitForState } from './helpers';
+
+/** Pids of the keepers on the test server (their state files in the sessions' HOME, see tools/peers/sshd.ts). */
+function keeperPids(serverDir: string): number[] {
+  const dir = path.join(serverDir, 'home', '.cache', 'ssh-keepalive');
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.json'))
+    .map((n) => Number((JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as { pid?: number }).pid))
+    .filter((p) => Number.isInteger(p) && p > 0);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function count(haystack: string, needle: string): number {
   return haystack.split(needle).length - 1;
@@ -46,6 +68,7 @@ suite('remote terminals', () => {
   });
 
   test('a kept terminal (session keeper): a line typed right after the path dies runs once, in the same shell', async () => {
+    const otherKeepers = new Set(keeperPids(peers.sshd.dir)); // of other hosts on the same server (lab)
     const terminal = await openOn('flaky');
     const first = api.terminalState(terminal);
     assert.ok(first?.kind === 'open' && first.multiplexer === 'keeper', `the keeper runs the shell: ${JSON.stringify(first)}`);
@@ -64,6 +87,13 @@ suite('remote terminals', () => {
     await waitFor('the restored note', () => (api.terminalOutput(terminal) ?? '').includes('session keeper): nothing was lost'));
     const item = api.statusBarItems().find((i) => i.text.includes('flaky'));
     assert.ok(item && /1 kept \\?\(session keeper\\?\)/.test(item.tooltip), `the host's tooltip says its terminal is kept: ${item?.tooltip ?? 'no item'}`);
+
+    // Disconnect ends the keeper (and the shell it ran) at once, not after its idle time.
+    const keepers = keeperPids(peers.sshd.dir).filter((p) => !otherKeepers.has(p));
+    assert.ok(keepers.length === 1 && keepers.every(alive), `one keeper runs for flaky: ${JSON.stringify(keepers)}`);
+    await vscode.commands.executeCommand('sshKeepalive.disconnect', 'flaky');
+    await waitFor('the keeper to end after Disconnect', () => !keepers.some(alive), 10_000);
+    await waitFor('the kept shell to end with it', () => !alive(Number(pid)), 10_000);
   });
 
   test('without the keeper (turned off), tmux keeps the terminal: one dim line, keys refused with one note, then reattached', async () => {
