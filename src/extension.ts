@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { Container } from './vscode/container';
-import type { SshKeepaliveApi } from './vscode/testApi';
+import type { SshKeepaliveApi, SshKeepaliveTestApi } from './vscode/testApi';
 
 export type { SshKeepaliveApi, SshKeepaliveTestApi } from './vscode/testApi';
 
@@ -10,7 +10,32 @@ export function activate(context: vscode.ExtensionContext): SshKeepaliveApi {
   container = new Container(context);
   context.subscriptions.push(container);
   // The test seam (it can answer host key prompts) is handed out only to the test runner.
-  return context.extensionMode === vscode.ExtensionMode.Test ? { testing: container.testApi() } : {};
+  return context.extensionMode === vscode.ExtensionMode.Test ? { testing: testApi(context) } : {};
+}
+
+/** The test seam, always speaking to the current container (a simulated reload replaces it). */
+function testApi(context: vscode.ExtensionContext): SshKeepaliveTestApi {
+  const current = (): SshKeepaliveTestApi =>
+    container!.testApi(async () => {
+      await container?.shutdown();
+      container = new Container(context);
+      context.subscriptions.push(container);
+    });
+  return {
+    statusBarItems: () => current().statusBarItems(),
+    hostState: (alias) => current().hostState(alias),
+    keepalive: (alias) => current().keepalive(alias),
+    forwards: (alias) => current().forwards(alias),
+    terminalOutput: (t) => current().terminalOutput(t),
+    terminalState: (t) => current().terminalState(t),
+    tree: () => current().tree(),
+    setPromptUi: (ui) => current().setPromptUi(ui),
+    onDidReportError: (listener, thisArg, disposables) => current().onDidReportError(listener, thisArg, disposables),
+    get reportedErrors() {
+      return current().reportedErrors;
+    },
+    simulateReload: () => current().simulateReload(),
+  };
 }
 
 export async function deactivate(): Promise<void> {

@@ -24,7 +24,7 @@ import { StatusBar } from './statusBar';
 import { registerTerminalProfile } from './terminalProfile';
 import { Terminals } from './terminals';
 import type { SshKeepaliveTestApi, TreeSnapshot } from './testApi';
-import { WorkspaceMemory } from './workspaceMemory';
+import { WorkspaceMemory, type KeptTerminals } from './workspaceMemory';
 
 /** `~` in the configFile setting means the home directory, as in ssh. */
 function expandHome(file: string): string {
@@ -54,6 +54,8 @@ export class Container implements vscode.Disposable {
     this.logger = channelLogger(this.log);
     this.settings = this.own(new Settings());
     const memory = new WorkspaceMemory(context.workspaceState);
+    // Terminals the keeper kept when the last window went away: taken back below.
+    const kept = memory.keptTerminals();
     this.prompter = new VsCodePrompter(context.secrets, this.logger);
     const wake = this.own(new WakeDetector());
     const network = this.own(new NetworkChangeDetector());
@@ -67,7 +69,12 @@ export class Container implements vscode.Disposable {
         memory,
         onDidWake: wake.onDidWake,
         onDidChangeNetwork: network.onDidChange,
-        keeperOptions: (alias) => () => this.keeperOptions(context.secrets, alias),
+        keeperOptions: (alias) => () => {
+          // Taken back once: a later connect of the same host in this window starts afresh.
+          const k = kept[alias];
+          delete kept[alias];
+          return this.keeperOptions(context.secrets, alias, k);
+        },
       }),
     );
     // A fatal failure is told once; the session never retries it in the background.
@@ -79,7 +86,7 @@ export class Container implements vscode.Disposable {
     );
     this.own(new ContextKeys(this.hosts));
     this.statusBar = this.own(new StatusBar(this.hosts, this.settings));
-    this.terminals = this.own(new Terminals(this.settings, this.logger));
+    this.terminals = this.own(new Terminals(this.settings, this.logger, memory));
     this.tree = this.own(new HostsTree(HostsViewId, this.hosts, this.terminals, this.settings, this.logger));
 
     const ctx: CommandContext = {
@@ -99,6 +106,7 @@ export class Container implements vscode.Disposable {
     this.own(registerTerminalProfile(ctx));
     // Last: it may connect hosts at once, and everything above must be listening.
     this.own(new AutoConnect(this.hosts, this.settings, memory, this.errors));
+    this.restoreKeptTerminals(kept);
     this.logger.info(`SSH Keepalive ${String((context.extension.packageJSON as { version?: string }).version ?? '')} activated`);
   }
 
@@ -107,7 +115,21 @@ export class Container implements vscode.Disposable {
    * with a secret that only this machine's secret storage holds, so another window or a
    * reload finds the same keeper.
    */
-  private async keeperOptions(secrets: vscode.SecretStorage, alias: string): Promise<KeeperLinkOptions | undefined> {
+  /** After a reload: the terminals the keeper kept come back, with their shells. */
+  private restoreKeptTerminals(kept: Record<string, KeptTerminals>): void {
+    if (!this.settings.current.keeperEnabled) return;
+    for (const [alias, k] of Object.entries(kept)) {
+      try {
+        const host = this.hosts.connect(alias);
+        for (const id of k.streams) this.terminals.open(host, false, id);
+        this.logger.info(`[${alias}] taking back ${k.streams.length} terminal(s) from the session keeper`);
+      } catch (err) {
+        this.logger.warn(`[${alias}] could not take back its terminals: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private async keeperOptions(secrets: vscode.SecretStorage, alias: string, kept: KeptTerminals | undefined): Promise<KeeperLinkOptions | undefined> {
     const s = this.settings.current;
     if (!s.keeperEnabled) return undefined;
     const key = `sshKeepalive.keeper.secret.${alias}`;
@@ -122,6 +144,7 @@ export class Container implements vscode.Disposable {
       name: `vscode-${machine}-${createHash('sha256').update(alias).digest('hex').slice(0, 8)}`,
       secret,
       idleSeconds: Math.round(s.keeperIdleHours * 3600),
+      ...(kept ? { sessionId: kept.session, adopt: kept.streams } : {}),
       streamBound: s.keeperBufferMiB * 1024 * 1024,
     };
   }
@@ -155,7 +178,7 @@ export class Container implements vscode.Disposable {
     }
   }
 
-  testApi(): SshKeepaliveTestApi {
+  testApi(simulateReload: () => Promise<void>): SshKeepaliveTestApi {
     const tree = this.tree;
     const snapshot = (node?: HostsNode): TreeSnapshot[] =>
       tree.getChildren(node).map((child) => {
@@ -186,6 +209,7 @@ export class Container implements vscode.Disposable {
       setPromptUi: (ui) => this.prompter.setUi(ui),
       onDidReportError: this.errors.onDidReport,
       reportedErrors: this.reported,
+      simulateReload,
     };
   }
 }

@@ -136,6 +136,11 @@ export class HostSession implements Disposable {
     };
   }
 
+  /** This window's session at the host's keeper, once the keeper is in use. */
+  get keeperSessionId(): string | undefined {
+    return this.keeperNow?.sessionId;
+  }
+
   /** Ends the keeper and every shell it still runs (the user's Disconnect); best effort. */
   async shutdownKeeper(timeoutMs = 3000): Promise<void> {
     const link = this.keeperNow;

@@ -3,7 +3,7 @@ import type { Logger } from '../core/base/logger';
 import { KeptShell, type DiscardedInput } from '../core/shell/keptShell';
 import type { ShellState } from '../core/shell/remoteShell';
 import type { HostSession } from './hostSession';
-import { connectingLine, discardedLine, failedLine, fallbackLine, heldLine, inputRefusedLine, lostLine, restoredLine } from './terminalText';
+import { connectingLine, reloadedLine, discardedLine, failedLine, fallbackLine, heldLine, inputRefusedLine, lostLine, restoredLine } from './terminalText';
 
 /** Enough of the recent output for a test to find what a command printed. */
 const outputKeep = 64 * 1024;
@@ -34,7 +34,7 @@ export class RemotePty implements vscode.Pseudoterminal {
 
   constructor(
     readonly host: HostSession,
-    private readonly options: { reattach: boolean; logger: Logger },
+    private readonly options: { reattach: boolean; logger: Logger; adoptStreamId?: number },
   ) {}
 
   get alias(): string {
@@ -50,6 +50,11 @@ export class RemotePty implements vscode.Pseudoterminal {
     return this.output;
   }
 
+  /** The keeper stream of this terminal's shell, when the keeper runs it. */
+  get keeperStreamId(): number | undefined {
+    return this.shell?.keeping === 'keeper' ? this.shell.keeperStreamId : undefined;
+  }
+
   /** What keeps this terminal's shell through an outage. */
   get keeping(): KeptShell['keeping'] | undefined {
     return this.shell?.keeping;
@@ -60,7 +65,7 @@ export class RemotePty implements vscode.Pseudoterminal {
       this.host.session,
       this.host.keeper(),
       { term: 'xterm-256color', cols: Math.max(1, dims?.columns ?? 80), rows: Math.max(1, dims?.rows ?? 24), reattach: this.options.reattach },
-      { logger: this.options.logger },
+      { logger: this.options.logger, adoptStreamId: this.options.adoptStreamId },
     );
     this.shell = shell;
     this.subs.push(this.host.trackShell(shell));
@@ -99,7 +104,8 @@ export class RemotePty implements vscode.Pseudoterminal {
         }
         break;
       case 'open':
-        if (this.outage || s.generation > 1) {
+        if (s.generation === 1 && s.reattached && s.multiplexer === 'keeper') this.write(reloadedLine(this.alias));
+        else if (this.outage || s.generation > 1) {
           const after = this.lostAt === undefined ? undefined : Date.now() - this.lostAt;
           this.write(restoredLine(this.alias, s.reattached, s.multiplexer, after, this.options.reattach, this.heldBytes));
         }

@@ -43,6 +43,13 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
+/** A terminal taken back from the session keeper after the window reloaded. */
+export function reloadedLine(alias: string): string {
+  return dimLine(
+    `Terminal on ${alias} restored after the window reloaded: the shell kept running on the server (session keeper). Output printed before the reload is not shown again.`,
+  );
+}
+
 /** Keys typed while the connection is down, held for the kept shell. */
 export function heldLine(): string {
   return dimLine('Keys typed now are held and sent to this shell when the connection is back (Ctrl-C drops them).');

@@ -3,6 +3,7 @@ import { prefixed, type Logger } from '../core/base/logger';
 import type { HostSession } from './hostSession';
 import { RemotePty } from './remotePty';
 import type { Settings } from './settings';
+import type { KeptTerminals, WorkspaceMemory } from './workspaceMemory';
 
 /**
  * Owns every remote terminal of the window: creates them (from the command or the
@@ -16,11 +17,15 @@ export class Terminals implements vscode.Disposable {
   readonly onDidChange = this.emitter.event;
   private readonly subs: vscode.Disposable[] = [];
   private counter = 0;
+  /** Off while the window goes away: its terminals stay with the keeper, and remembered. */
+  private persisting = true;
 
   constructor(
     private readonly settings: Settings,
     private readonly logger: Logger,
+    private readonly memory?: WorkspaceMemory,
   ) {
+    this.subs.push(this.onDidChange(() => this.persist()));
     this.subs.push(
       vscode.window.onDidOpenTerminal((t) => {
         // Terminals made by VS Code from our profile: find their pty by identity.
@@ -42,8 +47,12 @@ export class Terminals implements vscode.Disposable {
   }
 
   /** A pty for `host`, tracked here; used directly by the terminal profile provider. */
-  createPty(host: HostSession): RemotePty {
-    const pty = new RemotePty(host, { reattach: this.settings.current.reattach, logger: prefixed(this.logger, `${host.alias} terminal ${++this.counter}`) });
+  createPty(host: HostSession, adoptStreamId?: number): RemotePty {
+    const pty = new RemotePty(host, {
+      reattach: this.settings.current.reattach,
+      logger: prefixed(this.logger, `${host.alias} terminal ${++this.counter}`),
+      adoptStreamId,
+    });
     this.ptys.set(pty, undefined);
     pty.onDidChangeState(() => this.emitter.fire());
     pty.onDidClose(() => {
@@ -53,8 +62,9 @@ export class Terminals implements vscode.Disposable {
     return pty;
   }
 
-  open(host: HostSession, show = true): vscode.Terminal {
-    const pty = this.createPty(host);
+  /** A terminal on `host`; `adoptStreamId` takes back a kept shell from before a window reload. */
+  open(host: HostSession, show = true, adoptStreamId?: number): vscode.Terminal {
+    const pty = this.createPty(host, adoptStreamId);
     const terminal = vscode.window.createTerminal({ name: host.alias, pty, iconPath: new vscode.ThemeIcon('remote') });
     this.ptys.set(pty, terminal);
     this.emitter.fire();
@@ -83,13 +93,33 @@ export class Terminals implements vscode.Disposable {
     for (const { terminal } of mine) terminal?.dispose();
   }
 
-  /** Window closing: close every shell, giving tmux kills a moment to reach the servers. */
+  /**
+   * Window closing or reloading: shells on the session keeper stay there (the next window
+   * takes them back; the keeper ends them after its idle time), every other shell is closed,
+   * giving tmux kills a moment to reach the servers.
+   */
   async shutdown(): Promise<void> {
-    await Promise.all(this.all().map((pty) => withTimeout(pty.shutdown({ keepRemote: false }), 1500)));
+    this.persist();
+    this.persisting = false;
+    await Promise.all(this.all().map((pty) => withTimeout(pty.shutdown({ keepRemote: pty.keeping === 'keeper' }), 1500)));
+  }
+
+  /** Which terminals the keeper runs, per host: remembered for the next window. */
+  private persist(): void {
+    if (!this.memory || !this.persisting) return;
+    const kept: Record<string, KeptTerminals> = {};
+    for (const pty of this.ptys.keys()) {
+      const id = pty.keeperStreamId;
+      const session = pty.host.keeperSessionId;
+      if (id === undefined || !session) continue;
+      (kept[pty.alias] ??= { session, streams: [] }).streams.push(id);
+    }
+    void this.memory.setKeptTerminals(kept);
   }
 
   dispose(): void {
-    for (const pty of this.all()) void pty.shutdown({ keepRemote: false });
+    this.persisting = false;
+    for (const pty of this.all()) void pty.shutdown({ keepRemote: pty.keeping === 'keeper' });
     this.ptys.clear();
     for (const s of this.subs.splice(0).reverse()) s.dispose();
     this.emitter.dispose();

@@ -30,6 +30,8 @@ export interface SshKeepaliveTestApi {
   setPromptUi(ui: Partial<PromptUi> | undefined): void;
   readonly onDidReportError: vscode.Event<ReportedError>;
   readonly reportedErrors: readonly ReportedError[];
+  /** What a window reload does to the extension: deactivate, then activate again in the same window. */
+  simulateReload(): Promise<void>;
 }
 
 export interface SshKeepaliveApi {

@@ -70,4 +70,28 @@ export class WorkspaceMemory {
       .filter(([, h]) => h.connected)
       .map(([alias]) => alias);
   }
+
+  /** Terminals left to the session keeper when the window went away, per host: taken back on the next activation. */
+  keptTerminals(): Record<string, KeptTerminals> {
+    const v = this.memento.get<Record<string, KeptTerminals>>(keptKey);
+    if (!v || typeof v !== 'object') return {};
+    const out: Record<string, KeptTerminals> = {};
+    for (const [alias, k] of Object.entries(v)) {
+      const streams = Array.isArray(k?.streams) ? k.streams.filter((n) => Number.isSafeInteger(n) && n > 0) : [];
+      if (typeof k?.session === 'string' && /^[A-Za-z0-9_-]{1,40}$/.test(k.session) && streams.length) out[alias] = { session: k.session, streams };
+    }
+    return out;
+  }
+
+  setKeptTerminals(value: Record<string, KeptTerminals>): Promise<void> {
+    return Promise.resolve(this.memento.update(keptKey, value));
+  }
 }
+
+/** A host's keeper session and the pty streams of its terminals. */
+export interface KeptTerminals {
+  session: string;
+  streams: number[];
+}
+
+const keptKey = 'sshKeepalive.keptTerminals';

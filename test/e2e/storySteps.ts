@@ -140,13 +140,15 @@ export function storySteps({ page, net, url, alias }: StoryContext): Step[] {
         const runs = rows.filter((r) => /^typed:e2e-\d+$/.test(r.trim())).length;
         if (runs !== 1) throw new Error(`the typed line ran ${runs} times`);
         // What the terminal said about the drop is still on screen after the restore.
-        const lost = rows.find((r) => /Connection to \S+ lost/.test(r));
-        const restored = rows.find((r) => /restored.*nothing was lost/.test(r));
-        if (!lost || !restored) throw new Error(`the loss and restore notes are not on screen: ${JSON.stringify(rows.slice(-12))}`);
+        // Long notes wrap: read the screen as one text.
+        const screen = rows.join('');
+        const lost = /Connection to \S+ lost \([^)]*\)/.exec(screen)?.[0];
+        const restored = /Connection to \S+ restored.{0,200}?nothing was lost\./.exec(screen)?.[0];
+        if (!lost || !restored) throw new Error(`the loss and restore notes are not on screen: ${JSON.stringify(rows.filter((r) => r))}`);
         await typeInTerminal(page, 'echo "again:$V"');
         const again = await waitForTerminal(page, /^again:(e2e-\d+)$/, 10_000);
         if (again[1] !== value) throw new Error(`V is ${again[1]}, was ${value}`);
-        return `line typed during the drop ran once, ${((Date.now() - typedAt) / 1000).toFixed(1)} s after typing it (same shell, session keeper); notes on screen: "${lost.trim()}" / "${restored.trim()}"`;
+        return `line typed during the drop ran once, ${((Date.now() - typedAt) / 1000).toFixed(1)} s after typing it (same shell, session keeper); notes on screen: "${lost}" / "${restored}"`;
       },
     },
     {

@@ -185,6 +185,35 @@ describe('terminals kept by the session keeper', { timeout: 180_000 }, () => {
     await until(() => !pidAlive(pid), 5000, `the kept shell (pid ${pid}) to end after the terminal closed`);
   });
 
+  test('a window reload: a new client with the same session id and secret takes the shell back', async (t) => {
+    if (!ready(t)) return;
+    const host = resolveHost(sshd!.alias, { configFile: sshd!.sshConfigPath, env: { SSH_AUTH_SOCK: undefined } });
+    const name = `reload${process.pid}`;
+    const first = new Session(host, sessionOptionsFor(host, fastSession), { prompter: noPrompter, logger: nullLogger });
+    const link1 = new KeeperLink(first, { program, name, idleSeconds: 120 });
+    const shell1 = new KeptShell(first, link1, { term: 'xterm-256color', cols: 100, rows: 30, reattach: true });
+    const screen1 = new Screen(shell1);
+    await within(shell1.start(), 20_000, 'the first window’s shell');
+    await screen1.run('export KEPT_RELOAD=$((6*7)); echo "pid-$$"', /pid-(\d+)/);
+    const pid = /pid-(\d+)/.exec(screen1.plain)![1];
+    const streamId = shell1.keeperStreamId!;
+    // The window goes away: the shell is left to the keeper, the connection closes.
+    await shell1.close({ keepRemote: true });
+    link1.dispose();
+    first.dispose();
+
+    const second = new Session(host, sessionOptionsFor(host, fastSession), { prompter: noPrompter, logger: nullLogger });
+    cleanups.push(() => second.dispose());
+    const link2 = new KeeperLink(second, { program, name, idleSeconds: 120, secret: link1.secret, sessionId: link1.sessionId, adopt: [streamId] });
+    cleanups.push(() => link2.dispose());
+    const shell2 = new KeptShell(second, link2, { term: 'xterm-256color', cols: 100, rows: 30, reattach: true }, { adoptStreamId: streamId });
+    cleanups.push(() => shell2.close());
+    const screen2 = new Screen(shell2);
+    await within(shell2.start(), 20_000, 'the reloaded window’s shell');
+    assert.deepEqual(shell2.state, { kind: 'open', generation: 1, reattached: true, multiplexer: 'keeper' });
+    await screen2.run('echo "back-$KEPT_RELOAD-in-$$"', new RegExp(`back-42-in-${pid}`));
+  });
+
   test('AllowStreamLocalForwarding no: the exec relay carries the shell, and it survives a reboot', async (t) => {
     if (!ready(t)) return;
     const { proxy, shell, screen, link } = await keptShellVia(relayOnly!);

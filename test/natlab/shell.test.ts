@@ -325,6 +325,13 @@ describe('natlab: a terminal through a NAT reboot', { concurrency: false }, () =
     }
     // Nobody types: the session reconnects by itself and the output catches up.
     await d.waitForText(/DONE-42/, from, 90_000);
+    // What the keeper held during the outage arrives as one burst right after the re-attach.
+    const back = d.events.find((e) => e.event === 'state' && (e.state as ShellState).kind === 'open' && (e.state as { generation: number }).generation === 2);
+    if (back) {
+      const burst = d.events.filter((e) => e.event === 'data' && e.at >= back.at - 100 && e.at <= back.at + 500);
+      const bytes = burst.reduce((n, e) => n + Buffer.byteLength(e.data as string), 0);
+      t.diagnostic(`replayed after the re-attach: about ${bytes} bytes (${burst.length} chunks within 0.5 s)`);
+    }
     const numbers = [...d.plain.slice(from).matchAll(/^n=(\d+)$/gm)].map((m) => Number(m[1]));
     const expected = Array.from({ length: 1700 }, (_, i) => i);
     assert.equal(numbers.length, 1700, `every line once (got ${numbers.length})`);

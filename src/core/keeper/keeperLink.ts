@@ -7,6 +7,7 @@ import type { Session } from '../session/session';
 import { KeeperError } from './errors';
 import { newKeeperSecret, startKeeper, type KeeperLocation } from './installer';
 import { KeeperMux } from './mux';
+import type { KeeperStream } from './stream';
 import { openKeeperTransport, type KeeperTransportMode } from './transport';
 
 export interface KeeperLinkOptions {
@@ -18,6 +19,8 @@ export interface KeeperLinkOptions {
   secret?: string;
   /** This client's session at the keeper; keep it to re-attach after a reload. Default: random. */
   sessionId?: string;
+  /** Pty streams of this session from before a reload, to take back (with sessionId). */
+  adopt?: readonly number[];
   /** The keeper exits after this long with no client attached; default a day. */
   idleSeconds?: number;
   /** Replay bound per stream and direction, both sides; default 8 MiB. */
@@ -67,6 +70,7 @@ export class KeeperLink implements Disposable {
   private readonly logger: Logger;
   private attaching: Connection | undefined;
   private disposed = false;
+  private readonly adopted = new Map<number, KeeperStream>();
 
   constructor(
     private readonly session: Session,
@@ -84,6 +88,7 @@ export class KeeperLink implements Disposable {
         handshakeTimeoutMs: options.timeoutMs,
       }),
     );
+    for (const id of options.adopt ?? []) this.adopted.set(id, this.mux.adopt(id, { kind: 'pty', cols: 80, rows: 24 }));
     this.mux.onDidDetach(({ error }) => {
       if (this.stateValue.kind === 'attached') this.setState({ kind: 'detached', reason: error.message });
     }, this.disposables);
@@ -103,6 +108,13 @@ export class KeeperLink implements Disposable {
   /** Resolves once the first connection decided: true when the keeper is attached, false to fall back. */
   whenDecided(): Promise<boolean> {
     return this.decided.promise;
+  }
+
+  /** A stream from before a reload, handed to the terminal that shows it (once). */
+  claimAdopted(id: number): KeeperStream | undefined {
+    const s = this.adopted.get(id);
+    this.adopted.delete(id);
+    return s;
   }
 
   /** Ends the keeper and every shell it runs (an explicit Disconnect). Best effort: false when not attached. */

@@ -122,6 +122,21 @@ export class KeeperMux implements Disposable {
     return stream;
   }
 
+  /**
+   * Takes back a stream this client had before a reload (same session id): it resumes on the
+   * next attach from what the keeper still holds, or is reset if the keeper no longer has it.
+   * Call before attaching.
+   */
+  adopt(id: number, params: StreamParams): KeeperStream {
+    if (this.stateValue === 'closed') throw new KeeperError('disposed', 'the keeper mux is disposed');
+    if (this.streams.has(id) || id <= 0 || id >= KeeperStream.KEEPER_ID_BASE) throw new KeeperError('protocol', `stream ${id} cannot be adopted`);
+    const stream = new KeeperStream(id, params, this.host, this.options.streamBound);
+    stream.markAdopting();
+    this.streams.set(id, stream);
+    this.nextStreamId = Math.max(this.nextStreamId, id + 1);
+    return stream;
+  }
+
   /** Asks the keeper for its acknowledgements now; resolves with the round trip in ms. */
   ping(timeoutMs: number): Promise<number> {
     const t = this.transport;
@@ -273,7 +288,9 @@ export class KeeperMux implements Disposable {
     this.flushPendingResets();
     for (const s of [...this.streams.values()]) {
       const entry = known.get(s.id);
-      if (entry) {
+      if (entry && s.adopting) {
+        s.resumeAdopted(entry.recv, entry.base, entry.win, entry.meta);
+      } else if (entry) {
         s.resume(entry.recv, entry.win);
         s.onOpened(entry.meta);
       } else if (s.openAcknowledged) {

@@ -107,6 +107,8 @@ export class KeeperStream implements Disposable {
   private readonly bound: number;
   private readonly highWater: number;
   resetPending: StreamResetInfo | undefined;
+  /** Ours from before a reload: the keeper tells where both sides are on the next attach. */
+  adopting = false;
 
   /** Ids from here up are streams the keeper opened. */
   static readonly KEEPER_ID_BASE = 0x80000000;
@@ -197,6 +199,29 @@ export class KeeperStream implements Disposable {
     this.recvNext = keeperBase;
     this.ackedSent = -1;
     this.openAcknowledged = true;
+    this.onOpened(meta);
+  }
+
+  /**
+   * A stream of this client from before a reload (its counters were lost with the process):
+   * ask the keeper to resume it from whatever it still holds.
+   */
+  markAdopting(): void {
+    this.adopting = true;
+    this.openAcknowledged = true;
+  }
+
+  /** The keeper's answer for an adopted stream: it has `peerRecv` of our bytes and holds its own from `keeperBase`. */
+  resumeAdopted(peerRecv: number, keeperBase: number, window: number, meta: JsonObject): void {
+    this.adopting = false;
+    // Anything written since the reload follows what the keeper already has.
+    this.out.base = peerRecv;
+    this.sent = peerRecv;
+    this.peerAck = peerRecv;
+    this.peerWindow = window;
+    this.recvNext = keeperBase;
+    this.ackedSent = -1;
+    this.sizeDirty = this.size !== undefined;
     this.onOpened(meta);
   }
 
@@ -316,8 +341,8 @@ export class KeeperStream implements Disposable {
     );
   }
 
-  resumeEntry(): { id: number; recv: number; win: number } {
-    return { id: this.id, recv: this.recvNext, win: RECEIVE_WINDOW };
+  resumeEntry(): { id: number; recv: number; win: number; adopt?: boolean } {
+    return this.adopting ? { id: this.id, recv: 0, win: RECEIVE_WINDOW, adopt: true } : { id: this.id, recv: this.recvNext, win: RECEIVE_WINDOW };
   }
 
   private maybeFinish(): void {

@@ -30,6 +30,8 @@ export interface DiscardedInput {
 export interface KeptShellDeps extends RemoteShellDeps {
   /** Keys held during an outage, at most; default 64 KiB (a paste, not a file). */
   holdLimit?: number;
+  /** The keeper stream of this terminal from before a window reload (see KeeperLinkOptions.adopt). */
+  adoptStreamId?: number;
 }
 
 const CTRL_C = '\x03';
@@ -73,6 +75,8 @@ export class KeptShell {
   private held: string[] = [];
   private heldBytes = 0;
   private generation = 0;
+  /** The first stream was taken back from before a window reload: the same shell. */
+  private restoredAfterReload = false;
   private started = false;
   private closing: Promise<void> | undefined;
   private cols: number;
@@ -121,6 +125,11 @@ export class KeptShell {
   /** The tmux session of a fallback shell (tests, cleanup). */
   get remoteSessionName(): string | undefined {
     return this.inner?.remoteSessionName;
+  }
+
+  /** The keeper stream carrying this shell (kept across a window reload). */
+  get keeperStreamId(): number | undefined {
+    return this.stream?.id;
   }
 
   /** The keeper's pid for the shell's pty, once open through the keeper. */
@@ -281,14 +290,19 @@ export class KeptShell {
     this.streamStore?.dispose();
     const store = (this.streamStore = new DisposableStore());
     const command = this.options.command;
-    const stream = link.mux.open({
-      kind: 'pty',
-      term: this.options.term,
-      cols: this.cols,
-      rows: this.rows,
-      ...(this.options.env ? { env: this.options.env } : {}),
-      ...(command ? { argv: ['/bin/sh', '-c', command] } : {}),
-    });
+    const adopted = this.deps.adoptStreamId === undefined || this.generation > 0 ? undefined : link.claimAdopted(this.deps.adoptStreamId);
+    this.restoredAfterReload = !!adopted;
+    adopted?.resize(this.cols, this.rows);
+    const stream =
+      adopted ??
+      link.mux.open({
+        kind: 'pty',
+        term: this.options.term,
+        cols: this.cols,
+        rows: this.rows,
+        ...(this.options.env ? { env: this.options.env } : {}),
+        ...(command ? { argv: ['/bin/sh', '-c', command] } : {}),
+      });
     this.stream = stream;
     stream.onDidOpen(() => this.onStreamOpen(stream), store);
     stream.onDidData((d) => this.dataEmitter.fire(this.decoder.write(d)), store);
@@ -297,12 +311,14 @@ export class KeptShell {
       this.setState({ kind: 'exited', code: typeof info.exit === 'number' ? info.exit : null, ...(signal ? { signal } : {}) });
     }, store);
     stream.onDidReset((info) => this.onStreamReset(stream, info), store);
+    // Taken back after a reload: the keeper may have answered before this terminal asked.
+    if (stream.state === 'open') this.onStreamOpen(stream);
   }
 
   private onStreamOpen(stream: KeeperStream): void {
     if (stream !== this.stream || this.closing) return;
     this.generation++;
-    this.setState({ kind: 'open', generation: this.generation, reattached: false, multiplexer: 'keeper' });
+    this.setState({ kind: 'open', generation: this.generation, reattached: this.restoredAfterReload, multiplexer: 'keeper' });
     this.flushHeld();
   }
 

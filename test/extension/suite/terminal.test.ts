@@ -166,6 +166,26 @@ suite('remote terminals', () => {
     await waitFor('the new shell to answer', () => api.terminalOutput(terminal)?.includes('fresh-25'));
   });
 
+  test('a window reload takes the kept shells back: same shell, with a note', async () => {
+    await setSetting('keeper.enabled', undefined);
+    await setSetting('reattach', undefined);
+    const terminal = await openOn('lab');
+    terminal.sendText('SSHKA_RELOAD=$((6*7)); echo "pid-$$"');
+    await waitFor('the shell to answer', () => /pid-\d+/.test(api.terminalOutput(terminal) ?? ''));
+    const pid = /pid-(\d+)/.exec(api.terminalOutput(terminal) ?? '')![1];
+    await api.simulateReload();
+    const restored = await waitFor(
+      'the terminal to come back after the reload',
+      () => vscode.window.terminals.find((t) => t.name === 'lab' && api.terminalState(t)?.kind === 'open'),
+      20_000,
+    );
+    opened.push(restored);
+    assert.deepStrictEqual(api.terminalState(restored), { kind: 'open', generation: 1, reattached: true, multiplexer: 'keeper' });
+    await waitFor('the reload note', () => (api.terminalOutput(restored) ?? '').includes('restored after the window reloaded'));
+    restored.sendText('echo "back-$SSHKA_RELOAD-in-$$"');
+    await waitFor('the same shell to answer', () => (api.terminalOutput(restored) ?? '').includes(`back-42-in-${pid}`));
+  });
+
   test('the terminal profile (terminal dropdown) asks for a host and opens a remote terminal', async () => {
     const openedByVsCode = new Promise<vscode.Terminal>((resolve) => {
       const sub = vscode.window.onDidOpenTerminal((t) => {
