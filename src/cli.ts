@@ -107,12 +107,14 @@ async function main(): Promise<number> {
     for (const f of forwards) {
       const why = forwardFailure(f);
       if (!why) continue;
+      // The registry has already printed why a forward `failed`: say each reason once.
+      const alreadyPrinted = f.state.kind === 'failed';
       if (exitOnForwardFailure) {
-        process.stderr.write(`ssh-keepalive: ${why} (ExitOnForwardFailure)\n`);
+        process.stderr.write(`ssh-keepalive: ${alreadyPrinted ? `${f.label} could not start` : why}; exiting (ExitOnForwardFailure)\n`);
         shutdown(exitFatal);
         return true;
       }
-      logger.warn(why);
+      if (!alreadyPrinted) logger.warn(why);
     }
     return false;
   };
@@ -146,7 +148,19 @@ async function main(): Promise<number> {
   if (failIfAsked(remotes)) return exitFatal;
 
   if (args.noCommand) {
-    // Runs until a signal; the session reconnects by itself.
+    // Runs until a signal; the session reconnects by itself. An error that retrying cannot
+    // fix (a changed host key, a revoked login) ends it as it would end ssh: said once, 255.
+    store.add(
+      session.onDidChangeState((s) => {
+        if (s.kind !== 'failed') return;
+        if (args.keepListeners) {
+          process.stderr.write(`ssh-keepalive: ${s.error.message}\nssh-keepalive: not reconnecting; the local ports stay bound (--keep-listeners)\n`);
+          return;
+        }
+        process.stderr.write(`ssh-keepalive: ${s.error.message}\n`);
+        shutdown(exitFatal);
+      }),
+    );
     await new Promise<void>(() => undefined);
     return 0;
   }

@@ -23,6 +23,8 @@ export interface CliArgs {
   /** Run the interactive shell on the session keeper (default true; --no-keeper). */
   keeper: boolean;
   reclaimRemoteForwards: boolean;
+  /** With -N: after a fatal error on reconnect, keep the local listeners instead of exiting 255. */
+  keepListeners: boolean;
   events: boolean;
   verbose: number;
   quiet: boolean;
@@ -40,7 +42,10 @@ const booleanFlags = new Set(['G', 'N', 't', 'T', 'v', 'q']);
 export const usage = `usage: ssh-keepalive [-GNTtqv] [-F configfile] [-p port] [-l user] [-i identity_file]
                      [-L [bind_address:]port:host:hostport] [-R [bind_address:]port:host:hostport]
                      [-D [bind_address:]port] [-o option=value] [--events] [--reattach|--no-reattach] [--no-keeper]
-                     [--reclaim-remote-forwards] destination [command [argument ...]]`;
+                     [--reclaim-remote-forwards] [--keep-listeners] destination [command [argument ...]]
+  --keep-listeners  with -N: after an error that retrying cannot fix (a changed host key, a
+                    refused login) keep the local forwards' ports bound, each client told why,
+                    instead of exiting with status 255 as ssh would`;
 
 export function parseArgs(argv: string[]): CliArgs {
   const out: CliArgs = {
@@ -53,6 +58,7 @@ export function parseArgs(argv: string[]): CliArgs {
     printConfig: false,
     keeper: true,
     reclaimRemoteForwards: false,
+    keepListeners: false,
     events: false,
     verbose: 0,
     quiet: false,
@@ -87,6 +93,9 @@ export function parseArgs(argv: string[]): CliArgs {
           break;
         case '--reclaim-remote-forwards':
           out.reclaimRemoteForwards = true;
+          break;
+        case '--keep-listeners':
+          out.keepListeners = true;
           break;
         case '--help':
           out.help = true;

@@ -11,5 +11,5 @@ export function resolveDestination(args: CliArgs): { host: ResolvedHost; config:
   const user = args.user ?? dest.user;
   if (user !== undefined) overrides.unshift(['User', user]);
   for (const file of args.identityFiles) overrides.push(['IdentityFile', file]);
-  return resolveHostWithConfig(dest.host, { configFile: args.configFile, overrides });
+  return resolveHostWithConfig(dest.host, { configFile: args.configFile, configFileMustExist: true, overrides });
 }

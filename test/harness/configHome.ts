@@ -11,7 +11,11 @@ after(() => {
   for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** A fake home with ~/.ssh/config = `config` and extra files relative to the home (removed after the file's tests). */
+/**
+ * A fake home with ~/.ssh/config = `config` and extra files relative to the home (removed
+ * after the file's tests). The system's ssh directory is `<home>/etc/ssh` (a fake root, empty
+ * unless `files` put something there): the machine's /etc/ssh never leaks into a test.
+ */
 export function home(config: string, files: Record<string, string> = {}): { dir: string; ssh: string; opts: ResolveOptions } {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'sshcfg-')));
   tempDirs.push(dir);
@@ -22,7 +26,7 @@ export function home(config: string, files: Record<string, string> = {}): { dir:
     fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
     fs.writeFileSync(path.join(dir, name), text);
   }
-  return { dir, ssh, opts: { homeDir: dir, env: {}, localUser: 'me' } };
+  return { dir, ssh, opts: { homeDir: dir, env: {}, localUser: 'me', systemDir: path.join(dir, 'etc', 'ssh') } };
 }
 
 /** For assert.throws: a ConfigError whose message matches `pattern`. */

@@ -107,9 +107,9 @@ test('changed: same type known, different key; never a match', () => {
   assert.equal(checkHostKey([file], 'host', 22, { type: 'ssh-rsa', blob: ed.blob }).kind, 'changed');
 });
 
-test('unknown: only other key types known, or nothing at all', () => {
+test('changed: only another key type known (OpenSSH: HOST_CHANGED, refused under every mode); unknown: nothing known', () => {
   const file = khFile(['host ' + rsa.text]);
-  assert.deepEqual(checkHostKey([file], 'host', 22, ed), { kind: 'unknown', otherTypesKnown: true });
+  assert.deepEqual(checkHostKey([file], 'host', 22, ed), { kind: 'changed', file, line: 1, knownType: 'ssh-rsa' });
   assert.deepEqual(checkHostKey([file], 'elsewhere', 22, ed), { kind: 'unknown', otherTypesKnown: false });
   assert.deepEqual(checkHostKey([], 'host', 22, ed), { kind: 'unknown', otherTypesKnown: false });
 });

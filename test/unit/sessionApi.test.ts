@@ -127,13 +127,13 @@ test('whenUsable on an idle session starts it; on one that cannot connect it tim
   assert.ok(Date.now() - started < 1500, 'it gave up at its deadline');
 });
 
-test('a long outage logs its first attempts at info, later ones at debug', async (t) => {
+test('a long outage: the first failure of its kind is a warning (seen at the default verbosity), the next attempts info, later ones debug', async (t) => {
   const { session, logger } = make(t, server.resolvedHost(await refusedPort()));
   void session.start().catch(() => undefined);
   await eventWithin(session.onDidChangeState, (s) => s.kind === 'waiting' && s.attempt >= 7, 5000, 'six refused attempts');
   const failed = logger.lines.filter((l) => /^attempt \d+ failed/.test(l.message));
   const level = (n: number) => failed.find((l) => l.message.startsWith(`attempt ${n} failed`))?.level;
-  assert.deepEqual([1, 2, 3, 4, 5, 6].map(level), ['info', 'info', 'info', 'debug', 'debug', 'debug'], logger.text());
+  assert.deepEqual([1, 2, 3, 4, 5, 6].map(level), ['warn', 'info', 'info', 'debug', 'debug', 'debug'], logger.text());
 });
 
 test('noteActivity probes a quiet connection at once; right after contact only when nothing answers the action', async (t) => {

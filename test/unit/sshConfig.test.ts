@@ -26,6 +26,8 @@ test('defaults when nothing is configured', () => {
     serverAliveCountMax: undefined,
     strictHostKeyChecking: 'ask',
     userKnownHostsFiles: [path.join(dir, '.ssh/known_hosts'), path.join(dir, '.ssh/known_hosts2')],
+    globalKnownHostsFiles: [path.join(dir, 'etc/ssh/ssh_known_hosts'), path.join(dir, 'etc/ssh/ssh_known_hosts2')],
+    hashKnownHosts: false,
     hostKeyAlias: undefined,
     localForwards: [],
     remoteForwards: [],
@@ -213,8 +215,6 @@ Host dollar
 Host path
   IdentityAgent ~/.ssh/agent-%r.sock
   IdentitiesOnly yes
-Host bad
-  IdentitiesOnly maybe
 `);
   const env = { SSH_AUTH_SOCK: '/run/agent', OTHER_SOCK: '/run/other' };
   const o = { ...opts, env };
@@ -225,7 +225,10 @@ Host bad
   const p = resolveHost('path', o);
   assert.equal(p.identityAgent, path.join(dir, '.ssh/agent-me.sock'));
   assert.equal(p.identitiesOnly, true);
-  assert.throws(() => resolveHost('bad', o), configError(/config:12: bad IdentitiesOnly value "maybe"/));
+  // As ssh: a bad value stops every host, not only the one whose block holds it.
+  const bad = home(`Host bad\n  IdentitiesOnly maybe\n`);
+  assert.throws(() => resolveHost('bad', bad.opts), configError(/config:2: bad IdentitiesOnly value "maybe"/));
+  assert.throws(() => resolveHost('good', bad.opts), configError(/config:2: bad IdentitiesOnly value "maybe"/));
 });
 
 test('timeouts and keepalive settings, with time units', () => {
@@ -255,14 +258,15 @@ Host bad2
 
 test('StrictHostKeyChecking values', () => {
   const { opts } = home(
-    'Host y\n StrictHostKeyChecking yes\nHost n\n StrictHostKeyChecking no\nHost an\n StrictHostKeyChecking accept-new\nHost o\n StrictHostKeyChecking off\nHost bad\n StrictHostKeyChecking sometimes\n',
+    'Host y\n StrictHostKeyChecking yes\nHost n\n StrictHostKeyChecking no\nHost an\n StrictHostKeyChecking accept-new\nHost o\n StrictHostKeyChecking off\n',
   );
   assert.equal(resolveHost('y', opts).strictHostKeyChecking, 'yes');
   assert.equal(resolveHost('n', opts).strictHostKeyChecking, 'no');
   assert.equal(resolveHost('an', opts).strictHostKeyChecking, 'accept-new');
   assert.equal(resolveHost('o', opts).strictHostKeyChecking, 'off');
   assert.equal(resolveHost('other', opts).strictHostKeyChecking, 'ask');
-  assert.throws(() => resolveHost('bad', opts), configError(/StrictHostKeyChecking value "sometimes"/));
+  const bad = home('Host bad\n StrictHostKeyChecking sometimes\n');
+  assert.throws(() => resolveHost('bad', bad.opts), configError(/StrictHostKeyChecking value "sometimes"/));
 });
 
 test('UserKnownHostsFile: several files, tokens, none; HostKeyAlias', () => {

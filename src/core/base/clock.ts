@@ -20,7 +20,9 @@ export interface Clock {
  */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const bounded = (ms: number) => Math.min(Math.max(0, ms), MAX_TIMER_MS);
+/** `ms` as a delay any Node timer can wait (0 .. MAX_TIMER_MS). */
+export const boundTimerMs = (ms: number): number => Math.min(Math.max(0, ms), MAX_TIMER_MS);
+const bounded = boundTimerMs;
 
 /**
  * The real clock. Its timers are unref'd: a pending retry, keepalive or deadline never

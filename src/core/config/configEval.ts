@@ -10,6 +10,7 @@ import { formatSource, readConfigFile, type ConfigNode, type Source } from './co
 import { expandTilde } from './expand';
 import { canonicalHostName, configuredHostName } from './hostName';
 import { globPaths } from './includeGlob';
+import { checkOptionLine } from './keywords';
 import { matchPattern, matchPatternList, splitPatternList } from './patterns';
 import { ConfigError, type ConfigNote, type UnsupportedOption } from './types';
 
@@ -28,8 +29,15 @@ export interface Setting {
 }
 
 export interface EvalInput {
-  /** Absolute path of the top-level config file (missing = empty). */
-  configFile: string;
+  /** Absolute path of the top-level config file (missing = empty); undefined for none (`-F none`). */
+  configFile: string | undefined;
+  /**
+   * The system-wide config (/etc/ssh/ssh_config), read after the user's as ssh does;
+   * undefined when skipped (ssh skips it with -F).
+   */
+  systemConfigFile?: string;
+  /** Where relative Includes of the system config point (/etc/ssh). */
+  systemDir?: string;
   homeDir: string;
   /** The host as typed: Host patterns and `Match originalhost` match against it. */
   alias: string;
@@ -90,10 +98,10 @@ export class EffectiveConfig {
   }
 }
 
-/** Where a relative Include points: ~/.ssh for user configs (ssh_config(5)). */
-export function includePattern(arg: string, homeDir: string, where: string): string {
+/** Where a relative Include points: ~/.ssh for user configs, /etc/ssh for the system's (ssh_config(5)). */
+export function includePattern(arg: string, homeDir: string, where: string, includeDir = path.join(homeDir, '.ssh')): string {
   const expanded = expandTilde(arg, homeDir, where);
-  return path.isAbsolute(expanded) ? expanded : path.join(homeDir, '.ssh', expanded);
+  return path.isAbsolute(expanded) ? expanded : path.join(includeDir, expanded);
 }
 
 export type LoadedFile = ConfigNode[] | 'directory' | undefined;
@@ -108,7 +116,11 @@ export function evaluateConfig(input: EvalInput): EffectiveConfig {
   const config = new EffectiveConfig();
   const runPass = (finalPass: boolean, hostForPatterns: string): void => {
     applyOverrides(config, input.overrides);
-    evalFile(input, config, input.configFile, { active: true, neverMatch: false, finalPass, hostForPatterns, stack: [] });
+    const start = { active: true, neverMatch: false, finalPass, hostForPatterns, stack: [] };
+    if (input.configFile) evalFile(input, config, input.configFile, { ...start, includeDir: path.join(input.homeDir, '.ssh') });
+    if (input.systemConfigFile) {
+      evalFile(input, config, input.systemConfigFile, { ...start, includeDir: input.systemDir ?? path.dirname(input.systemConfigFile) });
+    }
   };
   runPass(false, input.alias);
   config.hostName = canonicalHostName(configuredHostName(config.get('hostname'), input.alias));
@@ -127,6 +139,7 @@ function applyOverrides(config: EffectiveConfig, overrides: EvalInput['overrides
     }
     if (value.trim() === '') throw new ConfigError(`Command-line option ${key} has no value`);
     const args = value.trim().split(/\s+/);
+    checkOptionLine({ keyword, name: key, args, source }, config.get('ignoreunknown')?.text);
     config.apply(keyword, { name: key, text: value.trim(), args, source });
   });
 }
@@ -141,6 +154,8 @@ interface Scope {
   hostForPatterns: string;
   /** Files being read, outermost first: for cycle detection. */
   stack: string[];
+  /** Where a relative Include points: ~/.ssh in user files, /etc/ssh in the system's (ssh_config(5)). */
+  includeDir: string;
 }
 
 function evalFile(input: EvalInput, config: EffectiveConfig, file: string, scope: Scope): void {
@@ -168,7 +183,7 @@ function evalFile(input: EvalInput, config: EffectiveConfig, file: string, scope
         // Read even when inactive (ssh does: errors show up regardless of the host),
         // but then nothing inside can match. The included file's own Host/Match lines
         // do not leak out: `active` here is untouched by the recursion.
-        for (const target of includeTargets(node, input.homeDir)) {
+        for (const target of includeTargets(node, input.homeDir, scope.includeDir)) {
           if (stack.includes(target)) {
             throw new ConfigError(`${formatSource(node.source)}: Include cycle: ${[...stack, target].join(' -> ')}`, node.source.file, node.source.line);
           }
@@ -184,15 +199,17 @@ function evalFile(input: EvalInput, config: EffectiveConfig, file: string, scope
         }
         break;
       case 'option':
+        // ssh judges every line it reads, in a matching block or not.
+        checkOptionLine(node, config.get('ignoreunknown')?.text);
         if (active) config.apply(node.keyword, { name: node.name, text: node.text, args: node.args, source: node.source });
         break;
     }
   }
 }
 
-export function includeTargets(node: Extract<ConfigNode, { kind: 'include' }>, homeDir: string): string[] {
+export function includeTargets(node: Extract<ConfigNode, { kind: 'include' }>, homeDir: string, includeDir?: string): string[] {
   const where = formatSource(node.source);
-  return node.args.flatMap((arg) => globPaths(includePattern(arg, homeDir, where)));
+  return node.args.flatMap((arg) => globPaths(includePattern(arg, homeDir, where, includeDir)));
 }
 
 /**

@@ -111,20 +111,68 @@ export function parseConfigText(text: string, file: string): ConfigNode[] {
 }
 
 /**
+ * The largest config file (or Include target) read: 4 MiB. A generated inventory of
+ * 40,000 Host blocks fits; the parser holds a file's text and nodes in memory (~30x its
+ * size), so a runaway input (a log file included by a glob, `-F /dev/zero`) must be
+ * refused before it is read, with a message, rather than exhaust memory.
+ */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+/** Reads `fd` to its end, or throws `tooBig()` past MAX_CONFIG_BYTES. */
+function readBounded(fd: number, tooBig: () => Error): string {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const chunk = Buffer.alloc(64 * 1024);
+  for (;;) {
+    const n = fs.readSync(fd, chunk, 0, chunk.length, null);
+    if (n === 0) break;
+    total += n;
+    if (total > MAX_CONFIG_BYTES) throw tooBig();
+    chunks.push(Buffer.from(chunk.subarray(0, n)));
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
  * Read and parse a file. Undefined when it does not exist (ssh treats a missing config
  * or a vanished Include target as empty); 'directory' for a directory, which ssh reads as
- * an empty file (the caller warns). Any other read error is fatal, as in ssh.
+ * an empty file (the caller warns). Any other read error is fatal, as in ssh, and so is
+ * a device other than /dev/null (/dev/zero never ends) or more than MAX_CONFIG_BYTES. A pipe
+ * (`-F <(...)`) is read to its end, as ssh reads it.
  */
 export function readConfigFile(file: string): ConfigNode[] | 'directory' | undefined {
   let text: string;
+  let fd: number | undefined;
+  const tooBig = (size: string) =>
+    new ConfigError(`Cannot read ssh config file ${file}: it is ${size} bytes; config files over ${MAX_CONFIG_BYTES} bytes (4 MiB) are refused`, file);
   try {
-    text = fs.readFileSync(file, 'utf8');
+    // O_NONBLOCK: opening a FIFO must not wait for a writer before fstat has looked at it.
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const stat = fs.fstatSync(fd);
+    if (stat.isDirectory()) return 'directory';
+    // `-F /dev/null` is the usual way to say "no config": it reads as empty.
+    if (stat.isCharacterDevice() && fs.realpathSync(file) === '/dev/null') return [];
+    if (stat.isFIFO()) {
+      // `-F <(generate-config)`: read the pipe as ssh does, to its end, but bounded.
+      fs.closeSync(fd);
+      fd = fs.openSync(file, 'r');
+      text = readBounded(fd, () => tooBig('more than 4194304'));
+    } else if (!stat.isFile()) {
+      throw new ConfigError(`Cannot read ssh config file ${file}: not a regular file`, file);
+    } else {
+      if (stat.size > MAX_CONFIG_BYTES) throw tooBig(String(stat.size));
+      // Bounded too: a file that grows after fstat.
+      text = readBounded(fd, () => tooBig('more than 4194304'));
+    }
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
     if (code === 'EISDIR') return 'directory';
     const why = code === 'EACCES' ? 'permission denied' : (err as Error).message;
     throw new ConfigError(`Cannot read ssh config file ${file}: ${why}`, file);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
   return parseConfigText(text, file);
 }

@@ -83,6 +83,9 @@ export function formatSshG(host: ResolvedHost, config: EffectiveConfig, timers: 
   const shown = identities.length > 0 ? identities : DEFAULT_IDENTITIES.map((d) => `~/.ssh/${d.name}`);
   lines.push(...shown.map((f) => `identityfile ${f}`));
   lines.push(`userknownhostsfile ${host.userKnownHostsFiles.length > 0 ? host.userKnownHostsFiles.join(' ') : 'none'}`);
+  const global = host.globalKnownHostsFiles ?? [];
+  lines.push(`globalknownhostsfile ${global.length > 0 ? global.join(' ') : 'none'}`);
+  lines.push(`hashknownhosts ${host.hashKnownHosts ? 'yes' : 'no'}`);
   lines.push(`connecttimeout ${host.connectTimeout ?? timers.connectTimeout}`);
   const jump = config.get('proxyjump');
   if (jump && jump.text.toLowerCase() !== 'none') lines.push(`proxyjump ${proxyJumpValue(jump.text)}`);

@@ -42,11 +42,13 @@ export function listHosts(options: ResolveOptions = {}): HostListEntry[] {
       }
     }
   };
-  walk(ctx.configFile);
+  if (ctx.configFile) walk(ctx.configFile);
   for (const entry of entries) {
     try {
       const config = evaluateConfig({
         configFile: ctx.configFile,
+        systemConfigFile: ctx.systemConfigFile,
+        systemDir: ctx.systemDir,
         homeDir: ctx.homeDir,
         alias: entry.alias,
         localUser: ctx.localUser,

@@ -110,7 +110,9 @@ function readEntries(file: string): Entry[] {
 /**
  * Look `key` up for host:port in `files` (in order). Outcome precedence: revoked (the
  * exact key is @revoked for this host) > match (any entry of the host has this key) >
- * changed (the host has keys of this type, none equal) > unknown.
+ * changed (the host has other keys, of any type: OpenSSH's hostfile.c reports
+ * HOST_CHANGED for them too, so a server that suddenly offers a new key type is refused
+ * under every StrictHostKeyChecking mode) > unknown.
  * `@cert-authority` lines are ignored: host certificates are not supported, and a CA key
  * is never the host's own key.
  */
@@ -124,7 +126,6 @@ export function checkHostKey(files: string[], host: string, port: number, key: H
   }
   let match: { file: string; line: number } | undefined;
   let changed: { file: string; line: number; knownType: string } | undefined;
-  let otherTypesKnown = false;
   for (const file of files) {
     for (const entry of readEntries(file)) {
       if (entry.marker === 'cert-authority' || !hostsFieldMatches(entry.hosts, name)) continue;
@@ -134,13 +135,36 @@ export function checkHostKey(files: string[], host: string, port: number, key: H
         continue;
       }
       if (same) match ??= { file, line: entry.line };
-      else if (entry.type === type) changed ??= { file, line: entry.line, knownType: entry.type };
-      else otherTypesKnown = true;
+      // A same-type entry names the offending key best; otherwise the first one, as ssh.
+      else if (!changed || (entry.type === type && changed.knownType !== type)) changed = { file, line: entry.line, knownType: entry.type };
     }
   }
   if (match) return { kind: 'match', ...match };
   if (changed) return { kind: 'changed', ...changed };
-  return { kind: 'unknown', otherTypesKnown };
+  return { kind: 'unknown', otherTypesKnown: false };
+}
+
+/** SSH host key algorithms able to verify a key of each known_hosts type (OpenSSH's order). */
+const ALGORITHMS_FOR_TYPE: Record<string, string[]> = {
+  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+};
+
+/**
+ * The host key algorithms for the key types known for host:port, to be offered first:
+ * OpenSSH's order_hostkeyalgs(). Without it a server holding an RSA key (the one in
+ * known_hosts) and a newer ed25519 key would be asked for ed25519, which then looks
+ * changed.
+ */
+export function knownHostKeyAlgorithms(files: string[], host: string, port: number): string[] {
+  const name = knownHostsName(host, port);
+  const out: string[] = [];
+  for (const file of files) {
+    for (const entry of readEntries(file)) {
+      if (entry.marker || !hostsFieldMatches(entry.hosts, name)) continue;
+      for (const algorithm of ALGORITHMS_FOR_TYPE[entry.type] ?? [entry.type]) if (!out.includes(algorithm)) out.push(algorithm);
+    }
+  }
+  return out;
 }
 
 /**

@@ -2,6 +2,7 @@
  * Validation of scalar ssh_config values. Every error names the option, the value and
  * where it came from, because the user fixes it by editing that exact line.
  */
+import { MAX_TIMER_MS } from '../base/clock';
 import { formatSource } from './configFile';
 import type { Setting } from './configEval';
 import { portFromText } from './servicePort';
@@ -43,7 +44,30 @@ export function parseDuration(setting: Setting): number {
   if (!/^(\d+[smhdw]?)+$/.test(text)) throw bad(setting, 'seconds, optionally with units such as 30s, 5m or 1h30m');
   let total = 0;
   for (const m of text.matchAll(/(\d+)([smhdw]?)/g)) total += Number(m[1]) * UNIT_SECONDS[m[2]];
+  // ssh's convtime() refuses what does not fit an int.
+  if (total > INT_MAX) throw bad(setting, `at most ${INT_MAX} seconds`);
   return total;
+}
+
+const INT_MAX = 2 ** 31 - 1;
+
+/**
+ * The longest duration a timer can wait, in whole seconds (Node's timers overflow above
+ * 2^31-1 ms, about 24.8 days, and then fire after 1 ms: a reconnect storm).
+ */
+export const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
+
+/**
+ * A duration that ssh accepts but no timer can wait for is clamped, with a warning: a
+ * config that works with ssh must not stop working here over a value that large.
+ */
+export function boundedDuration(setting: Setting, note: (message: string) => void): number {
+  const seconds = parseDuration(setting);
+  if (seconds <= MAX_TIMER_SECONDS) return seconds;
+  note(
+    `${formatSource(setting.source)}: ${setting.name} ${setting.text} is longer than the longest timer (${MAX_TIMER_SECONDS} s, about 24.8 days); using ${MAX_TIMER_SECONDS} s`,
+  );
+  return MAX_TIMER_SECONDS;
 }
 
 export function parseStrictHostKeyChecking(setting: Setting): StrictHostKeyChecking {

@@ -122,6 +122,8 @@ export function resolveJumps(setting: Setting, tokens: JumpTokens, stack: string
       identityAgent: hop.identityAgent,
       hostKeyAlias: hop.hostKeyAlias,
       userKnownHostsFiles: hop.userKnownHostsFiles,
+      globalKnownHostsFiles: hop.globalKnownHostsFiles,
+      hashKnownHosts: hop.hashKnownHosts,
       strictHostKeyChecking: hop.strictHostKeyChecking,
       connectTimeout: hop.connectTimeout,
     });

@@ -14,7 +14,7 @@ import { formatSource } from './configFile';
 import { evaluateConfig, type EffectiveConfig, type Setting } from './configEval';
 import { collectForwards } from './configForwards';
 import { expandEnv, expandPercent, expandTilde } from './expand';
-import { parseCount, parseDuration, parsePort, parseStrictHostKeyChecking, parseYesNo, withSource } from './optionValues';
+import { boundedDuration, parseCount, parsePort, parseStrictHostKeyChecking, parseYesNo, withSource } from './optionValues';
 import { resolveJumps } from './proxyJump';
 import { makeContext, type ResolveContext, type ResolveOptions } from './resolveContext';
 import { unsupportedOptions } from './unsupportedOptions';
@@ -72,6 +72,8 @@ function resolveIn(
   checkName('host', alias, 'ssh destination');
   const config = evaluateConfig({
     configFile: ctx.configFile,
+    systemConfigFile: ctx.systemConfigFile,
+    systemDir: ctx.systemDir,
     homeDir: ctx.homeDir,
     alias,
     localUser: ctx.localUser,
@@ -135,10 +137,11 @@ function resolveIn(
   const identitiesOnly = identitiesOnlySetting ? parseYesNo(identitiesOnlySetting) : false;
   const identityAgent = resolveAgent(config.get('identityagent'), ctx.env, expandPath);
 
+  const warn = (message: string) => config.note({ level: 'warn', message });
   const connectTimeoutSetting = config.get('connecttimeout');
   let connectTimeout: number | undefined;
   if (connectTimeoutSetting && connectTimeoutSetting.text.toLowerCase() !== 'none') {
-    connectTimeout = parseDuration(connectTimeoutSetting) || undefined;
+    connectTimeout = boundedDuration(connectTimeoutSetting, warn) || undefined;
   }
   const aliveSetting = config.get('serveraliveinterval');
   const countSetting = config.get('serveralivecountmax');
@@ -153,6 +156,18 @@ function resolveIn(
   } else {
     userKnownHostsFiles = unique(knownHostsSetting.args.map((a) => expandPath(knownHostsSetting, a)));
   }
+
+  const globalSetting = config.get('globalknownhostsfile');
+  let globalKnownHostsFiles: string[];
+  if (!globalSetting) {
+    globalKnownHostsFiles = [path.join(ctx.systemDir, 'ssh_known_hosts'), path.join(ctx.systemDir, 'ssh_known_hosts2')];
+  } else if (globalSetting.args.length === 1 && globalSetting.args[0].toLowerCase() === 'none') {
+    globalKnownHostsFiles = [];
+  } else {
+    globalKnownHostsFiles = unique(globalSetting.args.map((a) => expandPath(globalSetting, a)));
+  }
+  const hashSetting = config.get('hashknownhosts');
+  const hashKnownHosts = hashSetting ? parseYesNo(hashSetting) : false;
 
   const unsupported: UnsupportedOption[] = [...config.unsupported, ...unsupportedOptions(config)];
   const forwards = collectForwards(config, unsupported);
@@ -179,10 +194,12 @@ function resolveIn(
     identityAgent,
     proxyJump,
     connectTimeout,
-    serverAliveInterval: aliveSetting ? parseDuration(aliveSetting) : undefined,
+    serverAliveInterval: aliveSetting ? boundedDuration(aliveSetting, warn) : undefined,
     serverAliveCountMax: countSetting ? parseCount(countSetting) : undefined,
     strictHostKeyChecking: strictSetting ? parseStrictHostKeyChecking(strictSetting) : 'ask',
     userKnownHostsFiles,
+    globalKnownHostsFiles,
+    hashKnownHosts,
     hostKeyAlias,
     ...forwards,
     unsupported,

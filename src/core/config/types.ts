@@ -35,6 +35,8 @@ export interface JumpHost {
   /** The hop's own host key settings (its host key is checked like any host's). */
   hostKeyAlias?: string;
   userKnownHostsFiles?: string[];
+  globalKnownHostsFiles?: string[];
+  hashKnownHosts?: boolean;
   strictHostKeyChecking?: StrictHostKeyChecking;
   /** Seconds, as ResolvedHost.connectTimeout. */
   connectTimeout?: number;
@@ -65,6 +67,14 @@ export interface ResolvedHost {
   strictHostKeyChecking: StrictHostKeyChecking;
   /** Absolute paths, in order; the first is where new keys are written. */
   userKnownHostsFiles: string[];
+  /**
+   * GlobalKnownHostsFile: keys an administrator pinned (default /etc/ssh/ssh_known_hosts and
+   * ssh_known_hosts2). Read after the user's files, never written. Set by resolveHost;
+   * a host built by hand has none.
+   */
+  globalKnownHostsFiles?: string[];
+  /** HashKnownHosts: new known_hosts entries are written with a hashed host name. */
+  hashKnownHosts?: boolean;
   /** HostKeyAlias if set, used for known_hosts lookups instead of hostName. */
   hostKeyAlias?: string;
   localForwards: ForwardSpec[];

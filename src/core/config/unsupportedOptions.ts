@@ -19,6 +19,7 @@ const always = (): boolean => true;
 const notNone = (v: string): boolean => v.toLowerCase() !== 'none';
 const notNo = (v: string): boolean => !['no', 'false'].includes(v.toLowerCase());
 const isYes = (v: string): boolean => ['yes', 'true', 'always'].includes(v.toLowerCase());
+const isNo = (v: string): boolean => ['no', 'false'].includes(v.toLowerCase());
 const ALGORITHMS = 'algorithm lists from ssh_config are not applied; the built-in defaults are used';
 
 const RULES: Rule[] = [
@@ -38,6 +39,17 @@ const RULES: Rule[] = [
   { keyword: 'bindaddress', applies: always, reason: 'choosing the local source address (BindAddress) is not supported' },
   { keyword: 'bindinterface', applies: always, reason: 'choosing the local interface (BindInterface) is not supported' },
   { keyword: 'addressfamily', applies: (v) => v.toLowerCase() !== 'any', reason: 'AddressFamily is not applied' },
+  {
+    keyword: 'addkeystoagent',
+    applies: notNo,
+    reason: 'keys are not added to the agent (AddKeysToAgent); a decrypted key is kept in memory for the session instead',
+  },
+  { keyword: 'usekeychain', applies: isYes, reason: "the macOS keychain (Apple's UseKeychain) is not used; passphrases are asked for" },
+  { keyword: 'revokedhostkeys', applies: notNone, reason: 'RevokedHostKeys files are not read; only @revoked lines in known_hosts are' },
+  { keyword: 'passwordauthentication', applies: isNo, reason: 'PasswordAuthentication no is not applied: the server may still be offered a password you type' },
+  { keyword: 'kbdinteractiveauthentication', applies: isNo, reason: 'KbdInteractiveAuthentication no is not applied' },
+  { keyword: 'preferredauthentications', applies: always, reason: "PreferredAuthentications is not applied; methods are tried in OpenSSH's default order" },
+  { keyword: 'clearallforwardings', applies: isYes, reason: 'ClearAllForwardings is not applied; configured forwards are set up' },
   { keyword: 'ciphers', applies: always, reason: ALGORITHMS },
   { keyword: 'kexalgorithms', applies: always, reason: ALGORITHMS },
   { keyword: 'macs', applies: always, reason: ALGORITHMS },

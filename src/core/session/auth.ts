@@ -1,9 +1,25 @@
+import { statSync } from 'node:fs';
 import type { AnyAuthMethod, AuthHandlerMiddleware, NextAuthHandler } from 'ssh2';
 import type { Logger } from '../base/logger';
 import { FilteredAgent } from './agent';
 import { AuthReport, keyFingerprint } from './authReport';
 import type { IdentityLoader } from './identities';
 import type { Prompter } from './prompter';
+
+/**
+ * Why an agent socket cannot be used, or undefined when it may be. A stale SSH_AUTH_SOCK
+ * (inside tmux after a new login, in a service) names a socket that is gone: ssh then
+ * goes on with the other methods, and so must we. Windows pipe names are left to ssh2.
+ */
+export function agentSocketProblem(socket: string): string | undefined {
+  if (socket.startsWith('\\\\.\\pipe\\') || socket.toLowerCase() === 'pageant') return undefined;
+  try {
+    if (!statSync(socket).isSocket()) return `${socket} is not a socket`;
+  } catch (err) {
+    return `${socket}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such socket' : (err as Error).message}`;
+  }
+  return undefined;
+}
 
 export interface AuthTarget {
   user: string;
@@ -29,8 +45,9 @@ export function createAuthHandler(
   logger: Logger,
   onPrompt: (active: boolean) => void,
   report: AuthReport = new AuthReport(),
+  warnOnce: (message: string) => void = (m) => logger.warn(m),
 ): AuthHandlerMiddleware {
-  const steps = methodSteps(target, identities, prompter, logger, onPrompt);
+  const steps = methodSteps(target, identities, prompter, logger, onPrompt, warnOnce);
   let cursor = 0;
   return (methodsLeft: string[] | null, _partial: boolean | null, next: NextAuthHandler) => {
     if (methodsLeft) report.serverMethods = methodsLeft;
@@ -75,7 +92,14 @@ function describeOffer(step: Step, method: AnyAuthMethod): string {
   return step.kind === 'publickey' ? step.label : step.kind;
 }
 
-function methodSteps(target: AuthTarget, identities: IdentityLoader, prompter: Prompter, logger: Logger, onPrompt: (active: boolean) => void): Step[] {
+function methodSteps(
+  target: AuthTarget,
+  identities: IdentityLoader,
+  prompter: Prompter,
+  logger: Logger,
+  onPrompt: (active: boolean) => void,
+  warnOnce: (message: string) => void,
+): Step[] {
   const username = target.user;
   const steps: Step[] = [];
   const prompted = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -89,17 +113,24 @@ function methodSteps(target: AuthTarget, identities: IdentityLoader, prompter: P
 
   if (target.identityAgent) {
     const socket = target.identityAgent;
-    steps.push({
+    const step: Step = {
       kind: 'publickey',
       label: `agent ${socket}`,
       unusable: 'IdentitiesOnly, and no IdentityFile has a public key to pick agent keys with',
       build: async () => {
+        const problem = agentSocketProblem(socket);
+        if (problem) {
+          step.unusable = `cannot be used: ${problem}`;
+          warnOnce(`the ssh agent cannot be used (${problem}); trying the other authentication methods`);
+          return undefined;
+        }
         if (!target.identitiesOnly) return { type: 'agent', username, agent: socket };
         const allowed = target.identityFiles.map((f) => identities.publicBlob(f)).filter((b): b is Buffer => !!b);
         if (allowed.length === 0) return undefined;
         return { type: 'agent', username, agent: new FilteredAgent(socket, allowed) } as unknown as AnyAuthMethod;
       },
-    });
+    };
+    steps.push(step);
   }
   for (const file of target.identityFiles) {
     steps.push({

@@ -1,12 +1,13 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Client, type ConnectConfig } from 'ssh2';
+import { boundTimerMs } from '../base/clock';
 import { withDeadline } from '../base/deadline';
 import type { Logger } from '../base/logger';
 import type { JumpHost, ResolvedHost } from '../config/types';
 import { createAuthHandler } from './auth';
 import { AuthReport } from './authReport';
-import { classifyError, SessionError } from './errors';
+import { classifyError, malformedHostName, SessionError } from './errors';
 import { type HostKeyVerifier } from './hostKeyPolicy';
 import type { IdentityLoader } from './identities';
 import type { Prompter } from './prompter';
@@ -32,6 +33,8 @@ export interface AttemptContext {
   /** One verifier per hop, kept across attempts so a reconnect must present the same key. */
   verifierFor(hop: Hop): HostKeyVerifier;
   logger: Logger;
+  /** A warning that is printed once per session however many attempts hit it (a stale agent). */
+  warnOnce?: (message: string) => void;
   deadlines: AttemptDeadlines;
   everConnected: boolean;
 }
@@ -56,6 +59,8 @@ export type Hop = Pick<
   | 'identityAgent'
   | 'hostKeyAlias'
   | 'userKnownHostsFiles'
+  | 'globalKnownHostsFiles'
+  | 'hashKnownHosts'
   | 'strictHostKeyChecking'
 >;
 
@@ -111,11 +116,13 @@ export async function connectAttempt(host: ResolvedHost, ctx: AttemptContext): P
 
 function openTcp(hop: Hop, ctx: AttemptContext, target: string): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
+    const malformed = malformedHostName(hop.hostName);
+    if (malformed) return reject(new SessionError('unknown-host', `cannot connect to ${target}: ${malformed}`, { host: target, fatal: true }));
     const socket = netConnect({ host: hop.hostName, port: hop.port });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new SessionError('timeout', `TCP connect to ${target} timed out after ${ctx.deadlines.tcpMs} ms`));
-    }, ctx.deadlines.tcpMs);
+    }, boundTimerMs(ctx.deadlines.tcpMs));
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
@@ -160,7 +167,7 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
     let authStarted = 0;
     const arm = (ms: number, what: string) => {
       clearTimeout(timer);
-      timer = setTimeout(() => fail(new SessionError('stalled', `${what} with ${target} timed out after ${ms} ms`)), ms);
+      timer = setTimeout(() => fail(new SessionError('stalled', `${what} with ${target} timed out after ${ms} ms`)), boundTimerMs(ms));
     };
     const finish = () => {
       clearTimeout(timer);
@@ -178,6 +185,12 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
     };
     const authReport = new AuthReport();
     const onError = (err: Error & { level?: string }) => {
+      // ssh2 reports an agent it cannot reach (a socket left behind by a dead agent) as an
+      // error but goes on with the next method itself, as ssh does: not a failed attempt.
+      if (err.level === 'agent') {
+        const warn = ctx.warnOnce ?? ((m: string) => ctx.logger.warn(m));
+        return warn(`the ssh agent cannot be used (${err.message}); trying the other authentication methods`);
+      }
       // ssh2's text says only that every method failed: name the methods and keys instead.
       if (!verifier.rejection && err.level === 'client-authentication') {
         return fail(new SessionError('auth-failed', authReport.describeFailure(target, hop.user), { host: target }));
@@ -212,7 +225,7 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
     arm(ctx.deadlines.handshakeMs, 'SSH handshake');
     const bannerTimer = setTimeout(
       () => fail(new SessionError('timeout', `${target} accepted the connection but sent no SSH banner within ${ctx.deadlines.bannerMs} ms`)),
-      ctx.deadlines.bannerMs,
+      boundTimerMs(ctx.deadlines.bannerMs),
     );
     const onFirstBytes = () => clearTimeout(bannerTimer);
     const config: ConnectConfig = {
@@ -229,8 +242,12 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
         ctx.logger,
         onPrompt,
         authReport,
+        ctx.warnOnce,
       ),
-      algorithms: { cipher: { prepend: cipherPreference } } as unknown as ConnectConfig['algorithms'],
+      algorithms: {
+        cipher: { prepend: cipherPreference },
+        serverHostKey: verifier.hostKeyAlgorithms(),
+      } as unknown as ConnectConfig['algorithms'],
     };
     try {
       client.connect(config);

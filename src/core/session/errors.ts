@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 /**
  * Errors are classified once, here. Transient ones are retried with backoff; fatal ones
  * stop the session and are shown to the user once: retrying a wrong password or a
@@ -85,7 +86,24 @@ interface NodeLikeError {
 export function classifyError(err: unknown, target: string, everConnected = false): SessionError {
   if (err instanceof SessionError) return err;
   const error = classifyMessage(err, target, everConnected);
-  return new SessionError(error.code, error.message, { host: target });
+  // EINVAL from getaddrinfo: the name itself is unusable, and waiting cannot change that.
+  const fatal = (err as NodeLikeError | undefined)?.code === 'EINVAL' ? true : undefined;
+  return new SessionError(error.code, error.message, { host: target, fatal });
+}
+
+/**
+ * Why a host name can never resolve (RFC 1035 limits: 253 characters, labels of 1 to 63),
+ * or undefined. Such a name is a fatal error, not one to retry: no DNS will ever answer it.
+ */
+export function malformedHostName(name: string): string | undefined {
+  if (isIP(name) !== 0) return undefined;
+  const bare = name.endsWith('.') ? name.slice(0, -1) : name;
+  if (bare.length > 253) return `the host name is ${bare.length} characters long (at most 253)`;
+  const labels = bare.split('.');
+  if (labels.some((l) => l === '')) return 'the host name has an empty label (two dots in a row, or a leading dot)';
+  const long = labels.find((l) => l.length > 63);
+  if (long) return `a label of the host name is ${long.length} characters long (at most 63)`;
+  return undefined;
 }
 
 function classifyMessage(err: unknown, target: string, everConnected: boolean): { code: SessionErrorCode; message: string } {
@@ -105,6 +123,8 @@ function classifyMessage(err: unknown, target: string, everConnected: boolean): 
     case 'EHOSTDOWN':
     case 'EADDRNOTAVAIL':
       return classified('unreachable', `${target} is unreachable (${e.code})`);
+    case 'EINVAL':
+      return classified('unknown-host', `cannot resolve ${target}: the host name is not valid (${message})`);
     case 'EAI_AGAIN':
       return classified('dns-temporary', `name lookup for ${target} failed temporarily`);
     case 'ENOTFOUND':

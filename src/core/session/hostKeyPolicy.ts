@@ -1,4 +1,4 @@
-import { appendKnownHost, checkHostKey, fingerprintSha256, keyTypeOf } from '../config/knownHosts';
+import { appendKnownHost, checkHostKey, fingerprintSha256, keyTypeOf, knownHostKeyAlgorithms } from '../config/knownHosts';
 import type { StrictHostKeyChecking } from '../config/types';
 import type { Logger } from '../base/logger';
 import { SessionError } from './errors';
@@ -9,9 +9,25 @@ export interface HostKeyTarget {
   /** Name looked up in known_hosts: HostKeyAlias, else HostName. */
   host: string;
   port: number;
+  /** The user's files: looked up first; the first is where new keys are added. */
   knownHostsFiles: string[];
+  /** GlobalKnownHostsFile: looked up after the user's (an administrator's pins), never written. */
+  globalKnownHostsFiles?: string[];
+  /** HashKnownHosts: add new keys under a hashed name. */
+  hashKnownHosts?: boolean;
   strict: StrictHostKeyChecking;
 }
+
+/** ssh2 1.17's default host key algorithms, in its order (its prepend cannot reorder them). */
+const SSH2_HOST_KEY_ALGORITHMS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
 
 /**
  * Builds ssh2's `hostVerifier` in its callback form: ssh2 only rejects on a literal
@@ -29,6 +45,24 @@ export class HostKeyVerifier {
     private readonly prompter: Prompter,
     private readonly logger: Logger,
   ) {}
+
+  /**
+   * ssh2's host key algorithm list with those of the keys known for this host first, as
+   * OpenSSH's order_hostkeyalgs(), so that a server with several keys shows the one on
+   * record; undefined (ssh2's defaults) when none is known. Only names ssh2 1.17
+   * implements: it refuses to start with an unknown one.
+   */
+  hostKeyAlgorithms(): string[] | undefined {
+    const { host, port } = this.target;
+    const known = knownHostKeyAlgorithms(this.lookupFiles, host, port).filter((a) => SSH2_HOST_KEY_ALGORITHMS.includes(a));
+    if (known.length === 0) return undefined;
+    return [...known, ...SSH2_HOST_KEY_ALGORITHMS.filter((a) => !known.includes(a))];
+  }
+
+  /** Every file a key is looked up in, as ssh: the user's, then the global ones. */
+  private get lookupFiles(): string[] {
+    return [...this.target.knownHostsFiles, ...(this.target.globalKnownHostsFiles ?? [])];
+  }
 
   readonly verify = (key: Buffer, done: (ok: boolean) => void): void => {
     this.rejection = undefined;
@@ -51,7 +85,7 @@ export class HostKeyVerifier {
     const fingerprint = fingerprintSha256(blob);
     // known_hosts is read again on every reconnect, as a new ssh would: a key revoked or
     // replaced there since it was approved is refused, not carried over from the cache.
-    const verdict = checkHostKey(knownHostsFiles, host, port, { type, blob });
+    const verdict = checkHostKey(this.lookupFiles, host, port, { type, blob });
     const display = knownHostsName(host, port);
     // Unknown to known_hosts but approved earlier in this session (a prompt answered, or
     // UserKnownHostsFile none): the same key is still the same host.
@@ -77,7 +111,7 @@ export class HostKeyVerifier {
     }
     const file = knownHostsFiles[0];
     if (strict === 'no' || strict === 'off' || strict === 'accept-new') {
-      if (file) appendKnownHost(file, host, port, { type, blob });
+      if (file) appendKnownHost(file, host, port, { type, blob }, { hashed: this.target.hashKnownHosts });
       this.logger.warn(`permanently added ${display} (${type} ${fingerprint}) to ${file ?? 'nowhere (UserKnownHostsFile none)'}`);
       this.approved = blob;
       return true;
@@ -85,7 +119,7 @@ export class HostKeyVerifier {
     if (strict === 'ask' && file) {
       const ok = await this.prompter.confirmHostKey({ host, port, keyType: type, fingerprint, knownHostsFile: file, otherTypesKnown: verdict.otherTypesKnown });
       if (ok) {
-        appendKnownHost(file, host, port, { type, blob });
+        appendKnownHost(file, host, port, { type, blob }, { hashed: this.target.hashKnownHosts });
         this.logger.info(`added ${display} (${type} ${fingerprint}) to ${file}`);
         this.approved = blob;
         return true;

@@ -127,6 +127,8 @@ export class Session implements Disposable {
   private readonly random: () => number;
   private readonly clock: Clock;
   private readonly idleCloses = new IdleCloseDetector();
+  /** Warnings already printed: a stale agent is news once, not on every reconnect. */
+  private readonly warned = new Set<string>();
 
   constructor(
     readonly host: ResolvedHost,
@@ -313,6 +315,7 @@ export class Session implements Disposable {
   /** Attempts until one connects and answers a first probe (returned), a fatal error, or dispose. */
   private async connectLoop(reconnecting: boolean): Promise<Live | undefined> {
     let attempt = 0;
+    const failureKinds = new Set<SessionError['code']>();
     if (reconnecting) {
       // First retry almost at once (a little jitter spreads many sessions after a network change).
       const s = this.phase.state;
@@ -337,10 +340,14 @@ export class Session implements Disposable {
           this.firstConnect.reject(error);
           return undefined;
         }
-        // A long outage must not flood the log: the first attempts, then one a minute or so.
+        // A long outage must not flood the log: the first failure of each kind is a warning
+        // (a refused port must not be retried in silence), then the first attempts, then one
+        // a minute or so.
         const line = `attempt ${attempt} failed: ${error.message}`;
-        if (attempt <= 3 || attempt % 60 === 0) this.deps.logger.info(line);
+        if (!failureKinds.has(error.code)) this.deps.logger.warn(`${line}; retrying`);
+        else if (attempt <= 3 || attempt % 60 === 0) this.deps.logger.info(line);
         else this.deps.logger.debug(line);
+        failureKinds.add(error.code);
         const delayMs = error.pathDown ? this.pathDownDelay() : this.backoff.next();
         if (!(await this.wait(attempt + 1, delayMs, error.message))) return undefined;
         continue;
@@ -366,6 +373,11 @@ export class Session implements Disposable {
       identities: this.identities,
       verifierFor: (hop) => this.verifierFor(hop),
       logger: this.deps.logger,
+      warnOnce: (message) => {
+        if (this.warned.has(message)) return;
+        this.warned.add(message);
+        this.deps.logger.warn(message);
+      },
       deadlines: { tcpMs, bannerMs: tcpMs, handshakeMs: this.options.connectTimeoutMs, authMs: this.options.authTimeoutMs },
       everConnected: this.everConnected,
     });
@@ -475,6 +487,8 @@ export class Session implements Disposable {
           host: name,
           port,
           knownHostsFiles: hop.userKnownHostsFiles ?? this.host.userKnownHostsFiles,
+          globalKnownHostsFiles: hop.globalKnownHostsFiles ?? this.host.globalKnownHostsFiles,
+          hashKnownHosts: hop.hashKnownHosts ?? this.host.hashKnownHosts,
           strict: hop.strictHostKeyChecking ?? this.host.strictHostKeyChecking,
         },
         this.deps.prompter,

@@ -169,6 +169,9 @@ suite('remote terminals', () => {
   test('a window reload takes the kept shells back: same shell, with a note', async () => {
     await setSetting('keeper.enabled', undefined);
     await setSetting('reattach', undefined);
+    // One kept terminal, so the one that comes back is this one.
+    for (const t of opened.splice(0)) t.dispose();
+    await waitFor('the earlier terminals to close', () => !vscode.window.terminals.some((t) => api.terminalState(t) !== undefined));
     const terminal = await openOn('lab');
     terminal.sendText('SSHKA_RELOAD=$((6*7)); echo "pid-$$"');
     await waitFor('the shell to answer', () => /pid-\d+/.test(api.terminalOutput(terminal) ?? ''));
