@@ -9,9 +9,13 @@ import { noPrompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor } from '../../src/core/session/session';
 import type { Multiplexer } from '../../src/core/shell/multiplexer';
 import { execCapture } from '../../src/core/shell/remoteExec';
+import type { DiscardedInput, HeldInput } from '../../src/core/shell/keptShell';
 import { RemoteShell, type RemoteShellDeps, type RemoteShellOptions, type ShellState } from '../../src/core/shell/remoteShell';
+import { startFaultProxy } from '../../tools/peers/faultProxy';
 import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
-import { eventWithin, within } from '../harness/bounded';
+import { eventWithin, sleep, until, within } from '../harness/bounded';
+import { fastSession } from '../harness/fastOptions';
+import { configThroughProxy } from '../harness/proxiedConfig';
 import { requireOrSkip } from '../harness/skip';
 import { Screen } from '../harness/screen';
 
@@ -54,6 +58,39 @@ describe('RemoteShell against a real OpenSSH sshd', () => {
     return s;
   }
 
+  /** A session through a fault proxy (forgetAll: a router reboot), with fast keepalives. */
+  async function connectThroughProxy(t: TestContext) {
+    const proxy = await startFaultProxy('127.0.0.1', sshd!.port);
+    t.after(() => proxy.close());
+    const host = resolveHost(sshd!.alias, { configFile: configThroughProxy(sshd!, proxy.port), env: { SSH_AUTH_SOCK: undefined } });
+    const session = new Session(host, sessionOptionsFor(host, fastSession), { prompter: noPrompter, logger: nullLogger });
+    disposables.push(session);
+    await within(session.start(), 15_000, 'the session to connect through the fault proxy');
+    return { proxy, session };
+  }
+
+  /** A tmux shell through a fault proxy, in a shell whose pid and a variable the test knows. */
+  async function tmuxThroughProxy(t: TestContext, id: string) {
+    const { proxy, session } = await connectThroughProxy(t);
+    const screen = await open(session, { reattach: true, id });
+    const held: HeldInput[] = [];
+    const discarded: DiscardedInput[] = [];
+    screen.shell.onDidHoldInput((h) => held.push(h));
+    screen.shell.onDidDiscardInput((d) => discarded.push(d));
+    const pid = (await screen.run('export TK_X=41; echo "pid-$$"', /pid-(\d+)/))[1];
+    return { proxy, session, screen, shell: screen.shell, pid, held, discarded };
+  }
+
+  /** Types like a person: one key every `perKeyMs` (0: the whole text at once). */
+  async function type(shell: RemoteShell, text: string, perKeyMs = 0): Promise<void> {
+    for (const keys of perKeyMs === 0 ? [text] : [...text]) {
+      assert.equal(shell.write(keys), true, `keys refused in state ${JSON.stringify(shell.state)}`);
+      if (perKeyMs) await sleep(perKeyMs);
+    }
+  }
+
+  const count = (haystack: string, needle: string) => haystack.split(needle).length - 1;
+
   async function open(session: Session, opts: Partial<RemoteShellOptions> = {}, deps: RemoteShellDeps = {}): Promise<Screen<RemoteShell>> {
     const env = { SKA_TEST: 'hello-env', ...opts.env };
     const shell = new RemoteShell(session, { term: 'xterm-256color', cols: 100, rows: 30, reattach: false, ...opts, env }, { logger: nullLogger, ...deps });
@@ -89,7 +126,7 @@ describe('RemoteShell against a real OpenSSH sshd', () => {
     assert.equal(shell.write('x'), false);
   });
 
-  test('tmux: survives a dropped connection; reattached with its variables and running job; input during the outage is refused', async (t) => {
+  test('tmux: survives a dropped connection; reattached with its variables and running job; input during the outage is held, Ctrl-C drops it', async (t) => {
     if (!tmuxReady(t)) return;
     const session = await connect();
     const screen = await open(session, { reattach: true, id: 'reattach test/1', env: { SKA_TEST: 'hello-env', TMUXONLY: 'via launch' } });
@@ -110,9 +147,16 @@ describe('RemoteShell against a real OpenSSH sshd', () => {
     void session.reconnect('test drops the connection');
     assert.equal((await suspended).kind, 'suspended');
     assert.match((shell.state as { reason: string }).reason, /test drops the connection/);
-    // Typed blind during the outage: refused, counted, never sent.
-    assert.equal(shell.write('echo LEAKED\r'), false);
-    assert.deepEqual(screen.drops.at(-1), { bytes: 12, state: shell.state });
+    // Typed blind during the outage: held for the same shell; the Ctrl-C after it drops it, so it is never sent.
+    const held: HeldInput[] = [];
+    const discarded: DiscardedInput[] = [];
+    shell.onDidHoldInput((h) => held.push(h));
+    shell.onDidDiscardInput((d) => discarded.push(d));
+    assert.equal(shell.write('echo LEAKED\r'), true);
+    assert.deepEqual(held, [{ bytes: 12 }]);
+    assert.equal(shell.write('\x03'), true);
+    assert.deepEqual(discarded, [{ bytes: 12, why: 'interrupt' }]);
+    assert.deepEqual(screen.drops, [], 'nothing refused');
     assert.deepEqual(await reopened, { kind: 'open', generation: 2, reattached: true, multiplexer: 'tmux' });
 
     // The foreground job kept running through the outage.
@@ -125,12 +169,99 @@ describe('RemoteShell against a real OpenSSH sshd', () => {
     await screen.run('echo "X=[$X]"', /X=\[42\]/);
     shell.resize(90, 25);
     await screen.run('stty size', /^25 90$/m);
-    assert.equal(screen.plain.includes('LEAKED'), false, 'keys typed during the outage must not arrive');
+    assert.equal(screen.plain.includes('LEAKED'), false, 'keys dropped by a Ctrl-C during the outage must not arrive');
 
     // Closing the terminal ends the tmux session.
     await shell.close();
     const gone = await execCapture(session.client!, `tmux -L ${name} has-session -t =${name}`, 5000);
     assert.notEqual(gone.code, 0, 'tmux session killed on close');
+  });
+
+  for (const { label, perKeyMs } of [
+    { label: 'the whole line at once', perKeyMs: 0 },
+    { label: 'at 120 ms per key', perKeyMs: 120 },
+  ]) {
+    test(`tmux: a line typed right after a router reboot (${label}) runs exactly once, in the same shell`, async (t) => {
+      if (!tmuxReady(t)) return;
+      const { proxy, screen, shell, pid } = await tmuxThroughProxy(t, `reboot-${perKeyMs}`);
+      const from = screen.mark();
+      proxy.forgetAll();
+      await type(shell, 'echo "got-$((TK_X+1))-in-$$"\r', perKeyMs);
+      const lastKey = Date.now();
+      await screen.waitFor(/got-42-in-\d+/, 10_000, from);
+      t.diagnostic(`output ${Date.now() - lastKey} ms after the last key (${label})`);
+      await sleep(500); // let a duplicate arrive before counting
+      const out = screen.plain.slice(from);
+      assert.equal(count(out, 'got-42-in-'), 1, `ran exactly once; screen: ${JSON.stringify(out)}`);
+      assert.match(out, new RegExp(`got-42-in-${pid}`), 'in the same shell (same pid, variable still set)');
+      assert.doesNotMatch(out, /not found/, 'no fragment of the line ran on its own');
+      assert.ok(shell.state.kind === 'open' && shell.state.generation > 1, `the shell was reattached: ${JSON.stringify(shell.state)}`);
+    });
+  }
+
+  test('tmux: keys typed while suspended are held and run once after the reattach; Ctrl-C drops them', async (t) => {
+    if (!tmuxReady(t)) return;
+    const { proxy, session, screen, shell, pid, held, discarded } = await tmuxThroughProxy(t, 'held');
+    proxy.forgetAll();
+    proxy.blackhole();
+    await waitForState(shell, 'suspended', 5000);
+    const from = screen.mark();
+    const line = 'echo "held-$((TK_X*2))-in-$$"\r';
+    await type(shell, line, 20);
+    assert.equal(held.at(-1)?.bytes, Buffer.byteLength(line), `held: ${JSON.stringify(held)}`);
+    await sleep(2000);
+    assert.doesNotMatch(screen.plain.slice(from), /held-82/, 'nothing ran during the outage');
+    // What the screen held when `open` came (the terminal writes its "restored" note then).
+    let atOpen: string | undefined;
+    shell.onDidChangeState((s) => {
+      if (s.kind === 'open') atOpen ??= screen.plain.slice(from);
+    });
+    proxy.resume();
+    await screen.waitFor(/held-82-in-\d+/, 15_000, from);
+    // tmux redraws the old screen on reattach: `open` comes after that, so a note written then stays readable.
+    assert.match(atOpen ?? '', new RegExp(`pid-${pid}`), `the redraw came before open; screen at open: ${JSON.stringify(atOpen)}`);
+    await sleep(500);
+    const out = screen.plain.slice(from);
+    assert.equal(count(out, 'held-82-in-'), 1, `ran exactly once; screen: ${JSON.stringify(out)}`);
+    assert.match(out, new RegExp(`held-82-in-${pid}`), 'in the same shell');
+    assert.deepEqual(discarded, []);
+
+    // Second outage: a line, then Ctrl-C: dropped and said so, never runs.
+    await until(() => session.state.kind === 'connected' && shell.state.kind === 'open', 10_000, 'the shell to be open again');
+    proxy.forgetAll();
+    proxy.blackhole();
+    await waitForState(shell, 'suspended', 5000);
+    const from2 = screen.mark();
+    await type(shell, 'echo "never-$((TK_X+1))"\r');
+    await type(shell, '\x03');
+    assert.deepEqual(discarded, [{ bytes: Buffer.byteLength('echo "never-$((TK_X+1))"\r'), why: 'interrupt' }]);
+    proxy.resume();
+    await waitForState(shell, 'open', 15_000);
+    await screen.run('echo "after-$((TK_X+2))"', /after-43/);
+    await sleep(300);
+    assert.doesNotMatch(screen.plain.slice(from2), /never-42/, 'the dropped line never ran');
+  });
+
+  test('tmux: when a new shell comes back (the tmux server died during the outage), held keys are discarded, never run', async (t) => {
+    if (!tmuxReady(t)) return;
+    const { proxy, screen, shell, held, discarded } = await tmuxThroughProxy(t, 'new-shell');
+    const name = shell.remoteSessionName!;
+    const direct = await connect();
+    proxy.forgetAll();
+    proxy.blackhole();
+    await waitForState(shell, 'suspended', 5000);
+    const from = screen.mark();
+    const line = 'echo "lost-$((TK_X+1))"\r';
+    await type(shell, line);
+    assert.equal(held.at(-1)?.bytes, Buffer.byteLength(line));
+    assert.equal((await execCapture(direct.client!, `tmux -L ${name} kill-server`, 5000)).code, 0, 'tmux server killed');
+    proxy.resume();
+    const reopened = await waitForState(shell, 'open', 15_000);
+    assert.deepEqual(reopened, { kind: 'open', generation: 2, reattached: false, multiplexer: 'tmux' });
+    assert.deepEqual(discarded, [{ bytes: Buffer.byteLength(line), why: 'new-shell' }]);
+    await screen.run('echo "fresh-[$TK_X]-$((1+1))"', /fresh-\[\]-2/);
+    await sleep(300);
+    assert.doesNotMatch(screen.plain.slice(from), /lost-\d/, 'the held line never ran in the new shell');
   });
 
   test('tmux: close({ keepRemote: true }) leaves the session; the same id reattaches to it', async (t) => {

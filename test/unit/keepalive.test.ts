@@ -356,3 +356,18 @@ test('noteActivity right after traffic: no probe while the action is answered; a
   await sleep(200);
   assert.deepEqual(deaths, ['no reply to a demand probe within 150 ms'], 'and the dead path is declared');
 });
+
+test('confirmDelivery: a probe sent now; true on its reply, false when the connection closes first', async (t) => {
+  const server = fakeServer(20);
+  const { ka, probes } = keepalive(t, server);
+  assert.equal(await within(ka.confirmDelivery(), 2000, 'the delivery probe reply'), true);
+  assert.equal(server.pings(), 1, 'one probe, sent at once');
+  assert.deepEqual(
+    probes.map((p) => p.kind),
+    ['delivery'],
+  );
+  server.answerAfter('never');
+  const pending = ka.confirmDelivery();
+  server.close();
+  assert.equal(await within(pending, 2000, 'the delivery probe to fail with the connection'), false);
+});

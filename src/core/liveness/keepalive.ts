@@ -28,7 +28,8 @@ export const defaultKeepaliveOptions: KeepaliveOptions = {
 
 export interface ProbeResult {
   rttMs: number;
-  kind: 'periodic' | 'demand' | 'initial';
+  /** delivery: asked for by `confirmDelivery` (a terminal proving its keys arrived). */
+  kind: 'periodic' | 'demand' | 'initial' | 'delivery';
 }
 
 /**
@@ -127,6 +128,19 @@ export class Keepalive implements Disposable {
     this.lastReceived = this.clock.now();
     this.smoothedRtt = this.smoothedRtt === undefined ? rttMs : 0.75 * this.smoothedRtt + 0.25 * rttMs;
     this.probeEmitter.fire({ rttMs: Math.round(rttMs * 10) / 10, kind });
+  }
+
+  /**
+   * Sends a probe now; true when its reply comes back, false when the connection closes first.
+   * SSH is one ordered stream and the server answers in order, so the reply proves that every
+   * byte written to the transport before this call reached the server (the tmux fallback keeps
+   * a terminal's keys until then, to replay them after a reconnect). A probe left unanswered
+   * counts as a miss like any other.
+   */
+  confirmDelivery(): Promise<boolean> {
+    if (this.dead) return Promise.resolve(false);
+    const reply = this.send('delivery');
+    return reply ? reply.then((rtt) => rtt !== undefined) : Promise.resolve(false);
   }
 
   /** True when data arrived within `quietMs`: no need to probe before a user action. */

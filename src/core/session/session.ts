@@ -281,6 +281,17 @@ export class Session implements Disposable {
     if ('live' in this.phase) this.phase.live.keepalive.noteActivity();
   }
 
+  /**
+   * Probes `conn` now; true once the server answered, which proves it received every byte
+   * written on `conn` before this call (SSH is ordered). False when `conn` is not the live
+   * connection, or ends first. See Keepalive.confirmDelivery.
+   */
+  confirmDelivery(conn: Connection): Promise<boolean> {
+    const p = this.phase;
+    if (!('live' in p) || p.live.conn !== conn || conn.isEnded) return Promise.resolve(false);
+    return p.live.keepalive.confirmDelivery();
+  }
+
   private whenConnected(timeoutMs: number): Promise<void> {
     if (this.phase.state.kind === 'connected') return Promise.resolve();
     return new Promise<void>((resolve, reject) => {

@@ -369,6 +369,9 @@ export class KeptShell {
     this.inner = inner;
     this.disposables.add(inner.onDidData((d) => this.dataEmitter.fire(d)));
     this.disposables.add(inner.onDidDropInput((d) => this.dropEmitter.fire(d)));
+    // tmux keeps keys through an outage too (held, replayed on reattach): same notes.
+    this.disposables.add(inner.onDidHoldInput((h) => this.holdEmitter.fire(h)));
+    this.disposables.add(inner.onDidDiscardInput((d) => this.discardEmitter.fire(d)));
     this.disposables.add(
       inner.onDidChangeState((s) => {
         if (s.kind === 'open') this.firstOpen.resolve();

@@ -10,10 +10,13 @@ import { nullLogger, type Logger } from '../base/logger';
 import type { Connection } from '../session/connection';
 import type { Session } from '../session/session';
 import { describeState } from '../session/state';
+import { HeldKeys } from './heldKeys';
+import type { DiscardedInput, HeldInput } from './keptShell';
 import { checkEnvName, type Multiplexer } from './multiplexer';
 import { closeQuietly, execCapture } from './remoteExec';
 import type { ShellState } from './shellState';
 import { Tmux } from './tmux';
+import { UnconfirmedInput } from './unconfirmedInput';
 
 export type { ShellState } from './shellState';
 
@@ -45,6 +48,16 @@ export interface RemoteShellDeps {
   execMs?: number;
   /** A multiplexer channel is `open` at its first screen, or after this long without one. */
   firstScreenMs?: number;
+  /**
+   * The first screen is drawn once output pauses this long (or twice the RTT, if longer; at
+   * most redrawMaxMs after it began): `open` fires after it, so the terminal's "restored"
+   * note is not painted over by the redraw. Default 50 ms.
+   */
+  redrawQuietMs?: number;
+  /** Cap on the wait for the first screen to finish; default 500 ms. */
+  redrawMaxMs?: number;
+  /** Keys held for a tmux session during an outage, at most; default 64 KiB (a paste, not a file). */
+  holdLimit?: number;
 }
 
 export interface DroppedInput {
@@ -74,13 +87,17 @@ interface OpenPlan {
  * channel is opened: reattached to the tmux session that kept the shell running, or a
  * fresh shell, and `open.reattached` says which.
  *
- * Input while not open is refused, not held: `write` returns false, `onDidDropInput` fires
- * with the byte count, and the session is asked to reconnect at once (a user is waiting).
- * Why not buffer: keys typed blind during an outage would land in whatever shell is there
- * afterwards, a restored one in an unknown state or a fresh one in another directory; a held
- * Enter could run a half-typed command. The terminal says the keys were dropped; the user
- * types again once the shell is back and visible. Keys written into a channel the session
- * still believes alive are sent (and may be lost with a path found dead a second later).
+ * In tmux, no key is lost: keys written into the channel are kept until a keepalive reply
+ * to a later probe proves the server received them, and keys typed while the shell is down
+ * are held (`onDidHoldInput`; a Ctrl-C drops them: `onDidDiscardInput`). When the same tmux
+ * session comes back, both are replayed into it, in order, once its screen is redrawn. When
+ * a new shell comes instead, they are discarded and said so: keys meant for one shell never
+ * go to another.
+ *
+ * A plain shell (no tmux, or reattach off) comes back as a new shell, so its input while not
+ * open is refused: `write` returns false, `onDidDropInput` fires with the byte count, and the
+ * session is asked to reconnect at once (a user is waiting). Keys written into a channel the
+ * session still believes alive are sent (and may be lost with a path found dead a second later).
  */
 export class RemoteShell implements Disposable {
   readonly id: string;
@@ -92,6 +109,12 @@ export class RemoteShell implements Disposable {
   readonly onDidData: Event<string> = this.dataEmitter.event;
   private readonly dropEmitter = new Emitter<DroppedInput>();
   readonly onDidDropInput: Event<DroppedInput> = this.dropEmitter.event;
+  private readonly holdEmitter = new Emitter<HeldInput>();
+  /** Keys typed while a tmux shell is down are held for it (total bytes waiting). */
+  readonly onDidHoldInput: Event<HeldInput> = this.holdEmitter.event;
+  private readonly discardEmitter = new Emitter<DiscardedInput>();
+  /** Held or unconfirmed keys that will never be sent, and why. */
+  readonly onDidDiscardInput: Event<DiscardedInput> = this.discardEmitter.event;
 
   /** Subscriptions to the session. */
   private readonly disposables = new DisposableStore();
@@ -113,11 +136,22 @@ export class RemoteShell implements Disposable {
   private cols: number;
   private rows: number;
   private readonly firstOpen = new Deferred<void>();
+  /** A tmux session was open: from now on keys are kept for it, not refused. */
+  private keptByMultiplexer = false;
+  /** Keys written into the current tmux channel and not yet proven received. */
+  private unconfirmed: UnconfirmedInput | undefined;
+  /**
+   * Keys for the tmux session that it may not have: unproven ones of a channel that is gone,
+   * then keys typed since. Replayed in this order on reattach.
+   */
+  private readonly pending: HeldKeys;
   private readonly logger: Logger;
   private readonly multiplexer: Multiplexer;
   private readonly channelOpenMs: number;
   private readonly execMs: number;
   private readonly firstScreenMs: number;
+  private readonly redrawQuietMs: number;
+  private readonly redrawMaxMs: number;
 
   constructor(
     private readonly session: Session,
@@ -134,6 +168,9 @@ export class RemoteShell implements Disposable {
     this.channelOpenMs = deps.channelOpenMs ?? 15_000;
     this.execMs = deps.execMs ?? 10_000;
     this.firstScreenMs = deps.firstScreenMs ?? 5_000;
+    this.redrawQuietMs = deps.redrawQuietMs ?? 50;
+    this.redrawMaxMs = deps.redrawMaxMs ?? 500;
+    this.pending = new HeldKeys(deps.holdLimit ?? 64 * 1024);
     session.onDidConnect((conn) => this.onConnect(conn), this.disposables);
     session.onDidChangeState(() => this.onSessionState(), this.disposables);
     this.disposables.add(toDisposable(() => this.dropChannel()));
@@ -167,25 +204,72 @@ export class RemoteShell implements Disposable {
   }
 
   /**
-   * Sends keys to the shell. Only while `open`; otherwise refused (false, `onDidDropInput`)
-   * and the session is nudged to reconnect now. See the class comment for why.
+   * Sends keys to the shell while `open`. Otherwise a tmux shell holds them (true) and a plain
+   * one refuses them (false, `onDidDropInput`); either way the session is nudged to reconnect
+   * now. See the class comment for why.
    */
   write(data: string): boolean {
     const channel = this.channel;
-    if (this.stateValue.kind === 'open' && channel && channel.writable) {
+    const kind = this.stateValue.kind;
+    if (kind === 'open' && channel && channel.writable) {
       channel.write(data);
+      this.unconfirmed?.add(data);
       // A key on a quiet path: probe it, so a dead one is found in about a second.
       this.session.noteActivity();
       return true;
     }
+    if (this.keptByMultiplexer && !this.closing && (kind === 'suspended' || kind === 'opening' || kind === 'open')) {
+      if (data) this.hold(data);
+      return true;
+    }
     const bytes = Buffer.byteLength(data, 'utf8');
     if (bytes > 0 && !this.closing) this.dropEmitter.fire({ bytes, state: this.stateValue });
-    if (!this.closing && (this.stateValue.kind === 'suspended' || this.stateValue.kind === 'opening')) {
-      // A user action: skips a pending backoff (the session rate-limits kicks itself). The
-      // tiny timeout makes this a nudge, not a wait; failures are reported by state.
-      void this.session.whenUsable({ userAction: true, timeoutMs: 1 }).catch(() => undefined);
-    }
+    if (!this.closing && (kind === 'suspended' || kind === 'opening')) this.nudge();
     return false;
+  }
+
+  /**
+   * A user action: skips a pending backoff (the session rate-limits kicks itself). The tiny
+   * timeout makes this a nudge, not a wait; failures are reported by state.
+   */
+  private nudge(): void {
+    void this.session.whenUsable({ userAction: true, timeoutMs: 1 }).catch(() => undefined);
+  }
+
+  /** Keeps keys for the tmux session while it is down; a Ctrl-C drops what is kept instead. */
+  private hold(data: string): void {
+    const outcome = this.pending.offer(data);
+    if (outcome.kind === 'held') {
+      this.holdEmitter.fire({ bytes: outcome.bytes });
+      this.nudge();
+      return;
+    }
+    if (outcome.why === 'limit') this.dropEmitter.fire({ bytes: outcome.bytes, state: this.stateValue });
+    this.discardEmitter.fire({ bytes: outcome.bytes, why: outcome.why });
+  }
+
+  private discardPending(why: DiscardedInput['why']): void {
+    const { bytes } = this.pending.take();
+    if (bytes > 0) this.discardEmitter.fire({ bytes, why });
+  }
+
+  /** A tmux channel went away: what it never proved received goes before any key held since. */
+  private keepUnconfirmed(unconfirmed: UnconfirmedInput): void {
+    if (this.unconfirmed !== unconfirmed) return;
+    this.unconfirmed = undefined;
+    this.pending.prepend(unconfirmed.take());
+  }
+
+  /** Replays what the reattached tmux session may not have, in order; it is unconfirmed again. */
+  private replayPending(channel: ClientChannel): void {
+    const { chunks, bytes } = this.pending.take();
+    if (chunks.length === 0) return;
+    for (const chunk of chunks) {
+      channel.write(chunk);
+      this.unconfirmed?.add(chunk);
+    }
+    this.logger.info(`shell ${this.id}: replayed ${bytes} bytes of input into the reattached session`);
+    this.session.noteActivity();
   }
 
   /** New terminal size: applied now if open, and remembered for the next channel. */
@@ -356,9 +440,19 @@ export class RemoteShell implements Disposable {
     // command. Plain shells read keys typed ahead, so they are open at once.
     let declared = false;
     let screenTimer: Disposable | undefined;
+    // After the first screen: `open` (and the terminal's "restored" note) comes once the redraw
+    // is over, or it would paint over the note.
+    let redrawTimer: Disposable | undefined;
+    let redrawStarted: number | undefined;
     const onData = (d: Buffer) => {
-      if (!declared) declareOpen(); // before the data: the redraw follows any notice of the change
       emit(out.write(d));
+      if (declared) return;
+      const now = Date.now();
+      redrawStarted ??= now;
+      const quietMs = Math.max(this.redrawQuietMs, 2 * (this.session.rttMs ?? 0));
+      const waitMs = Math.max(0, Math.min(quietMs, redrawStarted + this.redrawMaxMs - now));
+      redrawTimer?.dispose();
+      redrawTimer = disposableTimeout(declareOpen, waitMs);
     };
     const onErrData = (d: Buffer) => emit(err.write(d));
     const onExit = (code: number | null, signal?: string) => {
@@ -386,8 +480,18 @@ export class RemoteShell implements Disposable {
     channel.on('exit', onExit);
     channel.on('error', onError);
     channel.on('close', onClose);
+    // Keys written into a tmux channel are kept until proven received (see UnconfirmedInput).
+    const unconfirmed = plan.multiplexer
+      ? new UnconfirmedInput(
+          () => this.session.confirmDelivery(conn),
+          () => channel.writableLength === 0,
+        )
+      : undefined;
+    this.unconfirmed = unconfirmed;
     store.add(
       toDisposable(() => {
+        redrawTimer?.dispose();
+        if (unconfirmed) this.keepUnconfirmed(unconfirmed);
         channel.removeListener('data', onData);
         channel.stderr.removeListener('data', onErrData);
         channel.removeListener('exit', onExit);
@@ -407,6 +511,7 @@ export class RemoteShell implements Disposable {
       if (declared) return;
       declared = true;
       screenTimer?.dispose();
+      redrawTimer?.dispose();
       if (this.channel !== channel) return;
       const open: ShellState = plan.multiplexer
         ? { kind: 'open', generation: this.generation, reattached: plan.existed, multiplexer: plan.multiplexer }
@@ -414,6 +519,13 @@ export class RemoteShell implements Disposable {
       this.logger.info(
         `shell ${this.id}: ${plan.existed ? 'reattached to' : 'opened'} ${plan.remoteSession ?? 'a plain shell'}${this.generation > 1 && !plan.existed ? ' (previous shell state lost)' : ''}`,
       );
+      if (plan.multiplexer) {
+        this.keptByMultiplexer = true;
+        // Before `open` is announced, so a key typed in reaction to it comes after these.
+        if (plan.existed) this.replayPending(channel);
+        // Keys meant for the shell that is gone: never into this one.
+        else this.discardPending('new-shell');
+      }
       this.setState(open);
     };
     if (plan.multiplexer) screenTimer = store.add(disposableTimeout(declareOpen, this.firstScreenMs));
@@ -460,6 +572,8 @@ export class RemoteShell implements Disposable {
       this.stateEmitter.dispose();
       this.dataEmitter.dispose();
       this.dropEmitter.dispose();
+      this.holdEmitter.dispose();
+      this.discardEmitter.dispose();
     }
   }
 }
