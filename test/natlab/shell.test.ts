@@ -177,6 +177,9 @@ describe('natlab: a terminal through a NAT reboot', { concurrency: false }, () =
 
   /** Reboots the router, lets the path go quiet, then types a key: the demand probe finds it dead. */
   async function rebootAndType(t: TestContext, d: ShellDriver): Promise<{ detectMs: number; restoreMs: number; open: ShellState }> {
+    // Let the check of the last command's answer finish first (a probe it sent would find the
+    // reboot before the key does, which is right, but not what this test measures).
+    await sleep(600);
     await lab!.reboot();
     // Quiet for longer than the keepalive's quietMs (1 s), so a key triggers a probe.
     await sleep(1500);

@@ -9,6 +9,7 @@ import type { KeeperStream } from '../keeper/stream';
 import type { StreamResetInfo } from '../keeper/errors';
 import type { Session } from '../session/session';
 import { describeState } from '../session/state';
+import { HeldKeys } from './heldKeys';
 import { checkEnvName } from './multiplexer';
 import { RemoteShell, type CloseOptions, type DroppedInput, type RemoteShellDeps, type RemoteShellOptions } from './remoteShell';
 import type { ShellState } from './shellState';
@@ -33,8 +34,6 @@ export interface KeptShellDeps extends RemoteShellDeps {
   /** The keeper stream of this terminal from before a window reload (see KeeperLinkOptions.adopt). */
   adoptStreamId?: number;
 }
-
-const CTRL_C = '\x03';
 
 /**
  * A terminal's shell that survives outages: with the session keeper it runs on a pty the
@@ -72,8 +71,7 @@ export class KeptShell {
   private inner: RemoteShell | undefined;
   private fallbackWhy: string | undefined;
   private readonly decoder = new StringDecoder('utf8');
-  private held: string[] = [];
-  private heldBytes = 0;
+  private readonly held: HeldKeys;
   private generation = 0;
   /** The first stream was taken back from before a window reload: the same shell. */
   private restoredAfterReload = false;
@@ -83,7 +81,6 @@ export class KeptShell {
   private rows: number;
   private readonly firstOpen = new Deferred<void>();
   private readonly logger: Logger;
-  private readonly holdLimit: number;
 
   private link: KeeperLink | undefined;
 
@@ -99,7 +96,7 @@ export class KeptShell {
     this.rows = options.rows;
     this.id = options.id ?? randomBytes(6).toString('hex');
     this.logger = deps.logger ?? nullLogger;
-    this.holdLimit = deps.holdLimit ?? 64 * 1024;
+    this.held = new HeldKeys(deps.holdLimit ?? 64 * 1024);
     this.firstOpen.promise.catch(() => undefined);
   }
 
@@ -233,36 +230,26 @@ export class KeptShell {
   }
 
   private hold(data: string, bytes: number): void {
-    if (data.includes(CTRL_C) && this.heldBytes > 0) {
-      this.discardHeld('interrupt');
+    const outcome = this.held.offer(data);
+    if (outcome.kind === 'dropped') {
+      if (outcome.why === 'limit') this.dropEmitter.fire({ bytes, state: this.stateValue });
+      this.discardEmitter.fire({ bytes: outcome.bytes, why: outcome.why });
       return;
     }
-    if (this.heldBytes + bytes > this.holdLimit) {
-      this.dropEmitter.fire({ bytes, state: this.stateValue });
-      this.discardEmitter.fire({ bytes, why: 'limit' });
-      return;
-    }
-    this.held.push(data);
-    this.heldBytes += bytes;
-    this.holdEmitter.fire({ bytes: this.heldBytes });
+    this.holdEmitter.fire({ bytes: outcome.bytes });
     // A user is waiting: skip a pending backoff (the session rate-limits kicks itself).
     void this.session.whenUsable({ userAction: true, timeoutMs: 1 }).catch(() => undefined);
   }
 
   private discardHeld(why: DiscardedInput['why']): void {
-    const bytes = this.heldBytes;
-    this.held = [];
-    this.heldBytes = 0;
+    const { bytes } = this.held.take();
     if (bytes > 0) this.discardEmitter.fire({ bytes, why });
   }
 
   private flushHeld(): void {
     const stream = this.stream;
-    if (!stream || this.held.length === 0) return;
-    const held = this.held;
-    this.held = [];
-    this.heldBytes = 0;
-    for (const chunk of held) stream.write(chunk);
+    if (!stream || this.held.bytes === 0) return;
+    for (const chunk of this.held.take().chunks) stream.write(chunk);
     this.session.noteActivity();
   }
 
