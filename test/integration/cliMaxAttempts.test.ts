@@ -1,6 +1,6 @@
+import { freePort } from '../../tools/peers/sshd';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { cliPath } from '../../tools/peers/repo';
 
@@ -9,14 +9,6 @@ import { cliPath } from '../../tools/peers/repo';
  * silence during its first backoff before), and --max-attempts N makes it give up after N
  * attempts with ssh's exit status 255 and the reason.
  */
-
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function cli(args: string[], timeoutMs: number): Promise<{ code: number | null; stderr: string; ms: number }> {
   const t0 = Date.now();
@@ -29,14 +21,14 @@ function cli(args: string[], timeoutMs: number): Promise<{ code: number | null; 
 }
 
 test('--max-attempts 2: gives up after two refused attempts, exit 255 with the reason', async () => {
-  const port = await closedPort();
+  const port = await freePort();
   const r = await cli(['--max-attempts', '2', '-p', String(port), '127.0.0.1', 'true'], 15_000);
   assert.equal(r.code, 255, `exit status; stderr: ${r.stderr}`);
   assert.match(r.stderr, /refused the connection .*\(gave up after 2 attempts in a row\)/);
 });
 
 test('without --max-attempts a one-off command keeps trying instead of exiting 0 during the first backoff', async () => {
-  const port = await closedPort();
+  const port = await freePort();
   const r = await cli(['-p', String(port), '127.0.0.1', 'true'], 4000);
   assert.notEqual(r.code, 0, `it must not report success: ${r.stderr}`);
   assert.ok(r.ms >= 3500, `still trying after ${r.ms} ms (killed by the test's timeout)`);

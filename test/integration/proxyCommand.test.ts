@@ -1,3 +1,4 @@
+import { pidAlive } from '../../tools/peers/pidAlive';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -59,14 +60,7 @@ function scratch(t: TestContext): string {
   return dir;
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const alive = pidAlive;
 
 test('ProxyCommand socat: connects as ssh does, and the process group ends with the session', async (t) => {
   if (!requireOrSkip(t, sshdAvailability)) return;

@@ -1,3 +1,4 @@
+import { pidAlive } from '../../tools/peers/pidAlive';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,14 +24,7 @@ const available = () => {
   return nat.ok ? sshdAvailability() : nat;
 };
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const alive = pidAlive;
 
 describe('ProxyCommand through a real NAT (natlab)', { concurrency: false }, () => {
   let lab: Lab | undefined;

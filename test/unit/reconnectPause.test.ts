@@ -1,5 +1,5 @@
+import { freePort } from '../../tools/peers/sshd';
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
 import { after, before, test, type TestContext } from 'node:test';
 import type { SessionError } from '../../src/core/session/errors';
 import { noPrompter, type Prompter } from '../../src/core/session/prompter';
@@ -26,15 +26,6 @@ function sessionFor(t: TestContext, server: MiniServer, prompter: Prompter, port
   const session = new Session(host, sessionOptionsFor(host, { ...fastSession, ...options }), { prompter, logger: recordingLogger() });
   t.after(() => session.dispose());
   return session;
-}
-
-/** A port with nothing listening: every attempt is refused at once. */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 test('a reconnect asks the person again for the one-time code: nothing is answered from memory', async (t) => {
@@ -77,7 +68,7 @@ test('while a reconnect waits for a person, there is one prompt and no further a
 });
 
 test('Pause Reconnecting stops every attempt at once; Resume starts again', async (t) => {
-  const port = await closedPort();
+  const port = await freePort();
   const session = sessionFor(t, mfa, noPrompter, port);
   void session.start().catch(() => undefined);
   await eventWithin(session.onDidChangeState, (s) => s.kind === 'waiting', 5000, 'a refused attempt');
@@ -98,7 +89,7 @@ test('Pause Reconnecting stops every attempt at once; Resume starts again', asyn
 });
 
 test('maxAttempts (--max-attempts): gives up after that many failed attempts in a row, with the last reason', async (t) => {
-  const port = await closedPort();
+  const port = await freePort();
   const session = sessionFor(t, mfa, noPrompter, port, { maxAttempts: 3 });
   let attempts = 0;
   session.onDidChangeState((s) => s.kind === 'connecting' && attempts++);
