@@ -8,7 +8,7 @@ import { formatSource } from './configFile';
 import type { EffectiveConfig } from './configEval';
 import type { UnsupportedOption } from './types';
 
-interface Rule {
+export interface Rule {
   keyword: string;
   /** Whether this value changes behaviour (e.g. "ProxyCommand none" does not). */
   applies: (value: string) => boolean;
@@ -22,7 +22,7 @@ const isYes = (v: string): boolean => ['yes', 'true', 'always'].includes(v.toLow
 const isNo = (v: string): boolean => ['no', 'false'].includes(v.toLowerCase());
 const ALGORITHMS = 'algorithm lists from ssh_config are not applied; the built-in defaults are used';
 
-const RULES: Rule[] = [
+export const RULES: readonly Rule[] = [
   { keyword: 'proxyusefdpass', applies: isYes, reason: 'ProxyUseFdpass is not supported; the ProxyCommand is used as a byte stream' },
   { keyword: 'localcommand', applies: always, reason: 'LocalCommand is never run' },
   { keyword: 'permitlocalcommand', applies: isYes, reason: 'PermitLocalCommand has no effect: local commands are never run' },
