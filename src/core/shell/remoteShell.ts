@@ -138,6 +138,8 @@ export class RemoteShell implements Disposable {
   private readonly firstOpen = new Deferred<void>();
   /** A tmux session was open: from now on keys are kept for it, not refused. */
   private keptByMultiplexer = false;
+  /** The current channel has drawn its first screen (a multiplexer redraw under way). */
+  private screenShown = false;
   /** Keys written into the current tmux channel and not yet proven received. */
   private unconfirmed: UnconfirmedInput | undefined;
   /**
@@ -216,6 +218,13 @@ export class RemoteShell implements Disposable {
       this.unconfirmed?.add(data);
       // A key on a quiet path: probe it, so a dead one is found in about a second.
       this.session.noteActivity();
+      return true;
+    }
+    // While tmux redraws, the terminal answers the queries in that screen (device attributes):
+    // they go to tmux at once, as do keys typed into it, unless held keys must go first.
+    if (kind === 'opening' && channel && channel.writable && this.screenShown && this.pending.bytes === 0) {
+      channel.write(data);
+      this.unconfirmed?.add(data);
       return true;
     }
     if (this.keptByMultiplexer && !this.closing && (kind === 'suspended' || kind === 'opening' || kind === 'open')) {
@@ -444,8 +453,10 @@ export class RemoteShell implements Disposable {
     // is over, or it would paint over the note.
     let redrawTimer: Disposable | undefined;
     let redrawStarted: number | undefined;
+    this.screenShown = false;
     const onData = (d: Buffer) => {
       emit(out.write(d));
+      if (this.channel === channel) this.screenShown = true;
       if (declared) return;
       const now = Date.now();
       redrawStarted ??= now;

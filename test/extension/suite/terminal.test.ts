@@ -96,7 +96,7 @@ suite('remote terminals', () => {
     await waitFor('the kept shell to end with it', () => !alive(Number(pid)), 10_000);
   });
 
-  test('without the keeper (turned off), tmux keeps the terminal: one dim line, keys refused with one note, then reattached', async () => {
+  test('without the keeper (turned off), tmux keeps the terminal: one dim line, keys held with one note and run once after the reattach', async () => {
     await setSetting('keeper.enabled', false);
     await vscode.commands.executeCommand('sshKeepalive.disconnect', 'flaky');
     const terminal = await openOn('flaky');
@@ -115,10 +115,11 @@ suite('remote terminals', () => {
     peers.proxy.blackhole();
     await waitFor('the shell to be suspended', () => api.terminalState(terminal)?.kind === 'suspended', 15_000);
     await waitForState(api, 'flaky', 'waiting', 15_000);
-    terminal.sendText('echo typed-during-outage');
-    terminal.sendText('echo again');
-    await waitFor('the refused-keys note', () => api.terminalOutput(terminal)?.includes('are not sent'));
+    terminal.sendText('echo typed-$((20+1))');
+    terminal.sendText('echo again-$((20+2))');
+    await waitFor('the held-keys note', () => api.terminalOutput(terminal)?.includes('Keys typed now are held'));
     await new Promise((r) => setTimeout(r, 500));
+    assert.ok(!(api.terminalOutput(terminal) ?? '').includes('typed-21'), 'nothing ran during the outage');
 
     peers.proxy.resume();
     await waitFor(
@@ -133,10 +134,18 @@ suite('remote terminals', () => {
     assert.ok(state?.kind === 'open' && state.reattached, `expected a reattach, got ${JSON.stringify(state)}`);
     await waitFor('the restored line', () => api.terminalOutput(terminal)?.includes('reattached to the tmux session'));
 
+    await waitFor('the held lines to run after the reattach', () => (api.terminalOutput(terminal) ?? '').includes('again-22'));
+    await sleep(500);
     const out = api.terminalOutput(terminal) ?? '';
     assert.strictEqual(count(out, '\x1b[2mConnection to flaky lost ('), 1, 'exactly one dim "lost" line');
-    assert.strictEqual(count(out, 'are not sent'), 1, 'one note for the refused keys, not one per key');
-    assert.ok(!out.includes('typed-during-outage'), 'keys typed during the outage were not sent');
+    assert.strictEqual(count(out, 'Keys typed now are held'), 1, 'one note for the held keys, not one per key');
+    assert.strictEqual(
+      count(out, 'are not sent'),
+      0,
+      `no key was refused: ${JSON.stringify(out.slice(Math.max(0, out.indexOf('are not sent') - 600), out.indexOf('are not sent') + 100))}`,
+    );
+    assert.strictEqual(count(out, 'typed-21'), 1, 'the first held line ran once');
+    assert.strictEqual(count(out, 'again-22'), 1, 'the second held line ran once');
 
     // The same shell: the variable set before the drop is still there.
     terminal.sendText('echo back-$SSHKA_MARK');
