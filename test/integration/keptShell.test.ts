@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { nullLogger } from '../../src/core/base/logger';
@@ -14,6 +14,7 @@ import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/
 import { eventWithin, sleep, until, within } from '../harness/bounded';
 import { fastSession } from '../harness/fastOptions';
 import { keeperProgramText } from '../harness/keeperPeer';
+import { configThroughProxy } from '../harness/proxiedConfig';
 import { Screen } from '../harness/screen';
 import { requireOrSkip } from '../harness/skip';
 
@@ -49,16 +50,7 @@ describe('terminals kept by the session keeper', { timeout: 180_000 }, () => {
   async function keptShellVia(server: SshdHandle, opts: { reattach?: boolean } = {}) {
     const proxy: FaultProxy = await startFaultProxy('127.0.0.1', server.port);
     cleanups.push(() => proxy.close());
-    const kh = join(server.dir, `known_hosts_${proxy.port}`);
-    writeFileSync(kh, `[127.0.0.1]:${proxy.port} ${server.hostKeyPublicLine}\n`);
-    const cfg = join(server.dir, `config_${proxy.port}`);
-    const { readFileSync } = await import('node:fs');
-    writeFileSync(
-      cfg,
-      readFileSync(server.sshConfigPath, 'utf8')
-        .replace(/Port \d+/, `Port ${proxy.port}`)
-        .replace(server.knownHostsPath, kh),
-    );
+    const cfg = configThroughProxy(server, proxy.port);
     const host = resolveHost(server.alias, { configFile: cfg, env: { SSH_AUTH_SOCK: undefined } });
     const session = new Session(host, sessionOptionsFor(host, fastSession), { prompter: noPrompter, logger: nullLogger });
     cleanups.push(() => session.dispose());
