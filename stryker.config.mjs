@@ -9,6 +9,9 @@
 // environment variable); `buildCommand` compiles that copy once to out/, where the tests are.
 const folders = (process.env.SKA_MUTATE_FOLDERS ?? 'session,liveness,config,forward').split(',').filter(Boolean);
 const stages = (process.env.SKA_MUTATE_STAGES ?? 'unit').split(',').filter(Boolean);
+// A name per run, so that runs of different folders can go side by side without sharing a
+// sandbox or overwriting each other's report.
+const name = process.env.SKA_MUTATE_NAME ?? 'mutation';
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -23,13 +26,16 @@ export default {
   coverageAnalysis: 'perTest',
   // 2 cores shared with other work: one mutant at a time, and the timing tests get slack.
   concurrency: Number(process.env.SKA_MUTATE_CONCURRENCY ?? 1),
-  timeoutMS: 10_000,
-  timeoutFactor: 2,
-  ignorePatterns: ['/dist', '/out', '/.vscode-test', '/test-output', '/reports', '/media', '/*.vsix'],
+  // A mutant times out after (its tests' time without mutants) x factor + timeoutMS. On a
+  // loaded machine the tests slow down; raise these (rather than take the test lock) when
+  // mutants time out that should have been killed or survived.
+  timeoutMS: Number(process.env.SKA_MUTATE_TIMEOUT_MS ?? 10_000),
+  timeoutFactor: Number(process.env.SKA_MUTATE_TIMEOUT_FACTOR ?? 2),
+  ignorePatterns: ['/dist', '/out', '/.vscode-test', '/test-output', '/reports', '/media', '/*.vsix', '/.stryker-tmp*'],
   reporters: ['clear-text', 'progress-append-only', 'json', 'html'],
-  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
-  htmlReporter: { fileName: 'reports/mutation/mutation.html' },
+  jsonReporter: { fileName: `reports/mutation/${name}.json` },
+  htmlReporter: { fileName: `reports/mutation/${name}.html` },
   clearTextReporter: { allowColor: false, logTests: false, maxTestsToLog: 0 },
-  tempDirName: '.stryker-tmp',
+  tempDirName: name === 'mutation' ? '.stryker-tmp' : `.stryker-tmp-${name}`,
   cleanTempDir: true,
 };

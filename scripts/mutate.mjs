@@ -8,6 +8,9 @@
 //   npm run mutate -- --integration session also the real-sshd integration tests (much slower)
 //   npm run mutate -- --concurrency 2       mutants in parallel (default 1)
 //   npm run mutate -- --report              only print the scores of the last run again
+//   npm run mutate -- --name cfg config     report to reports/mutation/cfg.json, sandbox in
+//                                           .stryker-tmp-cfg (runs side by side; --report too)
+//   SKA_MUTATE_TIMEOUT_MS, SKA_MUTATE_TIMEOUT_FACTOR  Stryker's timeoutMS (10000), timeoutFactor (2)
 //
 // Reports: reports/mutation/mutation.html (every mutant, with the tests that ran) and .json.
 import { spawnSync } from 'node:child_process';
@@ -29,6 +32,7 @@ const option = (name) => {
 const reportOnly = flag('--report');
 const integration = flag('--integration');
 const concurrency = option('--concurrency') ?? '1';
+const name = option('--name') ?? 'mutation';
 const folders = args.length ? args : ['session', 'liveness', 'config', 'forward'];
 for (const f of folders) {
   if (!existsSync(`src/core/${f}`)) {
@@ -36,7 +40,7 @@ for (const f of folders) {
     process.exit(2);
   }
 }
-const reportPath = process.env.SKA_MUTATE_REPORT ?? 'reports/mutation/mutation.json';
+const reportPath = process.env.SKA_MUTATE_REPORT ?? `reports/mutation/${name}.json`;
 
 if (!reportOnly) {
   const env = {
@@ -44,6 +48,7 @@ if (!reportOnly) {
     SKA_MUTATE_FOLDERS: folders.join(','),
     SKA_MUTATE_STAGES: integration ? 'unit,integration' : 'unit',
     SKA_MUTATE_CONCURRENCY: concurrency,
+    SKA_MUTATE_NAME: name,
   };
   // The sandbox is compiled by Stryker's buildCommand; dist/ is built for tests that run the CLI.
   for (const [cmd, cmdArgs] of [
