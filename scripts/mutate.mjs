@@ -10,6 +10,9 @@
 //   npm run mutate -- --report              only print the scores of the last run again
 //   npm run mutate -- --name cfg config     report to reports/mutation/cfg.json, sandbox in
 //                                           .stryker-tmp-cfg (runs side by side; --report too)
+//   npm run mutate -- --tests sshConfig,knownHosts config
+//                                           only these test files (by name): a lower bound
+//                                           of the score, fast for a folder every test reaches
 //   SKA_MUTATE_TIMEOUT_MS, SKA_MUTATE_TIMEOUT_FACTOR  Stryker's timeoutMS (10000), timeoutFactor (2)
 //
 // Reports: reports/mutation/mutation.html (every mutant, with the tests that ran) and .json.
@@ -33,6 +36,7 @@ const reportOnly = flag('--report');
 const integration = flag('--integration');
 const concurrency = option('--concurrency') ?? '1';
 const name = option('--name') ?? 'mutation';
+const tests = option('--tests') ?? '';
 const folders = args.length ? args : ['session', 'liveness', 'config', 'forward'];
 for (const f of folders) {
   if (!existsSync(`src/core/${f}`)) {
@@ -49,6 +53,7 @@ if (!reportOnly) {
     SKA_MUTATE_STAGES: integration ? 'unit,integration' : 'unit',
     SKA_MUTATE_CONCURRENCY: concurrency,
     SKA_MUTATE_NAME: name,
+    SKA_MUTATE_TESTS: tests,
   };
   // The sandbox is compiled by Stryker's buildCommand; dist/ is built for tests that run the CLI.
   for (const [cmd, cmdArgs] of [
