@@ -53,14 +53,16 @@ const YES_NO = ['yes', 'no', 'true', 'false'];
 /** readconf.c's multistate tables: the values each flag option takes (case-insensitive). */
 const FLAG_VALUES: Record<string, readonly string[]> = {
   ...Object.fromEntries(
-    words(`batchmode checkhostip clearallforwardings compression enableescapecommandline enablesshkeysign
+    words(`batchmode checkhostip clearallforwardings enableescapecommandline enablesshkeysign
       exitonforwardfailure forkafterauthentication forwardx11 forwardx11trusted gatewayports gssapiauthentication
       gssapidelegatecredentials hashknownhosts hostbasedauthentication identitiesonly kbdinteractiveauthentication
       challengeresponseauthentication nohostauthenticationforlocalhost passwordauthentication permitlocalcommand
       proxyusefdpass stdinnull streamlocalbindunlink tcpkeepalive visualhostkey canonicalizefallbacklocal`).map((k) => [k, YES_NO]),
   ),
   addressfamily: ['inet', 'inet6', 'any'],
-  canonicalizehostname: [...YES_NO, 'always', 'none'],
+  // Compression is yes or no only (not true/false); CanonicalizeHostname has no "none".
+  compression: ['yes', 'no'],
+  canonicalizehostname: [...YES_NO, 'always'],
   controlmaster: [...YES_NO, 'ask', 'auto', 'autoask'],
   pubkeyauthentication: [...YES_NO, 'unbound', 'host-bound'],
   requesttty: [...YES_NO, 'force', 'auto'],
@@ -69,7 +71,8 @@ const FLAG_VALUES: Record<string, readonly string[]> = {
   tunnel: [...YES_NO, 'point-to-point', 'ethernet'],
   updatehostkeys: [...YES_NO, 'ask'],
   verifyhostkeydns: [...YES_NO, 'ask'],
-  fingerprinthash: ['md5', 'sha256'],
+  // ssh_digest_alg_by_name(): any digest ssh knows.
+  fingerprinthash: ['md5', 'sha1', 'sha256', 'sha384', 'sha512'],
 };
 
 export interface OptionLine {
