@@ -287,6 +287,8 @@ describe('terminals kept by the session keeper', { timeout: 180_000 }, () => {
     await screen1.run('export KEPT_RELOAD=$((6*7)); echo "pid-$$"', /pid-(\d+)/);
     const pid = /pid-(\d+)/.exec(screen1.plain)![1];
     const streamId = shell1.keeperStreamId!;
+    // Long enough for the output to be acknowledged: the keeper must keep it anyway.
+    await sleep(300);
     // The window goes away: the shell is left to the keeper, the connection closes.
     await shell1.close({ keepRemote: true });
     link1.dispose();
@@ -301,6 +303,10 @@ describe('terminals kept by the session keeper', { timeout: 180_000 }, () => {
     const screen2 = new Screen(shell2);
     await within(shell2.start(), 20_000, 'the reloaded window’s shell');
     assert.deepEqual(shell2.state, { kind: 'open', generation: 1, reattached: true, multiplexer: 'keeper' });
+    // The reloaded window shows what the terminal showed before (as VS Code's persistent
+    // terminals do), each line once.
+    await until(() => screen2.plain.includes(`pid-${pid}`), 5000, 'the output from before the reload');
+    assert.equal(screen2.plain.split(`pid-${pid}`).length - 1, 1, `the earlier output once: ${JSON.stringify(screen2.plain)}`);
     await screen2.run('echo "back-$KEPT_RELOAD-in-$$"', new RegExp(`back-42-in-${pid}`));
   });
 
