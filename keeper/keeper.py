@@ -12,6 +12,7 @@ import json
 import os
 import pty
 import random
+import select
 import selectors
 import signal
 import socket
@@ -36,6 +37,11 @@ MAX_TOMBSTONES = 4096
 # A terminal's output already delivered, kept for a client that lost its screen (a window
 # reload adopts the stream): it gets this much of the recent past again, from a line start.
 PTY_HISTORY = 64 * 1024
+# Coalescing of bulk pty output: after at least BULK_MIN bytes in one turn, wait up to
+# BULK_WAIT s for more, until BULK_BATCH bytes are gathered.
+BULK_MIN = 4000
+BULK_BATCH = 64 * 1024
+BULK_WAIT = 0.001
 KEEPER_SID_BASE = 0x80000000  # ids of streams the keeper opens (accepted -R connections)
 MAX_ACCEPTED = 256  # live connections per tcp-listen stream; more are refused with RST
 READ_SIZE = 256 * 1024
@@ -185,6 +191,15 @@ def log(msg):
 
 
 # ---------------------------------------------------------------- streams
+
+def wait_readable(fd, timeout):
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    try:
+        return bool(poller.poll(timeout * 1000))
+    except OSError:
+        return False
+
 
 class Stream(object):
     """One multiplexed byte stream; the far end is a pty or a TCP socket owned by the keeper."""
@@ -1055,6 +1070,12 @@ class Keeper(object):
                 try:
                     chunk = os.read(st.fd, READ_SIZE - got)
                 except (BlockingIOError, InterruptedError):
+                    # Bulk output (cat of a big file) comes through the pty's 4 KiB line
+                    # buffer: a moment's wait gathers the next pieces into this frame, so the
+                    # loop turns (and packets) per MB drop sharply. Echo and prompts are
+                    # smaller than that and go out at once.
+                    if st.kind == 'pty' and BULK_MIN <= got < BULK_BATCH and wait_readable(st.fd, BULK_WAIT):
+                        continue
                     break
                 except OSError as e:
                     if st.kind != 'pty':
