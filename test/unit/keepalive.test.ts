@@ -80,8 +80,10 @@ test('measure: one probe, its RTT reported and smoothed (3/4 old + 1/4 new), rou
   const first = await within(ka.measure('initial', 2000), 3000, 'the first measurement');
   near(first, 200, 60, 'first RTT');
   near(ka.rttMs, first!, 0.05, 'the first RTT is the smoothed RTT');
-  server.answerAfter(0);
+  // A second RTT far from 0, so that the weights and the sign of each term show.
+  server.answerAfter(40);
   const second = await within(ka.measure('periodic', 2000), 3000, 'the second measurement');
+  assert.ok(second! >= 30, `second RTT ${second} ms, answered after 40 ms`);
   near(ka.rttMs, 0.75 * first! + 0.25 * second!, 0.1, 'smoothed RTT');
   assert.equal(ka.rttMs, Math.round(ka.rttMs! * 10) / 10, 'rounded to 0.1 ms');
   assert.deepEqual(
