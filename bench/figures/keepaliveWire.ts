@@ -1,0 +1,46 @@
+import * as path from 'node:path';
+import { startClient, tools, type Tool } from '../lib/clients';
+import { bursts, captureLoopback } from '../lib/pcap';
+import type { Rig } from '../lib/rig';
+import { sleep } from '../lib/stats';
+import { fixed, row, type Row } from '../lib/table';
+import type { Mode } from './mode';
+
+/**
+ * Bytes and packets on the wire (IP and TCP headers included, as tcpdump sees them on
+ * loopback) per keepalive exchange of an idle connection with ServerAliveInterval 1, and what
+ * that makes per hour at ServerAliveInterval 15 (ssh-keepalive's default; ssh sends none
+ * unless told). One tool at a time, so the capture holds only its connection.
+ */
+export async function keepaliveWire(rig: Rig, mode: Mode): Promise<Row[]> {
+  const p = await rig.path('loopback');
+  const perExchange = new Map<Tool, { bytes: number; packets: number }>();
+  for (const tool of tools) {
+    const client = await startClient(tool, p, [], ['-o', 'ServerAliveInterval=1', '-o', 'ServerAliveCountMax=30'], 2500);
+    try {
+      const capture = await captureLoopback(`tcp port ${p.serverPort}`, path.join(path.dirname(p.configPath), `${tool}.pcap`));
+      await sleep(mode.wireSeconds * 1000);
+      const exchanges = bursts(await capture.stop(), 0.3).filter((b) => b.length > 0);
+      // A burst cut by the start or end of the capture is not a whole exchange.
+      const whole = exchanges.slice(1, -1);
+      if (whole.length === 0) throw new Error(`${tool}: no keepalive exchange seen in ${mode.wireSeconds} s`);
+      const bytes = whole.reduce((n, b) => n + b.reduce((m, x) => m + x.ipBytes, 0), 0) / whole.length;
+      const packets = whole.reduce((n, b) => n + b.length, 0) / whole.length;
+      perExchange.set(tool, { bytes, packets });
+    } finally {
+      await client.stop();
+    }
+  }
+  const cli = perExchange.get('ssh-keepalive')!;
+  const ssh = perExchange.get('ssh')!;
+  return [
+    {
+      figure: 'bytes on the wire per keepalive exchange (IP+TCP headers included)',
+      cli: `${cli.bytes.toFixed(0)} B in ${cli.packets.toFixed(1)} packets`,
+      ssh: `${ssh.bytes.toFixed(0)} B in ${ssh.packets.toFixed(1)} packets`,
+      ratio: cli.bytes / ssh.bytes,
+      better: 'lower',
+    },
+    row('keepalive bytes per hour, idle, both ServerAliveInterval 15', (cli.bytes * 3600) / 15, (ssh.bytes * 3600) / 15, fixed(0, ' B'), 'lower'),
+  ];
+}
