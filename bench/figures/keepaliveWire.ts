@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { startClient, tools, type Tool } from '../lib/clients';
 import { bursts, captureLoopback } from '../lib/pcap';
-import type { Rig } from '../lib/rig';
+import { pathLabel, type PathKind, type Rig } from '../lib/rig';
 import { sleep } from '../lib/stats';
 import { fixed, row, type Row } from '../lib/table';
 import type { Mode } from './mode';
@@ -10,15 +10,21 @@ import type { Mode } from './mode';
  * Bytes and packets on the wire (IP and TCP headers included, as tcpdump sees them on
  * loopback) per keepalive exchange of an idle connection with ServerAliveInterval 1, and what
  * that makes per hour at ServerAliveInterval 15 (ssh-keepalive's default; ssh sends none
- * unless told). One tool at a time, so the capture holds only its connection.
+ * unless told). One tool at a time, so the capture holds only its connection. With default
+ * ciphers ssh uses chacha20-poly1305 (8-byte padding blocks) and ssh-keepalive aes128-gcm
+ * (16-byte blocks); the aes128-gcm server is the same-cipher control.
  */
 export async function keepaliveWire(rig: Rig, mode: Mode): Promise<Row[]> {
-  const p = await rig.path('loopback');
+  return [...(await wireOver(rig, mode, 'loopback')), ...(await wireOver(rig, mode, 'loopback-aes128-gcm'))];
+}
+
+async function wireOver(rig: Rig, mode: Mode, kind: PathKind): Promise<Row[]> {
+  const p = await rig.path(kind);
   const perExchange = new Map<Tool, { bytes: number; packets: number }>();
   for (const tool of tools) {
     const client = await startClient(tool, p, [], ['-o', 'ServerAliveInterval=1', '-o', 'ServerAliveCountMax=30'], 2500);
     try {
-      const capture = await captureLoopback(`tcp port ${p.serverPort}`, path.join(path.dirname(p.configPath), `${tool}.pcap`));
+      const capture = await captureLoopback(`tcp port ${p.serverPort}`, path.join(path.dirname(p.configPath), `${tool}-keepalive.pcap`));
       await sleep(mode.wireSeconds * 1000);
       const exchanges = bursts(await capture.stop(), 0.3).filter((b) => b.length > 0);
       // A burst cut by the start or end of the capture is not a whole exchange.
@@ -35,12 +41,12 @@ export async function keepaliveWire(rig: Rig, mode: Mode): Promise<Row[]> {
   const ssh = perExchange.get('ssh')!;
   return [
     {
-      figure: 'bytes on the wire per keepalive exchange (IP+TCP headers included)',
+      figure: `bytes on the wire per keepalive exchange (IP+TCP headers included), ${pathLabel[kind]}`,
       cli: `${cli.bytes.toFixed(0)} B in ${cli.packets.toFixed(1)} packets`,
       ssh: `${ssh.bytes.toFixed(0)} B in ${ssh.packets.toFixed(1)} packets`,
       ratio: cli.bytes / ssh.bytes,
       better: 'lower',
     },
-    row('keepalive bytes per hour, idle, both ServerAliveInterval 15', (cli.bytes * 3600) / 15, (ssh.bytes * 3600) / 15, fixed(0, ' B'), 'lower'),
+    row(`keepalive bytes per hour, idle, both ServerAliveInterval 15, ${pathLabel[kind]}`, (cli.bytes * 3600) / 15, (ssh.bytes * 3600) / 15, fixed(0, ' B'), 'lower'),
   ];
 }
