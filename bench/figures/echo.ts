@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import { startClient, tools, type RunningClient, type Tool } from '../lib/clients';
+import { startClient, tools, type RunningClient, type Tool } from '../../test/harness/forwardClient';
 import type { Rig } from '../lib/rig';
 import { alternated, percentile } from '../lib/stats';
 import { fixed, row, type Row } from '../lib/table';

@@ -1,7 +1,8 @@
 import * as net from 'node:net';
-import { startClient, tools, type RunningClient, type Tool } from '../lib/clients';
+import { sleep } from '../../test/harness/bounded';
+import { startClient, tools, type RunningClient, type Tool } from '../../test/harness/forwardClient';
 import type { Rig } from '../lib/rig';
-import { alternated, median, sleep } from '../lib/stats';
+import { alternated, median } from '../lib/stats';
 import { fixed, row, type Row } from '../lib/table';
 import type { Mode } from './mode';
 

@@ -1,7 +1,8 @@
-import { startClient, tools, type RunningClient } from '../lib/clients';
+import { sleep } from '../../test/harness/bounded';
+import { startClient, tools, type RunningClient } from '../../test/harness/forwardClient';
 import { cpuMs, rssKiB } from '../lib/proc';
 import type { Rig } from '../lib/rig';
-import { sleep } from '../lib/stats';
+
 import { fixed, row, type Row } from '../lib/table';
 import type { Mode } from './mode';
 

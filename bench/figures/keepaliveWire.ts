@@ -1,8 +1,9 @@
 import * as path from 'node:path';
-import { startClient, tools, type Tool } from '../lib/clients';
+import { sleep } from '../../test/harness/bounded';
+import { startClient, tools, type Tool } from '../../test/harness/forwardClient';
 import { bursts, captureLoopback } from '../lib/pcap';
 import { pathLabel, type PathKind, type Rig } from '../lib/rig';
-import { sleep } from '../lib/stats';
+
 import { fixed, row, type Row } from '../lib/table';
 import type { Mode } from './mode';
 

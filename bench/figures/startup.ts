@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import { repoRoot } from '../../tools/peers/repo';
-import { startClient, tools, type Tool } from '../lib/clients';
+import { startClient, tools, type Tool } from '../../test/harness/forwardClient';
 import type { Rig } from '../lib/rig';
 import { alternated, median } from '../lib/stats';
 import { fixed, row, type Row } from '../lib/table';

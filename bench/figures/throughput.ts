@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import { startClient, tools, type RunningClient, type Tool } from '../lib/clients';
+import { startClient, tools, type RunningClient, type Tool } from '../../test/harness/forwardClient';
 import { cpuMs } from '../lib/proc';
 import { pathLabel, type PathKind, type Rig } from '../lib/rig';
 import { alternated, median } from '../lib/stats';

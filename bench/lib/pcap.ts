@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { sleep } from './stats';
+import { sleep } from '../../test/harness/bounded';
 
 export interface Packet {
   /** seconds */

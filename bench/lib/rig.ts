@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { writeClientFiles } from '../../tools/peers/clientFiles';
 import { startDelayLine, type DelayLine } from '../../tools/peers/delayLine';
 import { freePort, startSshd, type SshdHandle } from '../../tools/peers/sshd';
-import type { ClientPath, Forward } from './clients';
+import type { ClientPath, Forward } from '../../test/harness/forwardClient';
 import { startTargets, type Targets } from './targets';
 
 /** Which server and path a figure runs over. */

@@ -11,8 +11,6 @@ export function percentile(xs: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 /**
  * Runs `fn` once per tool and run, alternating which tool goes first, so that drift on shared
  * cores (another process waking up) lands on both sides alike.

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import { cliPath } from '../../tools/peers/repo';
-import { sleep } from './stats';
+import { sleep } from './bounded';
 
 /** SKA_BENCH_CLI=<path to another cli.js> compares another build (e.g. main's) with ssh. */
 const benchedCli = process.env.SKA_BENCH_CLI || cliPath;
@@ -39,7 +39,9 @@ export async function startClient(tool: Tool, path: ClientPath, forwards: Forwar
   for (const f of forwards) args.push('-L', `127.0.0.1:${f.localPort}:127.0.0.1:${f.targetPort}`);
   args.push(path.alias);
   const started = performance.now();
-  const child = tool === 'ssh' ? spawn('ssh', args, { stdio: 'ignore' }) : spawn(process.execPath, [benchedCli, ...args], { stdio: 'ignore' });
+  // No agent: both log in with the key in the config, whatever the caller's shell holds.
+  const opts = { stdio: 'ignore' as const, env: { ...process.env, SSH_AUTH_SOCK: '' } };
+  const child = tool === 'ssh' ? spawn('ssh', args, opts) : spawn(process.execPath, [benchedCli, ...args], opts);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
