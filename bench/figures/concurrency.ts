@@ -1,5 +1,6 @@
 import * as net from 'node:net';
-import { startClient, tools, type RunningClient, type Tool } from '../../test/harness/forwardClient';
+import { tools, type Tool } from '../../test/harness/forwardClient';
+import { startPair } from '../lib/pair';
 import type { Rig } from '../lib/rig';
 import { alternated, median } from '../lib/stats';
 import { fixed, type Row } from '../lib/table';
@@ -7,15 +8,10 @@ import type { Mode } from './mode';
 
 /** `mode.concurrency` connections opened at once to a -L port on loopback, each echoing one byte: ms until all answered. */
 export async function concurrency(rig: Rig, mode: Mode): Promise<Row[]> {
-  const path = await rig.path('loopback');
-  const clients = new Map<Tool, { client: RunningClient; port: number }>();
+  const pair = await startPair(rig, 'loopback', (f) => [f.echo]);
   try {
-    for (const tool of tools) {
-      const f = await rig.forwards();
-      clients.set(tool, { client: await startClient(tool, path, [f.echo]), port: f.echo.localPort });
-    }
     const runs = Math.max(1, mode.runs - 2);
-    const results = await alternated(tools, runs, (tool) => burst(clients.get(tool)!.port, mode.concurrency));
+    const results = await alternated(tools, runs, (tool) => burst(pair.forwards(tool).echo.localPort, mode.concurrency));
     const ms = (tool: Tool) => median(results.get(tool)!.map((r) => r.ms));
     const ok = (tool: Tool) => Math.min(...results.get(tool)!.map((r) => r.ok));
     const cli = ms('ssh-keepalive');
@@ -30,7 +26,7 @@ export async function concurrency(rig: Rig, mode: Mode): Promise<Row[]> {
       },
     ];
   } finally {
-    for (const { client } of clients.values()) await client.stop();
+    await pair.stop();
   }
 }
 

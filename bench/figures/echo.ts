@@ -1,5 +1,6 @@
 import * as net from 'node:net';
-import { startClient, tools, type RunningClient, type Tool } from '../../test/harness/forwardClient';
+import { tools, type Tool } from '../../test/harness/forwardClient';
+import { startPair } from '../lib/pair';
 import type { Rig } from '../lib/rig';
 import { alternated, percentile } from '../lib/stats';
 import { fixed, row, type Row } from '../lib/table';
@@ -7,15 +8,10 @@ import type { Mode } from './mode';
 
 /** Round trips of 64 bytes through -L to an echo server on loopback, p50 and p99 (blocks of rounds, alternated). */
 export async function echoLatency(rig: Rig, mode: Mode): Promise<Row[]> {
-  const path = await rig.path('loopback');
-  const clients = new Map<Tool, { client: RunningClient; port: number }>();
+  const pair = await startPair(rig, 'loopback', (f) => [f.echo]);
   try {
-    for (const tool of tools) {
-      const f = await rig.forwards();
-      clients.set(tool, { client: await startClient(tool, path, [f.echo]), port: f.echo.localPort });
-    }
     const blocks = 4;
-    const results = await alternated(tools, blocks, (tool) => rounds(clients.get(tool)!.port, Math.ceil(mode.echoRounds / blocks)));
+    const results = await alternated(tools, blocks, (tool) => rounds(pair.forwards(tool).echo.localPort, Math.ceil(mode.echoRounds / blocks)));
     const all = (tool: Tool) => results.get(tool)!.flat();
     const rows: Row[] = [];
     for (const p of [50, 99]) {
@@ -23,7 +19,7 @@ export async function echoLatency(rig: Rig, mode: Mode): Promise<Row[]> {
     }
     return rows;
   } finally {
-    for (const { client } of clients.values()) await client.stop();
+    await pair.stop();
   }
 }
 

@@ -1,6 +1,7 @@
 import * as net from 'node:net';
 import { sleep } from '../../test/harness/bounded';
-import { startClient, tools, type RunningClient, type Tool } from '../../test/harness/forwardClient';
+import { tools } from '../../test/harness/forwardClient';
+import { startPair } from '../lib/pair';
 import type { Rig } from '../lib/rig';
 import { alternated, median } from '../lib/stats';
 import { fixed, row, type Row } from '../lib/table';
@@ -11,16 +12,11 @@ import type { Mode } from './mode';
  * the answer to its first 64 bytes arrives (what a browser's first request waits).
  */
 export async function firstRequest(rig: Rig, mode: Mode): Promise<Row[]> {
-  const path = await rig.path('rtt50');
-  const clients = new Map<Tool, { client: RunningClient; port: number }>();
+  const pair = await startPair(rig, 'rtt50', (f) => [f.echo]);
   try {
-    for (const tool of tools) {
-      const f = await rig.forwards();
-      clients.set(tool, { client: await startClient(tool, path, [f.echo]), port: f.echo.localPort });
-    }
     const results = await alternated(tools, mode.runs, async (tool) => {
       await sleep(1100);
-      return request(clients.get(tool)!.port);
+      return request(pair.forwards(tool).echo.localPort);
     });
     return [
       row(
@@ -32,7 +28,7 @@ export async function firstRequest(rig: Rig, mode: Mode): Promise<Row[]> {
       ),
     ];
   } finally {
-    for (const { client } of clients.values()) await client.stop();
+    await pair.stop();
   }
 }
 

@@ -48,6 +48,12 @@ async function wireOver(rig: Rig, mode: Mode, kind: PathKind): Promise<Row[]> {
       ratio: cli.bytes / ssh.bytes,
       better: 'lower',
     },
-    row(`keepalive bytes per hour, idle, both ServerAliveInterval 15, ${pathLabel[kind]}`, (cli.bytes * 3600) / 15, (ssh.bytes * 3600) / 15, fixed(0, ' B'), 'lower'),
+    row(
+      `keepalive bytes per hour, idle, both ServerAliveInterval 15, ${pathLabel[kind]}`,
+      (cli.bytes * 3600) / 15,
+      (ssh.bytes * 3600) / 15,
+      fixed(0, ' B'),
+      'lower',
+    ),
   ];
 }

@@ -1,10 +1,11 @@
 import * as net from 'node:net';
-import { startClient, tools, type RunningClient, type Tool } from '../../test/harness/forwardClient';
+import { tools, type Tool } from '../../test/harness/forwardClient';
+import { startPair } from '../lib/pair';
 import { cpuMs } from '../lib/proc';
 import { pathLabel, type PathKind, type Rig } from '../lib/rig';
 import { alternated, median } from '../lib/stats';
 import { fixed, row, type Row } from '../lib/table';
-import { header } from '../lib/targets';
+import { header, writeBytes } from '../lib/targets';
 import type { Mode } from './mode';
 
 const MiB = 1024 * 1024;
@@ -18,17 +19,13 @@ interface Transfer {
 /** -L throughput, downloads (server to client) and uploads, over one path, both tools. */
 export async function throughput(rig: Rig, mode: Mode, kind: PathKind, directions: ('download' | 'upload')[], withCpu: boolean): Promise<Row[]> {
   const size = (kind.startsWith('loopback') ? mode.loopbackMiB : kind === 'rtt50' ? mode.rtt50MiB : mode.rtt150MiB) * MiB;
-  const path = await rig.path(kind);
-  const clients = new Map<Tool, { client: RunningClient; fw: Awaited<ReturnType<Rig['forwards']>> }>();
+  const pair = await startPair(rig, kind, (f) => [f.echo, f.source, f.sink]);
   try {
-    for (const tool of tools) {
-      const f = await rig.forwards();
-      clients.set(tool, { client: await startClient(tool, path, [f.echo, f.source, f.sink]), fw: f });
-    }
     const rows: Row[] = [];
     for (const direction of directions) {
       const results = await alternated(tools, mode.runs, async (tool) => {
-        const { client, fw: f } = clients.get(tool)!;
+        const client = pair.client(tool);
+        const f = pair.forwards(tool);
         const before = cpuMs(client.pid);
         const ms = direction === 'download' ? await download(f.source.localPort, size) : await upload(f.sink.localPort, size);
         const cpu = cpuMs(client.pid) - before;
@@ -37,11 +34,12 @@ export async function throughput(rig: Rig, mode: Mode, kind: PathKind, direction
       const med = (tool: Tool, key: keyof Transfer) => median(results.get(tool)!.map((r) => r[key]));
       const label = `-L ${direction} ${size / MiB} MiB, ${pathLabel[kind]}`;
       rows.push(row(label, med('ssh-keepalive', 'mibPerS'), med('ssh', 'mibPerS'), fixed(1, ' MiB/s'), 'higher'));
-      if (withCpu) rows.push(row(`CPU per GiB, ${direction}, ${pathLabel[kind]}`, med('ssh-keepalive', 'cpuSPerGiB'), med('ssh', 'cpuSPerGiB'), fixed(2, ' s'), 'lower'));
+      if (withCpu)
+        rows.push(row(`CPU per GiB, ${direction}, ${pathLabel[kind]}`, med('ssh-keepalive', 'cpuSPerGiB'), med('ssh', 'cpuSPerGiB'), fixed(2, ' s'), 'lower'));
     }
     return rows;
   } finally {
-    for (const { client } of clients.values()) await client.stop();
+    await pair.stop();
   }
 }
 
@@ -69,19 +67,10 @@ function upload(port: number, size: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const s = net.connect({ host: '127.0.0.1', port, noDelay: true });
-    const block = Buffer.alloc(MiB, 0xa5);
-    let left = size;
     let done = false;
-    const pump = () => {
-      while (left > 0) {
-        const n = Math.min(left, block.length);
-        left -= n;
-        if (!s.write(n === block.length ? block : block.subarray(0, n))) return void s.once('drain', pump);
-      }
-    };
     s.on('connect', () => {
       s.write(header(size));
-      pump();
+      writeBytes(s, size);
     });
     s.once('data', () => {
       done = true;

@@ -51,7 +51,7 @@ export function readPcap(file: string): Packet[] {
   const linkType = u32(20);
   const linkHeader = linkType === 1 ? 14 : linkType === 113 ? 16 : linkType === 276 ? 20 : 0;
   const packets: Packet[] = [];
-  for (let o = 24; o + 16 <= b.length; ) {
+  for (let o = 24; o + 16 <= b.length;) {
     const incl = u32(o + 8);
     packets.push({ time: u32(o) + u32(o + 4) / 1e6, ipBytes: u32(o + 12) - linkHeader });
     o += 16 + incl;

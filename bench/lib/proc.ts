@@ -1,11 +1,20 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
-const TICK_MS = 10; // USER_HZ is 100 on Linux
-
-/** User + system CPU time of a process so far, in ms (10 ms resolution). */
+/**
+ * CPU time a process used so far, in ms, summed over its threads from /proc/<pid>/task/<tid>/schedstat
+ * (nanoseconds on the CPU: far finer than the 10 ms ticks of /proc/<pid>/stat, which round an
+ * idle ssh down to 0). Threads that already ended are not counted: both tools keep theirs.
+ */
 export function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return ns / 1e6;
 }
 
 /** Resident set size of a process, in KiB. */

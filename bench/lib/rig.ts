@@ -42,11 +42,12 @@ export class Rig {
     return p;
   }
 
-  /** Forwards to the echo, source and sink targets (in that order: the first is the echo one clients wait on). */
-  async forwards(): Promise<{ echo: Forward; source: Forward; sink: Forward }> {
+  /** Forwards on fresh local ports to the echo (twice), source and sink targets. */
+  async forwards(): Promise<{ echo: Forward; source: Forward; sink: Forward; echo2: Forward }> {
     const t = await this.targets();
     return {
       echo: { localPort: await freePort(), targetPort: t.echoPort },
+      echo2: { localPort: await freePort(), targetPort: t.echoPort },
       source: { localPort: await freePort(), targetPort: t.sourcePort },
       sink: { localPort: await freePort(), targetPort: t.sinkPort },
     };

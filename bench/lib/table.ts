@@ -22,4 +22,7 @@ export function markdownTable(rows: Row[]): string {
   return lines.join('\n');
 }
 
-export const fixed = (digits: number, unit = '') => (x: number) => `${x.toFixed(digits)}${unit}`;
+export const fixed =
+  (digits: number, unit = '') =>
+  (x: number) =>
+    `${x.toFixed(digits)}${unit}`;

@@ -28,20 +28,7 @@ export async function startTargets(): Promise<Targets> {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return (server.address() as net.AddressInfo).port;
   };
-  const sourcePort = await listen((s) =>
-    readHeader(s, (size) => {
-      let left = size;
-      const pump = () => {
-        while (left > 0) {
-          const n = Math.min(left, BLOCK.length);
-          left -= n;
-          if (!s.write(n === BLOCK.length ? BLOCK : BLOCK.subarray(0, n))) return void s.once('drain', pump);
-        }
-        s.end();
-      };
-      pump();
-    }),
-  );
+  const sourcePort = await listen((s) => readHeader(s, (size) => writeBytes(s, size, () => s.end())));
   const sinkPort = await listen((s) =>
     readHeader(s, (size, rest) => {
       let got = rest;
@@ -77,6 +64,20 @@ function readHeader(s: net.Socket, then: (size: number, rest: number) => void): 
     then(Number(head.readBigUInt64BE(0)), head.length - 8);
   };
   s.on('data', onData);
+}
+
+/** Writes `size` filler bytes to `s` as fast as it takes them, then calls `then`. */
+export function writeBytes(s: net.Socket, size: number, then: () => void = () => undefined): void {
+  let left = size;
+  const pump = () => {
+    while (left > 0) {
+      const n = Math.min(left, BLOCK.length);
+      left -= n;
+      if (!s.write(n === BLOCK.length ? BLOCK : BLOCK.subarray(0, n))) return void s.once('drain', pump);
+    }
+    then();
+  };
+  pump();
 }
 
 export function header(size: number): Buffer {

@@ -53,7 +53,15 @@ test('first request on a new -L connection after 2 s quiet: two round trips, as 
   t.after(() => line.close());
   const dir = join(sshd.dir, 'via-delay-line');
   await mkdir(dir);
-  const files = await writeClientFiles({ dir, alias: 'slow', host: line.host, port: line.port, user: sshd.user, clientKeyPath: sshd.clientKeyPath, hostKeyPublicLine: sshd.hostKeyPublicLine });
+  const files = await writeClientFiles({
+    dir,
+    alias: 'slow',
+    host: line.host,
+    port: line.port,
+    user: sshd.user,
+    clientKeyPath: sshd.clientKeyPath,
+    hostKeyPublicLine: sshd.hostKeyPublicLine,
+  });
   const target = await echoServer(t);
   const took = new Map<Tool, number>();
   for (const tool of tools) {

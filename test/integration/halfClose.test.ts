@@ -44,21 +44,30 @@ function startTool(t: TestContext, tool: Tool, server: SshdHandle, forward: stri
   });
 }
 
-/** Connects, runs `prelude` (a SOCKS handshake), sends "hello", shuts down its sending side and returns all it reads until EOF. */
-function halfCloseRequest(port: number, prelude: Prelude = noPrelude): Promise<string> {
+/**
+ * Connects with allowHalfOpen, runs `prelude` (a SOCKS handshake), then hands the socket and
+ * a reader of everything received after the handshake to `talk`.
+ */
+function converse(port: number, prelude: Prelude, talk: (s: Socket, received: () => string, done: (v: string) => void) => void): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-    let got = '';
     s.on('error', reject);
     s.on('connect', () => {
       prelude(s).then((early) => {
-        got = early;
+        let got = early;
         s.on('data', (d: Buffer) => (got += d));
-        s.end('hello');
+        talk(s, () => got, resolve);
       }, reject);
     });
-    s.on('end', () => resolve(got));
-    s.on('close', () => resolve(got));
+  });
+}
+
+/** Sends "hello", shuts down its sending side and returns all it reads until EOF. */
+function halfCloseRequest(port: number, prelude: Prelude = noPrelude): Promise<string> {
+  return converse(port, prelude, (s, received, done) => {
+    s.on('end', () => done(received()));
+    s.on('close', () => done(received()));
+    s.end('hello');
   });
 }
 
@@ -118,18 +127,7 @@ async function speakFirst(t: TestContext): Promise<{ port: number; replies: stri
 
 /** Reads the greeting until EOF, then sends "reply" and shuts down; resolves with the greeting. */
 function replyAfterEof(port: number, prelude: Prelude = noPrelude): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-    let got = '';
-    s.on('error', reject);
-    s.on('connect', () => {
-      prelude(s).then((early) => {
-        got = early;
-        s.on('data', (d: Buffer) => (got += d));
-        s.on('end', () => s.end('reply', () => resolve(got)));
-      }, reject);
-    });
-  });
+  return converse(port, prelude, (s, received, done) => s.on('end', () => s.end('reply', () => done(received()))));
 }
 
 type Kind = '-L' | '-R' | '-D';
