@@ -51,7 +51,7 @@ export interface HostStatus {
 }
 
 function rttOf(input: HostStatusInput): number | undefined {
-  if (input.state.kind !== 'connected') return undefined;
+  if (input.state.kind !== 'connected' || input.state.checking) return undefined;
   return input.rttMs ?? input.state.rttMs;
 }
 
@@ -60,6 +60,17 @@ export function hostStatus(input: HostStatusInput): HostStatus {
   const { alias, state } = input;
   switch (state.kind) {
     case 'connected': {
+      if (state.checking) {
+        // No RTT here: the last one measured is not true of a path that stopped answering.
+        const silentS = Math.max(1, Math.round((input.now - state.checking.since) / 1000));
+        return {
+          text: `$(sync~spin) ${alias} checking`,
+          severity: 'warning',
+          stateLabel: 'checking',
+          accessibilityLabel: `SSH host ${alias}: not answering for ${silentS} ${silentS === 1 ? 'second' : 'seconds'}, checking with a second connection`,
+          ticking: true,
+        };
+      }
       const rtt = rttOf(input);
       const slow = rtt !== undefined && rtt > input.slowRttMs;
       return {
@@ -131,6 +142,7 @@ export function stateSummary(input: HostStatusInput): string {
   const { state, now } = input;
   switch (state.kind) {
     case 'connected': {
+      if (state.checking) return 'not answering; checking with a second connection (kept shells and streams wait, nothing is cut)';
       const rtt = rttOf(input);
       const slow = rtt !== undefined && rtt > input.slowRttMs;
       return rtt === undefined ? 'connected' : `connected, ${formatRtt(rtt)}${slow ? ' (slow)' : ''}`;
@@ -161,6 +173,7 @@ export function hostTooltip(input: HostStatusInput): string {
   if (state.kind === 'failed') row('Reason', escapeMarkdown(state.error.message));
   if (state.kind === 'waiting') row('Last error', escapeMarkdown(state.lastError));
   if (state.kind === 'lost') row('Cause', escapeMarkdown(state.reason));
+  if (state.kind === 'connected' && state.checking) row('Since', `${formatClock(state.checking.since)}: ${escapeMarkdown(state.checking.reason)}`);
   const rtt = rttOf(input);
   if (rtt !== undefined) row('Round trip', formatRtt(rtt));
   if (input.lastContact !== undefined && state.kind !== 'idle' && state.kind !== 'closed') {

@@ -7,7 +7,17 @@ import type { SessionError } from './errors';
 export type SessionState =
   | { readonly kind: 'idle' }
   | { readonly kind: 'connecting'; readonly attempt: number; readonly since: number }
-  | { readonly kind: 'connected'; readonly since: number; readonly rttMs: number | undefined; readonly restoredAfterMs?: number }
+  | {
+      readonly kind: 'connected';
+      readonly since: number;
+      readonly rttMs: number | undefined;
+      readonly restoredAfterMs?: number;
+      /**
+       * The path stopped answering (`reason`) at `since`; a second connection is being made
+       * beside this one, and whichever answers first is kept (make-before-break).
+       */
+      readonly checking?: { readonly since: number; readonly reason: string };
+    }
   | { readonly kind: 'lost'; readonly reason: string; readonly at: number }
   | { readonly kind: 'waiting'; readonly attempt: number; readonly delayMs: number; readonly until: number; readonly lastError: string }
   | { readonly kind: 'failed'; readonly error: SessionError; readonly at: number }
@@ -23,6 +33,7 @@ export function describeState(state: SessionState): string {
     case 'connecting':
       return `connecting (attempt ${state.attempt})`;
     case 'connected':
+      if (state.checking) return `connected, checking: ${state.checking.reason}; a second connection is being made`;
       return state.rttMs === undefined ? 'connected' : `connected (${state.rttMs} ms)`;
     case 'lost':
       return `lost: ${state.reason}`;
