@@ -2,7 +2,9 @@
 // ssh2's optional native add-ons (sshcrypto.node via ../build/Release, cpu-features)
 // are left out: ssh2 falls back to pure JS when they fail to load, and a .node file
 // built for one Node ABI would break the other host (VS Code's Electron vs. plain node).
+import { readFile } from 'node:fs/promises';
 import { build } from 'esbuild';
+import { patchSsh2Source, ssh2Patches } from './ssh2-patch.mjs';
 
 const watch = process.argv.includes('--watch');
 const common = {
@@ -23,6 +25,17 @@ const common = {
       name: 'ssh2-native-out',
       setup(b) {
         b.onResolve({ filter: /sshcrypto\.node$|cpu-features/ }, (args) => ({ path: args.path, external: true }));
+      },
+    },
+    {
+      // scripts/ssh2-patch.mjs: fails the build when an ssh2 upgrade moved the patched lines.
+      name: 'ssh2-patch',
+      setup(b) {
+        const files = ssh2Patches.map((p) => p.file.replace(/[./]/g, (c) => `\\${c}`)).join('|');
+        b.onLoad({ filter: new RegExp(`[\\\\/]ssh2[\\\\/](${files})$`) }, async (args) => ({
+          contents: patchSsh2Source(args.path, await readFile(args.path, 'utf8')),
+          loader: 'js',
+        }));
       },
     },
   ],

@@ -149,7 +149,25 @@ test('periodic: any bytes received prove the path, replies or not', async (t) =>
   t.after(() => clearInterval(feed));
   await sleep(400);
   assert.deepEqual(deaths, [], 'traffic keeps the path alive');
-  assert.ok(server.pings() >= 5, `probes still go out (${server.pings()})`);
+  // As OpenSSH: traffic received restarts the ServerAliveInterval wait, so a busy path is not probed.
+  assert.equal(server.pings(), 0, 'no periodic probes while bytes keep arriving');
+});
+
+test('periodic: the first probe goes out intervalMs after the last bytes received, as with OpenSSH', async (t) => {
+  const server = fakeServer(5);
+  const { ka } = keepalive(t, server, { intervalMs: 80, countMax: 3 });
+  let lastData = Date.now();
+  const feed = setInterval(() => {
+    server.receive();
+    lastData = Date.now();
+  }, 20);
+  t.after(() => clearInterval(feed));
+  await sleep(300);
+  clearInterval(feed);
+  assert.equal(server.pings(), 0, `probes while traffic flowed: ${server.pings()}`);
+  await eventWithin(ka.onDidProbe, (p) => p.kind === 'periodic', 1000, 'the first periodic probe after the traffic stopped');
+  const waited = Date.now() - lastData;
+  assert.ok(waited >= 80 - 5 && waited < 80 + 120, `first probe answered ${waited} ms after the last bytes, expected about 80 + 5`);
 });
 
 test('periodic: answered probes keep it alive and report RTTs', async (t) => {

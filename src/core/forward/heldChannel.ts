@@ -53,7 +53,10 @@ export async function openHeldChannel(session: Session, socket: Socket, target: 
   while (!isClosed() && Date.now() < deadline) {
     let conn: Connection;
     try {
-      conn = await session.whenUsable({ userAction: true, timeoutMs: deadline - Date.now() });
+      // The channel open goes out beside the demand probe, not after its reply: no extra round
+      // trip. If the probe fails the connection ends, the open is cancelled with it, and the
+      // client is held for the next connection.
+      conn = await session.whenUsable({ userAction: true, probeAlongside: true, timeoutMs: deadline - Date.now() });
     } catch (err) {
       const fatal = err instanceof SessionError && err.fatal;
       last = new ChannelOpenError((err as Error).message, undefined, false, fatal);

@@ -95,7 +95,8 @@ export abstract class ListeningForward implements Forward {
     const host = bindAddress === '*' ? undefined : (bindAddress ?? '127.0.0.1');
     const shown = host ?? '*';
     return new Promise<void>((resolve, reject) => {
-      const server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
+      // allowHalfOpen: a client's EOF goes on as the channel's EOF while the answer still comes back.
+      const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => this.accept(socket));
       const onListenError = (err: NodeJS.ErrnoException) => {
         const reason =
           err.code === 'EADDRINUSE'

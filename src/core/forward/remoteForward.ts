@@ -384,7 +384,7 @@ export class RemoteForward implements Forward {
     }
     this.counters.openConnections++;
     this.counters.totalConnections++;
-    const local = netConnect({ host: this.spec.host, port: this.spec.hostPort });
+    const local = netConnect({ host: this.spec.host, port: this.spec.hostPort, allowHalfOpen: true });
     a.sockets.add(local);
     let connected = false;
     let counted = true;

@@ -274,6 +274,7 @@ export function negotiateSocks(socket: Socket, deadlineMs: number): Promise<Sock
       clearTimeout(timer);
       socket.removeListener('data', onData);
       socket.removeListener('close', onClose);
+      socket.removeListener('end', onClose);
     };
     const fail = (reason: string, data?: Buffer) => {
       if (settled) return;
@@ -309,6 +310,8 @@ export function negotiateSocks(socket: Socket, deadlineMs: number): Promise<Sock
     const timer = setTimeout(() => fail(`no complete SOCKS request within ${deadlineMs} ms`), deadlineMs);
     socket.on('data', onData);
     socket.once('close', onClose);
+    // Forward sockets are half-open capable: a client's FIN alone does not close them.
+    socket.once('end', onClose);
     socket.resume();
   });
 }

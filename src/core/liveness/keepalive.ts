@@ -84,7 +84,7 @@ export class Keepalive implements Disposable {
   ) {
     this.lastReceived = clock.now();
     transport.on('data', this.onData);
-    if (options.intervalMs > 0) this.timer = clock.interval(() => this.tick(), options.intervalMs);
+    if (options.intervalMs > 0) this.schedule(options.intervalMs);
   }
 
   get rttMs(): number | undefined {
@@ -104,8 +104,23 @@ export class Keepalive implements Disposable {
     return rtt;
   }
 
-  private tick(): void {
+  private schedule(ms: number): void {
+    this.timer = this.clock.timeout(() => this.check(), ms);
+  }
+
+  /**
+   * As OpenSSH's ServerAliveInterval: a probe goes out only after intervalMs with nothing
+   * received, and anything received starts the wait again, so a busy connection sends none.
+   */
+  private check(): void {
     if (this.dead) return;
+    const silentMs = this.clock.now() - this.lastReceived;
+    if (silentMs < this.options.intervalMs) return this.schedule(this.options.intervalMs - silentMs);
+    this.tick();
+    if (!this.dead) this.schedule(this.options.intervalMs);
+  }
+
+  private tick(): void {
     const now = this.clock.now();
     // Compared with the latest probe, not the oldest unanswered one: bytes that arrived after
     // an old probe (whose reply was lost with the path) must not keep a silent path alive.

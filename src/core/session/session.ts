@@ -77,6 +77,12 @@ export function sessionOptionsFor(host: ResolvedHost, defaults: Partial<SessionO
 export interface UsableOptions {
   /** A person is waiting (typed a key, opened a forwarded port): probe a quiet path and retry at once. */
   userAction?: boolean;
+  /**
+   * With userAction: hand a quiet connection out at once and let the probe run beside the
+   * caller's first request (a channel open), instead of waiting a round trip for its reply.
+   * The caller must give up on the connection when it ends: a probe that fails ends it.
+   */
+  probeAlongside?: boolean;
   timeoutMs: number;
 }
 
@@ -262,7 +268,7 @@ export class Session implements Disposable {
         const probe = keepalive.demandProbe();
         // Heard from very recently: hand the connection out now and let the probe run beside
         // the caller's work; if it fails the connection ends and its riders hear of it.
-        if (keepalive.recentlyHeard) return conn;
+        if (keepalive.recentlyHeard || opts.probeAlongside) return conn;
         if ((await probe) && !conn.isEnded) return conn;
       }
       if (this.phase.state.kind === 'waiting' && opts.userAction) this.kick();

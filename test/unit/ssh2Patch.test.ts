@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Client } from 'ssh2';
+import { sendProbe } from '../../src/core/liveness/probe';
+import { repoRoot } from '../../tools/peers/repo';
+import { within } from '../harness/bounded';
+import { startMiniServer } from '../harness/miniServer';
+
+/**
+ * scripts/ssh2-patch.mjs changes three lines of ssh2 (channel window size and top-up, one socket
+ * write per packet). The compiled tests run node_modules/ssh2 (patched in place at install
+ * time), the bundles carry it from the build: each check here fails when an ssh2 upgrade or an
+ * install without scripts left ssh2 as it was.
+ */
+
+const MiB = 1024 * 1024;
+const patchScript = join(repoRoot, 'scripts', 'ssh2-patch.mjs');
+
+test('the installed ssh2 offers a 4 MiB channel window and tops it up once 3 packets are consumed, as OpenSSH', () => {
+  const channel = require('ssh2/lib/Channel.js') as { MAX_WINDOW: number; PACKET_SIZE: number; WINDOW_THRESHOLD: number };
+  const hint = 'node_modules/ssh2 is not patched: run node scripts/ssh2-patch.mjs (npm ci runs it as postinstall)';
+  assert.equal(channel.MAX_WINDOW, 4 * MiB, hint);
+  assert.equal(channel.WINDOW_THRESHOLD, channel.MAX_WINDOW - 3 * channel.PACKET_SIZE, hint);
+  assert.equal(spawnSync(process.execPath, [patchScript, '--check']).status, 0, hint);
+});
+
+test('the bundles carry the same patches (esbuild plugin in scripts/build.mjs)', (t) => {
+  for (const bundle of ['cli.js', 'extension.js']) {
+    const file = join(repoRoot, 'dist', bundle);
+    if (!existsSync(file)) return t.skip(`${file} not built (npm run build)`);
+    const text = readFileSync(file, 'utf8');
+    assert.ok(text.includes('var MAX_WINDOW = 4 * 1024 * 1024;'), `${bundle}: window size patch missing`);
+    assert.ok(text.includes('var WINDOW_THRESHOLD = MAX_WINDOW - 3 * PACKET_SIZE;'), `${bundle}: window top-up patch missing`);
+    assert.ok(text.includes('if (!sock.writableCorked) {'), `${bundle}: one-write-per-packet patch missing`);
+  }
+});
+
+test('a patch whose line moved fails the build loudly instead of shipping ssh2 unpatched', () => {
+  const script = `import { patchSsh2Source } from ${JSON.stringify(patchScript)};
+    try { patchSsh2Source('/x/node_modules/ssh2/lib/Channel.js', 'const MAX_WINDOW = 8 * 1024 * 1024;\\n'); }
+    catch (e) { console.log(e.message); process.exit(3); }`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 3, `expected a thrown error, got status ${r.status}: ${r.stderr}`);
+  assert.match(r.stdout, /ssh2 patch for lib\/Channel\.js no longer applies/);
+});
+
+test('packets written in one tick reach the socket as one write (a keepalive is one segment)', async (t) => {
+  const server = await startMiniServer();
+  t.after(() => server.close());
+  const sock = new Socket();
+  const writes: number[] = [];
+  // What net.Socket hands to the kernel: one _write or _writev call each.
+  const spy = sock as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+  const write = spy._write.bind(sock);
+  const writev = spy._writev.bind(sock);
+  spy._write = (...a) => (writes.push(1), write(...a));
+  spy._writev = (chunks, ...rest) => (writes.push((chunks as unknown[]).length), writev(chunks, ...rest));
+  const client = new Client();
+  t.after(() => client.end());
+  const ready = new Promise<void>((resolve, reject) => {
+    client.once('ready', resolve);
+    client.once('error', reject);
+  });
+  sock.connect(server.port, '127.0.0.1');
+  client.connect({
+    sock,
+    username: 'tester',
+    privateKey: readFileSync(server.clientKeyPath),
+    hostVerifier: () => true,
+    algorithms: { cipher: ['aes128-gcm@openssh.com'] },
+  });
+  await within(ready, 5000, 'the ssh2 client to log in to the mini server');
+  writes.length = 0;
+  const probe = () => sendProbe(client) ?? Promise.resolve(undefined);
+  const replies = [probe(), probe()];
+  await new Promise((r) => setImmediate(r));
+  const inThatTick = [...writes];
+  assert.ok((await within(Promise.all(replies), 5000, 'the replies to two keepalives')).every((rtt) => rtt !== undefined));
+  assert.equal(inThatTick.length, 1, `two keepalive packets in one tick: ${inThatTick.length} socket writes (${inThatTick.join(', ')} pieces)`);
+});
