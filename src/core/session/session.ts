@@ -87,6 +87,16 @@ export interface UsableOptions {
  */
 export const KICK_GAP_MS = 250;
 
+/** A failed attempt that will be retried: the UI tells the first of each kind on a never-made connection. */
+export interface AttemptFailure {
+  readonly error: SessionError;
+  readonly attempt: number;
+  /** No earlier attempt of this run of attempts failed with the same code. */
+  readonly firstOfKind: boolean;
+  /** The session was connected before (this is a reconnect after an outage). */
+  readonly everConnected: boolean;
+}
+
 /** What exists only while connected: the riders' scope, the ssh2 chain, its keepalive. */
 interface Live {
   readonly conn: ConnectionScope;
@@ -118,6 +128,9 @@ export class Session implements Disposable {
   readonly onDidConnect: Event<Connection> = this.connectEmitter.event;
   private readonly probeEmitter = new Emitter<ProbeResult>();
   readonly onDidProbe: Event<ProbeResult> = this.probeEmitter.event;
+  private readonly attemptFailedEmitter = new Emitter<AttemptFailure>();
+  /** Every failed attempt that will be retried (fatal ones end in `failed` instead). */
+  readonly onDidFailAttempt: Event<AttemptFailure> = this.attemptFailedEmitter.event;
 
   private readonly disposables = new DisposableStore();
   private looping = false;
@@ -148,7 +161,7 @@ export class Session implements Disposable {
     this.clock = deps.clock ?? systemClock;
     this.backoff = new Backoff(options.backoff, this.random);
     this.identities = new IdentityLoader(deps.prompter, deps.logger);
-    for (const e of [this.stateEmitter, this.connectEmitter, this.probeEmitter]) this.disposables.add(e);
+    for (const e of [this.stateEmitter, this.connectEmitter, this.probeEmitter, this.attemptFailedEmitter]) this.disposables.add(e);
     deps.onDidWake?.(() => this.onEnvironmentChange('the machine woke up'), this.disposables);
     deps.onDidChangeNetwork?.(() => this.onEnvironmentChange('network interfaces changed'), this.disposables);
   }
@@ -353,6 +366,7 @@ export class Session implements Disposable {
   /** Attempts until one connects and answers a first probe (returned), a fatal error, or dispose. */
   private async connectLoop(reconnecting: boolean): Promise<Live | undefined> {
     let attempt = 0;
+    let lastError: string | undefined;
     const failureKinds = new Set<SessionError['code']>();
     if (reconnecting) {
       // First retry almost at once (a little jitter spreads many sessions after a network change).
@@ -368,7 +382,8 @@ export class Session implements Disposable {
       }
       attempt++;
       this.lastAttemptAt = this.clock.now();
-      this.transition({ state: { kind: 'connecting', attempt, since: this.clock.now() }, lostAt: this.lostAt });
+      const connecting: Exclude<SessionState, ConnectedState> = lastError === undefined ? { kind: 'connecting', attempt, since: this.clock.now() } : { kind: 'connecting', attempt, since: this.clock.now(), lastError };
+      this.transition({ state: connecting, lostAt: this.lostAt });
       let live: Live;
       try {
         live = await this.attempt();
@@ -403,9 +418,12 @@ export class Session implements Disposable {
         if (!failureKinds.has(error.code)) this.deps.logger.warn(`${line}; retrying`);
         else if (attempt <= 3 || attempt % 60 === 0) this.deps.logger.info(line);
         else this.deps.logger.debug(line);
+        const firstOfKind = !failureKinds.has(error.code);
         failureKinds.add(error.code);
+        lastError = error.message;
+        this.attemptFailedEmitter.fire({ error, attempt, firstOfKind, everConnected: this.everConnected });
         const delayMs = error.pathDown ? this.pathDownDelay() : this.backoff.next();
-        if (!(await this.wait(attempt + 1, delayMs, error.message))) return undefined;
+        if (!(await this.wait(attempt + 1, delayMs, error.message, this.clock.now() - this.lastAttemptAt + delayMs))) return undefined;
         continue;
       }
       if (this.disposables.isDisposed) {
@@ -463,9 +481,10 @@ export class Session implements Disposable {
   }
 
   /** Sleeps in `waiting`; resolves false if the session was closed meanwhile. */
-  private async wait(attempt: number, delayMs: number, lastError: string): Promise<boolean> {
+  private async wait(attempt: number, delayMs: number, lastError: string, cycleMs?: number): Promise<boolean> {
     const until = this.clock.now() + delayMs;
-    this.transition({ state: { kind: 'waiting', attempt, delayMs, until, lastError }, lostAt: this.lostAt });
+    const state: Exclude<SessionState, ConnectedState> = cycleMs === undefined ? { kind: 'waiting', attempt, delayMs, until, lastError } : { kind: 'waiting', attempt, delayMs, until, lastError, cycleMs };
+    this.transition({ state, lostAt: this.lostAt });
     const sleep = (this.sleeping = new Deferred<void>());
     const timer = this.clock.timeout(() => sleep.resolve(), delayMs);
     await sleep.promise;
