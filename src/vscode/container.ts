@@ -82,6 +82,13 @@ export class Container implements vscode.Disposable {
       this.hosts.onDidChange((e) => {
         const s = e.host.session.state;
         if (e.type === 'state' && s.kind === 'failed') this.errors.sessionFailed(e.host.alias, s.error);
+        // A host that never connected: the first failure of each kind is told, not only logged.
+        if (e.type === 'added') {
+          const host = e.host;
+          host.session.onDidFailAttempt((f) => {
+            if (f.firstOfKind && !f.everConnected) this.errors.attemptFailed(host.alias, f.error, f.attempt);
+          });
+        }
       }),
     );
     this.own(new ContextKeys(this.hosts));

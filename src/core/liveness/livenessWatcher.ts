@@ -2,6 +2,9 @@ import { type Clock, systemClock } from '../base/clock';
 import { DisposableStore, type Disposable } from '../base/disposable';
 import { Emitter, type Event } from '../base/event';
 import type { Session } from '../session/session';
+
+/** What the watcher reads of a session (narrow, so that tests can drive it). */
+export type LivenessSource = Pick<Session, 'state' | 'lastContact' | 'rttMs' | 'options' | 'onDidChangeState' | 'onDidProbe' | 'noteActivity'>;
 import { aliveWindowMs, type Liveness, livenessOf } from './liveness';
 
 export interface LivenessWatcherOptions {
@@ -24,7 +27,7 @@ export class LivenessWatcher implements Disposable {
   private current: Liveness['kind'] = 'alive';
 
   constructor(
-    private readonly session: Session,
+    private readonly session: LivenessSource,
     private readonly options: LivenessWatcherOptions,
   ) {
     this.disposables.add(this.emitter);
