@@ -195,6 +195,14 @@ export class Container implements vscode.Disposable {
           label,
           description: typeof item.description === 'string' ? item.description : undefined,
           contextValue: item.contextValue,
+          id: item.id,
+          collapsible:
+            item.collapsibleState === vscode.TreeItemCollapsibleState.Expanded
+              ? 'expanded'
+              : item.collapsibleState === vscode.TreeItemCollapsibleState.Collapsed
+                ? 'collapsed'
+                : 'none',
+          tooltip: item.tooltip instanceof vscode.MarkdownString ? item.tooltip.value : item.tooltip,
           children: snapshot(child),
         };
       });
