@@ -104,6 +104,7 @@ export class Container implements vscode.Disposable {
       errors: this.errors,
       logger: this.logger,
       log: this.log,
+      promptUi: () => this.prompter.ui,
       configFilePath: () => expandHome(this.settings.current.configFile ?? path.join(os.homedir(), '.ssh', 'config')),
     };
     for (const d of registerSessionCommands(ctx)) this.own(d);
