@@ -16,7 +16,7 @@ export interface DisconnectQuestion {
 export type TerminalKeeping = ShellKeeping | undefined;
 
 /** The question, or undefined when no terminal is open (nothing of the user's ends). */
-export function disconnectQuestion(aliases: readonly string[], keeping: readonly ShellKeeping[]): DisconnectQuestion | undefined {
+export function disconnectQuestion(aliases: readonly string[], keeping: readonly TerminalKeeping[]): DisconnectQuestion | undefined {
   const n = keeping.length;
   if (n === 0) return undefined;
   const where = aliases.length === 1 ? aliases[0] : `${aliases.length} hosts`;
