@@ -23,7 +23,9 @@ export function disconnectQuestion(aliases: readonly string[], keeping: readonly
   const terminals = `${n} terminal${n === 1 ? ' is' : 's are'} open on ${where}`;
   const kept = keeping.filter((k) => k === 'keeper' || k === 'tmux').length;
   const by = [...new Set(keeping.filter((k) => k === 'keeper' || k === 'tmux').map((k) => (k === 'keeper' ? 'the session keeper' : 'tmux')))].join(' and ');
-  const lines = [`${terminals}. Disconnecting closes ${n === 1 ? 'it' : 'them'} and ends ${n === 1 ? 'its remote shell' : 'their remote shells'} and every process running in ${n === 1 ? 'it' : 'them'}.`];
+  const lines = [
+    `${terminals}. Disconnecting closes ${n === 1 ? 'it' : 'them'} and ends ${n === 1 ? 'its remote shell' : 'their remote shells'} and every process running in ${n === 1 ? 'it' : 'them'}.`,
+  ];
   if (kept > 0) {
     lines.push(
       `"${keepShellsButton}" closes the terminal${n === 1 ? '' : 's'} here but leaves ${kept === n ? (n === 1 ? 'the shell' : 'the shells') : `${kept} of the shells`} running on the server (${by}), to be picked up again later.`,

@@ -89,7 +89,8 @@ function retryStatus(input: HostStatusInput, state: Retrying): HostStatus {
   const outage = isOutage(input);
   const { cause, countdownS, everyS } = retryFacts(input, state);
   const what = outage ? `connection lost, reconnecting (attempt ${state.attempt})` : `connecting (attempt ${state.attempt})`;
-  const when = countdownS !== undefined ? `, next attempt in ${plural(countdownS, 'second')}` : everyS !== undefined ? `, retrying every ${plural(everyS, 'second')}` : '';
+  const when =
+    countdownS !== undefined ? `, next attempt in ${plural(countdownS, 'second')}` : everyS !== undefined ? `, retrying every ${plural(everyS, 'second')}` : '';
   return {
     text: countdownS !== undefined ? `$(sync~spin) ${alias} ${countdownS} s` : `$(sync~spin) ${alias}`,
     // A first connect is not an outage; it gets the warning colour once an attempt failed.
@@ -186,7 +187,12 @@ export function stateSummary(input: HostStatusInput, short = false): string {
       const { cause, countdownS, everyS } = retryFacts(input, state);
       const head = outage ? `reconnecting (attempt ${state.attempt})` : `connecting (attempt ${state.attempt})`;
       if (short) return countdownS !== undefined ? `${head}, next in ${countdownS} s` : head;
-      const when = countdownS !== undefined ? `; next attempt in ${plural(countdownS, 'second')}` : everyS !== undefined ? `; retrying every ${plural(everyS, 'second')}` : '';
+      const when =
+        countdownS !== undefined
+          ? `; next attempt in ${plural(countdownS, 'second')}`
+          : everyS !== undefined
+            ? `; retrying every ${plural(everyS, 'second')}`
+            : '';
       return `${head}${cause ? `: ${cause}` : ''}${when}`;
     }
     case 'lost':

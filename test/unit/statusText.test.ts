@@ -115,7 +115,10 @@ test('stateSummary for the tree', () => {
   assert.equal(stateSummary(input({ kind: 'idle' })), 'not connected');
   assert.equal(stateSummary(input({ kind: 'connected', since: now, rttMs: 500 })), 'connected, 500 ms (slow)');
   // A host that never connected is connecting, with the cause and the real cadence (not a 1 s countdown).
-  assert.equal(stateSummary(input({ kind: 'waiting', attempt: 2, delayMs: 1000, until: now + 1000, lastError: 'x' })), 'connecting (attempt 2): x; retrying every 1 second');
+  assert.equal(
+    stateSummary(input({ kind: 'waiting', attempt: 2, delayMs: 1000, until: now + 1000, lastError: 'x' })),
+    'connecting (attempt 2): x; retrying every 1 second',
+  );
   assert.equal(stateSummary(input({ kind: 'waiting', attempt: 2, delayMs: 1000, until: now + 1000, lastError: 'x' }), true), 'connecting (attempt 2)');
 });
 
@@ -155,7 +158,9 @@ test('a host that never connected: "connecting (attempt N): <cause>", never "con
 });
 
 test('a long backoff counts down, in good grammar', () => {
-  const one = hostStatus(input({ kind: 'waiting', attempt: 3, delayMs: 4000, until: now + 900, lastError: 'refused' }, { outages: [{ start: now - 9000, cause: 'reset' }] }));
+  const one = hostStatus(
+    input({ kind: 'waiting', attempt: 3, delayMs: 4000, until: now + 900, lastError: 'refused' }, { outages: [{ start: now - 9000, cause: 'reset' }] }),
+  );
   assert.equal(one.text, '$(sync~spin) web 1 s');
   assert.match(one.accessibilityLabel, /connection lost, reconnecting \(attempt 3\): refused, next attempt in 1 second$/);
 });

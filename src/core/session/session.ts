@@ -382,7 +382,10 @@ export class Session implements Disposable {
       }
       attempt++;
       this.lastAttemptAt = this.clock.now();
-      const connecting: Exclude<SessionState, ConnectedState> = lastError === undefined ? { kind: 'connecting', attempt, since: this.clock.now() } : { kind: 'connecting', attempt, since: this.clock.now(), lastError };
+      const connecting: Exclude<SessionState, ConnectedState> =
+        lastError === undefined
+          ? { kind: 'connecting', attempt, since: this.clock.now() }
+          : { kind: 'connecting', attempt, since: this.clock.now(), lastError };
       this.transition({ state: connecting, lostAt: this.lostAt });
       let live: Live;
       try {
@@ -483,7 +486,8 @@ export class Session implements Disposable {
   /** Sleeps in `waiting`; resolves false if the session was closed meanwhile. */
   private async wait(attempt: number, delayMs: number, lastError: string, cycleMs?: number): Promise<boolean> {
     const until = this.clock.now() + delayMs;
-    const state: Exclude<SessionState, ConnectedState> = cycleMs === undefined ? { kind: 'waiting', attempt, delayMs, until, lastError } : { kind: 'waiting', attempt, delayMs, until, lastError, cycleMs };
+    const state: Exclude<SessionState, ConnectedState> =
+      cycleMs === undefined ? { kind: 'waiting', attempt, delayMs, until, lastError } : { kind: 'waiting', attempt, delayMs, until, lastError, cycleMs };
     this.transition({ state, lostAt: this.lostAt });
     const sleep = (this.sleeping = new Deferred<void>());
     const timer = this.clock.timeout(() => sleep.resolve(), delayMs);
