@@ -37,3 +37,18 @@ export function disconnectQuestion(aliases: readonly string[], keeping: readonly
     buttons: kept > 0 ? [disconnectButton, keepShellsButton] : [disconnectButton],
   };
 }
+
+/**
+ * Disconnect ran while the host was unreachable: what may still run on the server and how to
+ * end it (nothing could be ended there). Undefined when no shell could have been left.
+ */
+export function leftRunningNote(alias: string, keeping: readonly TerminalKeeping[], keeperIdleHours: number): string | undefined {
+  const tmux = keeping.filter((k) => k === 'tmux').length;
+  const keeper = keeping.filter((k) => k === 'keeper').length;
+  if (tmux + keeper === 0) return undefined;
+  const parts: string[] = [];
+  if (tmux) parts.push(`${tmux} in tmux (sessions named ska-…; list them with "ssh ${alias} tmux ls", end one with "tmux kill-session -t <name>")`);
+  if (keeper) parts.push(`${keeper} in the session keeper (it ends them by itself after ${keeperIdleHours} h without a client)`);
+  const n = tmux + keeper;
+  return `${alias} could not be reached, so ${n === 1 ? 'its shell' : `its ${n} shells`} may still run there: ${parts.join('; ')}.`;
+}

@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { CommandId } from './commandIds';
 import { aliasFrom, registerCommand, type CommandContext } from './commandContext';
 import { openFileAt } from './errorReporter';
-import { disconnectButton, disconnectQuestion, keepShellsButton } from './disconnectText';
+import { disconnectButton, disconnectQuestion, keepShellsButton, leftRunningNote } from './disconnectText';
 import type { HostSession } from './hostSession';
 import { pickConfiguredHost, pickSession } from './pickers';
 
@@ -57,6 +57,20 @@ export function registerSessionCommands(ctx: CommandContext): vscode.Disposable[
         keepShells = choice === keepShellsButton;
       }
       for (const a of aliases) {
+        // During an outage nothing on the server can be ended: say what may be left and how to end it.
+        const unreachable = ctx.hosts.get(a)?.session.state.kind !== 'connected';
+        const note =
+          !keepShells &&
+          unreachable &&
+          leftRunningNote(
+            a,
+            ctx.terminals.forHost(a).map(({ pty }) => pty.keeping),
+            ctx.settings.current.keeperIdleHours,
+          );
+        if (note) {
+          ctx.logger.warn(`[${a}] ${note}`);
+          void vscode.window.showWarningMessage(`SSH Keepalive: ${note}`);
+        }
         // Terminals first: their tmux sessions are ended while the connection still exists.
         await ctx.terminals.closeHost(a, keepShells);
         // Then the session keeper, with whatever it still runs for this machine (kept when asked).
