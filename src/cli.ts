@@ -10,6 +10,7 @@ import { SessionError } from './core/session/errors';
 import { noPrompter } from './core/session/prompter';
 import { Session, sessionOptionsFor } from './core/session/session';
 import { eventForAttemptFailure, eventForLiveness, eventsForState, writeEvent } from './cli/events';
+import { IntervalLearner } from './core/liveness/intervalLearner';
 import { LivenessWatcher } from './core/liveness/livenessWatcher';
 import { isYes, optionValue, parseArgs, usage, UsageError, type CliArgs } from './cli/args';
 import { addAll, announceAllocatedPorts, forwardFailure, forwardRequests } from './cli/forwards';
@@ -72,6 +73,8 @@ async function main(): Promise<number> {
     logger,
     onDidWake: wake.onDidWake,
     onDidChangeNetwork: network.onDidChange,
+    // A connection that dies while idle teaches this run a keepalive interval the path survives.
+    intervalLearner: new IntervalLearner(),
   });
   if (args.events) {
     store.add(session.onDidChangeState((s) => eventsForState(host.alias, s).forEach(writeEvent)));

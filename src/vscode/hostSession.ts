@@ -43,6 +43,8 @@ export class HostSession implements Disposable {
     deps: SessionDeps,
     private readonly logger: Logger,
     private readonly keeperOptions?: KeeperOptionsSource,
+    /** What was learned about this network's idle timeout, in words (shown when it lowered the interval). */
+    private readonly learned?: () => string | undefined,
   ) {
     this.session = new Session(host, options, deps);
     this.forwards = new ForwardRegistry(this.session, logger);
@@ -186,7 +188,11 @@ export class HostSession implements Disposable {
       state: this.session.state,
       rttMs: this.session.rttMs,
       lastContact: this.session.lastContact,
-      keepalive: { intervalMs: this.session.options.keepalive.intervalMs, countMax: this.session.options.keepalive.countMax },
+      keepalive: {
+        intervalMs: this.session.keepaliveIntervalMs,
+        countMax: this.session.options.keepalive.countMax,
+        learned: this.session.keepaliveIntervalMs < this.session.options.keepalive.intervalMs ? this.learned?.() : undefined,
+      },
       startedAt: this.startedAt,
       outages: this.history.outages,
       now,

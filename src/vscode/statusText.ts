@@ -17,7 +17,8 @@ export interface HostStatusInput {
   rttMs?: number;
   /** Epoch ms of the last packet from the server. */
   lastContact?: number;
-  keepalive: { intervalMs: number; countMax: number };
+  /** `learned`: why the interval is lower than configured (this network's idle timeout). */
+  keepalive: { intervalMs: number; countMax: number; learned?: string };
   /** Epoch ms when the session was started (for "session age"). */
   startedAt?: number;
   outages: readonly Outage[];
@@ -229,6 +230,7 @@ export function hostTooltip(input: HostStatusInput): string {
   }
   const { intervalMs, countMax } = input.keepalive;
   row('Keepalive', intervalMs > 0 ? `every ${formatDuration(intervalMs)}, dead after ${countMax} missed` : 'off (demand probes only)');
+  if (input.keepalive.learned) row('Learned', escapeMarkdown(input.keepalive.learned));
   if (state.kind === 'connected') {
     row('Connected for', formatDuration(Math.floor((now - state.since) / 1000) * 1000));
     if (state.restoredAfterMs !== undefined) row('Last restore took', formatDuration(state.restoredAfterMs));

@@ -3,8 +3,7 @@ import { test } from 'node:test';
 import { Emitter } from '../../src/core/base/event';
 import type { Liveness } from '../../src/core/liveness/liveness';
 import { type LivenessSource, LivenessWatcher } from '../../src/core/liveness/livenessWatcher';
-import { defaultKeepaliveOptions, type ProbeResult } from '../../src/core/liveness/keepalive';
-import type { SessionOptions } from '../../src/core/session/session';
+import type { ProbeResult } from '../../src/core/liveness/keepalive';
 import type { SessionState } from '../../src/core/session/state';
 import { FakeClock } from '../harness/fakeClock';
 
@@ -15,7 +14,7 @@ function fakeSession(clock: FakeClock) {
     state: { kind: 'connected', since: clock.now(), rttMs: 2 } as SessionState,
     lastContact: clock.now() as number | undefined,
     rttMs: 2 as number | undefined,
-    options: { keepalive: { ...defaultKeepaliveOptions, intervalMs: 15_000 } } as SessionOptions,
+    keepaliveIntervalMs: 15_000,
     onDidChangeState: states.event,
     onDidProbe: probes.event,
     probes: 0,

@@ -4,7 +4,7 @@ import { Emitter, type Event } from '../base/event';
 import type { Session } from '../session/session';
 
 /** What the watcher reads of a session (narrow, so that tests can drive it). */
-export type LivenessSource = Pick<Session, 'state' | 'lastContact' | 'rttMs' | 'options' | 'onDidChangeState' | 'onDidProbe' | 'noteActivity'>;
+export type LivenessSource = Pick<Session, 'state' | 'lastContact' | 'rttMs' | 'keepaliveIntervalMs' | 'onDidChangeState' | 'onDidProbe' | 'noteActivity'>;
 import { aliveWindowMs, type Liveness, livenessOf } from './liveness';
 
 export interface LivenessWatcherOptions {
@@ -43,7 +43,7 @@ export class LivenessWatcher implements Disposable {
   /** The session's liveness now; 'alive' outside `connected` (the state itself says more). */
   get liveness(): Liveness {
     if (this.session.state.kind !== 'connected') return { kind: 'alive' };
-    return livenessOf(this.session.lastContact, this.clock.now(), this.session.options.keepalive.intervalMs, this.session.rttMs);
+    return livenessOf(this.session.lastContact, this.clock.now(), this.session.keepaliveIntervalMs, this.session.rttMs);
   }
 
   private check(): void {
@@ -60,7 +60,7 @@ export class LivenessWatcher implements Disposable {
     // Alive: look again when the window ends. Unconfirmed: the next packet or state change
     // brings it back, but bytes have no event here, so look again each second.
     const lastHeard = this.session.lastContact ?? this.clock.now();
-    const window = aliveWindowMs(this.session.options.keepalive.intervalMs, this.session.rttMs);
+    const window = aliveWindowMs(this.session.keepaliveIntervalMs, this.session.rttMs);
     const wait = now.kind === 'alive' ? lastHeard + window - this.clock.now() + 1 : 1000;
     this.timer = this.clock.timeout(() => this.check(), Math.max(1, wait));
   }

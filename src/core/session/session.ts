@@ -6,6 +6,7 @@ import { DisposableStore, toDisposable, type Disposable } from '../base/disposab
 import { Emitter, type Event } from '../base/event';
 import type { Logger } from '../base/logger';
 import type { ResolvedHost } from '../config/types';
+import type { IntervalLearner } from '../liveness/intervalLearner';
 import { defaultKeepaliveOptions, Keepalive, type KeepaliveOptions, type ProbeResult } from '../liveness/keepalive';
 import { connectAttempt, type ConnectedClient, type Hop } from './connectAttempt';
 import { type Connection, ConnectionScope } from './connection';
@@ -53,6 +54,8 @@ export interface SessionDeps {
   random?: () => number;
   /** Default: the system clock. Tests pass a fake one. */
   clock?: Clock;
+  /** Keeps the keepalive interval under what this network's NAT tolerates (learned from idle deaths). */
+  intervalLearner?: IntervalLearner;
 }
 
 /** Builds session options from the resolved host (ssh_config wins) and our defaults. */
@@ -102,6 +105,8 @@ interface Live {
   readonly conn: ConnectionScope;
   readonly chain: ConnectedClient;
   readonly keepalive: Keepalive;
+  /** The keepalive interval this connection uses (the configured one, or a learned lower one). */
+  readonly intervalMs: number;
 }
 
 type ConnectedState = Extract<SessionState, { kind: 'connected' }>;
@@ -181,6 +186,12 @@ export class Session implements Disposable {
 
   get rttMs(): number | undefined {
     return 'live' in this.phase ? this.phase.live.keepalive.rttMs : undefined;
+  }
+
+  /** The keepalive interval in use now (learned from this network's idle deaths, or configured). */
+  get keepaliveIntervalMs(): number {
+    const configured = this.options.keepalive.intervalMs;
+    return 'live' in this.phase ? this.phase.live.intervalMs : (this.deps.intervalLearner?.intervalFor(configured) ?? configured);
   }
 
   get lastContact(): number | undefined {
@@ -458,7 +469,8 @@ export class Session implements Disposable {
       deadlines: { tcpMs, bannerMs: tcpMs, handshakeMs: this.options.connectTimeoutMs, authMs: this.options.authTimeoutMs },
       everConnected: this.everConnected,
     });
-    const keepalive = new Keepalive(chain.client, chain.transport, this.options.keepalive, this.clock);
+    const intervalMs = this.deps.intervalLearner?.intervalFor(this.options.keepalive.intervalMs) ?? this.options.keepalive.intervalMs;
+    const keepalive = new Keepalive(chain.client, chain.transport, { ...this.options.keepalive, intervalMs }, this.clock);
     const firstProbeMs = Math.max(2000, this.options.connectTimeoutMs);
     const rtt = await keepalive.measure('initial', firstProbeMs);
     if (rtt === undefined || this.disposables.isDisposed) {
@@ -468,7 +480,7 @@ export class Session implements Disposable {
     }
     this.connectionCount++;
     const conn = new ConnectionScope(chain.client, this.everConnected, this.connectionCount);
-    return { conn, chain, keepalive };
+    return { conn, chain, keepalive, intervalMs };
   }
 
   /**
@@ -516,7 +528,10 @@ export class Session implements Disposable {
     );
     conn.add(keepalive);
     keepalive.onDidProbe((p) => this.probeEmitter.fire(p), conn);
-    keepalive.onDidDie((reason) => this.onLost(live, reason), conn);
+    keepalive.onDidDie((reason) => {
+      this.learnFromDeath(live);
+      this.onLost(live, reason);
+    }, conn);
     conn.add(this.clock.timeout(() => this.backoff.reset(), this.options.stableAfterMs));
 
     const restored = conn.restored;
@@ -540,6 +555,8 @@ export class Session implements Disposable {
     if (this.disposables.isDisposed) return;
     const lostAt = this.clock.now();
     const connectedMs = this.phase.state.kind === 'connected' ? lostAt - this.phase.state.since : undefined;
+    // A connection that ended without an unanswered probe survived its silences: relax a little.
+    if (connectedMs !== undefined && live.keepalive.silenceBeforeUnansweredMs === undefined) this.deps.intervalLearner?.onSurvived(connectedMs);
     const idle = this.idleCloses.onLoss(closedByServer, connectedMs);
     if (idle.kind === 'explain') this.deps.logger.warn(idle.message);
     if (idle.kind === 'normal') this.deps.logger.warn(`connection lost: ${reason}`);
@@ -547,6 +564,18 @@ export class Session implements Disposable {
     this.transition({ state: { kind: 'lost', reason, at: lostAt }, lostAt });
     live.conn.end({ kind: 'lost', reason });
     this.runLoop(true);
+  }
+
+  /**
+   * A keepalive death after a silence is a measurement of this network's idle timeout (see
+   * IntervalLearner); any other end of a long connection lets a learned interval relax.
+   */
+  private learnFromDeath(live: Live): void {
+    const learner = this.deps.intervalLearner;
+    const silence = live.keepalive.silenceBeforeUnansweredMs;
+    if (!learner || silence === undefined) return;
+    const said = learner.onIdleDeath(silence, this.options.keepalive.intervalMs);
+    if (said) this.deps.logger.warn(said);
   }
 
   private drop(reason: string): void {
