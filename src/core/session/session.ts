@@ -7,6 +7,7 @@ import { Emitter, type Event } from '../base/event';
 import type { Logger } from '../base/logger';
 import type { ResolvedHost } from '../config/types';
 import type { IntervalLearner } from '../liveness/intervalLearner';
+import { StallDetector } from '../liveness/stallDetector';
 import { defaultKeepaliveOptions, Keepalive, type KeepaliveOptions, type ProbeResult } from '../liveness/keepalive';
 import { connectAttempt, type ConnectedClient, type Hop } from './connectAttempt';
 import { type Connection, ConnectionScope } from './connection';
@@ -527,6 +528,19 @@ export class Session implements Disposable {
       }),
     );
     conn.add(keepalive);
+    // Bytes that were flowing and stop are probed at once (a stalled download is not a person pausing).
+    conn.add(
+      new StallDetector(
+        chain.transport,
+        (silentMs) => {
+          this.deps.logger.debug(`a flow stopped ${silentMs} ms ago: probing`);
+          void keepalive.demandProbe();
+        },
+        () => keepalive.rttMs,
+        undefined,
+        this.clock,
+      ),
+    );
     keepalive.onDidProbe((p) => this.probeEmitter.fire(p), conn);
     keepalive.onDidDie((reason) => {
       this.learnFromDeath(live);
