@@ -15,7 +15,13 @@ test('a flow that stops is probed once, after max(1 s, 4 RTTs)', async () => {
   const clock = new FakeClock();
   const transport = new PassThrough();
   const stalls: number[] = [];
-  const detector = new StallDetector(transport, (ms) => stalls.push(ms), () => 2, undefined, clock);
+  const detector = new StallDetector(
+    transport,
+    (ms) => stalls.push(ms),
+    () => 2,
+    undefined,
+    clock,
+  );
   await flow(clock, transport, 20, 50);
   assert.deepEqual(stalls, [], 'no stall while bytes flow');
   await clock.advance(900);
@@ -35,7 +41,13 @@ test('sparse packets (keepalive replies, a few typed keys) are not a flow', asyn
   const clock = new FakeClock();
   const transport = new PassThrough();
   let stalls = 0;
-  const detector = new StallDetector(transport, () => stalls++, () => 2, undefined, clock);
+  const detector = new StallDetector(
+    transport,
+    () => stalls++,
+    () => 2,
+    undefined,
+    clock,
+  );
   await flow(clock, transport, 5, 100);
   await flow(clock, transport, 10, 1000);
   await clock.advance(5000);
@@ -47,7 +59,13 @@ test('a slow path waits a few RTTs before calling it a stall', async () => {
   const clock = new FakeClock();
   const transport = new PassThrough();
   let stalls = 0;
-  const detector = new StallDetector(transport, () => stalls++, () => 500, undefined, clock);
+  const detector = new StallDetector(
+    transport,
+    () => stalls++,
+    () => 500,
+    undefined,
+    clock,
+  );
   await flow(clock, transport, 20, 50);
   await clock.advance(1900);
   assert.equal(stalls, 0, '4 x 500 ms RTT = 2 s');

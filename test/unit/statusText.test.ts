@@ -186,3 +186,14 @@ test('alive only while heard within interval + a few RTTs; then unconfirmed, wit
   // Counts on live: one second later the tooltip says so.
   assert.match(hostTooltip({ ...i, now: now + 1000 }), /last heard 24 s ago/);
 });
+
+test('a keepalive interval learned from this network is shown with why', () => {
+  const md = hostTooltip(
+    input(
+      { kind: 'connected', since: now, rttMs: 2 },
+      { keepalive: { intervalMs: 3750, countMax: 3, learned: 'this network drops idle connections after at most 15 s; keepalive every 3.8 s' } },
+    ),
+  );
+  assert.match(md, /Keepalive: every 3 s, dead after 3 missed/);
+  assert.match(md, /Learned: this network drops idle connections after at most 15 s; keepalive every 3\\.8 s/);
+});
