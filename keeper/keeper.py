@@ -12,6 +12,7 @@ import json
 import os
 import pty
 import random
+import select
 import selectors
 import signal
 import socket
@@ -33,6 +34,14 @@ TRANSPORT_HIGH_WATER = 512 * 1024
 HELLO_TIMEOUT = 10.0
 MAX_STREAMS = 1024
 MAX_TOMBSTONES = 4096
+# A terminal's output already delivered, kept for a client that lost its screen (a window
+# reload adopts the stream): it gets this much of the recent past again, from a line start.
+PTY_HISTORY = 64 * 1024
+# Coalescing of bulk pty output: after at least BULK_MIN bytes in one turn, wait up to
+# BULK_WAIT s for more, until BULK_BATCH bytes are gathered.
+BULK_MIN = 4000
+BULK_BATCH = 64 * 1024
+BULK_WAIT = 0.001
 KEEPER_SID_BASE = 0x80000000  # ids of streams the keeper opens (accepted -R connections)
 MAX_ACCEPTED = 256  # live connections per tcp-listen stream; more are refused with RST
 READ_SIZE = 256 * 1024
@@ -183,6 +192,15 @@ def log(msg):
 
 # ---------------------------------------------------------------- streams
 
+def wait_readable(fd, timeout):
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    try:
+        return bool(poller.poll(timeout * 1000))
+    except OSError:
+        return False
+
+
 class Stream(object):
     """One multiplexed byte stream; the far end is a pty or a TCP socket owned by the keeper."""
 
@@ -201,6 +219,8 @@ class Stream(object):
         # Sending side: unacknowledged bytes sbuf start at sequence number sbase.
         self.sbuf = bytearray()
         self.sbase = 0
+        # Acknowledged bytes just below sbase (ptys only): what a reloaded window redraws.
+        self.hist = bytearray()
         self.sent = 0  # next sequence number to transmit on the current transport
         self.eof_seq = None  # our CLOSE marker's sequence number, once the source ended
         self.close_info = {}
@@ -251,6 +271,10 @@ class Stream(object):
             raise ProtocolError('stream %d: ack %d beyond sent %d' % (self.sid, ack, self.snext()))
         if ack > self.sbase:
             drop = min(ack - self.sbase, len(self.sbuf))
+            if self.kind == 'pty':
+                self.hist += self.sbuf[:drop]
+                if len(self.hist) > PTY_HISTORY:
+                    del self.hist[:len(self.hist) - PTY_HISTORY]
             del self.sbuf[:drop]
             self.sbase += drop
         self.peer_ack = max(self.peer_ack, ack)
@@ -259,6 +283,18 @@ class Stream(object):
             self.sent = self.peer_ack
         self.keeper.update_fd(self)
         self.maybe_finish()
+
+    def rewind_history(self):
+        """Puts the recent past back in front of the unacknowledged bytes, for an adopting
+        client that has no screen: it starts after a newline when the history was cut, so
+        that it does not begin inside an escape sequence."""
+        hist = self.hist
+        if len(hist) >= PTY_HISTORY:
+            nl = hist.find(b'\n')
+            hist = hist[nl + 1:] if nl >= 0 else bytearray()
+        self.sbuf = bytearray(hist) + self.sbuf
+        self.sbase -= len(hist)
+        self.hist = bytearray()
 
     def transmit(self, out):
         """Appends DATA/CLOSE frames within the peer's window; returns bytes queued."""
@@ -821,6 +857,8 @@ class Keeper(object):
                 reason, message = session.tombstones.get(e['id'], ('unknown-stream', 'the keeper has no such stream'))
                 resets.append({'id': e['id'], 'reason': reason, 'message': message})
                 continue
+            if e.get('adopt'):
+                st.rewind_history()
             recv = st.sbase if e.get('adopt') else e.get('recv')
             win = e.get('win', DEFAULT_WINDOW)
             if not isinstance(recv, int) or not isinstance(win, int) or recv < st.sbase or recv > st.snext() or win < 0:
@@ -1032,6 +1070,12 @@ class Keeper(object):
                 try:
                     chunk = os.read(st.fd, READ_SIZE - got)
                 except (BlockingIOError, InterruptedError):
+                    # Bulk output (cat of a big file) comes through the pty's 4 KiB line
+                    # buffer: a moment's wait gathers the next pieces into this frame, so the
+                    # loop turns (and packets) per MB drop sharply. Echo and prompts are
+                    # smaller than that and go out at once.
+                    if st.kind == 'pty' and BULK_MIN <= got < BULK_BATCH and wait_readable(st.fd, BULK_WAIT):
+                        continue
                     break
                 except OSError as e:
                     if st.kind != 'pty':

@@ -7,7 +7,9 @@ export type CliEvent = Record<string, unknown> & { event: string };
 /**
  * Maps session states to the `--events` stream: one JSON object per line on stderr,
  * `connecting`, `connected` (rttMs), `lost` (reason), `waiting` (attempt, delayMs),
- * `restored` (after a loss, with downtimeMs), `failed` (fatal, reason), `closed`. A
+ * `restored` (after a loss, with downtimeMs), `failed` (fatal, reason), `closed`, and
+ * `checking` (reason: the path stopped answering and a second connection is being made
+ * beside it; `connected` follows, with `restored` when the new one took over). A
  * `connecting` after a failed attempt carries that attempt's `lastError`.
  */
 export function eventsForState(host: string, state: SessionState): CliEvent[] {
@@ -18,6 +20,7 @@ export function eventsForState(host: string, state: SessionState): CliEvent[] {
     case 'connecting':
       return [{ event: 'connecting', ...base, attempt: state.attempt, ...(state.lastError ? { lastError: state.lastError } : {}) }];
     case 'connected': {
+      if (state.checking) return [{ event: 'checking', ...base, reason: state.checking.reason }];
       const connected: CliEvent = { event: 'connected', ...base, rttMs: state.rttMs ?? null };
       if (state.restoredAfterMs === undefined) return [connected];
       return [connected, { event: 'restored', ...base, downtimeMs: state.restoredAfterMs, rttMs: state.rttMs ?? null }];

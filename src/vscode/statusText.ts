@@ -53,7 +53,7 @@ export interface HostStatus {
 }
 
 function rttOf(input: HostStatusInput): number | undefined {
-  if (input.state.kind !== 'connected') return undefined;
+  if (input.state.kind !== 'connected' || input.state.checking) return undefined;
   return input.rttMs ?? input.state.rttMs;
 }
 
@@ -107,6 +107,17 @@ export function hostStatus(input: HostStatusInput): HostStatus {
   const { alias, state } = input;
   switch (state.kind) {
     case 'connected': {
+      if (state.checking) {
+        // No RTT here: the last one measured is not true of a path that stopped answering.
+        const silentS = Math.max(1, Math.round((input.now - state.checking.since) / 1000));
+        return {
+          text: `$(sync~spin) ${alias} checking`,
+          severity: 'warning',
+          stateLabel: 'checking',
+          accessibilityLabel: `SSH host ${alias}: not answering for ${silentS} ${silentS === 1 ? 'second' : 'seconds'}, checking with a second connection`,
+          ticking: true,
+        };
+      }
       const live = livenessOfInput(input);
       if (live.kind === 'unconfirmed') {
         const agoS = Math.floor(live.silentMs / 1000);
@@ -176,6 +187,7 @@ export function stateSummary(input: HostStatusInput, short = false): string {
   const { state } = input;
   switch (state.kind) {
     case 'connected': {
+      if (state.checking) return 'not answering; checking with a second connection (kept shells and streams wait, nothing is cut)';
       const live = livenessOfInput(input);
       if (live.kind === 'unconfirmed') return `unconfirmed, last heard ${formatDuration(Math.floor(live.silentMs / 1000) * 1000)} ago`;
       const rtt = rttOf(input);
@@ -217,6 +229,7 @@ export function hostTooltip(input: HostStatusInput): string {
   row('State', escapeMarkdown(stateSummary(input)));
   if (state.kind === 'failed') row('Reason', escapeMarkdown(state.error.message));
   if (state.kind === 'lost') row('Cause', escapeMarkdown(state.reason));
+  if (state.kind === 'connected' && state.checking) row('Since', `${formatClock(state.checking.since)}: ${escapeMarkdown(state.checking.reason)}`);
   const rtt = rttOf(input);
   const live = livenessOfInput(input);
   if (rtt !== undefined) {

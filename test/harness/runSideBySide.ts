@@ -10,7 +10,7 @@ export interface Ran {
 }
 
 export interface RunOptions {
-  /** Killed (SIGKILL) after this; `timedOut` says so. */
+  /** Killed (SIGKILL, with every process it started) after this; `timedOut` says so. */
   timeoutMs?: number;
   /** Merged over process.env; undefined values remove a variable. */
   env?: NodeJS.ProcessEnv;
@@ -27,7 +27,9 @@ export function runProgram(command: string, args: string[], options: RunOptions 
     else env[k] = v;
   }
   return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    // Its own process group, so that the deadline also kills what a shell script started:
+    // an orphan holding stdout open would keep 'close' from ever firing.
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env, detached: true });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -35,7 +37,12 @@ export function runProgram(command: string, args: string[], options: RunOptions 
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      try {
+        if (child.pid === undefined) throw new Error('not started');
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
     }, options.timeoutMs ?? 20_000);
     child.on('close', (code) => {
       clearTimeout(timer);

@@ -6,7 +6,8 @@ import { nullLogger } from '../../src/core/base/logger';
 import { resolveHost } from '../../src/core/config/sshConfig';
 import { KeeperLink } from '../../src/core/keeper/keeperLink';
 import { noPrompter } from '../../src/core/session/prompter';
-import { Session, sessionOptionsFor } from '../../src/core/session/session';
+import { Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
+import type { SessionState } from '../../src/core/session/state';
 import { KeptShell, type DiscardedInput, type HeldInput } from '../../src/core/shell/keptShell';
 import { pidAlive } from '../../tools/peers/pidAlive';
 import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
@@ -47,12 +48,12 @@ describe('terminals kept by the session keeper', { timeout: 180_000 }, () => {
   const ready = (t: TestContext) => requireOrSkip(t, sshdAvailability) && !!sshd;
 
   /** Session through a fault proxy, its keeper link and one kept shell, open and answering. */
-  async function keptShellVia(server: SshdHandle, opts: { reattach?: boolean } = {}) {
+  async function keptShellVia(server: SshdHandle, opts: { reattach?: boolean; session?: Partial<SessionOptions> } = {}) {
     const proxy: FaultProxy = await startFaultProxy('127.0.0.1', server.port);
     cleanups.push(() => proxy.close());
     const cfg = configThroughProxy(server, proxy.port);
     const host = resolveHost(server.alias, { configFile: cfg, env: { SSH_AUTH_SOCK: undefined } });
-    const session = new Session(host, sessionOptionsFor(host, fastSession), { prompter: noPrompter, logger: nullLogger });
+    const session = new Session(host, sessionOptionsFor(host, opts.session ?? fastSession), { prompter: noPrompter, logger: nullLogger });
     cleanups.push(() => session.dispose());
     const link = new KeeperLink(session, { program, name: `t${process.pid}-${proxy.port}`, idleSeconds: 120 });
     cleanups.push(() => link.dispose());
@@ -164,6 +165,103 @@ describe('terminals kept by the session keeper', { timeout: 180_000 }, () => {
     );
   });
 
+  /**
+   * Make-before-break: periodic keepalives far apart (only the demand probe of a key finds
+   * the path in doubt), and a second connection's handshake may take 3 s, so that it is the
+   * race between the old path and the new one that decides, not a deadline.
+   */
+  const bridging: Partial<SessionOptions> = {
+    ...fastSession,
+    keepalive: { intervalMs: 15_000, countMax: 3, demandMinMs: 400, demandRttFactor: 4, quietMs: 200 },
+    reconnectTcpTimeoutMs: 3000,
+  };
+
+  /** Records every session state from now on. */
+  function statesOf(session: Session): SessionState[] {
+    const seen: SessionState[] = [];
+    session.onDidChangeState((s) => seen.push(s));
+    return seen;
+  }
+
+  /** A plain channel on the connection (not the keeper's): cut if the connection is torn down. */
+  async function plainEcho(session: Session): Promise<{ say: (line: string) => Promise<void>; closed: () => boolean }> {
+    const client = session.client!;
+    const channel = await new Promise<import('ssh2').ClientChannel>((resolve, reject) => client.exec('cat', (err, ch) => (err ? reject(err) : resolve(ch))));
+    let heard = '';
+    let closed = false;
+    channel.on('data', (d: Buffer) => (heard += d.toString()));
+    channel.on('close', () => (closed = true));
+    cleanups.push(() => channel.destroy());
+    return {
+      closed: () => closed,
+      say: async (line) => {
+        channel.write(`${line}\n`);
+        await until(() => heard.includes(line) || closed, 5000, `the plain channel to echo ${line}`);
+        assert.ok(heard.includes(line), `the plain channel echoed ${line} (closed: ${closed})`);
+      },
+    };
+  }
+
+  test('make-before-break: a path that stalls past the demand deadline and recovers cuts nothing; the spare connection is closed', async (t) => {
+    if (!ready(t)) return;
+    const { proxy, session, shell, screen } = await keptShellVia(sshd!, { session: bridging });
+    await screen.run('export KEPT_M=6; echo "pid-$$"', /pid-(\d+)/);
+    const pid = /pid-(\d+)/.exec(screen.plain)![1];
+    const conn = session.connection!;
+    const echo = await plainEcho(session);
+    await echo.say('before-stall');
+    const accepted = () => (sshd!.logs().match(/Accepted publickey/g) ?? []).length;
+    const acceptedBefore = accepted();
+    const states = statesOf(session);
+    const from = screen.mark();
+    // Every flow stalls, and so does a new one (accepted, never answered), for 1.5 s; then
+    // all of it flows again, the old connection's bytes first.
+    proxy.blackhole();
+    await type(shell, 'echo "stalled-$((KEPT_M*7))-in-$$"\r', 0);
+    await until(() => session.state.kind === 'connected' && !!session.state.checking, 3000, 'the path to be in doubt (a demand probe missed)');
+    await sleep(1500);
+    proxy.resume();
+    await screen.waitFor(/stalled-42-in-\d+/, 10_000, from);
+    await until(() => session.state.kind === 'connected' && !session.state.checking, 5000, 'the doubt to be settled');
+    assert.equal(session.connection, conn, 'the old connection was kept');
+    assert.equal(conn.isEnded, false);
+    assert.ok(!states.some((s) => s.kind === 'lost' || s.kind === 'waiting'), `never lost: ${states.map((s) => s.kind).join(' ')}`);
+    await echo.say('after-stall');
+    assert.equal(echo.closed(), false, 'a plain channel on the connection was not cut');
+    await sleep(500);
+    const out = screen.plain.slice(from);
+    assert.equal(count(out, 'stalled-42-in-'), 1, `ran exactly once: ${JSON.stringify(out)}`);
+    assert.match(out, new RegExp(`stalled-42-in-${pid}`), 'in the same shell');
+    // The price of the false alarm: one extra login, closed again.
+    await until(() => accepted() === acceptedBefore + 1, 10_000, 'the spare connection to log in');
+    await until(() => proxy.connections() === 1, 10_000, 'the spare connection to be closed');
+  });
+
+  test('make-before-break: after a router reboot the second connection takes over, without a lost state', async (t) => {
+    if (!ready(t)) return;
+    const { proxy, session, shell, screen } = await keptShellVia(sshd!, { session: bridging });
+    await screen.run('export KEPT_N=8; echo "pid-$$"', /pid-(\d+)/);
+    const pid = /pid-(\d+)/.exec(screen.plain)![1];
+    const old = session.connection!;
+    const states = statesOf(session);
+    const from = screen.mark();
+    // A router reboot: the old flow is gone for good (nothing signalled); new ones get through.
+    proxy.forgetAll();
+    const lastKey = await type(shell, 'echo "bridged-$((KEPT_N*5))-in-$$"\r', 0);
+    await screen.waitFor(/bridged-40-in-\d+/, 10_000, from);
+    t.diagnostic(`output ${Date.now() - lastKey} ms after the key`);
+    assert.equal(old.isEnded, true, 'the old connection was let go');
+    assert.notEqual(session.connection, old);
+    const kinds = states.map((s) => (s.kind === 'connected' && s.checking ? 'checking' : s.kind));
+    assert.ok(kinds.includes('checking'), `the doubt was seen: ${kinds.join(' ')}`);
+    assert.ok(!kinds.includes('lost') && !kinds.includes('waiting'), `bridged, never lost: ${kinds.join(' ')}`);
+    await sleep(500);
+    const out = screen.plain.slice(from);
+    assert.equal(count(out, 'bridged-40-in-'), 1, `ran exactly once: ${JSON.stringify(out)}`);
+    assert.match(out, new RegExp(`bridged-40-in-${pid}`), 'in the same shell');
+    assert.ok(Date.now() - lastKey < 3000 + 500, 'within 3 s of the key');
+  });
+
   test('the shell exit status comes through the keeper; closing the terminal ends the kept shell', async (t) => {
     if (!ready(t)) return;
     const a = await keptShellVia(sshd!);
@@ -189,6 +287,8 @@ describe('terminals kept by the session keeper', { timeout: 180_000 }, () => {
     await screen1.run('export KEPT_RELOAD=$((6*7)); echo "pid-$$"', /pid-(\d+)/);
     const pid = /pid-(\d+)/.exec(screen1.plain)![1];
     const streamId = shell1.keeperStreamId!;
+    // Long enough for the output to be acknowledged: the keeper must keep it anyway.
+    await sleep(300);
     // The window goes away: the shell is left to the keeper, the connection closes.
     await shell1.close({ keepRemote: true });
     link1.dispose();
@@ -203,6 +303,10 @@ describe('terminals kept by the session keeper', { timeout: 180_000 }, () => {
     const screen2 = new Screen(shell2);
     await within(shell2.start(), 20_000, 'the reloaded window’s shell');
     assert.deepEqual(shell2.state, { kind: 'open', generation: 1, reattached: true, multiplexer: 'keeper' });
+    // The reloaded window shows what the terminal showed before (as VS Code's persistent
+    // terminals do), each line once.
+    await until(() => screen2.plain.includes(`pid-${pid}`), 5000, 'the output from before the reload');
+    assert.equal(screen2.plain.split(`pid-${pid}`).length - 1, 1, `the earlier output once: ${JSON.stringify(screen2.plain)}`);
     await screen2.run('echo "back-$KEPT_RELOAD-in-$$"', new RegExp(`back-42-in-${pid}`));
   });
 

@@ -88,11 +88,15 @@ test('-F /dev/zero, a config over 4 MiB, or an endless pipe are refused with a m
   // cannot read `-F <(...)`: it closes every descriptor above 2 at start.)
   const fifo = join(dir, 'fifo');
   execFileSync('mkfifo', [fifo]);
-  const script = `printf 'Host h\\n  Port 2200\\n' > "$0" & "$@" -G -F "$0" h`;
-  for (const client of [['ssh'], [process.execPath, cliPath]]) {
-    const r = await runProgram('bash', ['-c', script, fifo, ...client], { timeoutMs: 10_000 });
-    assert.equal(r.code, 0, `${client.join(' ')} -F fifo: ${r.stderr}`);
-    assert.match(r.stdout, /^port 2200$/m, `${client.join(' ')} read the pipe`);
+  // Reader first, and writer first (it waits in open() for a reader, writes at once and is
+  // gone: a reader that opened the pipe twice lost what it wrote and waited forever).
+  for (const pause of ['', 'sleep 0.2;']) {
+    const script = `printf 'Host h\\n  Port 2200\\n' > "$0" & ${pause} "$@" -G -F "$0" h`;
+    for (const client of [['ssh'], [process.execPath, cliPath]]) {
+      const r = await runProgram('bash', ['-c', script, fifo, ...client], { timeoutMs: 10_000 });
+      assert.equal(r.code, 0, `${client.join(' ')} -F fifo (${pause || 'reader first'}): ${r.stderr}`);
+      assert.match(r.stdout, /^port 2200$/m, `${client.join(' ')} read the pipe (${pause || 'reader first'})`);
+    }
   }
   const endless = await runProgram('bash', ['-c', `yes '# endless' > "$0" & "$@" -G -F "$0" h`, fifo, process.execPath, cliPath], { timeoutMs: 10_000 });
   assert.equal(endless.timedOut, false, 'an endless pipe must not hang');

@@ -371,3 +371,64 @@ test('confirmDelivery: a probe sent now; true on its reply, false when the conne
   server.close();
   assert.equal(await within(pending, 2000, 'the delivery probe to fail with the connection'), false);
 });
+
+test('suspectOnMiss: a missed demand probe puts the path in doubt, not to death; the next bytes settle it (true), once', async (t) => {
+  const server = fakeServer('never');
+  const { ka, deaths } = keepalive(t, server, { demandMinMs: 150 });
+  ka.suspectOnMiss = () => true;
+  const suspicions: string[] = [];
+  let recoveries = 0;
+  ka.onDidSuspect((r) => suspicions.push(r));
+  ka.onDidRecover(() => recoveries++);
+  await sleep(50);
+  const answer = ka.demandProbe();
+  await eventWithin(ka.onDidSuspect, () => true, 2000, 'the miss to put the path in doubt');
+  assert.deepEqual(suspicions, ['no reply to a demand probe within 150 ms']);
+  assert.deepEqual(deaths, [], 'not declared dead');
+  assert.equal(ka.isSuspect, true);
+  // A second user action while in doubt waits for the same answer and sends no new probe.
+  const pings = server.pings();
+  const again = ka.demandProbe();
+  assert.equal(server.pings(), pings);
+  server.receive();
+  assert.equal(await within(answer, 1000, 'the first caller’s answer'), true);
+  assert.equal(await within(again, 1000, 'the second caller’s answer'), true);
+  assert.equal(recoveries, 1);
+  assert.equal(ka.isSuspect, false);
+  server.receive();
+  assert.equal(recoveries, 1, 'bytes after the doubt is settled are no news');
+});
+
+test('suspectOnMiss: in doubt, the periodic rule still declares the path dead, and the waiting callers get false', async (t) => {
+  const server = fakeServer('never');
+  const { ka, deaths } = keepalive(t, server, { demandMinMs: 100, intervalMs: 120, countMax: 3 });
+  ka.suspectOnMiss = () => true;
+  await sleep(30);
+  const answer = ka.demandProbe();
+  await eventWithin(ka.onDidSuspect, () => true, 2000, 'the miss to put the path in doubt');
+  assert.equal(await within(answer, 3000, 'the answer once the periodic rule gives up'), false);
+  assert.equal(deaths.length, 1);
+  assert.match(deaths[0], /no reply to 3 keepalives/);
+});
+
+test('suspectOnMiss false (no rider resumes on another connection): a miss is a death, as before', async (t) => {
+  const server = fakeServer('never');
+  const { ka, deaths } = keepalive(t, server, { demandMinMs: 100 });
+  let suspected = false;
+  ka.onDidSuspect(() => (suspected = true));
+  await sleep(30);
+  assert.equal(await within(ka.demandProbe(), 2000, 'the demand probe'), false);
+  assert.equal(suspected, false);
+  assert.deepEqual(deaths, ['no reply to a demand probe within 100 ms']);
+});
+
+test('dispose while in doubt: the waiting callers get false', async (t) => {
+  const server = fakeServer('never');
+  const { ka } = keepalive(t, server, { demandMinMs: 100 });
+  ka.suspectOnMiss = () => true;
+  await sleep(30);
+  const answer = ka.demandProbe();
+  await eventWithin(ka.onDidSuspect, () => true, 2000, 'the miss to put the path in doubt');
+  ka.dispose();
+  assert.equal(await within(answer, 1000, 'the answer after dispose'), false);
+});

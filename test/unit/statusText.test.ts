@@ -45,6 +45,25 @@ test('slow RTT (above slowRttMs) gets the warning background', () => {
   assert.equal(hostStatus(input({ kind: 'connected', since: now, rttMs: 300 })).severity, 'normal');
 });
 
+test('checking (make-before-break): no stale RTT, warning colour, a live count of the silence, the reason in the tooltip', () => {
+  const state: SessionState = {
+    kind: 'connected',
+    since: now - 60_000,
+    rttMs: 2.4,
+    checking: { since: now - 2400, reason: 'no reply to a demand probe within 1000 ms' },
+  };
+  const s = hostStatus(input(state, { rttMs: 2.4 }));
+  assert.equal(s.text, '$(sync~spin) web checking');
+  assert.equal(s.severity, 'warning');
+  assert.equal(s.stateLabel, 'checking');
+  assert.equal(s.ticking, true);
+  assert.equal(s.accessibilityLabel, 'SSH host web: not answering for 2 seconds, checking with a second connection');
+  const tip = hostTooltip(input(state, { rttMs: 2.4 }));
+  assert.doesNotMatch(tip, /Round trip/, 'the RTT of a path in doubt is not shown as current');
+  assert.match(tip, /not answering; checking with a second connection/);
+  assert.match(tip, /no reply to a demand probe within 1000 ms/);
+});
+
 test('waiting: spinning sync icon and a countdown that ticks', () => {
   const s = hostStatus(input({ kind: 'waiting', attempt: 3, delayMs: 4000, until: now + 3200, lastError: 'timed out' }));
   assert.equal(s.text, '$(sync~spin) web 4 s');

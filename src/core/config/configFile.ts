@@ -148,18 +148,21 @@ export function readConfigFile(file: string): ConfigNode[] | 'directory' | undef
   const tooBig = (size: string) =>
     new ConfigError(`Cannot read ssh config file ${file}: it is ${size} bytes; config files over ${MAX_CONFIG_BYTES} bytes (4 MiB) are refused`, file);
   try {
-    // O_NONBLOCK: opening a FIFO must not wait for a writer before fstat has looked at it.
+    if (fs.statSync(file).isFIFO()) {
+      // `-F <(generate-config)`: read the pipe as ssh does (a blocking open waits for its
+      // writer), to its end, but bounded. The pipe is opened once: closing a first reader
+      // while the writer is done would throw away what it wrote.
+      fd = fs.openSync(file, 'r');
+      text = readBounded(fd, () => tooBig('more than 4194304'));
+      return parseConfigText(text, file);
+    }
+    // O_NONBLOCK: a file that turned into a FIFO since the stat must not block the open.
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     const stat = fs.fstatSync(fd);
     if (stat.isDirectory()) return 'directory';
     // `-F /dev/null` is the usual way to say "no config": it reads as empty.
     if (stat.isCharacterDevice() && fs.realpathSync(file) === '/dev/null') return [];
-    if (stat.isFIFO()) {
-      // `-F <(generate-config)`: read the pipe as ssh does, to its end, but bounded.
-      fs.closeSync(fd);
-      fd = fs.openSync(file, 'r');
-      text = readBounded(fd, () => tooBig('more than 4194304'));
-    } else if (!stat.isFile()) {
+    if (!stat.isFile()) {
       throw new ConfigError(`Cannot read ssh config file ${file}: not a regular file`, file);
     } else {
       if (stat.size > MAX_CONFIG_BYTES) throw tooBig(String(stat.size));

@@ -154,6 +154,8 @@ export class KeeperLink implements Disposable {
       // The path ends: let go of the transport at once so the streams wait for the next one,
       // instead of writing into a channel of a connection already given up.
       conn.add(toDisposable(() => this.mux.detach(new KeeperError('transport-closed', 'the connection was lost'))));
+      // The streams resume on any connection: a path in doubt is bridged, not torn down first.
+      conn.preferMakeBeforeBreak();
       this.setState({ kind: 'attached', via, python: this.location?.python ?? '' });
     } catch (err) {
       if (this.disposed) return;

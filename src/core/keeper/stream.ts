@@ -109,6 +109,8 @@ export class KeeperStream implements Disposable {
   resetPending: StreamResetInfo | undefined;
   /** Ours from before a reload: the keeper tells where both sides are on the next attach. */
   adopting = false;
+  /** Data of an adopted stream that arrived before its terminal claimed it. */
+  private unclaimed: Buffer[] | undefined;
 
   /** Ids from here up are streams the keeper opened. */
   static readonly KEEPER_ID_BASE = 0x80000000;
@@ -209,6 +211,17 @@ export class KeeperStream implements Disposable {
   markAdopting(): void {
     this.adopting = true;
     this.openAcknowledged = true;
+    this.unclaimed = [];
+  }
+
+  /**
+   * The terminal that shows an adopted stream subscribed: what arrived before it did (the
+   * keeper answers as soon as the new window attaches) is handed on now, in order.
+   */
+  claim(): void {
+    const early = this.unclaimed;
+    this.unclaimed = undefined;
+    for (const d of early ?? []) this.dataEmitter.fire(d);
   }
 
   /** The keeper's answer for an adopted stream: it has `peerRecv` of our bytes and holds its own from `keeperBase`. */
@@ -272,7 +285,8 @@ export class KeeperStream implements Disposable {
     const fresh = payload.subarray(this.recvNext - seq);
     this.recvNext = end;
     if (this.state === 'opening') this.onOpened(this.meta);
-    this.dataEmitter.fire(fresh);
+    if (this.unclaimed) this.unclaimed.push(Buffer.from(fresh));
+    else this.dataEmitter.fire(fresh);
   }
 
   onClose(seq: number, info: CloseInfo): void {

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
 import { type Clock, sleep, systemClock } from '../base/clock';
+import { Deferred } from '../base/deferred';
 import type { Disposable } from '../base/disposable';
 import { Emitter, type Event } from '../base/event';
 import { sendProbe } from './probe';
@@ -44,6 +45,19 @@ export class Keepalive implements Disposable {
   readonly onDidDie: Event<string> = this.deadEmitter.event;
   private readonly probeEmitter = new Emitter<ProbeResult>();
   readonly onDidProbe: Event<ProbeResult> = this.probeEmitter.event;
+  private readonly suspectEmitter = new Emitter<string>();
+  /**
+   * A demand probe missed its deadline while `suspectOnMiss` said so: the path is in doubt,
+   * not dead. The owner checks it another way (a new connection beside this one); anything
+   * received from then on fires onDidRecover; the periodic rule may still declare it dead.
+   */
+  readonly onDidSuspect: Event<string> = this.suspectEmitter.event;
+  private readonly recoverEmitter = new Emitter<void>();
+  readonly onDidRecover: Event<void> = this.recoverEmitter.event;
+  /** Asked at a demand probe's miss: true to suspect the path instead of declaring it dead. */
+  suspectOnMiss: () => boolean = () => false;
+  /** Set while suspected: resolves true when the path answers, false when it is given up. */
+  private suspected: Deferred<boolean> | undefined;
 
   private lastReceived: number;
   private misses = 0;
@@ -59,6 +73,7 @@ export class Keepalive implements Disposable {
   private dead = false;
   private readonly onData = () => {
     this.lastReceived = this.clock.now();
+    if (this.suspected) this.recover();
   };
 
   constructor(
@@ -203,6 +218,8 @@ export class Keepalive implements Disposable {
    */
   demandProbe(): Promise<boolean> {
     if (this.dead) return Promise.resolve(false);
+    // In doubt already: the answer is whatever settles the doubt.
+    if (this.suspected) return this.suspected.promise;
     if (this.demand) return this.demand;
     const deadline = this.demandDeadlineMs;
     const reply = this.send('demand');
@@ -214,26 +231,50 @@ export class Keepalive implements Disposable {
       this.demand = undefined;
       // Any packet during the wait also proves the path (e.g. a reply queued behind bulk data).
       if (!ok && this.clock.now() - this.lastReceived > deadline) {
-        this.die(`no reply to a demand probe within ${deadline} ms`);
-        return false;
+        const reason = `no reply to a demand probe within ${deadline} ms`;
+        if (this.dead || !this.suspectOnMiss()) {
+          this.die(reason);
+          return false;
+        }
+        const suspected = (this.suspected = new Deferred<boolean>());
+        this.suspectEmitter.fire(reason);
+        return suspected.promise;
       }
       return true;
     });
     return this.demand;
   }
 
+  /** True between a suspected miss and the next packet (or the end). */
+  get isSuspect(): boolean {
+    return this.suspected !== undefined;
+  }
+
+  private recover(): void {
+    const suspected = this.suspected;
+    this.suspected = undefined;
+    suspected?.resolve(true);
+    this.recoverEmitter.fire();
+  }
+
   private die(reason: string): void {
     if (this.dead) return;
     this.dead = true;
+    this.settleSuspicion();
     this.deadEmitter.fire(reason);
+  }
+
+  private settleSuspicion(): void {
+    this.suspected?.resolve(false);
+    this.suspected = undefined;
   }
 
   dispose(): void {
     this.dead = true;
+    this.settleSuspicion();
     this.timer?.dispose();
     this.activityTimer?.dispose();
     this.transport.removeListener('data', this.onData);
-    this.deadEmitter.dispose();
-    this.probeEmitter.dispose();
+    for (const e of [this.deadEmitter, this.probeEmitter, this.suspectEmitter, this.recoverEmitter]) e.dispose();
   }
 }

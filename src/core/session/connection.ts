@@ -28,6 +28,12 @@ export interface Connection {
   readonly onDidEnd: Event<ConnectionEnd>;
   /** Disposed when the connection ends (at once if it already has). */
   add<T extends Disposable>(disposable: T): T;
+  /**
+   * A rider whose streams resume on the next connection (the session keeper) says so: when
+   * this connection stops answering, the session opens a new one beside it and keeps
+   * whichever answers first (make-before-break) instead of tearing this one down first.
+   */
+  preferMakeBeforeBreak(): void;
 }
 
 /** The session's side of a Connection: only the session ends it. */
@@ -61,6 +67,16 @@ export class ConnectionScope implements Connection {
 
   add<T extends Disposable>(disposable: T): T {
     return this.store.add(disposable);
+  }
+
+  private makeBeforeBreak = false;
+
+  preferMakeBeforeBreak(): void {
+    this.makeBeforeBreak = true;
+  }
+
+  get prefersMakeBeforeBreak(): boolean {
+    return this.makeBeforeBreak;
   }
 
   /** Ends the connection: listeners first (they see why), then everything added, last first. */

@@ -512,8 +512,63 @@ export class Session implements Disposable {
     return !this.disposables.isDisposed;
   }
 
+  /**
+   * Make-before-break: the live connection missed a demand probe, and its riders resume on
+   * another connection (the keeper). Rather than tear it down and leave every channel on it
+   * cut, make a second connection beside it: if the old one answers first (a slow or lossy
+   * moment, not a drop) the spare is closed and nothing was cut; if the new one is up first
+   * it takes over; if it cannot be made either, the path is lost as before.
+   */
+  private onSuspect(live: Live, reason: string): void {
+    const p = this.phase;
+    if (!('live' in p) || p.live !== live || p.state.checking) return;
+    const since = this.clock.now();
+    this.deps.logger.info(`${reason}; making a second connection beside this one (make-before-break)`);
+    this.transition({ state: { ...p.state, checking: { since, reason } }, live });
+    void this.bridge(live, reason, since);
+  }
+
+  /** The suspected connection answered again: it stays, and the spare (when it comes) is closed. */
+  private onRecover(live: Live): void {
+    const p = this.phase;
+    if (!('live' in p) || p.live !== live || !p.state.checking) return;
+    const { since, checking } = p.state;
+    this.deps.logger.info(`the connection answered again after ${this.clock.now() - checking.since} ms: kept, nothing was cut`);
+    // Not a restore: nothing was lost (no restoredAfterMs, so no "restored" event).
+    this.transition({ state: { kind: 'connected', since, rttMs: live.keepalive.rttMs }, live });
+  }
+
+  private async bridge(old: Live, reason: string, since: number): Promise<void> {
+    let spare: Live | undefined;
+    let failure = '';
+    try {
+      spare = await this.attempt();
+    } catch (err) {
+      failure = err instanceof Error ? err.message : String(err);
+    }
+    const p = this.phase;
+    const stillInDoubt = 'live' in p && p.live === old && p.state.checking?.since === since && !this.disposables.isDisposed;
+    if (!stillInDoubt) {
+      if (spare) {
+        this.deps.logger.debug('the second connection is not needed: closed');
+        spare.keepalive.dispose();
+        spare.chain.dispose();
+      }
+      return;
+    }
+    if (!spare) {
+      this.onLost(old, `${reason}; a second connection failed too (${failure})`);
+      return;
+    }
+    this.deps.logger.info(`the second connection is up ${this.clock.now() - since} ms after the first stopped answering: it takes over`);
+    // The old path's silence before its unanswered probe is still a measurement of this network.
+    this.learnFromDeath(old);
+    old.conn.end({ kind: 'lost', reason: `${reason}; replaced by a new connection` });
+    this.adopt(spare, since);
+  }
+
   /** Makes a measured connection the session's: state `connected`, riders get its scope. */
-  private adopt(live: Live): void {
+  private adopt(live: Live, replacedSince?: number): void {
     const { conn, chain, keepalive } = live;
     // Ended last first: the keepalive stops, listeners go, then the ssh2 chain is torn down.
     conn.add(toDisposable(() => chain.dispose()));
@@ -546,10 +601,13 @@ export class Session implements Disposable {
       this.learnFromDeath(live);
       this.onLost(live, reason);
     }, conn);
+    keepalive.suspectOnMiss = () => conn.prefersMakeBeforeBreak && !this.disposables.isDisposed;
+    keepalive.onDidSuspect((reason) => this.onSuspect(live, reason), conn);
+    keepalive.onDidRecover(() => this.onRecover(live), conn);
     conn.add(this.clock.timeout(() => this.backoff.reset(), this.options.stableAfterMs));
 
     const restored = conn.restored;
-    const lostAt = this.lostAt;
+    const lostAt = replacedSince ?? this.lostAt;
     const now = this.clock.now();
     const restoredAfterMs = restored && lostAt !== undefined ? now - lostAt : undefined;
     this.everConnected = true;

@@ -8,7 +8,17 @@ export type SessionState =
   | { readonly kind: 'idle' }
   /** `lastError`: why the previous attempt of this run failed (absent on the first). */
   | { readonly kind: 'connecting'; readonly attempt: number; readonly since: number; readonly lastError?: string }
-  | { readonly kind: 'connected'; readonly since: number; readonly rttMs: number | undefined; readonly restoredAfterMs?: number }
+  | {
+      readonly kind: 'connected';
+      readonly since: number;
+      readonly rttMs: number | undefined;
+      readonly restoredAfterMs?: number;
+      /**
+       * The path stopped answering (`reason`) at `since`; a second connection is being made
+       * beside this one, and whichever answers first is kept (make-before-break).
+       */
+      readonly checking?: { readonly since: number; readonly reason: string };
+    }
   | { readonly kind: 'lost'; readonly reason: string; readonly at: number }
   /**
    * `cycleMs`: from the start of the attempt that just failed to the start of the next one,
@@ -35,6 +45,7 @@ export function describeState(state: SessionState): string {
     case 'connecting':
       return `connecting (attempt ${state.attempt})${state.lastError ? `: ${state.lastError}` : ''}`;
     case 'connected':
+      if (state.checking) return `connected, checking: ${state.checking.reason}; a second connection is being made`;
       return state.rttMs === undefined ? 'connected' : `connected (${state.rttMs} ms)`;
     case 'lost':
       return `lost: ${state.reason}`;

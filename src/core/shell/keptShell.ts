@@ -298,6 +298,7 @@ export class KeptShell {
       this.setState({ kind: 'exited', code: typeof info.exit === 'number' ? info.exit : null, ...(signal ? { signal } : {}) });
     }, store);
     stream.onDidReset((info) => this.onStreamReset(stream, info), store);
+    adopted?.claim();
     // Taken back after a reload: the keeper may have answered before this terminal asked.
     if (stream.state === 'open') this.onStreamOpen(stream);
   }

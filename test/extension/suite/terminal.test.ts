@@ -159,7 +159,7 @@ suite('remote terminals', () => {
     await waitFor('the new shell to answer', () => api.terminalOutput(terminal)?.includes('fresh-25'));
   });
 
-  test('a window reload takes the kept shells back: same shell, with a note', async () => {
+  test('a window reload takes the kept shells back: same shell, its recent output, with a note', async () => {
     await setSetting('keeper.enabled', undefined);
     await setSetting('reattach', undefined);
     // One kept terminal, so the one that comes back is this one.
@@ -178,6 +178,8 @@ suite('remote terminals', () => {
     opened.push(restored);
     assert.deepStrictEqual(api.terminalState(restored), { kind: 'open', generation: 1, reattached: true, multiplexer: 'keeper' });
     await waitFor('the reload note', () => (api.terminalOutput(restored) ?? '').includes('restored after the window reloaded'));
+    // What the terminal showed before the reload is shown again (as persistent terminals do).
+    await waitFor('the output from before the reload', () => (api.terminalOutput(restored) ?? '').includes(`pid-${pid}`));
     restored.sendText('echo "back-$SSHKA_RELOAD-in-$$"');
     await waitFor('the same shell to answer', () => (api.terminalOutput(restored) ?? '').includes(`back-42-in-${pid}`));
   });
