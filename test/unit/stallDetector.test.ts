@@ -16,9 +16,9 @@ function setup(rttMs: number) {
     undefined,
     clock,
   );
-  const flow = async (chunks: number, gapMs: number) => {
+  const flow = async (chunks: number, gapMs: number, bytes = 4096) => {
     for (let i = 0; i < chunks; i++) {
-      transport.emit('data', Buffer.from('x'));
+      transport.emit('data', Buffer.alloc(bytes));
       await clock.advance(gapMs);
     }
   };
@@ -42,10 +42,11 @@ test('a flow that stops is probed once, after max(1 s, 4 RTTs)', async () => {
   detector.dispose();
 });
 
-test('sparse packets (keepalive replies, a few typed keys) are not a flow', async () => {
+test('sparse packets (keepalive replies) and interactive output (echo, a prompt) are not a flow', async () => {
   const { clock, stalls, detector, flow } = setup(2);
   await flow(5, 100);
   await flow(10, 1000);
+  await flow(40, 20, 60);
   await clock.advance(5000);
   assert.equal(stalls.length, 0);
   detector.dispose();

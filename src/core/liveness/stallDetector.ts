@@ -3,15 +3,18 @@ import { type Clock, systemClock } from '../base/clock';
 import type { Disposable } from '../base/disposable';
 
 export interface StallDetectorOptions {
-  /** A flow is this many chunks in a row, each within `flowGapMs` of the one before. */
-  flowChunks: number;
+  /**
+   * A flow is at least this many bytes arriving in a row, each chunk within `flowGapMs` of the
+   * one before: bulk data, not the echo and prompt of an interactive command.
+   */
+  flowBytes: number;
   flowGapMs: number;
   /** A flow that stops for max(stallMinMs, stallRttFactor x RTT) has stalled. */
   stallMinMs: number;
   stallRttFactor: number;
 }
 
-export const defaultStallOptions: StallDetectorOptions = { flowChunks: 8, flowGapMs: 200, stallMinMs: 1000, stallRttFactor: 4 };
+export const defaultStallOptions: StallDetectorOptions = { flowBytes: 32 * 1024, flowGapMs: 200, stallMinMs: 1000, stallRttFactor: 4 };
 
 /**
  * Notices a flow that stops: bytes were arriving steadily (a download through a forward, a
@@ -22,9 +25,9 @@ export const defaultStallOptions: StallDetectorOptions = { flowChunks: 8, flowGa
  */
 export class StallDetector implements Disposable {
   private lastDataAt = 0;
-  private streak = 0;
+  private streakBytes = 0;
   private check: Disposable | undefined;
-  private readonly onData = () => this.data();
+  private readonly onData = (chunk: Buffer) => this.data(chunk.length);
 
   constructor(
     private readonly transport: Duplex,
@@ -40,12 +43,13 @@ export class StallDetector implements Disposable {
     return Math.max(this.options.stallMinMs, this.options.stallRttFactor * (this.rttMs() ?? 0));
   }
 
-  private data(): void {
+  private data(bytes: number): void {
     const now = this.clock.now();
-    this.streak = now - this.lastDataAt <= this.options.flowGapMs ? this.streak + 1 : 1;
+    this.streakBytes = now - this.lastDataAt <= this.options.flowGapMs ? this.streakBytes + bytes : bytes;
     this.lastDataAt = now;
     // Checked on a coarse timer while a flow lasts, not re-armed per chunk (bulk data is many chunks a millisecond).
-    if (this.streak >= this.options.flowChunks && !this.check) this.check = this.clock.interval(() => this.look(), Math.max(50, Math.round(this.stallMs / 4)));
+    if (this.streakBytes >= this.options.flowBytes && !this.check)
+      this.check = this.clock.interval(() => this.look(), Math.max(50, Math.round(this.stallMs / 4)));
   }
 
   private look(): void {
@@ -53,7 +57,7 @@ export class StallDetector implements Disposable {
     if (silentMs <= this.stallMs) return;
     this.check?.dispose();
     this.check = undefined;
-    this.streak = 0;
+    this.streakBytes = 0;
     this.onStall(silentMs);
   }
 
