@@ -9,7 +9,9 @@ import type { Forward } from './core/forward/types';
 import { SessionError } from './core/session/errors';
 import { noPrompter } from './core/session/prompter';
 import { Session, sessionOptionsFor } from './core/session/session';
-import { eventsForState, writeEvent } from './cli/events';
+import { eventForAttemptFailure, eventForLiveness, eventsForState, writeEvent } from './cli/events';
+import { IntervalLearner } from './core/liveness/intervalLearner';
+import { LivenessWatcher } from './core/liveness/livenessWatcher';
 import { isYes, optionValue, parseArgs, usage, UsageError, type CliArgs } from './cli/args';
 import { addAll, announceAllocatedPorts, forwardFailure, forwardRequests } from './cli/forwards';
 import { runInteractiveShell } from './cli/interactiveShell';
@@ -71,10 +73,16 @@ async function main(): Promise<number> {
     logger,
     onDidWake: wake.onDidWake,
     onDidChangeNetwork: network.onDidChange,
+    // A connection that dies while idle teaches this run a keepalive interval the path survives.
+    intervalLearner: new IntervalLearner(),
   });
   if (args.events) {
     store.add(session.onDidChangeState((s) => eventsForState(host.alias, s).forEach(writeEvent)));
+    store.add(session.onDidFailAttempt((f) => writeEvent(eventForAttemptFailure(host.alias, f))));
   }
+  // The CLI always uses its session (a shell or forwards): silence past the alive window is probed at once.
+  const liveness = store.add(new LivenessWatcher(session, { inUse: () => true }));
+  if (args.events) store.add(liveness.onDidChange((l) => writeEvent(eventForLiveness(host.alias, l))));
   // Losses and restores are logged by the session itself (warn / info): no second line here.
 
   let shuttingDown = false;

@@ -1,3 +1,5 @@
+import type { Liveness } from '../core/liveness/liveness';
+import type { AttemptFailure } from '../core/session/session';
 import type { SessionState } from '../core/session/state';
 
 export type CliEvent = Record<string, unknown> & { event: string };
@@ -7,7 +9,8 @@ export type CliEvent = Record<string, unknown> & { event: string };
  * `connecting`, `connected` (rttMs), `lost` (reason), `waiting` (attempt, delayMs),
  * `restored` (after a loss, with downtimeMs), `failed` (fatal, reason), `closed`, and
  * `checking` (reason: the path stopped answering and a second connection is being made
- * beside it; `connected` follows, with `restored` when the new one took over).
+ * beside it; `connected` follows, with `restored` when the new one took over). A
+ * `connecting` after a failed attempt carries that attempt's `lastError`.
  */
 export function eventsForState(host: string, state: SessionState): CliEvent[] {
   const base = { host, time: new Date().toISOString() };
@@ -15,7 +18,7 @@ export function eventsForState(host: string, state: SessionState): CliEvent[] {
     case 'idle':
       return [];
     case 'connecting':
-      return [{ event: 'connecting', ...base, attempt: state.attempt }];
+      return [{ event: 'connecting', ...base, attempt: state.attempt, ...(state.lastError ? { lastError: state.lastError } : {}) }];
     case 'connected': {
       if (state.checking) return [{ event: 'checking', ...base, reason: state.checking.reason }];
       const connected: CliEvent = { event: 'connected', ...base, rttMs: state.rttMs ?? null };
@@ -25,12 +28,32 @@ export function eventsForState(host: string, state: SessionState): CliEvent[] {
     case 'lost':
       return [{ event: 'lost', ...base, reason: state.reason }];
     case 'waiting':
-      return [{ event: 'waiting', ...base, attempt: state.attempt, delayMs: state.delayMs, lastError: state.lastError }];
+      return [
+        {
+          event: 'waiting',
+          ...base,
+          attempt: state.attempt,
+          delayMs: state.delayMs,
+          lastError: state.lastError,
+          ...(state.cycleMs !== undefined ? { cycleMs: state.cycleMs } : {}),
+        },
+      ];
     case 'failed':
       return [{ event: 'failed', ...base, reason: state.error.message, code: state.error.code }];
     case 'closed':
       return [{ event: 'closed', ...base }];
   }
+}
+
+/** `unconfirmed` (nothing heard within the alive window, with lastHeardMsAgo) and `alive` again. */
+export function eventForLiveness(host: string, liveness: Liveness): CliEvent {
+  const base = { host, time: new Date().toISOString() };
+  return liveness.kind === 'alive' ? { event: 'alive', ...base } : { event: 'unconfirmed', ...base, lastHeardMsAgo: liveness.silentMs };
+}
+
+/** `attempt-failed`: a failed attempt that will be retried, with its cause. */
+export function eventForAttemptFailure(host: string, f: AttemptFailure): CliEvent {
+  return { event: 'attempt-failed', host, time: new Date().toISOString(), attempt: f.attempt, code: f.error.code, reason: f.error.message };
 }
 
 export function writeEvent(e: CliEvent): void {

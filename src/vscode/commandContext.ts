@@ -5,6 +5,7 @@ import type { CommandId } from './commandIds';
 import type { ErrorReporter } from './errorReporter';
 import type { HostManager } from './hostManager';
 import type { HostsTree } from './hostsTree';
+import type { PromptUi } from './prompter';
 import type { Settings } from './settings';
 import type { Terminals } from './terminals';
 
@@ -18,6 +19,8 @@ export interface CommandContext {
   logger: Logger;
   log: vscode.LogOutputChannel;
   configFilePath(): string;
+  /** The window calls for modal questions (tests replace them through setPromptUi). */
+  promptUi(): PromptUi;
 }
 
 /**

@@ -82,6 +82,13 @@ export class Container implements vscode.Disposable {
       this.hosts.onDidChange((e) => {
         const s = e.host.session.state;
         if (e.type === 'state' && s.kind === 'failed') this.errors.sessionFailed(e.host.alias, s.error);
+        // A host that never connected: the first failure of each kind is told, not only logged.
+        if (e.type === 'added') {
+          const host = e.host;
+          host.session.onDidFailAttempt((f) => {
+            if (f.firstOfKind && !f.everConnected) this.errors.attemptFailed(host.alias, f.error, f.attempt);
+          });
+        }
       }),
     );
     this.own(new ContextKeys(this.hosts));
@@ -97,6 +104,7 @@ export class Container implements vscode.Disposable {
       errors: this.errors,
       logger: this.logger,
       log: this.log,
+      promptUi: () => this.prompter.ui,
       configFilePath: () => expandHome(this.settings.current.configFile ?? path.join(os.homedir(), '.ssh', 'config')),
     };
     for (const d of registerSessionCommands(ctx)) this.own(d);
@@ -188,6 +196,14 @@ export class Container implements vscode.Disposable {
           label,
           description: typeof item.description === 'string' ? item.description : undefined,
           contextValue: item.contextValue,
+          id: item.id,
+          collapsible:
+            item.collapsibleState === vscode.TreeItemCollapsibleState.Expanded
+              ? 'expanded'
+              : item.collapsibleState === vscode.TreeItemCollapsibleState.Collapsed
+                ? 'collapsed'
+                : 'none',
+          tooltip: item.tooltip instanceof vscode.MarkdownString ? item.tooltip.value : item.tooltip,
           children: snapshot(child),
         };
       });

@@ -19,6 +19,7 @@ const showLog = 'Show Log';
 const openConfig = 'Open ssh_config';
 const reconnect = 'Reconnect';
 const openKnownHosts = 'Open known_hosts';
+const pauseReconnecting = 'Pause Reconnecting';
 
 /**
  * Shows a fatal failure to the user once (the session never retries it in the background),
@@ -60,6 +61,24 @@ export class ErrorReporter implements vscode.Disposable {
     this.show({ alias, message: `SSH Keepalive: ${alias}: ${error.message}`, actions, location: error.location }, error.message);
   }
 
+  /**
+   * A connect that never succeeded failed in a new way (DNS unreachable, no such host, refused,
+   * timed out, no route): told once per kind, while the session goes on trying in the background.
+   */
+  attemptFailed(alias: string, error: SessionError, attempt: number): void {
+    if (this.reported.has(error)) return;
+    this.reported.add(error);
+    const report: ReportedError = {
+      alias,
+      message: `SSH Keepalive: cannot connect to ${alias} (attempt ${attempt}): ${error.message}. Still trying in the background.`,
+      actions: [pauseReconnecting, showLog],
+      location: error.location,
+    };
+    // The session has already logged this attempt's failure as a warning.
+    this.emitter.fire(report);
+    void vscode.window.showWarningMessage(report.message, ...report.actions).then((choice) => this.act(choice, report));
+  }
+
   /** A bad ssh_config (syntax, bad value): shown with a way to open the file. */
   configError(err: ConfigError, alias?: string): void {
     this.show(
@@ -95,6 +114,9 @@ export class ErrorReporter implements vscode.Disposable {
           break;
         case reconnect:
           await vscode.commands.executeCommand(CommandId.reconnect, report.alias);
+          break;
+        case pauseReconnecting:
+          await vscode.commands.executeCommand(CommandId.pauseReconnecting, report.alias);
           break;
         case openConfig: {
           const where = configErr && configLocation(configErr);

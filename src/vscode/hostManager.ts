@@ -9,6 +9,7 @@ import { prefixed, type Logger } from '../core/base/logger';
 import { listHosts, resolveHost, type HostListEntry } from '../core/config/sshConfig';
 import type { ResolvedHost } from '../core/config/types';
 import type { Forward } from '../core/forward/types';
+import { describeLearned, IntervalLearner } from '../core/liveness/intervalLearner';
 import type { Prompter } from '../core/session/prompter';
 import { sessionOptionsFor } from '../core/session/session';
 import type { ForwardRequest } from './forwardInput';
@@ -34,6 +35,9 @@ export class HostManager implements Disposable {
   private readonly hosts = new Map<string, { host: HostSession; subs: Disposable }>();
   private readonly emitter = new Emitter<HostEvent>();
   readonly onDidChange: Event<HostEvent> = this.emitter.event;
+
+  /** One per window: what a network's NAT tolerates is the same for every host behind it. */
+  private readonly intervalLearner = new IntervalLearner();
 
   constructor(private readonly deps: HostManagerDeps) {}
 
@@ -75,9 +79,19 @@ export class HostManager implements Disposable {
     const host = new HostSession(
       resolved,
       options,
-      { prompter: this.deps.prompter, logger, onDidWake: this.deps.onDidWake, onDidChangeNetwork: this.deps.onDidChangeNetwork },
+      {
+        prompter: this.deps.prompter,
+        logger,
+        onDidWake: this.deps.onDidWake,
+        onDidChangeNetwork: this.deps.onDidChangeNetwork,
+        intervalLearner: this.intervalLearner,
+      },
       logger,
       this.deps.keeperOptions?.(alias),
+      () => {
+        const learned = this.intervalLearner.learned;
+        return learned && describeLearned(learned);
+      },
     );
     const subs = new DisposableStore();
     subs.add(host.onDidChange((type) => this.emitter.fire({ type, host })));

@@ -10,13 +10,14 @@ import type { ResolvedHost } from '../core/config/types';
 import { ForwardRegistry } from '../core/forward/registry';
 import type { Forward } from '../core/forward/types';
 import { KeeperLink, type KeeperLinkOptions } from '../core/keeper/keeperLink';
+import { LivenessWatcher } from '../core/liveness/livenessWatcher';
 import { Session, type SessionDeps, type SessionOptions } from '../core/session/session';
 import type { KeptShell } from '../core/shell/keptShell';
 import type { ForwardRequest } from './forwardInput';
 import { OutageHistory } from './outageHistory';
 import type { HostStatusInput } from './statusText';
 
-export type HostChange = 'state' | 'probe' | 'forwards' | 'terminals';
+export type HostChange = 'state' | 'probe' | 'forwards' | 'terminals' | 'liveness';
 
 /** Where the keeper's options come from (the secret lives in SecretStorage: async); undefined: turned off. */
 export type KeeperOptionsSource = () => Promise<KeeperLinkOptions | undefined>;
@@ -34,6 +35,7 @@ export class HostSession implements Disposable {
   private keeperLink: Promise<KeeperLink | undefined> | undefined;
   private keeperNow: KeeperLink | undefined;
   private readonly shells = new Set<KeptShell>();
+  readonly liveness: LivenessWatcher;
 
   constructor(
     readonly host: ResolvedHost,
@@ -41,6 +43,8 @@ export class HostSession implements Disposable {
     deps: SessionDeps,
     private readonly logger: Logger,
     private readonly keeperOptions?: KeeperOptionsSource,
+    /** What was learned about this network's idle timeout, in words (shown when it lowered the interval). */
+    private readonly learned?: () => string | undefined,
   ) {
     this.session = new Session(host, options, deps);
     this.forwards = new ForwardRegistry(this.session, logger);
@@ -55,6 +59,9 @@ export class HostSession implements Disposable {
       }),
     );
     this.disposables.add(this.session.onDidProbe(() => this.emitter.fire('probe')));
+    // Silence past the alive window is probed at once while a terminal or a forwarded connection is in use.
+    this.liveness = this.disposables.add(new LivenessWatcher(this.session, { inUse: () => this.inUse }));
+    this.disposables.add(this.liveness.onDidChange(() => this.emitter.fire('liveness')));
     this.disposables.add(
       this.forwards.onDidChange((e) => {
         if (e.type === 'removed') this.origins.delete(e.forward.id);
@@ -136,6 +143,16 @@ export class HostSession implements Disposable {
     };
   }
 
+  /** A terminal is open, or a forward has a connection open. */
+  get inUse(): boolean {
+    return this.shells.size > 0 || this.forwards.list().some((f) => f.counters.openConnections > 0);
+  }
+
+  /** Open terminals on this host (their remote shells end on Disconnect unless kept). */
+  get shellCount(): number {
+    return this.shells.size;
+  }
+
   /** This window's session at the host's keeper, once the keeper is in use. */
   get keeperSessionId(): string | undefined {
     return this.keeperNow?.sessionId;
@@ -171,7 +188,11 @@ export class HostSession implements Disposable {
       state: this.session.state,
       rttMs: this.session.rttMs,
       lastContact: this.session.lastContact,
-      keepalive: { intervalMs: this.session.options.keepalive.intervalMs, countMax: this.session.options.keepalive.countMax },
+      keepalive: {
+        intervalMs: this.session.keepaliveIntervalMs,
+        countMax: this.session.options.keepalive.countMax,
+        learned: this.session.keepaliveIntervalMs < this.session.options.keepalive.intervalMs ? this.learned?.() : undefined,
+      },
       startedAt: this.startedAt,
       outages: this.history.outages,
       now,

@@ -21,6 +21,7 @@ export type HostsNode =
 const stateIcons: Record<string, vscode.ThemeIcon> = {
   connected: new vscode.ThemeIcon('pulse', new vscode.ThemeColor('testing.iconPassed')),
   slow: new vscode.ThemeIcon('pulse', new vscode.ThemeColor('list.warningForeground')),
+  unconfirmed: new vscode.ThemeIcon('question', new vscode.ThemeColor('list.warningForeground')),
   reconnecting: new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('list.warningForeground')),
   connecting: new vscode.ThemeIcon('sync~spin'),
   failed: new vscode.ThemeIcon('error', new vscode.ThemeColor('list.errorForeground')),
@@ -41,6 +42,8 @@ export class HostsTree implements vscode.TreeDataProvider<HostsNode>, vscode.Dis
   private configProblem: string | undefined;
   private counterTimer: NodeJS.Timeout | undefined;
   private refreshPending: NodeJS.Timeout | undefined;
+  /** Per host: whether it showed children last time, and how often they appeared afresh. */
+  private readonly expansions = new Map<string, { had: boolean; generation: number }>();
 
   constructor(
     viewId: string,
@@ -140,10 +143,17 @@ export class HostsTree implements vscode.TreeDataProvider<HostsNode>, vscode.Dis
     const host = this.hosts.get(alias);
     const hasChildren = !!host && (host.forwards.list().length > 0 || this.terminals.forHost(alias).length > 0);
     const item = new vscode.TreeItem(alias, hasChildren ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
-    item.id = `host:${alias}`;
+    // VS Code keeps an item's collapsed state by id: when children appear afresh (forwards
+    // restored by Connect after a Disconnect) a new id makes the host open, so they show.
+    const seen = this.expansions.get(alias) ?? { had: false, generation: 0 };
+    if (hasChildren && !seen.had) seen.generation++;
+    seen.had = hasChildren;
+    this.expansions.set(alias, seen);
+    item.id = seen.generation > 0 ? `host:${alias}:${seen.generation}` : `host:${alias}`;
     if (!host || host.isClosed) {
       const target = entry ? `${entry.user ? `${entry.user}@` : ''}${entry.hostName ?? alias}${entry.port && entry.port !== 22 ? `:${entry.port}` : ''}` : '';
-      item.description = target ? `${target} · not connected` : 'not connected';
+      // The target is in the tooltip: the description must fit the default sidebar width.
+      item.description = 'not connected';
       item.iconPath = stateIcons.idle;
       item.contextValue = 'host.disconnected';
       item.tooltip = `${alias}${target ? ` (${target})` : ''}: not connected${entry ? `\nfrom ${entry.file}` : ''}`;
@@ -152,7 +162,7 @@ export class HostsTree implements vscode.TreeDataProvider<HostsNode>, vscode.Dis
     }
     const input = host.statusInput(Date.now(), this.settings.current.slowRttMs);
     const status = hostStatus(input);
-    item.description = stateSummary(input);
+    item.description = stateSummary(input, true);
     item.iconPath = stateIcons[iconKey(status.stateLabel, host)] ?? stateIcons.idle;
     item.contextValue = `host.${contextState(host)}`;
     const md = new vscode.MarkdownString(hostTooltip(input));
@@ -187,8 +197,10 @@ export class HostsTree implements vscode.TreeDataProvider<HostsNode>, vscode.Dis
     const item = new vscode.TreeItem(forward.label, vscode.TreeItemCollapsibleState.None);
     item.id = `forward:${alias}:${forward.id}`;
     const state = forwardDescription(forward.state, forward.counters);
-    // With port 0 the label says "0": the address is what the user needs.
-    item.description = forward.address && forward.state.kind !== 'failed' ? `${forward.address} · ${state}` : state;
+    // With port 0 the label says "0": then the address is what the user needs; otherwise it is
+    // in the tooltip, so that the description fits the default sidebar width.
+    const portZero = /(^|[\s:])0(:|$)/.test(forward.label);
+    item.description = portZero && forward.address && forward.state.kind !== 'failed' ? `${forward.address} · ${state}` : state;
     const icon = forward.kind === 'local' ? 'arrow-right' : forward.kind === 'remote' ? 'arrow-left' : 'globe';
     item.iconPath = new vscode.ThemeIcon(
       forward.state.kind === 'failed' ? 'warning' : icon,

@@ -74,7 +74,8 @@ export async function pickSession(sessions: HostSession[], placeHolder: string, 
     void vscode.window.showInformationMessage('SSH Keepalive: no host is connected.');
     return undefined;
   }
-  if (sessions.length === 1 && !allLabel) return sessions[0].alias;
+  // One host: acting on it is the only sensible answer, so nobody is asked.
+  if (sessions.length === 1) return sessions[0].alias;
   type Item = vscode.QuickPickItem & { alias: string };
   const items: Item[] = sessions.map((h) => ({
     alias: h.alias,

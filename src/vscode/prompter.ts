@@ -45,7 +45,7 @@ export class VsCodePrompter implements Prompter {
     this.override = ui;
   }
 
-  private get ui(): PromptUi {
+  get ui(): PromptUi {
     return { ...windowPromptUi, ...this.override };
   }
 

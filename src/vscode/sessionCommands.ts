@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { CommandId } from './commandIds';
 import { aliasFrom, registerCommand, type CommandContext } from './commandContext';
 import { openFileAt } from './errorReporter';
+import { disconnectButton, disconnectQuestion, keepShellsButton, leftRunningNote } from './disconnectText';
 import type { HostSession } from './hostSession';
 import { pickConfiguredHost, pickSession } from './pickers';
 
@@ -46,11 +47,35 @@ export function registerSessionCommands(ctx: CommandContext): vscode.Disposable[
       const alias = aliasFrom(arg) ?? (await pickSession(liveSessions(ctx), 'Host to disconnect', 'All Hosts'));
       if (!alias) return false;
       const aliases = alias === 'all' ? liveSessions(ctx).map((h) => h.alias) : [alias];
+      // The user's running shells end with a Disconnect: ask first, and offer to keep them.
+      const keeping = aliases.flatMap((a) => ctx.terminals.forHost(a).map(({ pty }) => pty.keeping));
+      const question = disconnectQuestion(aliases, keeping);
+      let keepShells = false;
+      if (question) {
+        const choice = await ctx.promptUi().modalWarning(question.message, question.detail, ...question.buttons);
+        if (choice !== disconnectButton && choice !== keepShellsButton) return false;
+        keepShells = choice === keepShellsButton;
+      }
       for (const a of aliases) {
+        // During an outage nothing on the server can be ended: say what may be left and how to end it.
+        const unreachable = ctx.hosts.get(a)?.session.state.kind !== 'connected';
+        const note =
+          !keepShells &&
+          unreachable &&
+          leftRunningNote(
+            a,
+            ctx.terminals.forHost(a).map(({ pty }) => pty.keeping),
+            ctx.settings.current.keeperIdleHours,
+          );
+        if (note) {
+          ctx.logger.warn(`[${a}] ${note}`);
+          void vscode.window.showWarningMessage(`SSH Keepalive: ${note}`);
+        }
         // Terminals first: their tmux sessions are ended while the connection still exists.
-        await ctx.terminals.closeHost(a);
-        // Then the session keeper, with whatever it still runs for this machine.
-        await ctx.hosts.get(a)?.shutdownKeeper();
+        await ctx.terminals.closeHost(a, keepShells);
+        // Then the session keeper, with whatever it still runs for this machine (kept when asked).
+        if (keepShells) ctx.logger.info(`[${a}] disconnected; the shells stay on the server (tmux or the session keeper)`);
+        else await ctx.hosts.get(a)?.shutdownKeeper();
         ctx.hosts.disconnect(a);
         ctx.logger.info(`[${a}] disconnected by the user`);
       }

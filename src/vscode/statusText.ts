@@ -3,6 +3,7 @@
  * VS Code's git extension does). Pure: no 'vscode' import, unit-tested in plain node; the
  * status bar, the tree and the tests all read what these functions return.
  */
+import { type Liveness, livenessOf } from '../core/liveness/liveness';
 import type { SessionState } from '../core/session/state';
 import { escapeMarkdown, formatClock, formatDuration, formatRtt, secondsLeft } from './format';
 import type { Outage } from './outageHistory';
@@ -16,7 +17,8 @@ export interface HostStatusInput {
   rttMs?: number;
   /** Epoch ms of the last packet from the server. */
   lastContact?: number;
-  keepalive: { intervalMs: number; countMax: number };
+  /** `learned`: why the interval is lower than configured (this network's idle timeout). */
+  keepalive: { intervalMs: number; countMax: number; learned?: string };
   /** Epoch ms when the session was started (for "session age"). */
   startedAt?: number;
   outages: readonly Outage[];
@@ -42,7 +44,7 @@ export interface HostStatus {
   /** Status bar text with codicons, e.g. "$(pulse) web 12 ms". */
   text: string;
   severity: StatusSeverity;
-  /** A short word for the state: connected, slow, reconnecting, failed... */
+  /** A short word for the state: connected, slow, unconfirmed, connecting, reconnecting, failed... */
   stateLabel: string;
   /** Read by screen readers instead of the codicon text. */
   accessibilityLabel: string;
@@ -53,6 +55,51 @@ export interface HostStatus {
 function rttOf(input: HostStatusInput): number | undefined {
   if (input.state.kind !== 'connected' || input.state.checking) return undefined;
   return input.rttMs ?? input.state.rttMs;
+}
+
+/** Alive or unconfirmed, by the one rule in core (liveness.ts). */
+export function livenessOfInput(input: HostStatusInput): Liveness {
+  if (input.state.kind !== 'connected') return { kind: 'alive' };
+  return livenessOf(input.lastContact, input.now, input.keepalive.intervalMs, rttOf(input));
+}
+
+/** "1 second", "5 seconds". */
+export function plural(n: number, unit: string): string {
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+}
+
+/** Below this a countdown would only flicker: the cadence is shown instead. */
+const COUNTDOWN_MIN_MS = 2000;
+
+type Retrying = Extract<SessionState, { kind: 'waiting' } | { kind: 'connecting' }>;
+
+/** True while a connection that was up is being restored; false for a host that never connected. */
+function isOutage(input: HostStatusInput): boolean {
+  return input.outages[0] !== undefined && input.outages[0].end === undefined;
+}
+
+/** How attempts are going: the cause of the last failure and the real cadence, or a countdown. */
+function retryFacts(input: HostStatusInput, state: Retrying): { cause?: string; countdownS?: number; everyS?: number } {
+  if (state.kind === 'connecting') return { cause: state.lastError };
+  if (state.delayMs >= COUNTDOWN_MIN_MS) return { cause: state.lastError, countdownS: secondsLeft(state.until, input.now) };
+  return { cause: state.lastError, everyS: Math.max(1, Math.round((state.cycleMs ?? state.delayMs) / 1000)) };
+}
+
+function retryStatus(input: HostStatusInput, state: Retrying): HostStatus {
+  const { alias } = input;
+  const outage = isOutage(input);
+  const { cause, countdownS, everyS } = retryFacts(input, state);
+  const what = outage ? `connection lost, reconnecting (attempt ${state.attempt})` : `connecting (attempt ${state.attempt})`;
+  const when =
+    countdownS !== undefined ? `, next attempt in ${plural(countdownS, 'second')}` : everyS !== undefined ? `, retrying every ${plural(everyS, 'second')}` : '';
+  return {
+    text: countdownS !== undefined ? `$(sync~spin) ${alias} ${countdownS} s` : `$(sync~spin) ${alias}`,
+    // A first connect is not an outage; it gets the warning colour once an attempt failed.
+    severity: outage || cause !== undefined ? 'warning' : 'normal',
+    stateLabel: outage ? 'reconnecting' : 'connecting',
+    accessibilityLabel: `SSH host ${alias}: ${what}${cause ? `: ${cause}` : ''}${when}`,
+    ticking: countdownS !== undefined,
+  };
 }
 
 /** The one function that turns a host's state into what the status bar shows. */
@@ -71,6 +118,18 @@ export function hostStatus(input: HostStatusInput): HostStatus {
           ticking: true,
         };
       }
+      const live = livenessOfInput(input);
+      if (live.kind === 'unconfirmed') {
+        const agoS = Math.floor(live.silentMs / 1000);
+        // The last RTT is not shown: it describes a path that may no longer exist.
+        return {
+          text: `$(question) ${alias} silent ${agoS} s`,
+          severity: 'warning',
+          stateLabel: 'unconfirmed',
+          accessibilityLabel: `SSH host ${alias}: unconfirmed, last heard ${plural(agoS, 'second')} ago`,
+          ticking: true,
+        };
+      }
       const rtt = rttOf(input);
       const slow = rtt !== undefined && rtt > input.slowRttMs;
       return {
@@ -78,19 +137,13 @@ export function hostStatus(input: HostStatusInput): HostStatus {
         severity: slow ? 'warning' : 'normal',
         stateLabel: slow ? 'slow' : 'connected',
         accessibilityLabel: `SSH host ${alias}: connected` + (rtt === undefined ? '' : `, round trip ${Math.round(rtt)} milliseconds`) + (slow ? ', slow' : ''),
+        // The text holds still; the status bar still re-renders the tooltip each second.
         ticking: false,
       };
     }
-    case 'waiting': {
-      const left = secondsLeft(state.until, input.now);
-      return {
-        text: `$(sync~spin) ${alias} ${left} s`,
-        severity: 'warning',
-        stateLabel: 'reconnecting',
-        accessibilityLabel: `SSH host ${alias}: connection lost, next attempt in ${left} seconds`,
-        ticking: true,
-      };
-    }
+    case 'waiting':
+    case 'connecting':
+      return retryStatus(input, state);
     case 'lost':
       return {
         text: `$(sync~spin) ${alias}`,
@@ -99,17 +152,6 @@ export function hostStatus(input: HostStatusInput): HostStatus {
         accessibilityLabel: `SSH host ${alias}: connection lost, reconnecting`,
         ticking: false,
       };
-    case 'connecting': {
-      // A first connect is not an outage; only a reconnect gets the warning colour.
-      const outage = input.outages[0] !== undefined && input.outages[0].end === undefined;
-      return {
-        text: `$(sync~spin) ${alias}`,
-        severity: outage ? 'warning' : 'normal',
-        stateLabel: outage ? 'reconnecting' : 'connecting',
-        accessibilityLabel: `SSH host ${alias}: ${outage ? 'reconnecting' : 'connecting'}, attempt ${state.attempt}`,
-        ticking: false,
-      };
-    }
     case 'failed':
       return {
         text: `$(error) ${alias}`,
@@ -137,22 +179,37 @@ export function hostStatus(input: HostStatusInput): HostStatus {
   }
 }
 
-/** One line about the state for the tooltip and the tree's description. */
-export function stateSummary(input: HostStatusInput): string {
-  const { state, now } = input;
+/**
+ * One line about the state for the tooltip (full) and the tree's description (`short`: the
+ * cause of a failing attempt is left to the tooltip, so the description fits the sidebar).
+ */
+export function stateSummary(input: HostStatusInput, short = false): string {
+  const { state } = input;
   switch (state.kind) {
     case 'connected': {
       if (state.checking) return 'not answering; checking with a second connection (kept shells and streams wait, nothing is cut)';
+      const live = livenessOfInput(input);
+      if (live.kind === 'unconfirmed') return `unconfirmed, last heard ${formatDuration(Math.floor(live.silentMs / 1000) * 1000)} ago`;
       const rtt = rttOf(input);
       const slow = rtt !== undefined && rtt > input.slowRttMs;
       return rtt === undefined ? 'connected' : `connected, ${formatRtt(rtt)}${slow ? ' (slow)' : ''}`;
     }
     case 'waiting':
-      return `reconnecting: attempt ${state.attempt} in ${secondsLeft(state.until, now)} s`;
+    case 'connecting': {
+      const outage = isOutage(input);
+      const { cause, countdownS, everyS } = retryFacts(input, state);
+      const head = outage ? `reconnecting (attempt ${state.attempt})` : `connecting (attempt ${state.attempt})`;
+      if (short) return countdownS !== undefined ? `${head}, next in ${countdownS} s` : head;
+      const when =
+        countdownS !== undefined
+          ? `; next attempt in ${plural(countdownS, 'second')}`
+          : everyS !== undefined
+            ? `; retrying every ${plural(everyS, 'second')}`
+            : '';
+      return `${head}${cause ? `: ${cause}` : ''}${when}`;
+    }
     case 'lost':
       return 'connection lost, reconnecting';
-    case 'connecting':
-      return state.attempt > 1 ? `connecting (attempt ${state.attempt})` : 'connecting';
     case 'failed':
       return 'failed';
     case 'idle':
@@ -171,23 +228,27 @@ export function hostTooltip(input: HostStatusInput): string {
   const row = (name: string, value: string) => lines.push(`- ${name}: ${value}`);
   row('State', escapeMarkdown(stateSummary(input)));
   if (state.kind === 'failed') row('Reason', escapeMarkdown(state.error.message));
-  if (state.kind === 'waiting') row('Last error', escapeMarkdown(state.lastError));
   if (state.kind === 'lost') row('Cause', escapeMarkdown(state.reason));
   if (state.kind === 'connected' && state.checking) row('Since', `${formatClock(state.checking.since)}: ${escapeMarkdown(state.checking.reason)}`);
   const rtt = rttOf(input);
-  if (rtt !== undefined) row('Round trip', formatRtt(rtt));
+  const live = livenessOfInput(input);
+  if (rtt !== undefined) {
+    if (live.kind === 'alive') row('Round trip', formatRtt(rtt));
+    else row('Last round trip', `${formatRtt(rtt)} (measured before the silence; not current)`);
+  }
   if (input.lastContact !== undefined && state.kind !== 'idle' && state.kind !== 'closed') {
-    // The clock time stays true while a tooltip is on screen; "ago" is as of rendering.
-    const ago = now - input.lastContact < 1000 ? 'just now' : `${formatDuration(now - input.lastContact)} ago`;
+    // Re-rendered every second while connected, so "ago" counts on while the tooltip is shown.
+    const ago = now - input.lastContact < 1000 ? 'just now' : `${formatDuration(Math.floor((now - input.lastContact) / 1000) * 1000)} ago`;
     row('Last contact', `${formatClock(input.lastContact)} (${ago})`);
   }
   const { intervalMs, countMax } = input.keepalive;
   row('Keepalive', intervalMs > 0 ? `every ${formatDuration(intervalMs)}, dead after ${countMax} missed` : 'off (demand probes only)');
+  if (input.keepalive.learned) row('Learned', escapeMarkdown(input.keepalive.learned));
   if (state.kind === 'connected') {
-    row('Connected for', formatDuration(now - state.since));
+    row('Connected for', formatDuration(Math.floor((now - state.since) / 1000) * 1000));
     if (state.restoredAfterMs !== undefined) row('Last restore took', formatDuration(state.restoredAfterMs));
   }
-  if (input.startedAt !== undefined && state.kind !== 'closed') row('Session age', formatDuration(now - input.startedAt));
+  if (input.startedAt !== undefined && state.kind !== 'closed') row('Session age', formatDuration(Math.floor((now - input.startedAt) / 1000) * 1000));
   if (input.terminals) {
     row('Terminals', escapeMarkdown(terminalsSummary(input.terminals)));
     if (input.terminals.keeper) row('Session keeper', escapeMarkdown(input.terminals.keeper));
@@ -212,12 +273,16 @@ const severityRank: Record<StatusSeverity, number> = { normal: 0, warning: 1, er
  */
 export function aggregateStatus(inputs: readonly HostStatusInput[]): HostStatus & { tooltip: string } {
   const each = inputs.map((i) => ({ input: i, status: hostStatus(i) }));
-  const up = each.filter((e) => e.input.state.kind === 'connected').length;
+  const up = each.filter((e) => e.input.state.kind === 'connected' && e.status.stateLabel !== 'unconfirmed').length;
+  const unconfirmed = each.filter((e) => e.status.stateLabel === 'unconfirmed').length;
   const failed = each.filter((e) => e.status.severity === 'error').length;
   const reconnecting = each.filter((e) => e.status.stateLabel === 'reconnecting').length;
+  const connecting = each.filter((e) => e.status.stateLabel === 'connecting').length;
   const severity = each.reduce<StatusSeverity>((w, e) => (severityRank[e.status.severity] > severityRank[w] ? e.status.severity : w), 'normal');
-  const icon = failed > 0 ? '$(error)' : reconnecting > 0 ? '$(sync~spin)' : '$(pulse)';
+  const icon = failed > 0 ? '$(error)' : reconnecting + connecting > 0 ? '$(sync~spin)' : unconfirmed > 0 ? '$(question)' : '$(pulse)';
   const parts = [`${up}/${inputs.length} hosts`];
+  if (unconfirmed) parts.push(`${unconfirmed} unconfirmed`);
+  if (connecting) parts.push(`${connecting} connecting`);
   if (reconnecting) parts.push(`${reconnecting} reconnecting`);
   if (failed) parts.push(`${failed} failed`);
   const tooltip = ['**SSH Keepalive**', '', ...each.map((e) => `- ${escapeMarkdown(e.input.alias)}: ${escapeMarkdown(stateSummary(e.input))}`)].join('\n');
@@ -227,9 +292,11 @@ export function aggregateStatus(inputs: readonly HostStatusInput[]): HostStatus 
     stateLabel: severity === 'error' ? 'failed' : severity === 'warning' ? 'degraded' : 'connected',
     accessibilityLabel:
       `SSH Keepalive: ${up} of ${inputs.length} hosts connected` +
+      (unconfirmed ? `, ${unconfirmed} unconfirmed` : '') +
+      (connecting ? `, ${connecting} connecting` : '') +
       (reconnecting ? `, ${reconnecting} reconnecting` : '') +
       (failed ? `, ${failed} failed` : ''),
-    ticking: false,
+    ticking: each.some((e) => e.status.ticking),
     tooltip,
   };
 }

@@ -87,9 +87,10 @@ export class Terminals implements vscode.Disposable {
   }
 
   /** Closes a host's terminals, ending their tmux sessions while the connection still exists. */
-  async closeHost(alias: string): Promise<void> {
+  /** `keepShells`: shells kept by tmux or the keeper stay running on the server (Disconnect and Keep Shells). */
+  async closeHost(alias: string, keepShells = false): Promise<void> {
     const mine = this.forHost(alias);
-    await Promise.all(mine.map(({ pty }) => withTimeout(pty.shutdown({ keepRemote: false }), 3000)));
+    await Promise.all(mine.map(({ pty }) => withTimeout(pty.shutdown({ keepRemote: keepShells && pty.keeping !== 'none' }), 3000)));
     for (const { terminal } of mine) terminal?.dispose();
   }
 

@@ -10,6 +10,10 @@ export interface TreeSnapshot {
   label: string;
   description: string | undefined;
   contextValue: string | undefined;
+  id?: string;
+  /** The state the item is given (open, closed, or no children). */
+  collapsible?: 'expanded' | 'collapsed' | 'none';
+  tooltip?: string;
   children: TreeSnapshot[];
 }
 

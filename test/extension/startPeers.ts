@@ -11,6 +11,7 @@
  *   changedkey known_hosts holds another key for the server (must be refused)
  *   locked     direct, with a passphrase-protected key (a copy, so a test can change its passphrase)
  *   labfwd     direct, with a LocalForward (on a free port: ssh refuses port 0 there) to the HTTP server below
+ *   nosshd     a port nothing listens on (every attempt refused: a host that never connects)
  *   broken     a bad Port value (resolving it is a ConfigError)
  * an HTTP server on loopback that answers every GET with `httpBody`,
  * plus a second config file that cannot be parsed at all.
@@ -60,6 +61,8 @@ async function start(): Promise<Peers> {
   const web = await startWebServer(() => httpBody);
   const httpPort = web.port;
   const labfwdPort = await freePort();
+  // Nothing listens there: every attempt is refused (a host that never connects).
+  const nosshdPort = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sshka-ext-peers-'));
   const hostKeyLine = (port: number) => `[${sshd.host}]:${port} ${sshd.hostKeyPublicLine}`;
 
@@ -130,6 +133,11 @@ async function start(): Promise<Peers> {
       `  HostName ${sshd.host}`,
       `  Port ${sshd.port}`,
       `  LocalForward ${labfwdPort} 127.0.0.1:${httpPort}`,
+      ...common(knownHosts, 'yes'),
+      '',
+      'Host nosshd',
+      `  HostName ${sshd.host}`,
+      `  Port ${nosshdPort}`,
       ...common(knownHosts, 'yes'),
       '',
       'Host broken',

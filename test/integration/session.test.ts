@@ -132,6 +132,21 @@ describe('against a real OpenSSH sshd', () => {
     const onlyCfg = join(sshd!.dir, 'agent_only_config');
     writeFileSync(onlyCfg, base + `\nHost *\n  IdentityAgent ${sock}\n  IdentityFile ${other}\n`);
     await assert.rejects(within(session(sshd!.alias, onlyCfg).start(), 15_000, 'the session to give up'), (e: SessionError) => e.code === 'auth-failed');
+
+    // Issue 14: a refusal names the agent's keys that were offered (comment and fingerprint), as ssh -v does.
+    const agentEnv = { ...process.env, SSH_AUTH_SOCK: sock };
+    execFileSync('ssh-add', ['-D'], { env: agentEnv, stdio: 'ignore' });
+    const stranger = join(sshd!.dir, 'stranger_agent_key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'stranger@agent', '-f', stranger]);
+    execFileSync('ssh-add', [stranger], { env: agentEnv, stdio: 'ignore' });
+    const fingerprint = execFileSync('ssh-keygen', ['-lf', `${stranger}.pub`], { encoding: 'utf8' }).split(' ')[1];
+    const refused = await within(session(sshd!.alias, agentCfg).start(), 15_000, 'the session to give up').then(
+      () => assert.fail('connected with a key the server does not know'),
+      (e: SessionError) => e,
+    );
+    assert.equal(refused.code, 'auth-failed');
+    assert.ok(refused.message.includes(`refused by the server: agent ${sock}: "stranger@agent" ssh-ed25519 ${fingerprint}`), refused.message);
+    assert.match(refused.message, /the server accepts: [^;]*publickey/);
   });
 
   test('authentication failure is fatal: zero retries', async (t) => {

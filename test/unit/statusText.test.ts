@@ -133,7 +133,12 @@ test('tooltip escapes markdown from server-supplied text', () => {
 test('stateSummary for the tree', () => {
   assert.equal(stateSummary(input({ kind: 'idle' })), 'not connected');
   assert.equal(stateSummary(input({ kind: 'connected', since: now, rttMs: 500 })), 'connected, 500 ms (slow)');
-  assert.equal(stateSummary(input({ kind: 'waiting', attempt: 2, delayMs: 1000, until: now + 1000, lastError: 'x' })), 'reconnecting: attempt 2 in 1 s');
+  // A host that never connected is connecting, with the cause and the real cadence (not a 1 s countdown).
+  assert.equal(
+    stateSummary(input({ kind: 'waiting', attempt: 2, delayMs: 1000, until: now + 1000, lastError: 'x' })),
+    'connecting (attempt 2): x; retrying every 1 second',
+  );
+  assert.equal(stateSummary(input({ kind: 'waiting', attempt: 2, delayMs: 1000, until: now + 1000, lastError: 'x' }), true), 'connecting (attempt 2)');
 });
 
 test('aggregate: counts, worst severity, per-host tooltip lines', () => {
@@ -143,7 +148,7 @@ test('aggregate: counts, worst severity, per-host tooltip lines', () => {
     input({ kind: 'failed', error: new SessionError('auth-failed', 'no'), at: now }, { alias: 'c' }),
     input({ kind: 'connected', since: now, rttMs: 5 }, { alias: 'd' }),
   ]);
-  assert.equal(a.text, '$(error) 2/4 hosts, 1 reconnecting, 1 failed');
+  assert.equal(a.text, '$(error) 2/4 hosts, 1 connecting, 1 failed');
   assert.equal(a.severity, 'error');
   assert.match(a.tooltip, /- c: failed/);
   const ok = aggregateStatus([
@@ -152,4 +157,62 @@ test('aggregate: counts, worst severity, per-host tooltip lines', () => {
   ]);
   assert.equal(ok.text, '$(pulse) 2/2 hosts');
   assert.equal(ok.severity, 'normal');
+});
+
+test('a host that never connected: "connecting (attempt N): <cause>", never "connection lost"', () => {
+  const cause = 'cannot resolve typo: DNS is unreachable or not answering (EAI_AGAIN)';
+  // Each attempt took 5 s (DNS timeout), then 300 ms of delay: the cadence is 5 s, not a 1 s countdown.
+  const i = input({ kind: 'waiting', attempt: 27, delayMs: 300, until: now + 300, lastError: cause, cycleMs: 5300 });
+  const s = hostStatus(i);
+  assert.equal(s.text, '$(sync~spin) web');
+  assert.equal(s.ticking, false);
+  assert.equal(s.stateLabel, 'connecting');
+  assert.equal(s.severity, 'warning');
+  assert.equal(s.accessibilityLabel, `SSH host web: connecting (attempt 27): ${cause}, retrying every 5 seconds`);
+  assert.doesNotMatch(s.accessibilityLabel, /connection lost|1 seconds/);
+  assert.match(hostTooltip(i), /State: connecting \\\(attempt 27\\\): cannot resolve typo: DNS is unreachable .*; retrying every 5 seconds/);
+  const during = hostStatus(input({ kind: 'connecting', attempt: 28, since: now, lastError: cause }));
+  assert.equal(during.accessibilityLabel, `SSH host web: connecting (attempt 28): ${cause}`);
+  assert.equal(during.severity, 'warning');
+});
+
+test('a long backoff counts down, in good grammar', () => {
+  const one = hostStatus(
+    input({ kind: 'waiting', attempt: 3, delayMs: 4000, until: now + 900, lastError: 'refused' }, { outages: [{ start: now - 9000, cause: 'reset' }] }),
+  );
+  assert.equal(one.text, '$(sync~spin) web 1 s');
+  assert.match(one.accessibilityLabel, /connection lost, reconnecting \(attempt 3\): refused, next attempt in 1 second$/);
+});
+
+test('alive only while heard within interval + a few RTTs; then unconfirmed, without the stale RTT', () => {
+  const state: SessionState = { kind: 'connected', since: now - 60_000, rttMs: 2.4 };
+  const alive = hostStatus(input(state, { lastContact: now - 15_900 }));
+  assert.equal(alive.text, '$(pulse) web 2.4 ms');
+  assert.equal(alive.stateLabel, 'connected');
+  const i = input(state, { lastContact: now - 23_400 });
+  const s = hostStatus(i);
+  assert.equal(s.text, '$(question) web silent 23 s');
+  assert.equal(s.stateLabel, 'unconfirmed');
+  assert.equal(s.severity, 'warning');
+  assert.equal(s.ticking, true);
+  assert.equal(s.accessibilityLabel, 'SSH host web: unconfirmed, last heard 23 seconds ago');
+  assert.doesNotMatch(s.text + s.accessibilityLabel, /2\.4/);
+  const md = hostTooltip(i);
+  assert.match(md, /State: unconfirmed, last heard 23 s ago/);
+  assert.doesNotMatch(md, /- Round trip:/);
+  assert.match(md, /Last round trip: 2\.4 ms \(measured before the silence; not current\)/);
+  assert.equal(stateSummary(i), 'unconfirmed, last heard 23 s ago');
+  // Counts on live: one second later the tooltip says so.
+  assert.match(hostTooltip({ ...i, now: now + 1000 }), /last heard 24 s ago/);
+});
+
+test('a keepalive interval learned from this network is shown with why', () => {
+  const md = hostTooltip(
+    input(
+      { kind: 'connected', since: now, rttMs: 2 },
+      { keepalive: { intervalMs: 3750, countMax: 3, learned: 'this network drops idle connections after at most 15 s; keepalive every 3.8 s' } },
+    ),
+  );
+  assert.match(md, /Keepalive: every 3 s, dead after 3 missed/);
+  assert.match(md, /Learned: this network drops idle connections after at most 15 s; keepalive every 3\\.8 s/);
 });

@@ -173,6 +173,15 @@ export class Keepalive implements Disposable {
     return reply ? reply.then((rtt) => rtt !== undefined) : Promise.resolve(false);
   }
 
+  /**
+   * How long the path had been silent when the oldest unanswered probe went out (undefined
+   * when none is unanswered): after a death, the silence that this path did not survive.
+   */
+  get silenceBeforeUnansweredMs(): number | undefined {
+    if (this.outstandingSince === undefined || this.lastReceived >= this.outstandingSince) return undefined;
+    return this.outstandingSince - this.lastReceived;
+  }
+
   /** True when data arrived within `quietMs`: no need to probe before a user action. */
   get recentlyHeard(): boolean {
     return this.clock.now() - this.lastReceived < this.options.quietMs;

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import type { AnyAuthMethod, AuthHandlerMiddleware, NextAuthHandler } from 'ssh2';
 import type { Logger } from '../base/logger';
+import { fingerprintSha256 } from '../config/knownHosts';
 import { FilteredAgent } from './agent';
 import { AuthReport, keyFingerprint } from './authReport';
 import type { IdentityLoader } from './identities';
@@ -83,10 +84,13 @@ interface Step {
   unusable: string;
   /** A further try of the same method (password try 2, 3): not listed again when skipped. */
   repeat?: boolean;
+  /** How the offer is named in a failure message, when build() knows better than the label (agent keys). */
+  offered?: string;
   build(): Promise<AnyAuthMethod | undefined>;
 }
 
 function describeOffer(step: Step, method: AnyAuthMethod): string {
+  if (step.offered) return step.offered;
   if (method.type === 'publickey' && typeof method.key === 'object' && method.key && 'getPublicSSH' in method.key) {
     return `${step.label} (${keyFingerprint(method.key)})`;
   }
@@ -131,13 +135,22 @@ function methodSteps(
           return undefined;
         }
         // ssh2 drops the agent's keys it cannot parse without a word: name them.
-        for (const k of (await listAgentKeys(socket)) ?? []) {
+        const agentKeys = (await listAgentKeys(socket)) ?? [];
+        const usable = agentKeys.filter((k) => {
           const why = unusableKeyReason(k.type);
           if (why) cannotUse(`agent key "${k.comment}"`, why);
+          return !why;
+        });
+        // A refusal names the keys the agent offered, as `ssh -v` does: comment and fingerprint.
+        const named = (keys: typeof usable) => keys.map((k) => `"${k.comment}" ${k.type} ${fingerprintSha256(k.blob)}`).join(', ');
+        if (!target.identitiesOnly) {
+          if (usable.length) step.offered = `agent ${socket}: ${named(usable)}`;
+          return { type: 'agent', username, agent: socket };
         }
-        if (!target.identitiesOnly) return { type: 'agent', username, agent: socket };
         const allowed = target.identityFiles.map((f) => identities.publicBlob(f)).filter((b): b is Buffer => !!b);
         if (allowed.length === 0) return undefined;
+        const picked = usable.filter((k) => allowed.some((b) => b.equals(k.blob)));
+        if (picked.length) step.offered = `agent ${socket}: ${named(picked)}`;
         return { type: 'agent', username, agent: new FilteredAgent(socket, allowed) } as unknown as AnyAuthMethod;
       },
     };

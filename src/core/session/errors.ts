@@ -118,21 +118,22 @@ function classifyMessage(err: unknown, target: string, everConnected: boolean): 
     case 'EPIPE':
       return classified('reset', `connection to ${target} was reset`);
     case 'ETIMEDOUT':
-      return classified('timeout', `connection to ${target} timed out`);
+      return classified('timeout', `connection to ${target} timed out (ETIMEDOUT)`);
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
     case 'ENETDOWN':
     case 'EHOSTDOWN':
     case 'EADDRNOTAVAIL':
-      return classified('unreachable', `${target} is unreachable (${e.code})`);
+      return classified('unreachable', `no route to ${target}: it is unreachable (${e.code})`);
     case 'EINVAL':
       return classified('unknown-host', `cannot resolve ${target}: the host name is not valid (${message})`);
     case 'EAI_AGAIN':
-      return classified('dns-temporary', `name lookup for ${target} failed temporarily`);
+      // Not an unknown name: no DNS server answered (offline, VPN down, resolver unreachable).
+      return classified('dns-temporary', `cannot resolve ${target}: DNS is unreachable or not answering (EAI_AGAIN)`);
     case 'ENOTFOUND':
       return everConnected
-        ? classified('dns-temporary', `name lookup for ${target} failed (it worked before; is the network or VPN down?)`)
-        : classified('unknown-host', `could not resolve hostname ${target}: check HostName in your ssh_config`);
+        ? classified('dns-temporary', `no such host ${target} (ENOTFOUND), though it resolved before: is the network or VPN down?`)
+        : classified('unknown-host', `could not resolve hostname ${target}: no such host (ENOTFOUND); check HostName in your ssh_config`);
   }
   switch (e.level) {
     case 'client-authentication':

@@ -6,6 +6,8 @@ import { DisposableStore, toDisposable, type Disposable } from '../base/disposab
 import { Emitter, type Event } from '../base/event';
 import type { Logger } from '../base/logger';
 import type { ResolvedHost } from '../config/types';
+import type { IntervalLearner } from '../liveness/intervalLearner';
+import { StallDetector } from '../liveness/stallDetector';
 import { defaultKeepaliveOptions, Keepalive, type KeepaliveOptions, type ProbeResult } from '../liveness/keepalive';
 import { connectAttempt, type ConnectedClient, type Hop } from './connectAttempt';
 import { type Connection, ConnectionScope } from './connection';
@@ -53,6 +55,8 @@ export interface SessionDeps {
   random?: () => number;
   /** Default: the system clock. Tests pass a fake one. */
   clock?: Clock;
+  /** Keeps the keepalive interval under what this network's NAT tolerates (learned from idle deaths). */
+  intervalLearner?: IntervalLearner;
 }
 
 /** Builds session options from the resolved host (ssh_config wins) and our defaults. */
@@ -93,11 +97,23 @@ export interface UsableOptions {
  */
 export const KICK_GAP_MS = 250;
 
+/** A failed attempt that will be retried: the UI tells the first of each kind on a never-made connection. */
+export interface AttemptFailure {
+  readonly error: SessionError;
+  readonly attempt: number;
+  /** No earlier attempt of this run of attempts failed with the same code. */
+  readonly firstOfKind: boolean;
+  /** The session was connected before (this is a reconnect after an outage). */
+  readonly everConnected: boolean;
+}
+
 /** What exists only while connected: the riders' scope, the ssh2 chain, its keepalive. */
 interface Live {
   readonly conn: ConnectionScope;
   readonly chain: ConnectedClient;
   readonly keepalive: Keepalive;
+  /** The keepalive interval this connection uses (the configured one, or a learned lower one). */
+  readonly intervalMs: number;
 }
 
 type ConnectedState = Extract<SessionState, { kind: 'connected' }>;
@@ -124,6 +140,9 @@ export class Session implements Disposable {
   readonly onDidConnect: Event<Connection> = this.connectEmitter.event;
   private readonly probeEmitter = new Emitter<ProbeResult>();
   readonly onDidProbe: Event<ProbeResult> = this.probeEmitter.event;
+  private readonly attemptFailedEmitter = new Emitter<AttemptFailure>();
+  /** Every failed attempt that will be retried (fatal ones end in `failed` instead). */
+  readonly onDidFailAttempt: Event<AttemptFailure> = this.attemptFailedEmitter.event;
 
   private readonly disposables = new DisposableStore();
   private looping = false;
@@ -154,7 +173,7 @@ export class Session implements Disposable {
     this.clock = deps.clock ?? systemClock;
     this.backoff = new Backoff(options.backoff, this.random);
     this.identities = new IdentityLoader(deps.prompter, deps.logger);
-    for (const e of [this.stateEmitter, this.connectEmitter, this.probeEmitter]) this.disposables.add(e);
+    for (const e of [this.stateEmitter, this.connectEmitter, this.probeEmitter, this.attemptFailedEmitter]) this.disposables.add(e);
     deps.onDidWake?.(() => this.onEnvironmentChange('the machine woke up'), this.disposables);
     deps.onDidChangeNetwork?.(() => this.onEnvironmentChange('network interfaces changed'), this.disposables);
   }
@@ -174,6 +193,12 @@ export class Session implements Disposable {
 
   get rttMs(): number | undefined {
     return 'live' in this.phase ? this.phase.live.keepalive.rttMs : undefined;
+  }
+
+  /** The keepalive interval in use now (learned from this network's idle deaths, or configured). */
+  get keepaliveIntervalMs(): number {
+    const configured = this.options.keepalive.intervalMs;
+    return 'live' in this.phase ? this.phase.live.intervalMs : (this.deps.intervalLearner?.intervalFor(configured) ?? configured);
   }
 
   get lastContact(): number | undefined {
@@ -359,6 +384,7 @@ export class Session implements Disposable {
   /** Attempts until one connects and answers a first probe (returned), a fatal error, or dispose. */
   private async connectLoop(reconnecting: boolean): Promise<Live | undefined> {
     let attempt = 0;
+    let lastError: string | undefined;
     const failureKinds = new Set<SessionError['code']>();
     if (reconnecting) {
       // First retry almost at once (a little jitter spreads many sessions after a network change).
@@ -374,7 +400,11 @@ export class Session implements Disposable {
       }
       attempt++;
       this.lastAttemptAt = this.clock.now();
-      this.transition({ state: { kind: 'connecting', attempt, since: this.clock.now() }, lostAt: this.lostAt });
+      const connecting: Exclude<SessionState, ConnectedState> =
+        lastError === undefined
+          ? { kind: 'connecting', attempt, since: this.clock.now() }
+          : { kind: 'connecting', attempt, since: this.clock.now(), lastError };
+      this.transition({ state: connecting, lostAt: this.lostAt });
       let live: Live;
       try {
         live = await this.attempt();
@@ -409,9 +439,12 @@ export class Session implements Disposable {
         if (!failureKinds.has(error.code)) this.deps.logger.warn(`${line}; retrying`);
         else if (attempt <= 3 || attempt % 60 === 0) this.deps.logger.info(line);
         else this.deps.logger.debug(line);
+        const firstOfKind = !failureKinds.has(error.code);
         failureKinds.add(error.code);
+        lastError = error.message;
+        this.attemptFailedEmitter.fire({ error, attempt, firstOfKind, everConnected: this.everConnected });
         const delayMs = error.pathDown ? this.pathDownDelay() : this.backoff.next();
-        if (!(await this.wait(attempt + 1, delayMs, error.message))) return undefined;
+        if (!(await this.wait(attempt + 1, delayMs, error.message, this.clock.now() - this.lastAttemptAt + delayMs))) return undefined;
         continue;
       }
       if (this.disposables.isDisposed) {
@@ -443,7 +476,8 @@ export class Session implements Disposable {
       deadlines: { tcpMs, bannerMs: tcpMs, handshakeMs: this.options.connectTimeoutMs, authMs: this.options.authTimeoutMs },
       everConnected: this.everConnected,
     });
-    const keepalive = new Keepalive(chain.client, chain.transport, this.options.keepalive, this.clock);
+    const intervalMs = this.deps.intervalLearner?.intervalFor(this.options.keepalive.intervalMs) ?? this.options.keepalive.intervalMs;
+    const keepalive = new Keepalive(chain.client, chain.transport, { ...this.options.keepalive, intervalMs }, this.clock);
     const firstProbeMs = Math.max(2000, this.options.connectTimeoutMs);
     const rtt = await keepalive.measure('initial', firstProbeMs);
     if (rtt === undefined || this.disposables.isDisposed) {
@@ -453,7 +487,7 @@ export class Session implements Disposable {
     }
     this.connectionCount++;
     const conn = new ConnectionScope(chain.client, this.everConnected, this.connectionCount);
-    return { conn, chain, keepalive };
+    return { conn, chain, keepalive, intervalMs };
   }
 
   /**
@@ -469,9 +503,11 @@ export class Session implements Disposable {
   }
 
   /** Sleeps in `waiting`; resolves false if the session was closed meanwhile. */
-  private async wait(attempt: number, delayMs: number, lastError: string): Promise<boolean> {
+  private async wait(attempt: number, delayMs: number, lastError: string, cycleMs?: number): Promise<boolean> {
     const until = this.clock.now() + delayMs;
-    this.transition({ state: { kind: 'waiting', attempt, delayMs, until, lastError }, lostAt: this.lostAt });
+    const state: Exclude<SessionState, ConnectedState> =
+      cycleMs === undefined ? { kind: 'waiting', attempt, delayMs, until, lastError } : { kind: 'waiting', attempt, delayMs, until, lastError, cycleMs };
+    this.transition({ state, lostAt: this.lostAt });
     const sleep = (this.sleeping = new Deferred<void>());
     const timer = this.clock.timeout(() => sleep.resolve(), delayMs);
     await sleep.promise;
@@ -531,6 +567,8 @@ export class Session implements Disposable {
       return;
     }
     this.deps.logger.info(`the second connection is up ${this.clock.now() - since} ms after the first stopped answering: it takes over`);
+    // The old path's silence before its unanswered probe is still a measurement of this network.
+    this.learnFromDeath(old);
     old.conn.end({ kind: 'lost', reason: `${reason}; replaced by a new connection` });
     this.adopt(spare, since);
   }
@@ -551,8 +589,24 @@ export class Session implements Disposable {
       }),
     );
     conn.add(keepalive);
+    // Bytes that were flowing and stop are probed at once (a stalled download is not a person pausing).
+    conn.add(
+      new StallDetector(
+        chain.transport,
+        (silentMs) => {
+          this.deps.logger.debug(`a flow stopped ${silentMs} ms ago: probing`);
+          void keepalive.demandProbe();
+        },
+        () => keepalive.rttMs,
+        undefined,
+        this.clock,
+      ),
+    );
     keepalive.onDidProbe((p) => this.probeEmitter.fire(p), conn);
-    keepalive.onDidDie((reason) => this.onLost(live, reason), conn);
+    keepalive.onDidDie((reason) => {
+      this.learnFromDeath(live);
+      this.onLost(live, reason);
+    }, conn);
     keepalive.suspectOnMiss = () => conn.prefersMakeBeforeBreak && !this.disposables.isDisposed;
     keepalive.onDidSuspect((reason) => this.onSuspect(live, reason), conn);
     keepalive.onDidRecover(() => this.onRecover(live), conn);
@@ -579,6 +633,8 @@ export class Session implements Disposable {
     if (this.disposables.isDisposed) return;
     const lostAt = this.clock.now();
     const connectedMs = this.phase.state.kind === 'connected' ? lostAt - this.phase.state.since : undefined;
+    // A connection that ended without an unanswered probe survived its silences: relax a little.
+    if (connectedMs !== undefined && live.keepalive.silenceBeforeUnansweredMs === undefined) this.deps.intervalLearner?.onSurvived(connectedMs);
     const idle = this.idleCloses.onLoss(closedByServer, connectedMs);
     if (idle.kind === 'explain') this.deps.logger.warn(idle.message);
     if (idle.kind === 'normal') this.deps.logger.warn(`connection lost: ${reason}`);
@@ -586,6 +642,18 @@ export class Session implements Disposable {
     this.transition({ state: { kind: 'lost', reason, at: lostAt }, lostAt });
     live.conn.end({ kind: 'lost', reason });
     this.runLoop(true);
+  }
+
+  /**
+   * A keepalive death after a silence is a measurement of this network's idle timeout (see
+   * IntervalLearner); any other end of a long connection lets a learned interval relax.
+   */
+  private learnFromDeath(live: Live): void {
+    const learner = this.deps.intervalLearner;
+    const silence = live.keepalive.silenceBeforeUnansweredMs;
+    if (!learner || silence === undefined) return;
+    const said = learner.onIdleDeath(silence, this.options.keepalive.intervalMs);
+    if (said) this.deps.logger.warn(said);
   }
 
   private drop(reason: string): void {

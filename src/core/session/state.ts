@@ -6,7 +6,8 @@ import type { SessionError } from './errors';
  */
 export type SessionState =
   | { readonly kind: 'idle' }
-  | { readonly kind: 'connecting'; readonly attempt: number; readonly since: number }
+  /** `lastError`: why the previous attempt of this run failed (absent on the first). */
+  | { readonly kind: 'connecting'; readonly attempt: number; readonly since: number; readonly lastError?: string }
   | {
       readonly kind: 'connected';
       readonly since: number;
@@ -19,7 +20,18 @@ export type SessionState =
       readonly checking?: { readonly since: number; readonly reason: string };
     }
   | { readonly kind: 'lost'; readonly reason: string; readonly at: number }
-  | { readonly kind: 'waiting'; readonly attempt: number; readonly delayMs: number; readonly until: number; readonly lastError: string }
+  /**
+   * `cycleMs`: from the start of the attempt that just failed to the start of the next one,
+   * i.e. the real retry cadence (an attempt that takes 5 s then waits 0.3 s retries every 5.3 s).
+   */
+  | {
+      readonly kind: 'waiting';
+      readonly attempt: number;
+      readonly delayMs: number;
+      readonly until: number;
+      readonly lastError: string;
+      readonly cycleMs?: number;
+    }
   | { readonly kind: 'failed'; readonly error: SessionError; readonly at: number }
   | { readonly kind: 'closed' };
 
@@ -31,7 +43,7 @@ export function describeState(state: SessionState): string {
     case 'idle':
       return 'idle';
     case 'connecting':
-      return `connecting (attempt ${state.attempt})`;
+      return `connecting (attempt ${state.attempt})${state.lastError ? `: ${state.lastError}` : ''}`;
     case 'connected':
       if (state.checking) return `connected, checking: ${state.checking.reason}; a second connection is being made`;
       return state.rttMs === undefined ? 'connected' : `connected (${state.rttMs} ms)`;

@@ -62,6 +62,8 @@ export function certificateBeside(identityFile: string): string | undefined {
 export interface AgentKeyInfo {
   type: string;
   comment: string;
+  /** The public key blob (to name the key by fingerprint, or match it to an IdentityFile). */
+  blob: Buffer;
 }
 
 const SSH_AGENTC_REQUEST_IDENTITIES = 11;
@@ -106,7 +108,7 @@ export function parseIdentitiesAnswer(body: Buffer): AgentKeyInfo[] | undefined 
     if (!blob || comment === undefined) return undefined;
     const type = new SshReader(blob, 0).string()?.toString('latin1');
     if (type === undefined) return undefined;
-    keys.push({ type, comment: comment.toString('utf8') });
+    keys.push({ type, comment: comment.toString('utf8'), blob });
   }
   return keys;
 }

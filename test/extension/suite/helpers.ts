@@ -1,5 +1,7 @@
 // Shared by the extension suites (not a *.test.js file, so index.ts does not load it as one).
 import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
 import * as vscode from 'vscode';
 import type { SshKeepaliveApi, SshKeepaliveTestApi } from '../../../src/vscode/testApi';
 import { extensionId } from '../../../tools/peers/repo';
@@ -63,4 +65,45 @@ export async function waitForState(api: SshKeepaliveTestApi, alias: string, kind
 
 export async function disconnect(alias: string): Promise<void> {
   await vscode.commands.executeCommand('sshKeepalive.disconnect', alias);
+}
+
+/** Pids of the keepers on the test server (their state files in the sessions' HOME, see tools/peers/sshd.ts). */
+export function keeperPids(serverDir: string): number[] {
+  const dir = path.join(serverDir, 'home', '.cache', 'ssh-keepalive');
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.json'))
+    .map((n) => Number((JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as { pid?: number }).pid))
+    .filter((p) => Number.isInteger(p) && p > 0);
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface ModalQuestion {
+  message: string;
+  detail: string;
+  buttons: string[];
+}
+
+/**
+ * Answers the extension's modal warnings with `answer` (undefined: Cancel) until restore(),
+ * recording what was asked: a modal dialog cannot be answered through the API.
+ */
+export function answerModal(api: SshKeepaliveTestApi, answer: string | undefined): { asked: ModalQuestion[]; restore(): void } {
+  const asked: ModalQuestion[] = [];
+  api.setPromptUi({
+    modalWarning: (message, detail, ...buttons) => {
+      asked.push({ message, detail, buttons });
+      return Promise.resolve(answer);
+    },
+  });
+  return { asked, restore: () => api.setPromptUi(undefined) };
 }

@@ -1,30 +1,8 @@
 import * as assert from 'assert';
-import * as fs from 'fs';
-import * as path from 'path';
 import * as vscode from 'vscode';
 import type { Peers } from '../startPeers';
 import type { SshKeepaliveTestApi } from '../../../src/vscode/testApi';
-import { EXTENSION_ID, setSetting, sleep, usePeers, waitFor, waitForState } from './helpers';
-
-/** Pids of the keepers on the test server (their state files in the sessions' HOME, see tools/peers/sshd.ts). */
-function keeperPids(serverDir: string): number[] {
-  const dir = path.join(serverDir, 'home', '.cache', 'ssh-keepalive');
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir)
-    .filter((n) => n.endsWith('.json'))
-    .map((n) => Number((JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as { pid?: number }).pid))
-    .filter((p) => Number.isInteger(p) && p > 0);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { alive, answerModal, EXTENSION_ID, keeperPids, setSetting, sleep, usePeers, waitFor, waitForState } from './helpers';
 
 function count(haystack: string, needle: string): number {
   return haystack.split(needle).length - 1;
@@ -91,7 +69,13 @@ suite('remote terminals', () => {
     // Disconnect ends the keeper (and the shell it ran) at once, not after its idle time.
     const keepers = keeperPids(peers.sshd.dir).filter((p) => !otherKeepers.has(p));
     assert.ok(keepers.length === 1 && keepers.every(alive), `one keeper runs for flaky: ${JSON.stringify(keepers)}`);
-    await vscode.commands.executeCommand('sshKeepalive.disconnect', 'flaky');
+    const modal = answerModal(api, 'Disconnect');
+    try {
+      await vscode.commands.executeCommand('sshKeepalive.disconnect', 'flaky');
+    } finally {
+      modal.restore();
+    }
+    assert.match(modal.asked[0]?.detail ?? '', /1 terminal is open on flaky\. Disconnecting closes it and ends its remote shell/, 'Disconnect asked first');
     await waitFor('the keeper to end after Disconnect', () => !keepers.some(alive), 10_000);
     await waitFor('the kept shell to end with it', () => !alive(Number(pid)), 10_000);
   });

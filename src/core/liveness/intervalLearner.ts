@@ -1,0 +1,107 @@
+import { interfaceFingerprint } from '../base/environment';
+
+/**
+ * Learns how long this network lets a connection sit idle, and keeps the keepalive interval
+ * under it. A connection that died while only keepalives flowed is a measurement: the
+ * silence before the first unanswered probe was too long for some NAT or firewall on the
+ * path, so that silence is an upper bound for its idle timeout. The next connection uses a
+ * fraction of it, never below a floor (a flood is worse than a drop), and the interval
+ * relaxes slowly again (towards half the bound) while connections keep surviving.
+ * Remembered per network (the set of the machine's addresses), in memory or in `store`.
+ */
+export interface LearnedPath {
+  /** The shortest silence after which a connection on this network died, ms. */
+  readonly diesAfterMs: number;
+  /** The interval in use for this network, ms. */
+  readonly intervalMs: number;
+}
+
+export interface LearnedPathStore {
+  get(network: string): LearnedPath | undefined;
+  set(network: string, learned: LearnedPath): void;
+}
+
+export interface IntervalLearnerOptions {
+  /** Never probe more often than this (ms). */
+  floorMs: number;
+  /** The interval after a death is the silence that killed it divided by this. */
+  safetyDivisor: number;
+  /** A connection that stayed up this long (ms) lets the interval grow by `relaxFactor`. */
+  relaxAfterMs: number;
+  relaxFactor: number;
+  /** Relaxing stops at this fraction of the silence known to kill. */
+  relaxCapFraction: number;
+  /** Silences shorter than this prove nothing about idle timeouts (ms). */
+  minSilenceMs: number;
+}
+
+export const defaultIntervalLearnerOptions: IntervalLearnerOptions = {
+  floorMs: 2000,
+  safetyDivisor: 4,
+  relaxAfterMs: 10 * 60_000,
+  relaxFactor: 1.25,
+  relaxCapFraction: 0.5,
+  minSilenceMs: 2000,
+};
+
+export function memoryStore(): LearnedPathStore {
+  const map = new Map<string, LearnedPath>();
+  return { get: (k) => map.get(k), set: (k, v) => void map.set(k, v) };
+}
+
+export class IntervalLearner {
+  private readonly options: IntervalLearnerOptions;
+
+  constructor(
+    private readonly store: LearnedPathStore = memoryStore(),
+    options: Partial<IntervalLearnerOptions> = {},
+    private readonly network: () => string = interfaceFingerprint,
+  ) {
+    this.options = { ...defaultIntervalLearnerOptions, ...options };
+  }
+
+  /** What is known about the current network, if anything. */
+  get learned(): LearnedPath | undefined {
+    return this.store.get(this.network());
+  }
+
+  /** The interval for a new connection: the configured one, or the learned one when lower. */
+  intervalFor(configuredMs: number): number {
+    const learned = this.learned;
+    if (!learned || configuredMs <= 0) return configuredMs;
+    return Math.min(configuredMs, learned.intervalMs);
+  }
+
+  /**
+   * A connection died after `silenceMs` without a packet while only keepalives flowed.
+   * Returns the sentence to tell the user, or undefined when nothing was learned.
+   */
+  onIdleDeath(silenceMs: number, configuredMs: number): string | undefined {
+    if (configuredMs <= 0 || silenceMs < this.options.minSilenceMs) return undefined;
+    const key = this.network();
+    const before = this.store.get(key);
+    const diesAfterMs = Math.min(before?.diesAfterMs ?? Infinity, silenceMs);
+    const current = this.intervalFor(configuredMs);
+    const intervalMs = Math.max(this.options.floorMs, Math.min(current, Math.round(diesAfterMs / this.options.safetyDivisor)));
+    if (before && before.intervalMs === intervalMs && before.diesAfterMs === diesAfterMs) return undefined;
+    this.store.set(key, { diesAfterMs, intervalMs });
+    return describeLearned({ diesAfterMs, intervalMs });
+  }
+
+  /** A connection ended (not by an idle death) after `connectedMs`: relax a learned interval a little. */
+  onSurvived(connectedMs: number): void {
+    if (connectedMs < this.options.relaxAfterMs) return;
+    const key = this.network();
+    const learned = this.store.get(key);
+    if (!learned) return;
+    const cap = Math.max(this.options.floorMs, Math.round(learned.diesAfterMs * this.options.relaxCapFraction));
+    const intervalMs = Math.min(cap, Math.round(learned.intervalMs * this.options.relaxFactor));
+    if (intervalMs > learned.intervalMs) this.store.set(key, { ...learned, intervalMs });
+  }
+}
+
+/** "this network drops idle connections after at most 15 s; keepalive every 3.8 s". */
+export function describeLearned(l: LearnedPath): string {
+  const s = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+  return `this network drops idle connections after at most ${s(l.diesAfterMs)}; keepalive every ${s(l.intervalMs)}`;
+}
