@@ -82,6 +82,11 @@ describe('terminals kept by the session keeper', { timeout: 180_000 }, () => {
     return Date.now();
   }
 
+  /** Sets a variable in the shell and returns the shell's pid: later lines prove "the same shell". */
+  async function exportAndPid(screen: Screen, assignment: string): Promise<string> {
+    return (await screen.run(`export ${assignment}; echo "pid-$$"`, /pid-(\d+)/))[1];
+  }
+
   function count(haystack: string, needle: string): number {
     return haystack.split(needle).length - 1;
   }
@@ -95,8 +100,7 @@ describe('terminals kept by the session keeper', { timeout: 180_000 }, () => {
     test(`a line typed after a router reboot (${label}) runs once, in the same shell`, async (t) => {
       if (!ready(t)) return;
       const { proxy, shell, screen } = await keptShellVia(sshd!);
-      await screen.run('export KEPT_X=41; echo "pid-$$"', /pid-(\d+)/);
-      const pid = /pid-(\d+)/.exec(screen.plain)![1];
+      const pid = await exportAndPid(screen, 'KEPT_X=41');
       const from = screen.mark();
       proxy.forgetAll();
       if (afterMs) await sleep(afterMs);
@@ -205,8 +209,7 @@ describe('terminals kept by the session keeper', { timeout: 180_000 }, () => {
   test('make-before-break: a path that stalls past the demand deadline and recovers cuts nothing; the spare connection is closed', async (t) => {
     if (!ready(t)) return;
     const { proxy, session, shell, screen } = await keptShellVia(sshd!, { session: bridging });
-    await screen.run('export KEPT_M=6; echo "pid-$$"', /pid-(\d+)/);
-    const pid = /pid-(\d+)/.exec(screen.plain)![1];
+    const pid = await exportAndPid(screen, 'KEPT_M=6');
     const conn = session.connection!;
     const echo = await plainEcho(session);
     await echo.say('before-stall');
@@ -240,8 +243,7 @@ describe('terminals kept by the session keeper', { timeout: 180_000 }, () => {
   test('make-before-break: after a router reboot the second connection takes over, without a lost state', async (t) => {
     if (!ready(t)) return;
     const { proxy, session, shell, screen } = await keptShellVia(sshd!, { session: bridging });
-    await screen.run('export KEPT_N=8; echo "pid-$$"', /pid-(\d+)/);
-    const pid = /pid-(\d+)/.exec(screen.plain)![1];
+    const pid = await exportAndPid(screen, 'KEPT_N=8');
     const old = session.connection!;
     const states = statesOf(session);
     const from = screen.mark();
@@ -284,8 +286,7 @@ describe('terminals kept by the session keeper', { timeout: 180_000 }, () => {
     const shell1 = new KeptShell(first, link1, { term: 'xterm-256color', cols: 100, rows: 30, reattach: true });
     const screen1 = new Screen(shell1);
     await within(shell1.start(), 20_000, 'the first window’s shell');
-    await screen1.run('export KEPT_RELOAD=$((6*7)); echo "pid-$$"', /pid-(\d+)/);
-    const pid = /pid-(\d+)/.exec(screen1.plain)![1];
+    const pid = await exportAndPid(screen1, 'KEPT_RELOAD=$((6*7))');
     const streamId = shell1.keeperStreamId!;
     // Long enough for the output to be acknowledged: the keeper must keep it anyway.
     await sleep(300);
