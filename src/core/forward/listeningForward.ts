@@ -171,6 +171,8 @@ export abstract class ListeningForward implements Forward {
         server.on('error', (err) => this.logger.warn(`${this.label}: ${err.message}`));
         this.logger.info(`${this.label}: listening on ${shown}:${this.boundPort}`);
         this.setState(this.session.state.kind === 'connected' ? { kind: 'active' } : { kind: 'waiting', reason: 'waiting for the session' });
+        // Start the keeper now rather than on the first client, which would wait for it.
+        if (this.keeper) void keeperToUse(this.keeper).then((link) => (this.keeperInUse ??= link));
         resolve();
       });
     });
