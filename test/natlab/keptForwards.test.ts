@@ -115,12 +115,22 @@ describe('forwards kept by the session keeper through a real NAT (natlab)', { co
     if (!available().ok) return;
     lab = await setupLab(natTimeoutSec);
     const server = lab.natlab.spawn(lab.natlab.serverNs, process.execPath, ['-e', serverSource], { stdio: ['ignore', 'pipe', 'inherit'] });
-    server.stdout!.on('data', (d: Buffer) => requests.push(...d.toString().split('\n').filter((l) => l.startsWith('request '))));
+    server.stdout!.on('data', (d: Buffer) =>
+      requests.push(
+        ...d
+          .toString()
+          .split('\n')
+          .filter((l) => l.startsWith('request ')),
+      ),
+    );
     await firstLine(server, /ready/, 5000);
     const http = lab.natlab.spawn(
       lab.natlab.clientNs,
       process.execPath,
-      ['-e', `require('http').createServer((q, s) => s.end('hello from the client side\\n')).listen(${clientHttpPort}, '127.0.0.1', () => console.log('ready'))`],
+      [
+        '-e',
+        `require('http').createServer((q, s) => s.end('hello from the client side\\n')).listen(${clientHttpPort}, '127.0.0.1', () => console.log('ready'))`,
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     await firstLine(http, /ready/, 5000);

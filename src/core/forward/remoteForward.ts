@@ -433,15 +433,20 @@ export class RemoteForward implements Forward {
 
   private pipe(local: Socket, channel: ClientChannel, conn: Connection): void {
     // The far side of an -R connection is the local target; the opener is on the server.
-    pipeChannel(local, channel, {
-      fromSocket: (n) => {
-        this.counters.bytesIn += n;
-        this.session.noteActivity();
+    pipeChannel(
+      local,
+      channel,
+      {
+        fromSocket: (n) => {
+          this.counters.bytesIn += n;
+          this.session.noteActivity();
+        },
+        fromChannel: (n) => {
+          this.counters.bytesOut += n;
+        },
       },
-      fromChannel: (n) => {
-        this.counters.bytesOut += n;
-      },
-    }, conn);
+      conn,
+    );
   }
 
   /** Tells the server to stop listening; the attachment's listener stays until it confirms. */
