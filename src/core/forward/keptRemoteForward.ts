@@ -11,7 +11,7 @@ import type { KeeperStream } from '../keeper/stream';
 import type { Session } from '../session/session';
 import { KeptConnections } from './keptConnections';
 import { sessionEndedReason } from './sessionEnded';
-import { emptyCounters, type Forward, type ForwardCounters, type ForwardState } from './types';
+import { emptyCounters, sameForwardState, type Forward, type ForwardCounters, type ForwardState } from './types';
 
 export interface KeptRemoteForwardOptions {
   /** Deadline for connecting to spec.host:spec.hostPort on this side for one incoming connection. */
@@ -187,8 +187,7 @@ export class KeptRemoteForward implements Forward {
 
   private setState(next: ForwardState): void {
     if (this.stateValue.kind === 'stopped') return;
-    const prev = this.stateValue;
-    if (prev.kind === next.kind && (prev as { reason?: string }).reason === (next as { reason?: string }).reason) return;
+    if (sameForwardState(this.stateValue, next)) return;
     this.stateValue = next;
     this.stateEmitter.fire(next);
   }

@@ -9,7 +9,7 @@ import type { ChannelCarrier } from './channelPipe';
 import { pipeChannel } from './channelPipe';
 import { keeperToUse, KeptConnections, type KeeperSource } from './keptConnections';
 import { sessionEndedReason } from './sessionEnded';
-import { emptyCounters, type Forward, type ForwardCounters, type ForwardKind, type ForwardState } from './types';
+import { emptyCounters, sameForwardState, type Forward, type ForwardCounters, type ForwardKind, type ForwardState } from './types';
 import { formatHostPort } from '../base/hostPort';
 import type { ClientChannel } from 'ssh2';
 
@@ -84,8 +84,7 @@ export abstract class ListeningForward implements Forward {
   }
 
   protected setState(next: ForwardState): void {
-    const prev = this.stateValue;
-    if (prev.kind === next.kind && (prev as { reason?: string }).reason === (next as { reason?: string }).reason) return;
+    if (sameForwardState(this.stateValue, next)) return;
     this.stateValue = next;
     this.stateEmitter.fire(next);
   }
