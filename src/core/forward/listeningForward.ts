@@ -99,7 +99,12 @@ export abstract class ListeningForward implements Forward {
    * (no keeper configured, not available on this host, no answer yet in time).
    */
   protected async keeperForClient(): Promise<KeeperLink | undefined> {
+    // A session that failed or closed does not come back by itself: the plain path refuses the
+    // client at once with the reason, where a keeper stream would wait for a connection.
+    const ended = () => this.session.state.kind === 'failed' || this.session.state.kind === 'closed';
+    if (ended()) return undefined;
     const link = await keeperToUse(this.keeper);
+    if (ended()) return undefined;
     if (link && link !== this.keeperInUse) {
       this.keeperInUse = link;
       this.logger.info(`${this.label}: connections ride the session keeper (kept through outages)`);
