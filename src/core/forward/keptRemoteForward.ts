@@ -98,14 +98,16 @@ export class KeptRemoteForward implements Forward {
     return port === undefined ? undefined : formatHostPort(this.spec.bindAddress ?? 'localhost', port);
   }
 
-  /** Resolves once the keeper listens (or said why it cannot: read `state`). */
+  /** Resolves once the keeper listens (or said why it cannot: read `state`), or at once while the keeper is not attached. */
   async start(): Promise<void> {
     if (this.disposed) throw new Error(`${this.label} was removed`);
     this.link.mux.onDidAccept(({ listener, stream }) => {
       if (listener && listener === this.listener) this.carry(stream);
     }, this.store);
     this.session.onDidChangeState(() => this.followSession(), this.store);
-    await this.listen();
+    const listening = this.listen();
+    // As a plain -R: with the session down the forward is `waiting` and listens once it is back.
+    if (this.link.mux.state === 'attached') await listening;
   }
 
   private followSession(): void {
