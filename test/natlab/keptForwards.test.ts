@@ -106,9 +106,40 @@ function firstLine(child: ChildProcess, re: RegExp, timeoutMs: number): Promise<
   });
 }
 
+/** OpenSSH's ssh in a terminal (`script` gives it a pty, as a person's), with `ssh-keepalive -W` as its ProxyCommand. */
+class ProxiedTerminal {
+  screen = '';
+  readonly child: ChildProcess;
+  constructor(
+    natlab: Natlab,
+    readonly ssh: string,
+    alias: string,
+  ) {
+    this.child = natlab.spawn(natlab.clientNs, 'script', ['-qfec', `${ssh} -tt ${alias}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (d: Buffer) => (this.screen += d.toString()));
+  }
+  type(line: string): void {
+    this.child.stdin!.write(`${line}\r`);
+  }
+  async waitFor(re: RegExp, ms: number, from = 0): Promise<RegExpExecArray> {
+    const until = Date.now() + ms;
+    while (!re.test(this.screen.slice(from))) {
+      if (Date.now() > until) throw new Error(`timed out waiting for ${re}; screen: ${JSON.stringify(this.screen.slice(-800))}`);
+      await sleep(50);
+    }
+    return re.exec(this.screen.slice(from))!;
+  }
+  count(needle: string, from: number): number {
+    return this.screen.slice(from).split(needle).length - 1;
+  }
+}
+
 describe('forwards kept by the session keeper through a real NAT (natlab)', { concurrency: false, timeout: 900_000 }, () => {
   let lab: Lab | undefined;
   let driver: Driver | undefined;
+  let term: ProxiedTerminal | undefined;
+  /** The shell's pid behind `term`: the same shell after every fault. */
+  let termPid = '';
   const requests: string[] = [];
   const expected = sha256Of(MB100);
   before(async () => {
@@ -153,8 +184,14 @@ describe('forwards kept by the session keeper through a real NAT (natlab)', { co
       '2000:3',
     );
     await driver.waitFor((e) => e.event === 'ready', 30_000);
+    const { sshd } = lab;
+    const proxy = `${process.execPath} ${cliPath} -F ${sshd.sshConfigPath} -o BatchMode=yes -W %h:%p ${sshd.alias}`;
+    term = new ProxiedTerminal(lab.natlab, `ssh -F ${sshd.sshConfigPath} -o BatchMode=yes -o "ProxyCommand=${proxy}"`, sshd.alias);
+    term.type('export K=41; echo "pid-$$"');
+    termPid = (await term.waitFor(/pid-(\d+)/, 20_000))[1];
   });
   after(async () => {
+    term?.child.kill('SIGKILL');
     await driver?.stop();
     await lab?.dispose();
   });
@@ -174,10 +211,13 @@ describe('forwards kept by the session keeper through a real NAT (natlab)', { co
   });
 
   for (const fault of ['router reboot', '30 s outage'] as const) {
-    test(`100 MB downloads through -L and -D (SOCKS5) across a ${fault}: right sha256, no client error, one request each`, async (t) => {
+    test(`100 MB downloads through -L and -D (SOCKS5) across a ${fault}: right sha256, no client error, one request each; OpenSSH through -W keeps its shell`, async (t) => {
       if (!ready(t)) return;
       const natlab = lab!.natlab;
       const id = fault === 'router reboot' ? 'reboot' : 'outage';
+      const from = term!.screen.length;
+      const line = fault === 'router reboot' ? 'echo "got-$((K+1))-in-$$"' : 'echo "held-$((K*2))-in-$$"';
+      const answer = fault === 'router reboot' ? 'got-42-in-' : 'held-82-in-';
       const viaL = download(natlab, `http://127.0.0.1:9100/data/${MB100}/L-${id}`);
       const viaD = download(natlab, `http://localhost:${dataPort}/data/${MB100}/D-${id}`, 11081);
       await sleep(3000);
@@ -185,9 +225,14 @@ describe('forwards kept by the session keeper through a real NAT (natlab)', { co
       let healedAt = 0;
       if (fault === 'router reboot') {
         await natlab.reboot();
+        // Typed right after the reboot, as a person would: runs once, in the same shell.
+        term!.type(line);
       } else {
         await natlab.outage();
-        await sleep(5000);
+        await sleep(2000);
+        // Typed during the outage: held, then run once in the same shell.
+        term!.type(line);
+        await sleep(3000);
         // A user on the server asks the -R port while the path is dark: the keeper accepts and holds it.
         remote = natlab.exec(natlab.serverNs, 'curl', ['-sS', '--max-time', '60', 'http://127.0.0.1:19100/'], { timeoutMs: 65_000 });
         await sleep(25_000);
@@ -201,6 +246,10 @@ describe('forwards kept by the session keeper through a real NAT (natlab)', { co
       assert.equal(requested(`L-${id}`), 1, 'one request through -L');
       assert.equal(requested(`D-${id}`), 1, 'one request through -D');
       assert.ok(carried(`L 127.0.0.1:9100:127.0.0.1:${dataPort}`) >= 1, 'the -L connection counts as carried');
+      await term!.waitFor(new RegExp(`${answer}\\d+`), 30_000, from);
+      await sleep(500);
+      assert.equal(term!.count(answer, from), 1, `${fault}: the line ran once`);
+      assert.match(term!.screen.slice(from), new RegExp(`${answer}${termPid}`), `${fault}: in the same shell`);
       if (remote) {
         const r = await remote;
         t.diagnostic(`-R request made during the outage answered ${Date.now() - healedAt} ms after the heal (or before the downloads ended)`);
@@ -270,47 +319,11 @@ describe('forwards kept by the session keeper through a real NAT (natlab)', { co
     assert.match(res.stderr, /reset by peer/);
   });
 
-  test("OpenSSH's ssh with `ssh-keepalive -W %h:%p` as ProxyCommand keeps its shell across a router reboot and a 30 s outage; a 50 MB cat arrives intact", async (t) => {
+  test('a 50 MB cat through a second OpenSSH connection with `ssh-keepalive -W` as ProxyCommand arrives intact', async (t) => {
     if (!ready(t)) return;
     const natlab = lab!.natlab;
     const { sshd } = lab!;
-    const proxy = `${process.execPath} ${cliPath} -F ${sshd.sshConfigPath} -o BatchMode=yes -W %h:%p ${sshd.alias}`;
-    const ssh = `ssh -F ${sshd.sshConfigPath} -o BatchMode=yes -o "ProxyCommand=${proxy}"`;
-    // `script` gives ssh a terminal, as a person's: ssh asks for a pty and a login shell runs on it.
-    const term = natlab.spawn(natlab.clientNs, 'script', ['-qfec', `${ssh} -tt ${sshd.alias}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    t.after(() => term.kill('SIGKILL'));
-    let screen = '';
-    term.stdout!.on('data', (d: Buffer) => (screen += d.toString()));
-    const waitFor = async (re: RegExp, ms: number, from = 0) => {
-      const until = Date.now() + ms;
-      while (!re.test(screen.slice(from))) {
-        if (Date.now() > until) throw new Error(`timed out waiting for ${re}; screen: ${JSON.stringify(screen.slice(-800))}`);
-        await sleep(50);
-      }
-      return re.exec(screen.slice(from))!;
-    };
-    term.stdin!.write('export K=41; echo "pid-$$"\r');
-    const pid = (await waitFor(/pid-(\d+)/, 20_000))[1];
-    let from = screen.length;
-    await natlab.reboot();
-    term.stdin!.write('echo "got-$((K+1))-in-$$"\r');
-    await waitFor(/got-42-in-\d+/, 20_000, from);
-    await sleep(500);
-    assert.equal(screen.slice(from).split('got-42-in-').length - 1, 1, 'ran once');
-    assert.match(screen.slice(from), new RegExp(`got-42-in-${pid}`), 'in the same shell');
-
-    from = screen.length;
-    await natlab.outage();
-    await sleep(2000);
-    term.stdin!.write('echo "held-$((K*2))-in-$$"\r');
-    await sleep(28_000);
-    await natlab.heal();
-    await waitFor(/held-82-in-\d+/, 30_000, from);
-    await sleep(500);
-    assert.equal(screen.slice(from).split('held-82-in-').length - 1, 1, 'the line typed during the outage ran once');
-    assert.match(screen.slice(from), new RegExp(`held-82-in-${pid}`), 'in the same shell');
-    term.stdin!.write('exit\r');
-
+    const ssh = term!.ssh;
     // 50 MB through a second OpenSSH connection on the same ProxyCommand.
     const file = `/tmp/ska-natlab-50m-${process.pid}`;
     const data = createCipheriv('aes-128-ctr', Buffer.alloc(16), Buffer.alloc(16)).update(Buffer.alloc(50 * 1024 * 1024));
