@@ -204,8 +204,13 @@ async function main(): Promise<number> {
   }
 
   if (args.noCommand) {
-    // Runs until a signal; the session reconnects by itself. An error that retrying cannot
-    // fix (a changed host key, a revoked login) ends it as it would end ssh: said once, 255.
+    // Runs until a signal; the session reconnects by itself. Its timers are unref'd and a -R
+    // (or a forward-less) run has no socket of its own while the path is down: without this
+    // handle the process would exit 0 in silence at the first outage.
+    const stayAlive = setInterval(() => undefined, 2 ** 31 - 1);
+    store.add({ dispose: () => clearInterval(stayAlive) });
+    // An error that retrying cannot fix (a changed host key, a revoked login) ends it as it
+    // would end ssh: said once, 255.
     store.add(
       session.onDidChangeState((s) => {
         if (s.kind !== 'failed') return;

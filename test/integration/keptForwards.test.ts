@@ -271,6 +271,36 @@ for (const server of testServers)
       assert.equal(r.bytes, 'hello from the client side\n'.length);
     });
 
+    test('CLI with only -R: it stays up through an outage (nothing else holds the process) and the port answers after the heal', async (t) => {
+      if (!ready(t)) return;
+      const local = createServer((s) => s.end('hello from the client side\n'));
+      await new Promise<void>((res) => local.listen(0, '127.0.0.1', res));
+      cleanups.push(() => local.close());
+      const proxy = await startFaultProxy('127.0.0.1', sshd!.port);
+      cleanups.push(() => proxy.close());
+      const cfg = configThroughProxy(sshd!, proxy.port);
+      const args = ['-F', cfg, '-N', '-o', 'BatchMode=yes', '-o', 'ServerAliveInterval=1', '-o', 'ServerAliveCountMax=2'];
+      const cli = spawn(process.execPath, [cliPath, ...args, '-R', `0:127.0.0.1:${(local.address() as AddressInfo).port}`, sshd!.alias], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      cleanups.push(() => cli.kill('SIGKILL'));
+      let err = '';
+      cli.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      let exited: number | null | undefined;
+      cli.once('exit', (code) => (exited = code));
+      await until(() => /Allocated port (\d+)/.test(err), 20_000, `the allocated port (stderr: ${err})`);
+      const port = Number(/Allocated port (\d+)/.exec(err)![1]);
+      assert.equal((await within(receive(await openLocal(port)), 10_000, 'a first request')).ending, 'end');
+      proxy.forgetAll();
+      proxy.blackhole();
+      await sleep(5000);
+      assert.equal(exited, undefined, `the CLI is still running through the outage (stderr: ${err})`);
+      const during = receive(await openLocal(port));
+      proxy.resume();
+      const r = await within(during, 20_000, `the request made during the outage to be answered (stderr: ${err})`);
+      assert.equal(r.bytes, 'hello from the client side\n'.length);
+    });
+
     test('-W through the keeper as the ProxyCommand of OpenSSH: the inner session survives a router reboot', async (t) => {
       if (!ready(t)) return;
       const proxy = await startFaultProxy('127.0.0.1', sshd!.port);
