@@ -209,6 +209,7 @@ export class Container implements vscode.Disposable {
       });
     return {
       statusBarItems: () => this.statusBar.snapshot(),
+      statusBarTicking: () => this.statusBar.ticking,
       hostState: (alias) => this.hosts.get(alias)?.session.state,
       keepalive: (alias) => {
         const k = this.hosts.get(alias)?.session.options.keepalive;

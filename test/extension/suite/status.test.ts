@@ -101,12 +101,21 @@ suite('status that says what is known', () => {
     }
   });
 
-  test('the tooltip counts on while connected (it is rendered again, not frozen at the first hover)', async () => {
-    assert.strictEqual(await vscode.commands.executeCommand<boolean>('sshKeepalive.connect', 'lab'), true);
-    const connectedFor = () => /Connected for: ([^\n]+)/.exec(statusItem(api, 'lab')?.tooltip ?? '')?.[1];
-    const first = connectedFor();
-    assert.ok(first, 'a Connected for row');
-    await waitFor('the Connected for row to change', () => connectedFor() !== first, 5000);
+  test('an idle, alive host wakes nothing each second; unconfirmed ticks, and its tooltip counts "last heard" live', async () => {
+    // The hosts connected by earlier tests are alive too (none shows a countdown here).
+    assert.strictEqual(await vscode.commands.executeCommand<boolean>('sshKeepalive.connect', 'flaky'), true);
+    await waitFor('flaky alive', () => statusItem(api, 'flaky')?.text.startsWith('$(pulse)'));
+    await waitFor(`the status bar to stop ticking (items: ${JSON.stringify(api.statusBarItems().map((i) => i.text))})`, () => !api.statusBarTicking(), 5000);
+    const tooltip = statusItem(api, 'flaky')!.tooltip;
+    await sleep(2500);
+    assert.strictEqual(api.statusBarTicking(), false, 'no one-second timer while alive');
+    assert.strictEqual(statusItem(api, 'flaky')!.tooltip, tooltip, 'the alive tooltip says only what stays true');
+    assert.match(tooltip, /Last heard: less than \d+ s ago \(alive\)/);
+    peers.proxy.blackhole();
+    const heard = () => /Last heard: \d\d:\d\d:\d\d \((\d+) s ago\)/.exec(statusItem(api, 'flaky')?.tooltip ?? '')?.[1];
+    const first = await waitFor('the unconfirmed tooltip', () => heard(), 10_000);
+    assert.strictEqual(api.statusBarTicking(), true, 'unconfirmed counts on');
+    await waitFor('"last heard" to count on', () => heard() !== undefined && heard() !== first, 3000);
   });
 
   test('Disconnect with a running shell asks first; "Disconnect and Keep Shells" leaves the shell running', async () => {
