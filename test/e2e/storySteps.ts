@@ -85,7 +85,9 @@ export function storySteps({ page, net, url, alias }: StoryContext): Step[] {
         const loaded = await markStates(page);
         await showHostsView(page, alias);
         const s = await waitForConnected(page, alias, firstConnectMs);
-        const path = (await statesSince(page, loaded)).map((x) => `${((x.at - loaded) / 1000).toFixed(1)} s ${x.label === 'absent' ? 'no item' : x.label.replace(/^SSH host \S+: /, '')}`);
+        const path = (await statesSince(page, loaded)).map(
+          (x) => `${((x.at - loaded) / 1000).toFixed(1)} s ${x.label === 'absent' ? 'no item' : x.label.replace(/^SSH host \S+: /, '')}`,
+        );
         // The view says the same as the status bar.
         await page
           .locator('.part.sidebar .monaco-list-row', { hasText: `${alias}connected` })

@@ -53,7 +53,12 @@ export async function statesSince(page: Page, mark: number): Promise<SeenState[]
 /** "+0.0 s 'lab 2.7 ms' (pulse) SSH host lab: connected, ..." lines for an error message. */
 export function describeStates(states: readonly SeenState[], mark: number): string {
   if (states.length === 0) return 'nothing (the item was never seen)';
-  return states.map((s) => `\n  ${((s.at - mark) / 1000).toFixed(1)} s: ${s.label === 'absent' ? 'no item' : `"${s.text}" (${s.icon || 'no icon'}) ${JSON.stringify(s.label)}`}`).join('');
+  return states
+    .map(
+      (s) =>
+        `\n  ${((s.at - mark) / 1000).toFixed(1)} s: ${s.label === 'absent' ? 'no item' : `"${s.text}" (${s.icon || 'no icon'}) ${JSON.stringify(s.label)}`}`,
+    )
+    .join('');
 }
 
 /**
@@ -67,7 +72,9 @@ async function waitForItem(page: Page, alias: string, predicate: string, what: s
     await page.waitForFunction(predicate, undefined, { timeout: timeoutMs, polling: 100 });
   } catch (err) {
     const seen = await statesSince(page, mark).catch(() => []);
-    throw new Error(`the status bar item of ${alias} did not show ${what} within ${timeoutMs / 1000} s (${(err as Error).message.split('\n')[0]}); it showed:${describeStates(seen, mark)}`);
+    throw new Error(
+      `the status bar item of ${alias} did not show ${what} within ${timeoutMs / 1000} s (${(err as Error).message.split('\n')[0]}); it showed:${describeStates(seen, mark)}`,
+    );
   }
   return (await readStatus(page, alias))!;
 }
@@ -82,7 +89,13 @@ export function waitForConnected(page: Page, alias: string, timeoutMs: number): 
 
 /** Waits until the item shows unconfirmed (question icon, "unconfirmed, last heard N s ago"). */
 export function waitForUnconfirmed(page: Page, alias: string, timeoutMs: number): Promise<StatusView> {
-  return waitForItem(page, alias, scripts.itemUnconfirmed(itemId(alias), alias), `unconfirmed (question icon, label "SSH host ${alias}: unconfirmed...")`, timeoutMs);
+  return waitForItem(
+    page,
+    alias,
+    scripts.itemUnconfirmed(itemId(alias), alias),
+    `unconfirmed (question icon, label "SSH host ${alias}: unconfirmed...")`,
+    timeoutMs,
+  );
 }
 
 /** Marks the moment from which lossSeen() reports (what the item showed that was not connected). */
@@ -103,7 +116,9 @@ export async function waitForLoss(page: Page, alias: string, mark: number, timeo
     await page.waitForFunction(scripts.lostSince(mark), undefined, { timeout: timeoutMs, polling: 50 });
   } catch (err) {
     const seen = await statesSince(page, mark).catch(() => []);
-    throw new Error(`the status bar item of ${alias} never stopped saying connected within ${timeoutMs / 1000} s (${(err as Error).message.split('\n')[0]}); it showed:${describeStates(seen, mark)}`);
+    throw new Error(
+      `the status bar item of ${alias} never stopped saying connected within ${timeoutMs / 1000} s (${(err as Error).message.split('\n')[0]}); it showed:${describeStates(seen, mark)}`,
+    );
   }
 }
 

@@ -141,7 +141,9 @@ test('alive: nothing counts on, so the tooltip is the same on every hover until 
 test('an ongoing outage is listed by its start, without a running length', () => {
   const history = new OutageHistory();
   history.observe({ kind: 'lost', reason: 'reset', at: now - 30_000 });
-  const md = hostTooltip(input({ kind: 'waiting', attempt: 2, delayMs: 1000, until: now + 500, lastError: 'refused', cycleMs: 1000 }, { outages: history.outages }));
+  const md = hostTooltip(
+    input({ kind: 'waiting', attempt: 2, delayMs: 1000, until: now + 500, lastError: 'refused', cycleMs: 1000 }, { outages: history.outages }),
+  );
   assert.match(md, /- \d\d:\d\d:\d\d, ongoing: reset/);
 });
 
