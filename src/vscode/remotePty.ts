@@ -60,6 +60,11 @@ export class RemotePty implements vscode.Pseudoterminal {
     return this.shell?.keeping;
   }
 
+  /** The tmux session of this terminal's shell, when tmux keeps it (what Disconnect names). */
+  get tmuxSession(): string | undefined {
+    return this.shell?.remoteSessionName;
+  }
+
   open(dims: vscode.TerminalDimensions | undefined): void {
     const shell = new KeptShell(
       this.host.session,
