@@ -63,6 +63,13 @@ const unconfirmedWithinMs = storyKeepalive.intervalS * 1000 + 1000 + 1000 + 2000
  */
 const firstConnectMs = 45_000;
 
+/** "850 ms", "12 s", "3 min 4 s" (format.ts formatDuration) -> ms; undefined for anything else. */
+function durationMs(text: string): number | undefined {
+  const m = /^(?:(\d+) min)? ?(?:(\d+) s)?(?:(\d+) ms)?$/.exec(text.trim());
+  if (!m || (!m[1] && !m[2] && !m[3])) return undefined;
+  return Number(m[1] ?? 0) * 60_000 + Number(m[2] ?? 0) * 1000 + Number(m[3] ?? 0);
+}
+
 const isUnconfirmed = (s: StatusView) => s.icon === 'question' && s.label.includes(': unconfirmed');
 
 export function storySteps({ page, net, url, alias }: StoryContext): Step[] {
@@ -72,6 +79,7 @@ export function storySteps({ page, net, url, alias }: StoryContext): Step[] {
   let held: Promise<GetResult> | undefined;
   let typedAt = 0;
   let lossMark = 0;
+  let idleDownAt = 0;
   const forwardSpec = `${net.localPort}:127.0.0.1:${net.webPort}`;
 
   return [
@@ -128,6 +136,7 @@ export function storySteps({ page, net, url, alias }: StoryContext): Step[] {
         const mark = await markStates(page);
         await net.rebootAndHold();
         const downAt = Date.now();
+        idleDownAt = downAt;
         const s = await waitForUnconfirmed(page, alias, unconfirmedWithinMs);
         const afterMs = Date.now() - downAt;
         // Unconfirmed lasts about a second here (an open terminal is in use, so a probe goes
@@ -151,7 +160,12 @@ export function storySteps({ page, net, url, alias }: StoryContext): Step[] {
         const s = await waitForConnected(page, alias, 20_000);
         const backMs = Date.now() - healed;
         // The terminal says what happened to its shell, and it is the same shell.
-        const note = await waitForScreen(page, /Connection to \S+ restored.{0,200}?nothing was lost\./, 15_000);
+        const note = await waitForScreen(page, /Connection to \S+ restored after ([^;.]+).{0,200}?nothing was lost\./, 15_000);
+        // The note counts the outage as the terminal lived it: at least from the path's death to the heal.
+        const saidMs = durationMs(note[1]);
+        const downMs = healed - idleDownAt;
+        if (saidMs === undefined || saidMs + 1000 < downMs)
+          throw new Error(`the note says "restored after ${note[1]}", but the path was down for ${downMs} ms`);
         await typeInTerminal(page, 'echo "still:$V"');
         const still = (await waitForTerminal(page, /^still:(e2e-\d+)$/, 10_000))[1];
         if (still !== value) throw new Error(`V is ${still} after the restore, was ${value}: a new shell`);
