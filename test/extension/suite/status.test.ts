@@ -178,4 +178,22 @@ suite('status that says what is known', () => {
     assert.notStrictEqual(again.id, first.id);
     await disconnect('labfwd');
   });
+
+  test('one host connected: Reconnect and Disconnect act on it without a picker', async () => {
+    // Everything else off first (answering Disconnect's question, should a terminal be open).
+    const modal = answerModal(api, 'Disconnect');
+    try {
+      for (const node of api.tree()) if (node.label !== 'lab') await disconnect(node.label);
+    } finally {
+      modal.restore();
+    }
+    assert.strictEqual(await vscode.commands.executeCommand<boolean>('sshKeepalive.connect', 'lab'), true);
+    // No argument: with a picker, the command would wait for an answer nobody gives.
+    const noPicker = <T>(what: string, p: Thenable<T>) =>
+      Promise.race([p, sleep(15_000).then(() => assert.fail(`${what} did not act on the only host within 15 s (a picker waiting?)`))]);
+    assert.strictEqual(await noPicker('Reconnect', vscode.commands.executeCommand<boolean>('sshKeepalive.reconnect')), true);
+    assert.strictEqual(api.hostState('lab')?.kind, 'connected');
+    await noPicker('Disconnect', vscode.commands.executeCommand('sshKeepalive.disconnect'));
+    await waitFor('lab to be disconnected', () => api.hostState('lab') === undefined || api.hostState('lab')?.kind === 'closed', 5000);
+  });
 });
