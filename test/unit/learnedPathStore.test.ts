@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { IntervalLearner } from '../../src/core/liveness/intervalLearner';
 import { defaultLearnedFile, fileStore, MAX_NETWORKS, parseRecord, recordStore, type SavedRecord } from '../../src/core/liveness/learnedPathStore';
-import { defaultGateway, networkKey } from '../../src/core/liveness/networkKey';
+import { addressSet, defaultGateway, networkKey } from '../../src/core/liveness/networkKey';
 
 function tempFile(): { file: string; done: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ska-learned-'));
@@ -150,4 +150,16 @@ test('the network key: the default gateway (lowest metric) and the address set',
     ),
     'gw ? | en0/10.0.0.5',
   );
+});
+
+test('the address set: IPv4 whole, IPv6 by /64 (temporary addresses rotate), no link-local, no loopback', () => {
+  const v4 = { address: '192.0.2.10', netmask: '255.255.255.0', family: 'IPv4', mac: '00:00:00:00:00:01', internal: false, cidr: null } as const;
+  const v6 = (address: string) =>
+    ({ address, netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '00:00:00:00:00:01', internal: false, cidr: null, scopeid: 0 }) as const;
+  const lo = { ...v4, address: '127.0.0.1', internal: true };
+  const today = addressSet({ lo: [lo], eth0: [v4, v6('2001:db8:0:1:a1b2:c3d4:e5f6:1'), v6('fe80::60da:f9ff:feb8:99d8')] });
+  const tomorrow = addressSet({ lo: [lo], eth0: [v4, v6('2001:db8::1:9999:8888:7777:6666'), v6('fe80::1')] });
+  assert.equal(today, 'eth0/192.0.2.10,eth0/2001:db8:0:1::/64');
+  assert.equal(tomorrow, today, 'a new temporary address or link-local address is the same network');
+  assert.notEqual(addressSet({ eth0: [v4, v6('2001:db8:0:2::1')] }), today, 'another /64 is another network');
 });
