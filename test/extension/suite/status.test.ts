@@ -106,10 +106,12 @@ suite('status that says what is known', () => {
     assert.strictEqual(await vscode.commands.executeCommand<boolean>('sshKeepalive.connect', 'flaky'), true);
     await waitFor('flaky alive', () => statusItem(api, 'flaky')?.text.startsWith('$(pulse)'));
     await waitFor(`the status bar to stop ticking (items: ${JSON.stringify(api.statusBarItems().map((i) => i.text))})`, () => !api.statusBarTicking(), 5000);
+    // Each keepalive reply renders the new round trip (an event, not a tick); nothing else changes.
+    const withoutRtt = (tip: string) => tip.replace(/(State: connected, |Round trip: )[\d\\.]+ ms/g, '$1N ms');
     const tooltip = statusItem(api, 'flaky')!.tooltip;
     await sleep(2500);
     assert.strictEqual(api.statusBarTicking(), false, 'no one-second timer while alive');
-    assert.strictEqual(statusItem(api, 'flaky')!.tooltip, tooltip, 'the alive tooltip says only what stays true');
+    assert.strictEqual(withoutRtt(statusItem(api, 'flaky')!.tooltip), withoutRtt(tooltip), 'the alive tooltip says only what stays true');
     assert.match(tooltip, /Last heard: less than \d+ s ago \(alive\)/);
     peers.proxy.blackhole();
     const heard = () => /Last heard: \d\d:\d\d:\d\d \((\d+) s ago\)/.exec(statusItem(api, 'flaky')?.tooltip ?? '')?.[1];
