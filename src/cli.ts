@@ -11,6 +11,7 @@ import { noPrompter } from './core/session/prompter';
 import { Session, sessionOptionsFor } from './core/session/session';
 import { eventForAttemptFailure, eventForLiveness, eventsForState, writeEvent } from './cli/events';
 import { IntervalLearner } from './core/liveness/intervalLearner';
+import { defaultLearnedFile, fileStore } from './core/liveness/learnedPathStore';
 import { LivenessWatcher } from './core/liveness/livenessWatcher';
 import { isYes, optionValue, parseArgs, usage, UsageError, type CliArgs } from './cli/args';
 import { addAll, announceAllocatedPorts, forwardFailure, forwardRequests } from './cli/forwards';
@@ -77,8 +78,9 @@ async function main(): Promise<number> {
     logger,
     onDidWake: wake.onDidWake,
     onDidChangeNetwork: network.onDidChange,
-    // A connection that dies while idle teaches this run a keepalive interval the path survives.
-    intervalLearner: new IntervalLearner(),
+    // A connection that dies while idle teaches a keepalive interval the path survives, kept
+    // per network in the user's state directory for later runs.
+    intervalLearner: new IntervalLearner(fileStore(defaultLearnedFile(), (m) => logger.warn(m))),
   });
   if (args.events) {
     store.add(session.onDidChangeState((s) => eventsForState(host.alias, s).forEach(writeEvent)));

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { natlabAvailable } from '../../tools/peers/natlab';
 import { type Lab, setupLab } from '../../tools/peers/natlabSshd';
@@ -14,16 +17,19 @@ describe('a keepalive interval that fits the path (natlab, NAT idle timeout 6 s,
   let lab: Lab | undefined;
   let cli: KeepaliveCli | undefined;
   const port = 18081;
+  // The CLI's state directory, shared by the runs of this file (what a run learned is kept there).
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ska-adaptive-state-'));
 
   before(async () => {
     if (!natlabAvailable().ok || !sshdAvailability().ok) return;
     lab = await setupLab(natTimeoutSec);
-    cli = new KeepaliveCli(lab, port, []);
+    cli = new KeepaliveCli(lab, port, [], stateDir);
     await cli.waitFor((e) => e.event === 'connected', 15_000);
   });
   after(async () => {
     await cli?.stop();
     await lab?.dispose();
+    fs.rmSync(stateDir, { recursive: true, force: true });
   });
 
   const ready = (t: import('node:test').TestContext) => requireOrSkip(t, natlabAvailable) && requireOrSkip(t, sshdAvailability) && !!lab && !!cli;
@@ -74,5 +80,26 @@ describe('a keepalive interval that fits the path (natlab, NAT idle timeout 6 s,
       await lab!.natlab.heal();
     }
     await cli!.waitFor((e) => e.event === 'restored', 20_000, darkAt);
+  });
+
+  test('remembered per network: the next run on this network starts at the learned interval, and dies no more while idle', async (t) => {
+    if (!ready(t)) return;
+    const file = path.join(stateDir, 'ssh-keepalive', 'keepalive-learned.json');
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as { networks: Record<string, { diesAfterMs: number; intervalMs: number }> };
+    t.diagnostic(`kept: ${JSON.stringify(saved.networks)}`);
+    await cli!.stop();
+    const startedAt = Date.now();
+    cli = new KeepaliveCli(lab!, port, [], stateDir);
+    await cli.waitFor((e) => e.event === 'connected', 15_000, startedAt);
+    // The configured interval (15 s) would die in the first idle past the NAT's 6 s.
+    const idleFrom = Date.now();
+    await sleep(3 * natTimeoutSec * 1000);
+    assert.deepEqual(
+      cli.kinds(idleFrom).filter((k) => k === 'lost'),
+      [],
+      `no death while idle for ${3 * natTimeoutSec} s; stderr: ${cli.stderr.join(' | ')}`,
+    );
+    const r = await fetchThrough(lab!.natlab, port, 5);
+    assert.ok(r.ok, `the forward works after the idle: ${r.out}`);
   });
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SessionError } from '../../src/core/session/errors';
 import { emptyCounters } from '../../src/core/forward/types';
-import { escapeMarkdown, formatBytes, formatDuration, formatRtt, secondsLeft } from '../../src/vscode/format';
+import { escapeMarkdown, formatBytes, formatDuration, formatRtt, formatSince, secondsLeft } from '../../src/vscode/format';
 import { forwardConnectionLines, forwardDescription } from '../../src/vscode/forwardText';
 import { parseForwardInput } from '../../src/vscode/forwardInput';
 import { OutageHistory } from '../../src/vscode/outageHistory';
@@ -136,4 +136,10 @@ test('error locations: config errors from their fields or message, host key erro
   assert.deepEqual(configLocation(new ConfigError('/tmp/c:6: bad Port value "x"')), { file: '/tmp/c', line: 6 });
   assert.deepEqual(configLocation(new ConfigError('msg', '/etc/ssh/x', 2)), { file: '/etc/ssh/x', line: 2 });
   assert.equal(configLocation(new ConfigError('no location')), undefined);
+});
+
+test('formatSince: the clock on the same day, the date and minutes on another', () => {
+  const at = new Date(2026, 11, 2, 9, 5, 7).getTime();
+  assert.equal(formatSince(at, new Date(2026, 11, 2, 23, 0, 0).getTime()), '09:05:07');
+  assert.equal(formatSince(at, new Date(2026, 11, 3, 0, 0, 1).getTime()), '2026-12-02 09:05');
 });
