@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -79,6 +79,29 @@ test('an IdentityFile with a -cert.pub beside it: ssh logs in with the certifica
   const err = await failure(t, sshd, [['IdentityFile', keys.key]]);
   assert.equal(err.code, 'auth-failed');
   assert.match(err.message, new RegExp(`certificate ${keys.cert} is an OpenSSH certificate \\(ssh-ed25519-cert-v01@openssh.com\\).*authorized_keys`));
+});
+
+test('CertificateFile: ssh logs in with the certificate; here it is named at start and in the failure, with what to do', async (t) => {
+  if (!requireOrSkip(t, sshdAvailability)) return;
+  const keys = makeKeys(t);
+  const sshd = await caSshd(t, keys);
+  // Not beside the key: only CertificateFile points ssh at it.
+  const cert = join(keys.dir, 'elsewhere.cert');
+  renameSync(keys.cert, cert);
+  const overrides: Array<[string, string]> = [
+    ['IdentityFile', keys.key],
+    ['CertificateFile', cert],
+  ];
+  assert.equal(ssh(sshd, overrides.map(([k, v]) => ['-o', `${k}=${v}`]).flat()), 0, 'ssh logs in with the CertificateFile');
+  const host = resolveHost(sshd.alias, { configFile: sshd.sshConfigPath, env: {}, overrides });
+  const reported = host.unsupported.find((u) => u.option === 'CertificateFile');
+  assert.match(reported?.reason ?? '', /cannot be used here.*authorized_keys/, 'reported when the host is resolved (the CLI prints it at start)');
+  const err = await failure(t, sshd, overrides);
+  assert.equal(err.code, 'auth-failed');
+  assert.match(
+    err.message,
+    new RegExp(`certificate ${cert} \\(CertificateFile\\) is an OpenSSH certificate \\(ssh-ed25519-cert-v01@openssh.com\\).*authorized_keys`),
+  );
 });
 
 test('an sk- IdentityFile: named as a security key, with what to do', async (t) => {

@@ -73,6 +73,47 @@ test('keywords of newer OpenSSH, Debian and Apple builds are accepted; AddKeysTo
   );
 });
 
+test('keywords OpenSSH knows that would make ssh behave differently are reported; the defaults Debian ships are not', () => {
+  const { opts } = home(
+    [
+      'Host *',
+      '  SetEnv A=1',
+      '  RequestTTY force',
+      '  SessionType none',
+      '  StdinNull yes',
+      '  ForkAfterAuthentication yes',
+      '  NoHostAuthenticationForLocalhost yes',
+      '  PubkeyAuthentication no',
+      '  HostbasedAuthentication yes',
+      '  VerifyHostKeyDNS ask',
+      '  UpdateHostKeys yes',
+      '  RefuseConnection yes',
+      '',
+    ].join('\n'),
+    { 'etc/ssh/ssh_config': 'Host *\n  SendEnv LANG LC_*\n  HashKnownHosts yes\n  GSSAPIAuthentication yes\n' },
+  );
+  const h = resolveHost('h', opts);
+  assert.deepEqual(
+    h.unsupported.map((u) => u.option),
+    [
+      'PubkeyAuthentication',
+      'HostbasedAuthentication',
+      'NoHostAuthenticationForLocalhost',
+      'VerifyHostKeyDNS',
+      'UpdateHostKeys',
+      'SetEnv',
+      'RequestTTY',
+      'SessionType',
+      'StdinNull',
+      'ForkAfterAuthentication',
+      'RefuseConnection',
+    ],
+  );
+  // Values that leave ssh as ssh-keepalive is: nothing to report.
+  const quiet = home('Host *\n  RequestTTY auto\n  SessionType default\n  PubkeyAuthentication yes\n  UpdateHostKeys no\n  VerifyHostKeyDNS no\n');
+  assert.deepEqual(resolveHost('h', quiet.opts).unsupported, []);
+});
+
 test('durations longer than a timer can wait are clamped with a warning; beyond an int they are an error, as ssh', () => {
   const h = resolveHost('h', home('ServerAliveInterval 2147484\nConnectTimeout 30d\n').opts);
   assert.equal(h.serverAliveInterval, 2147483);

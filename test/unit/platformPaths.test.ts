@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { makeContext } from '../../src/core/config/resolveContext';
 import { resolveHost, WINDOWS_AGENT_PIPE } from '../../src/core/config/sshConfig';
 
 /**
@@ -59,8 +60,16 @@ test('Windows: ~ and relative paths in the config resolve against the Windows ho
   }
 });
 
-test('Windows: the default config file is %USERPROFILE%\\.ssh\\config (missing here, so empty)', () => {
-  const h = resolveHost('box', { platform: 'win32', homeDir: winHome, env: {}, localUser: 'me' });
+test('Windows: the default config file is %USERPROFILE%\\.ssh\\config, the system one and the global known_hosts under %PROGRAMDATA%\\ssh', () => {
+  const env = { PROGRAMDATA: 'D:\\ProgramData' };
+  const ctx = makeContext({ platform: 'win32', homeDir: winHome, env });
+  assert.equal(ctx.configFile, 'C:\\Users\\me\\.ssh\\config');
+  assert.equal(ctx.systemConfigFile, 'D:\\ProgramData\\ssh\\ssh_config');
+  assert.equal(makeContext({ platform: 'win32', homeDir: winHome, env: {} }).systemConfigFile, 'C:\\ProgramData\\ssh\\ssh_config');
+  assert.equal(makeContext({ platform: 'win32', homeDir: winHome, configFile: '~/.ssh/other', env }).configFile, 'C:\\Users\\me\\.ssh\\other');
+  // Neither file exists here: the host resolves from defaults.
+  const h = resolveHost('box', { platform: 'win32', homeDir: winHome, env, localUser: 'me' });
   assert.equal(h.hostName, 'box');
   assert.equal(h.user, 'me');
+  assert.deepEqual(h.globalKnownHostsFiles, ['D:\\ProgramData\\ssh\\ssh_known_hosts', 'D:\\ProgramData\\ssh\\ssh_known_hosts2']);
 });

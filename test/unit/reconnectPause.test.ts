@@ -36,6 +36,13 @@ function sessionFor(
   return session;
 }
 
+/** Ends the server side of every connection and waits for the session to come back by itself. */
+async function dropAndReconnect(session: Session, server: MiniServer): Promise<void> {
+  for (const c of server.connections) c.end();
+  await eventWithin(session.onDidChangeState, (s) => s.kind === 'lost', 5000, 'the connection to drop');
+  await eventWithin(session.onDidChangeState, (s) => s.kind === 'connected', 10_000, 'the reconnect');
+}
+
 test('a reconnect asks the person again for the one-time code: nothing is answered from memory', async (t) => {
   const asked: string[][] = [];
   const prompter: Prompter = {
@@ -45,10 +52,20 @@ test('a reconnect asks the person again for the one-time code: nothing is answer
   const session = sessionFor(t, mfa, prompter);
   await within(session.start(), 10_000, 'the first login with the code');
   assert.equal(asked.length, 1);
-  for (const c of mfa.connections) c.end();
-  await eventWithin(session.onDidChangeState, (s) => s.kind === 'lost', 5000, 'the connection to drop');
-  await eventWithin(session.onDidChangeState, (s) => s.kind === 'connected', 10_000, 'the reconnect');
+  await dropAndReconnect(session, mfa);
   assert.deepEqual(asked, [['Verification code: '], ['Verification code: ']], 'the reconnect asked the person again');
+});
+
+test('a reconnect asks the person again for the password: nothing is answered from memory', async (t) => {
+  const pw = await startMiniServer({ password: 'hunter2' });
+  t.after(() => pw.close());
+  const asked: string[] = [];
+  const prompter: Prompter = { ...noPrompter, password: async (user) => (asked.push(user), 'hunter2') };
+  const session = sessionFor(t, pw, prompter);
+  await within(session.start(), 10_000, 'the first login with the password');
+  assert.equal(asked.length, 1);
+  await dropAndReconnect(session, pw);
+  assert.equal(asked.length, 2, 'the reconnect asked the person again');
 });
 
 test('while a reconnect waits for a person, there is one prompt and no further attempt', async (t) => {

@@ -36,6 +36,15 @@ export const HONOURED: Readonly<Record<string, string>> = {
   exitonforwardfailure: 'the CLI exits when a forward cannot start',
 };
 
+/**
+ * Accepted keywords that do change what ssh would do, and why they are not reported:
+ * distributions set them in /etc/ssh/ssh_config, so a report would greet every user.
+ */
+const ACCEPTED_DEFAULTS: Readonly<Record<string, string>> = {
+  sendenv: 'not sent; not reported, as distributions set it by default (Debian: `SendEnv LANG LC_*`)',
+  gssapiauthentication: 'GSSAPI (Kerberos) is not tried; not reported, as distributions turn it on by default',
+};
+
 export type KeywordSupport = 'honoured' | 'reported' | 'accepted';
 
 export interface KeywordRow {
@@ -53,7 +62,7 @@ export function keywordSupport(): KeywordRow[] {
     if (HONOURED[keyword] !== undefined) return { keyword, support: 'honoured', note: HONOURED[keyword] };
     const why = reported.get(keyword);
     if (why !== undefined) return { keyword, support: 'reported', note: why };
-    return { keyword, support: 'accepted', note: 'known to OpenSSH; no effect on a keepalive session' };
+    return { keyword, support: 'accepted', note: ACCEPTED_DEFAULTS[keyword] ?? 'known to OpenSSH; no effect on a keepalive session' };
   });
 }
 

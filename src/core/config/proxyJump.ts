@@ -120,6 +120,7 @@ export function resolveJumps(setting: Setting, tokens: JumpTokens, stack: string
       identityFiles: hop.identityFiles,
       identitiesOnly: hop.identitiesOnly,
       identityAgent: hop.identityAgent,
+      ...(hop.certificateFiles ? { certificateFiles: hop.certificateFiles } : {}),
       hostKeyAlias: hop.hostKeyAlias,
       userKnownHostsFiles: hop.userKnownHostsFiles,
       globalKnownHostsFiles: hop.globalKnownHostsFiles,

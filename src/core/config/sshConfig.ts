@@ -135,6 +135,7 @@ function resolveIn(
       else config.note({ level: 'debug', message: `default identity ${file} skipped: its key type cannot be used here` });
     }
   }
+  const certificateFiles = unique(config.getAll('certificatefile').map((s) => expandPath(s, s.text)));
   const identitiesOnlySetting = config.get('identitiesonly');
   const identitiesOnly = identitiesOnlySetting ? parseYesNo(identitiesOnlySetting) : false;
   const identityAgent = resolveAgent(config.get('identityagent'), ctx.env, ctx.platform, expandPath);
@@ -196,6 +197,7 @@ function resolveIn(
     identityFiles,
     identitiesOnly,
     identityAgent,
+    ...(certificateFiles.length ? { certificateFiles } : {}),
     proxyJump,
     ...(proxyCommand !== undefined ? { proxyCommand } : {}),
     connectTimeout,

@@ -32,6 +32,8 @@ export interface JumpHost {
   identityFiles: string[];
   identitiesOnly: boolean;
   identityAgent?: string;
+  /** As ResolvedHost.certificateFiles. */
+  certificateFiles?: string[];
   /** The hop's own host key settings (its host key is checked like any host's). */
   hostKeyAlias?: string;
   userKnownHostsFiles?: string[];
@@ -59,6 +61,11 @@ export interface ResolvedHost {
   identitiesOnly: boolean;
   /** Path of the agent socket to use, or undefined for none ("IdentityAgent none" or no SSH_AUTH_SOCK). */
   identityAgent?: string;
+  /**
+   * CertificateFile paths (~ and %-tokens expanded). ssh2 cannot use certificates: they are
+   * only named, at start and in an authentication failure, with what to do instead.
+   */
+  certificateFiles?: string[];
   /** Hops to go through, in order (first is contacted directly, or through its own ProxyCommand). */
   proxyJump: JumpHost[];
   /**

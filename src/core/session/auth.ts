@@ -30,6 +30,8 @@ export interface AuthTarget {
   identityFiles: string[];
   identitiesOnly: boolean;
   identityAgent?: string;
+  /** CertificateFile: named as unusable (ssh2 has no certificates), never offered. */
+  certificateFiles?: string[];
 }
 
 const maxPasswordTries = 3;
@@ -112,6 +114,11 @@ function methodSteps(
     report.unusable.push(`${what} ${why}`);
     logger.info(`${what} ${why}`);
   };
+  // ssh offers each CertificateFile with its key; here the key is offered alone, so the
+  // failure must say why the certificate was not.
+  for (const cert of target.certificateFiles ?? []) {
+    cannotUse(`certificate ${cert} (CertificateFile)`, unusableKeyReason(keyFileType(cert) ?? '') ?? unusableKeyReason('-cert-v01@openssh.com')!);
+  }
   const prompted = async <T>(fn: () => Promise<T>): Promise<T> => {
     onPrompt(true);
     try {

@@ -58,6 +58,7 @@ export type Hop = Pick<
   | 'identityFiles'
   | 'identitiesOnly'
   | 'identityAgent'
+  | 'certificateFiles'
   | 'hostKeyAlias'
   | 'userKnownHostsFiles'
   | 'globalKnownHostsFiles'
@@ -255,7 +256,14 @@ function handshake(client: Client, transport: Duplex, hop: Hop, ctx: AttemptCont
       keepaliveInterval: 0,
       hostVerifier: verifier.verify,
       authHandler: createAuthHandler(
-        { user: hop.user, host: hop.alias, identityFiles: hop.identityFiles, identitiesOnly: hop.identitiesOnly, identityAgent: hop.identityAgent },
+        {
+          user: hop.user,
+          host: hop.alias,
+          identityFiles: hop.identityFiles,
+          identitiesOnly: hop.identitiesOnly,
+          identityAgent: hop.identityAgent,
+          certificateFiles: hop.certificateFiles,
+        },
         ctx.identities,
         ctx.prompter,
         ctx.logger,
