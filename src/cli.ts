@@ -16,6 +16,8 @@ import { isYes, optionValue, parseArgs, usage, UsageError, type CliArgs } from '
 import { addAll, announceAllocatedPorts, forwardFailure, forwardRequests } from './cli/forwards';
 import { runInteractiveShell } from './cli/interactiveShell';
 import { runOneOff } from './cli/oneOff';
+import { parseStdioForward, runStdioForward, type StdioTarget } from './cli/stdioForward';
+import type { KeeperSource } from './core/forward/keptConnections';
 import { stderrLogger } from './cli/stderrLogger';
 import { createTtyPrompter } from './cli/ttyPrompter';
 import { printConfig } from './cli/printConfig';
@@ -47,6 +49,7 @@ async function main(): Promise<number> {
   const logger = stderrLogger(args.verbose, args.quiet);
   let host: ResolvedHost;
   let requests: ReturnType<typeof forwardRequests>;
+  let stdioTarget: StdioTarget | undefined;
   try {
     const resolved = resolveDestination(args);
     host = resolved.host;
@@ -56,6 +59,7 @@ async function main(): Promise<number> {
       return 0;
     }
     requests = forwardRequests(args, host);
+    if (args.stdioForward !== undefined) stdioTarget = parseStdioForward(args.stdioForward);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UsageError) die(err.message);
     throw err;
@@ -85,17 +89,32 @@ async function main(): Promise<number> {
   if (args.events) store.add(liveness.onDidChange((l) => writeEvent(eventForLiveness(host.alias, l))));
   // Losses and restores are logged by the session itself (warn / info): no second line here.
 
+  // The session keeper of this run, made on first use (the shell, a forward's first client,
+  // -W): its secret lives only in this process, so nothing else can attach; it is ended when
+  // this run ends (and exits by itself an hour after a crash).
+  let keeperLink: KeeperLink | undefined;
+  const keeper: KeeperSource | undefined = args.keeper
+    ? () =>
+        Promise.resolve(
+          (keeperLink ??= new KeeperLink(session, { program: keeperProgram, name: `cli-${randomBytes(6).toString('hex')}`, idleSeconds: 3600, logger })),
+        )
+    : undefined;
+
   let shuttingDown = false;
   const shutdown = (code: number) => {
     if (shuttingDown) return;
     shuttingDown = true;
-    registry.dispose();
-    session.dispose();
-    store.dispose();
-    // Let the `closed` event flush before exiting.
-    setImmediate(() => process.exit(code));
+    // The keeper ends what it still holds (shells, forwarded connections) with this run.
+    void (keeperLink?.shutdown(2000) ?? Promise.resolve(false)).finally(() => {
+      keeperLink?.dispose();
+      registry.dispose();
+      session.dispose();
+      store.dispose();
+      // Let the `closed` event flush before exiting.
+      setImmediate(() => process.exit(code));
+    });
   };
-  const registry = new ForwardRegistry(session, logger);
+  const registry = new ForwardRegistry(session, logger, { keeper });
   if (args.events) {
     registry.onDidChange(({ type, forward: f }) => {
       if (type === 'removed') return;
@@ -108,7 +127,24 @@ async function main(): Promise<number> {
         state: st.kind,
         ...('reason' in st ? { reason: st.reason } : {}),
         ...(f.address ? { address: f.address } : {}),
+        kept: f.kept,
       });
+      if (type === 'added') {
+        f.onDidChangeCounters((c) =>
+          writeEvent({
+            event: 'forward-counters',
+            host: host.alias,
+            time: new Date().toISOString(),
+            forward: f.label,
+            kept: f.kept,
+            open: c.openConnections,
+            total: c.totalConnections,
+            carried: c.carriedConnections,
+            bytesIn: c.bytesIn,
+            bytesOut: c.bytesOut,
+          }),
+        );
+      }
     });
   }
   const failIfAsked = (forwards: Forward[]) => {
@@ -160,6 +196,13 @@ async function main(): Promise<number> {
   remotes.forEach((f) => announceAllocatedPorts(f, (line) => process.stderr.write(`${line}\n`)));
   if (failIfAsked(remotes)) return exitFatal;
 
+  if (stdioTarget) {
+    // ssh -W: stdin/stdout are the connection; the process ends with it.
+    const code = await runStdioForward(session, stdioTarget, { keeper, logger });
+    shutdown(code);
+    return code;
+  }
+
   if (args.noCommand) {
     // Runs until a signal; the session reconnects by itself. An error that retrying cannot
     // fix (a changed host key, a revoked login) ends it as it would end ssh: said once, 255.
@@ -180,20 +223,12 @@ async function main(): Promise<number> {
   const command = args.command.length ? args.command.join(' ') : undefined;
   const pty = args.disableTty ? false : args.forceTty ? true : command === undefined && !!process.stdin.isTTY;
   if (command === undefined && pty) {
-    // The interactive shell outlives outages (tmux reattach when the host has it).
-    // The session keeper of this run: its secret lives only in this process, so nothing else
-    // can attach; it is ended when the shell ends (and exits by itself an hour after a crash).
-    const keeper = args.keeper
-      ? new KeeperLink(session, { program: keeperProgram, name: `cli-${randomBytes(6).toString('hex')}`, idleSeconds: 3600, logger })
-      : undefined;
-    const run = runInteractiveShell(session, { alias: host.alias, reattach: args.reattach ?? true, logger, keeper });
-    onSignalShell = (keepRemote) => run.then(({ shell }) => shell.close({ keepRemote: keepRemote && !keeper }));
+    // The interactive shell outlives outages (the session keeper, else tmux reattach when the host has it).
+    const shellKeeper = await keeper?.();
+    const run = runInteractiveShell(session, { alias: host.alias, reattach: args.reattach ?? true, logger, keeper: shellKeeper });
+    onSignalShell = (keepRemote) => run.then(({ shell }) => shell.close({ keepRemote: keepRemote && !shellKeeper }));
     const { code, shell } = await run;
     await shell.close();
-    if (keeper) {
-      await keeper.shutdown(2000);
-      keeper.dispose();
-    }
     shutdown(code);
     return code;
   }

@@ -48,7 +48,8 @@ export class HostSession implements Disposable {
     private readonly learned?: () => string | undefined,
   ) {
     this.session = new Session(host, options, deps);
-    this.forwards = new ForwardRegistry(this.session, logger);
+    // Forwards ride the session keeper when it runs on the host (made on first use, as for terminals).
+    this.forwards = new ForwardRegistry(this.session, logger, { keeper: () => this.keeper() });
     // Dispose order (reverse of adding): forwards first, they use the session.
     this.disposables.add(this.session);
     this.disposables.add(this.forwards);

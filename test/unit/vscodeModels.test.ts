@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { describeDestination } from '../../src/core/base/hostPort';
 import { SessionError } from '../../src/core/session/errors';
+import { emptyCounters } from '../../src/core/forward/types';
 import { escapeMarkdown, formatBytes, formatDuration, formatRtt, secondsLeft } from '../../src/vscode/format';
-import { forwardDescription } from '../../src/vscode/forwardText';
+import { forwardConnectionLines, forwardDescription } from '../../src/vscode/forwardText';
 import { parseForwardInput } from '../../src/vscode/forwardInput';
 import { OutageHistory } from '../../src/vscode/outageHistory';
 import { normalizeSettings, sessionDefaults } from '../../src/vscode/settingsModel';
@@ -65,15 +66,22 @@ test('settings are clamped and become session defaults', () => {
 });
 
 test('forward descriptions show state and counters, or why it failed', () => {
-  assert.equal(forwardDescription({ kind: 'active' }, { openConnections: 0, totalConnections: 0, bytesIn: 0, bytesOut: 0 }), 'active');
+  assert.equal(forwardDescription({ kind: 'active' }, emptyCounters()), 'active');
   assert.equal(
-    forwardDescription({ kind: 'active' }, { openConnections: 2, totalConnections: 5, bytesIn: 2048, bytesOut: 100 }),
+    forwardDescription({ kind: 'active' }, { ...emptyCounters(), openConnections: 2, totalConnections: 5, bytesIn: 2048, bytesOut: 100 }),
     'active · 2 open · 5 total · 2 KB in · 100 B out',
   );
-  assert.equal(
-    forwardDescription({ kind: 'failed', reason: 'port in use' }, { openConnections: 0, totalConnections: 0, bytesIn: 0, bytesOut: 0 }),
-    'failed: port in use',
-  );
+  assert.equal(forwardDescription({ kind: 'active' }, emptyCounters(), true), 'active · kept');
+  assert.equal(forwardDescription({ kind: 'failed', reason: 'port in use' }, emptyCounters(), true), 'failed: port in use');
+});
+
+test('a forward tooltip says what was carried through outages and what kept means', () => {
+  const kept = forwardConnectionLines({ ...emptyCounters(), openConnections: 1, totalConnections: 3, carriedConnections: 2 }, true);
+  assert.deepEqual(kept.slice(0, 2), ['Connections: 1 open, 3 total', 'Carried through an outage: 2']);
+  assert.match(kept[kept.length - 1], /^Kept: .*outlive drops and outages/);
+  const plain = forwardConnectionLines(emptyCounters(), false);
+  assert.equal(plain.length, 2);
+  assert.match(plain[1], /^Not kept: a drop ends the open connections/);
 });
 
 test('terminal notes are single dim lines', () => {
