@@ -152,12 +152,15 @@ test('periodic: countMax unanswered intervals in a row declare the path dead, on
 
 test('retune: a connection made before the network was learned probes at the learned interval from then on', async (t) => {
   const server = fakeServer(1);
-  const { ka } = keepalive(t, server, { intervalMs: 5000, countMax: 3 });
-  await sleep(100);
+  const { ka, clock } = keepalive(t, server, { intervalMs: 5000, countMax: 3 });
+  await clock.advance(100);
   assert.equal(server.pings(), 0, 'nothing yet at the configured 5 s');
   ka.retune(60);
-  await sleep(300);
-  assert.ok(server.pings() >= 2, `probes at the learned 60 ms: ${server.pings()}`);
+  await clock.advance(0);
+  assert.equal(server.pings(), 1, 'silent for longer than the learned 60 ms already: a probe at once');
+  // Each reply comes 1 ms after its probe; the next probe 60 ms after that reply: 161, 222, 283, 344.
+  await clock.advance(300);
+  assert.equal(server.pings(), 5, `probes at the learned 60 ms: ${server.pings()}`);
 });
 
 test('periodic: a reply before countMax resets the count', async (t) => {
