@@ -4,6 +4,7 @@
  * tree and terminals read it through plain events.
  */
 import { DisposableStore, type Disposable } from '../core/base/disposable';
+import { describeDestination } from '../core/base/hostPort';
 import { Emitter, type Event } from '../core/base/event';
 import type { Logger } from '../core/base/logger';
 import type { ResolvedHost } from '../core/config/types';
@@ -77,7 +78,7 @@ export class HostSession implements Disposable {
 
   /** "user@hostname:port" (port only when not 22). */
   get target(): string {
-    return `${this.host.user}@${this.host.hostName}${this.host.port === 22 ? '' : `:${this.host.port}`}`;
+    return describeDestination(this.host.hostName, this.host.port, this.host.user);
   }
 
   get isClosed(): boolean {

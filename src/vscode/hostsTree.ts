@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { describeDestination } from '../core/base/hostPort';
 import type { Logger } from '../core/base/logger';
 import type { HostListEntry } from '../core/config/sshConfig';
 import { ConfigError } from '../core/config/types';
@@ -151,7 +152,7 @@ export class HostsTree implements vscode.TreeDataProvider<HostsNode>, vscode.Dis
     this.expansions.set(alias, seen);
     item.id = seen.generation > 0 ? `host:${alias}:${seen.generation}` : `host:${alias}`;
     if (!host || host.isClosed) {
-      const target = entry ? `${entry.user ? `${entry.user}@` : ''}${entry.hostName ?? alias}${entry.port && entry.port !== 22 ? `:${entry.port}` : ''}` : '';
+      const target = entry ? describeDestination(entry.hostName ?? alias, entry.port, entry.user) : '';
       // The target is in the tooltip: the description must fit the default sidebar width.
       item.description = 'not connected';
       item.iconPath = stateIcons.idle;

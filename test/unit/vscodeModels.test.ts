@@ -1,6 +1,7 @@
 // The vscode-free models behind the extension's UI (no 'vscode' import anywhere here).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { describeDestination } from '../../src/core/base/hostPort';
 import { SessionError } from '../../src/core/session/errors';
 import { emptyCounters } from '../../src/core/forward/types';
 import { escapeMarkdown, formatBytes, formatDuration, formatRtt, formatSince, secondsLeft } from '../../src/vscode/format';
@@ -26,6 +27,15 @@ test('durations, RTTs and byte counts read naturally', () => {
   assert.equal(secondsLeft(1001, 0), 2);
   assert.equal(secondsLeft(0, 5), 0);
   assert.equal(escapeMarkdown('a*b_[c](d)'), 'a\\*b\\_\\[c\\]\\(d\\)');
+});
+
+test('a destination as the hosts view, the host picker and the status tooltip show it: port only when not 22, IPv6 bracketed', () => {
+  assert.equal(describeDestination('db.example', 22, 'alice'), 'alice@db.example');
+  assert.equal(describeDestination('db.example', 2222, 'alice'), 'alice@db.example:2222');
+  assert.equal(describeDestination('db.example'), 'db.example');
+  // Without brackets "::1:2222" reads as an address, not as port 2222 of ::1.
+  assert.equal(describeDestination('::1', 2222, 'alice'), 'alice@[::1]:2222');
+  assert.equal(describeDestination('::1', 22), '::1');
 });
 
 test('outage history records cause and length, newest first, bounded', () => {

@@ -112,7 +112,7 @@ export class Keepalive implements Disposable {
 
   /** One probe right away, e.g. to report the RTT as soon as the session is up. */
   async measure(kind: ProbeResult['kind'] = 'initial', timeoutMs = 5000): Promise<number | undefined> {
-    const reply = sendProbe(this.client);
+    const reply = sendProbe(this.client, this.clock);
     if (!reply) return undefined;
     const rtt = await Promise.race([reply, sleep(this.clock, timeoutMs).then(() => undefined)]);
     if (rtt !== undefined) this.record(rtt, kind);
@@ -154,7 +154,7 @@ export class Keepalive implements Disposable {
   }
 
   private send(kind: ProbeResult['kind']): Promise<number | undefined> | undefined {
-    const reply = sendProbe(this.client);
+    const reply = sendProbe(this.client, this.clock);
     if (!reply) return undefined;
     const sentAt = this.clock.now();
     this.lastSentAt = sentAt;
