@@ -1,0 +1,50 @@
+import { startClient, type RunningClient } from '../../test/harness/forwardClient';
+import type { Forwards } from '../lib/pair';
+import type { Rig } from '../lib/rig';
+import { alternated, median } from '../lib/stats';
+import { fixed, row, type Row } from '../lib/table';
+import type { Mode } from './mode';
+import { download } from './throughput';
+
+const MiB = 1024 * 1024;
+
+/** ssh-keepalive with its session keeper (each -L connection a keeper stream), without it (a plain direct-tcpip channel), and ssh -L. */
+const variants = ['keeper', 'plain', 'ssh'] as const;
+type Variant = (typeof variants)[number];
+
+/**
+ * A -L download on loopback through the session keeper, beside the same download over a plain
+ * channel (--no-keeper) and through ssh -L: three clients side by side, runs alternated, the
+ * keeper/plain ratio as the median of each run's ratio (pairs measured moments apart).
+ */
+export async function keptThroughput(rig: Rig, mode: Mode): Promise<Row[]> {
+  const size = mode.loopbackMiB * MiB;
+  const p = await rig.path('loopback');
+  const started = new Map<Variant, { client: RunningClient; fw: Forwards }>();
+  try {
+    for (const v of variants) {
+      const fw = await rig.forwards();
+      // The first connection through the echo forward waits for the keeper to answer: once
+      // the client is ready, its connections ride keeper streams.
+      const client = await startClient(v === 'ssh' ? 'ssh' : 'ssh-keepalive', p, [fw.echo, fw.source], v === 'plain' ? ['--no-keeper'] : []);
+      started.set(v, { client, fw });
+    }
+    const results = await alternated(variants, mode.runs, (v) => download(started.get(v)!.fw.source.localPort, size));
+    const rate = (v: Variant) => results.get(v)!.map((ms) => size / MiB / (ms / 1000));
+    const pairRatios = rate('keeper').map((k, i) => k / rate('plain')[i]);
+    const label = `-L download ${mode.loopbackMiB} MiB, loopback`;
+    return [
+      row(`${label}, through the session keeper`, median(rate('keeper')), median(rate('ssh')), fixed(1, ' MiB/s'), 'higher'),
+      row(`${label}, plain channel (--no-keeper)`, median(rate('plain')), median(rate('ssh')), fixed(1, ' MiB/s'), 'higher'),
+      {
+        figure: `${label}: keeper / plain channel (median of the ${mode.runs} runs' ratios; ssh column: plain)`,
+        cli: fixed(1, ' MiB/s')(median(rate('keeper'))),
+        ssh: fixed(1, ' MiB/s')(median(rate('plain'))),
+        ratio: median(pairRatios),
+        better: 'higher',
+      },
+    ];
+  } finally {
+    for (const { client } of started.values()) await client.stop();
+  }
+}
