@@ -64,7 +64,7 @@ function events(child: ChildProcess): (name: string, timeoutMs: number) => Promi
 }
 
 /** One client, one fault, in a fresh lab: the 20 transfers' results and the client's last words. */
-async function runOnce(client: NatlabClient, fault: (lab: Lab) => Promise<void>): Promise<{ results: TransferResult[]; stderr: string[] }> {
+async function runOnce(client: NatlabClient, fault: (lab: Lab) => Promise<void>): Promise<{ results: TransferResult[]; faultAt: number; stderr: string[] }> {
   const lab = await setupLab(4);
   const stderr: string[] = [];
   try {
@@ -83,26 +83,32 @@ async function runOnce(client: NatlabClient, fault: (lab: Lab) => Promise<void>)
     ]);
     const next = events(fetcher);
     await next('armed', 90_000);
+    const faultAt = Date.now();
     await fault(lab);
     try {
       const done = await next('done', settleMs);
-      return { results: done.results as TransferResult[], stderr };
+      return { results: done.results as TransferResult[], faultAt, stderr };
     } catch {
       // Still running past the limit: the fetcher reports those as "open".
       fetcher.stdin!.end();
       const done = await next('done', 10_000);
-      return { results: done.results as TransferResult[], stderr };
+      return { results: done.results as TransferResult[], faultAt, stderr };
     }
   } finally {
     await lab.dispose();
   }
 }
 
-/** "20/20", or "0/20: 20 FIN after partial data (median 3.2 of 12 MiB)". */
-function describe(results: TransferResult[]): string {
-  const intact = results.filter((r) => r.intact).length;
+/**
+ * "20/20 (last done 17 s after the fault began)", or "0/20: 20 FIN after partial data
+ * (median 2.0 of 12 MiB, 7 s after the fault began)".
+ */
+function describe(results: TransferResult[], faultAt: number): string {
+  const sinceFault = (rs: TransferResult[], pick: (xs: number[]) => number) => ((pick(rs.map((r) => r.endedAt)) - faultAt) / 1000).toFixed(0);
+  const whole = results.filter((r) => r.intact);
   const rest = results.filter((r) => !r.intact);
-  if (rest.length === 0) return `${intact}/${results.length}`;
+  const intact = `${whole.length}/${results.length}`;
+  if (rest.length === 0) return `${intact} (last done ${sinceFault(whole, (xs) => Math.max(...xs))} s after the fault began)`;
   const kinds = new Map<string, number>();
   for (const r of rest) {
     const kind =
@@ -119,7 +125,7 @@ function describe(results: TransferResult[]): string {
   }
   const how = [...kinds].map(([k, n]) => `${n} ${k}`).join(', ');
   const got = median(rest.map((r) => r.bytes)) / MiB;
-  return `${intact}/${results.length}: ${how} (median ${got.toFixed(1)} of ${size / MiB} MiB)`;
+  return `${intact}: ${how} (median ${got.toFixed(1)} of ${size / MiB} MiB, ${sinceFault(rest, median)} s after the fault began)`;
 }
 
 /**
@@ -138,9 +144,9 @@ export async function carriedThrough(): Promise<Row[]> {
     const line = new Map<NatlabClient, string>();
     table.set(name, line);
     for (const client of carriedClients) {
-      const { results, stderr } = await runOnce(client, fault);
-      line.set(client, describe(results));
-      process.stderr.write(`  carried | ${name} | ${client}: ${describe(results)}${stderr.length ? `; last stderr: ${stderr.slice(-2).join(' / ')}` : ''}\n`);
+      const { results, faultAt, stderr } = await runOnce(client, fault);
+      line.set(client, describe(results, faultAt));
+      process.stderr.write(`  carried | ${name} | ${client}: ${line.get(client)}${stderr.length ? `; last stderr: ${stderr.slice(-2).join(' / ')}` : ''}\n`);
     }
   }
   const header = `| ${transfers} in-flight -L transfers of ${size / MiB} MiB intact | ${carriedClients.join(' | ')} |`;

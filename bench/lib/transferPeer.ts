@@ -22,6 +22,8 @@ export interface TransferResult {
   intact: boolean;
   /** 'end' (a FIN), an errno such as ECONNRESET (an RST), or 'open' (still running when told to stop). */
   ending: string;
+  /** When it ended (ms since the epoch; the namespaces share the host's clock). */
+  endedAt: number;
 }
 
 const CHUNK = 64 * 1024;
@@ -83,7 +85,7 @@ function transfer(port: number, size: number, seed: bigint, onBytes: (total: num
   const result = new Promise<TransferResult>((resolve) => {
     finish = (ending) => {
       s.destroy();
-      resolve({ bytes, ending, intact: ending === 'end' && bytes === size && hash.digest('hex') === want });
+      resolve({ bytes, ending, endedAt: Date.now(), intact: ending === 'end' && bytes === size && hash.digest('hex') === want });
       finish = () => undefined;
     };
   });
