@@ -94,7 +94,10 @@ async function main(): Promise<number> {
   // this run ends (and exits by itself an hour after a crash).
   let keeperLink: KeeperLink | undefined;
   const keeper: KeeperSource | undefined = args.keeper
-    ? () => Promise.resolve((keeperLink ??= new KeeperLink(session, { program: keeperProgram, name: `cli-${randomBytes(6).toString('hex')}`, idleSeconds: 3600, logger })))
+    ? () =>
+        Promise.resolve(
+          (keeperLink ??= new KeeperLink(session, { program: keeperProgram, name: `cli-${randomBytes(6).toString('hex')}`, idleSeconds: 3600, logger })),
+        )
     : undefined;
 
   let shuttingDown = false;

@@ -129,6 +129,16 @@ test('periodic: countMax unanswered intervals in a row declare the path dead, on
   assert.equal(server.pings(), pings, 'no probes once dead');
 });
 
+test('retune: a connection made before the network was learned probes at the learned interval from then on', async (t) => {
+  const server = fakeServer(1);
+  const { ka } = keepalive(t, server, { intervalMs: 5000, countMax: 3 });
+  await sleep(100);
+  assert.equal(server.pings(), 0, 'nothing yet at the configured 5 s');
+  ka.retune(60);
+  await sleep(300);
+  assert.ok(server.pings() >= 2, `probes at the learned 60 ms: ${server.pings()}`);
+});
+
 test('periodic: a reply before countMax resets the count', async (t) => {
   const server = fakeServer('never');
   const { ka, deaths, probes } = keepalive(t, server, { intervalMs: 50, countMax: 3 });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { KeeperError } from '../../src/core/keeper/errors';
 import { encode, FrameDecoder, FrameType, type Frame } from '../../src/core/keeper/frames';
 import { KeeperMux } from '../../src/core/keeper/mux';
-import type { KeeperStream } from '../../src/core/keeper/stream';
+import { KeeperStream } from '../../src/core/keeper/stream';
 
 /** Two connected in-memory Duplex ends (what an SSH channel is to the mux). */
 function duplexPair(): [Duplex, Duplex] {
@@ -234,4 +234,26 @@ test('make-before-break: attaching a new transport while the old one lives moves
   assert.equal(one.client.destroyed, true, 'the old transport was let go');
   assert.equal(mux.state, 'attached');
   mux.dispose();
+});
+
+test('an accepted stream holds its data and its end until the consumer claims it, then hands both on in order', async () => {
+  const mux = new KeeperMux({ secret: 's'.repeat(64), sessionId: 'sess-accept' });
+  const { keeper } = await attached(mux);
+  const accepted: KeeperStream[] = [];
+  mux.onDidAccept(({ stream }) => accepted.push(stream));
+  const sid = KeeperStream.KEEPER_ID_BASE + 1;
+  keeper.send(encode.open(sid, { kind: 'tcp-accepted', listener: 7, peer: ['127.0.0.1', 40000] }));
+  keeper.send(encode.data(sid, 0, 0, 1 << 20, Buffer.from('GET / ')));
+  keeper.send(encode.close(sid, 6, 0, 1 << 20));
+  await tick();
+  assert.equal(accepted.length, 1);
+  const s = accepted[0];
+  // The consumer subscribes late (a -R forward connects its local target first).
+  const got: string[] = [];
+  s.onDidData((d) => got.push(d.toString()));
+  s.onDidEnd(() => got.push('<end>'));
+  await tick();
+  assert.deepEqual(got, [], 'nothing is handed on before the claim');
+  s.claim();
+  assert.deepEqual(got, ['GET / ', '<end>']);
 });

@@ -11,7 +11,7 @@ import type { KeeperStream } from '../keeper/stream';
 import type { Session } from '../session/session';
 import { KeptConnections } from './keptConnections';
 import { sessionEndedReason } from './sessionEnded';
-import { emptyCounters, type Forward, type ForwardCounters, type ForwardState } from './types';
+import { emptyCounters, sameForwardState, type Forward, type ForwardCounters, type ForwardState } from './types';
 
 export interface KeptRemoteForwardOptions {
   /** Deadline for connecting to spec.host:spec.hostPort on this side for one incoming connection. */
@@ -98,14 +98,16 @@ export class KeptRemoteForward implements Forward {
     return port === undefined ? undefined : formatHostPort(this.spec.bindAddress ?? 'localhost', port);
   }
 
-  /** Resolves once the keeper listens (or said why it cannot: read `state`). */
+  /** Resolves once the keeper listens (or said why it cannot: read `state`), or at once while the keeper is not attached. */
   async start(): Promise<void> {
     if (this.disposed) throw new Error(`${this.label} was removed`);
     this.link.mux.onDidAccept(({ listener, stream }) => {
       if (listener && listener === this.listener) this.carry(stream);
     }, this.store);
     this.session.onDidChangeState(() => this.followSession(), this.store);
-    await this.listen();
+    const listening = this.listen();
+    // As a plain -R: with the session down the forward is `waiting` and listens once it is back.
+    if (this.link.mux.state === 'attached') await listening;
   }
 
   private followSession(): void {
@@ -187,8 +189,7 @@ export class KeptRemoteForward implements Forward {
 
   private setState(next: ForwardState): void {
     if (this.stateValue.kind === 'stopped') return;
-    const prev = this.stateValue;
-    if (prev.kind === next.kind && (prev as { reason?: string }).reason === (next as { reason?: string }).reason) return;
+    if (sameForwardState(this.stateValue, next)) return;
     this.stateValue = next;
     this.stateEmitter.fire(next);
   }

@@ -9,7 +9,7 @@ import type { ChannelCarrier } from './channelPipe';
 import { pipeChannel } from './channelPipe';
 import { keeperToUse, KeptConnections, type KeeperSource } from './keptConnections';
 import { sessionEndedReason } from './sessionEnded';
-import { emptyCounters, type Forward, type ForwardCounters, type ForwardKind, type ForwardState } from './types';
+import { emptyCounters, sameForwardState, type Forward, type ForwardCounters, type ForwardKind, type ForwardState } from './types';
 import { formatHostPort } from '../base/hostPort';
 import type { ClientChannel } from 'ssh2';
 
@@ -84,8 +84,7 @@ export abstract class ListeningForward implements Forward {
   }
 
   protected setState(next: ForwardState): void {
-    const prev = this.stateValue;
-    if (prev.kind === next.kind && (prev as { reason?: string }).reason === (next as { reason?: string }).reason) return;
+    if (sameForwardState(this.stateValue, next)) return;
     this.stateValue = next;
     this.stateEmitter.fire(next);
   }
@@ -100,7 +99,12 @@ export abstract class ListeningForward implements Forward {
    * (no keeper configured, not available on this host, no answer yet in time).
    */
   protected async keeperForClient(): Promise<KeeperLink | undefined> {
+    // A session that failed or closed does not come back by itself: the plain path refuses the
+    // client at once with the reason, where a keeper stream would wait for a connection.
+    const ended = () => this.session.state.kind === 'failed' || this.session.state.kind === 'closed';
+    if (ended()) return undefined;
     const link = await keeperToUse(this.keeper);
+    if (ended()) return undefined;
     if (link && link !== this.keeperInUse) {
       this.keeperInUse = link;
       this.logger.info(`${this.label}: connections ride the session keeper (kept through outages)`);
@@ -171,6 +175,8 @@ export abstract class ListeningForward implements Forward {
         server.on('error', (err) => this.logger.warn(`${this.label}: ${err.message}`));
         this.logger.info(`${this.label}: listening on ${shown}:${this.boundPort}`);
         this.setState(this.session.state.kind === 'connected' ? { kind: 'active' } : { kind: 'waiting', reason: 'waiting for the session' });
+        // Start the keeper now rather than on the first client, which would wait for it.
+        if (this.keeper) void keeperToUse(this.keeper).then((link) => (this.keeperInUse ??= link));
         resolve();
       });
     });

@@ -112,7 +112,9 @@ export class ForwardRegistry implements Disposable {
         const link = keeperBindFor(request.spec) !== undefined ? await keeperToUse(this.options.keeper) : undefined;
         if (link) return new KeptRemoteForward(request.spec, this.session, link, this.logger);
         if (this.options.keeper && keeperBindFor(request.spec) === undefined) {
-          this.logger.info(`-R ${request.spec.bindAddress}:${request.spec.bindPort}: not kept; sshd listens on a non-loopback address (GatewayPorts decides who may reach it)`);
+          this.logger.info(
+            `-R ${request.spec.bindAddress}:${request.spec.bindPort}: not kept; sshd listens on a non-loopback address (GatewayPorts decides who may reach it)`,
+          );
         }
         return new RemoteForward(request.spec, this.session, this.logger, {
           ...this.options.remote,
@@ -128,7 +130,11 @@ export class ForwardRegistry implements Disposable {
   private remoteConflict(forward: RemoteForward | KeptRemoteForward): string | undefined {
     if (forward.spec.bindPort === 0) return undefined;
     for (const { forward: other } of this.forwards.values()) {
-      if ((other instanceof RemoteForward || other instanceof KeptRemoteForward) && other.bindAddress === forward.bindAddress && other.spec.bindPort === forward.spec.bindPort) {
+      if (
+        (other instanceof RemoteForward || other instanceof KeptRemoteForward) &&
+        other.bindAddress === forward.bindAddress &&
+        other.spec.bindPort === forward.spec.bindPort
+      ) {
         return `server port ${forward.address} is already forwarded by ${other.label}; remove that one first`;
       }
     }

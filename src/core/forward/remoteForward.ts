@@ -15,7 +15,7 @@ import type { Session } from '../session/session';
 import { describeRemoteBind } from './remoteBindText';
 import { sessionEndedReason } from './sessionEnded';
 import { describeReclaim, reclaimStaleListener, reclaimVerdict } from './staleListener';
-import { emptyCounters, type Forward, type ForwardCounters, type ForwardState } from './types';
+import { emptyCounters, sameForwardState, type Forward, type ForwardCounters, type ForwardState } from './types';
 
 export interface RemoteForwardOptions {
   /**
@@ -187,8 +187,7 @@ export class RemoteForward implements Forward {
 
   private setState(next: ForwardState): void {
     if (this.stateValue.kind === 'stopped') return;
-    const prev = this.stateValue;
-    if (prev.kind === next.kind && (prev as { reason?: string }).reason === (next as { reason?: string }).reason) return;
+    if (sameForwardState(this.stateValue, next)) return;
     this.stateValue = next;
     this.stateEmitter.fire(next);
   }
@@ -433,15 +432,20 @@ export class RemoteForward implements Forward {
 
   private pipe(local: Socket, channel: ClientChannel, conn: Connection): void {
     // The far side of an -R connection is the local target; the opener is on the server.
-    pipeChannel(local, channel, {
-      fromSocket: (n) => {
-        this.counters.bytesIn += n;
-        this.session.noteActivity();
+    pipeChannel(
+      local,
+      channel,
+      {
+        fromSocket: (n) => {
+          this.counters.bytesIn += n;
+          this.session.noteActivity();
+        },
+        fromChannel: (n) => {
+          this.counters.bytesOut += n;
+        },
       },
-      fromChannel: (n) => {
-        this.counters.bytesOut += n;
-      },
-    }, conn);
+      conn,
+    );
   }
 
   /** Tells the server to stop listening; the attachment's listener stays until it confirms. */

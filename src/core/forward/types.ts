@@ -48,3 +48,8 @@ export interface Forward extends Disposable {
 export function emptyCounters(): ForwardCounters {
   return { openConnections: 0, totalConnections: 0, carriedConnections: 0, bytesIn: 0, bytesOut: 0 };
 }
+
+/** Same kind and same reason: a change listeners need not hear about. */
+export function sameForwardState(a: ForwardState, b: ForwardState): boolean {
+  return a.kind === b.kind && (a as { reason?: string }).reason === (b as { reason?: string }).reason;
+}

@@ -54,7 +54,7 @@ export class KeeperMux implements Disposable {
   private readonly stateEmitter = new Emitter<MuxState>();
   private readonly detachEmitter = new Emitter<DetachEvent>();
   private readonly acceptEmitter = new Emitter<AcceptEvent>();
-  /** A connection reached a keeper-owned listener (now, or while we were detached). */
+  /** A connection reached a keeper-owned listener (now, or while we were detached); its data waits for `stream.claim()`. */
   readonly onDidAccept = this.acceptEmitter.event;
   /** State changes: detached, attaching, attached, closed. */
   readonly onDidChangeState = this.stateEmitter.event;

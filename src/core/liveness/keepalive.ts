@@ -83,8 +83,23 @@ export class Keepalive implements Disposable {
     private readonly clock: Clock = systemClock,
   ) {
     this.lastReceived = clock.now();
+    this.intervalMs = options.intervalMs;
     transport.on('data', this.onData);
-    if (options.intervalMs > 0) this.schedule(options.intervalMs);
+    if (this.intervalMs > 0) this.schedule(this.intervalMs);
+  }
+
+  /** ServerAliveInterval in use; `retune` may lower it once the network's idle timeout is known. */
+  private intervalMs: number;
+
+  /**
+   * Uses `intervalMs` from now on: a connection made before this network's idle timeout was
+   * learned (the spare of a make-before-break) must not keep the interval that just failed.
+   */
+  retune(intervalMs: number): void {
+    if (this.dead || intervalMs <= 0 || intervalMs === this.intervalMs) return;
+    this.intervalMs = intervalMs;
+    this.timer?.dispose();
+    this.schedule(Math.max(0, intervalMs - (this.clock.now() - this.lastReceived)));
   }
 
   get rttMs(): number | undefined {
@@ -115,9 +130,9 @@ export class Keepalive implements Disposable {
   private check(): void {
     if (this.dead) return;
     const silentMs = this.clock.now() - this.lastReceived;
-    if (silentMs < this.options.intervalMs) return this.schedule(this.options.intervalMs - silentMs);
+    if (silentMs < this.intervalMs) return this.schedule(this.intervalMs - silentMs);
     this.tick();
-    if (!this.dead) this.schedule(this.options.intervalMs);
+    if (!this.dead) this.schedule(this.intervalMs);
   }
 
   private tick(): void {
