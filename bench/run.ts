@@ -10,10 +10,11 @@
  *   keepalive   bytes and packets per keepalive exchange, bytes per hour (needs tcpdump, root)
  *   idle        idle CPU and RSS with 4 forwards (20 s quick, 300 s --full)
  *   startup     spawn to first forwarded byte, extension bundle load time, bundle sizes
- *   carried     -L download through the session keeper vs a plain channel and ssh; the share
+ *   carried     -L download through the session keeper vs a plain channel and ssh (loopback,
+ *               50 ms RTT); the share
  *               of 20 in-flight transfers that survive a router reboot and a 30 s outage, for
  *               ssh-keepalive with and without the keeper, autossh -M0 and ssh (natlab, root;
- *               about 6 minutes: run in --full mode or when named, not in quick mode's default)
+ *               about 4 minutes: run in --full mode or when named, not in quick mode's default)
  * Quick mode (default) finishes in a few minutes; --full is what bench/README.md quotes.
  * SKA_BENCH_CLI=/path/to/cli.js benches another build of ssh-keepalive (e.g. before a change).
  */
@@ -45,7 +46,7 @@ const figures: Record<string, (rig: Rig, mode: Mode) => Promise<Row[]>> = {
   keepalive: keepaliveWire,
   idle,
   startup,
-  carried: async (rig, mode) => [...(await keptThroughput(rig, mode)), ...(await carriedThrough())],
+  carried: async (rig, mode) => [...(await keptThroughput(rig, mode, 'loopback')), ...(await keptThroughput(rig, mode, 'rtt50')), ...(await carriedThrough())],
 };
 /** Figures that quick mode runs only when named (they take minutes of fixed waiting). */
 const notInQuickDefault = new Set(['carried']);

@@ -1,6 +1,6 @@
 import { startClient, type RunningClient } from '../../test/harness/forwardClient';
 import type { Forwards } from '../lib/pair';
-import type { Rig } from '../lib/rig';
+import { pathLabel, type PathKind, type Rig } from '../lib/rig';
 import { alternated, median } from '../lib/stats';
 import { fixed, row, type Row } from '../lib/table';
 import type { Mode } from './mode';
@@ -13,26 +13,29 @@ const variants = ['keeper', 'plain', 'ssh'] as const;
 type Variant = (typeof variants)[number];
 
 /**
- * A -L download on loopback through the session keeper, beside the same download over a plain
- * channel (--no-keeper) and through ssh -L: three clients side by side, runs alternated, the
- * keeper/plain ratio as the median of each run's ratio (pairs measured moments apart).
+ * A -L download through the session keeper, beside the same download over a plain channel
+ * (--no-keeper) and through ssh -L: three clients side by side over the same path, runs
+ * alternated, the keeper/plain ratio as the median of each run's ratio (pairs measured moments
+ * apart). On loopback the CPU is the limit (the keeper's python on the same 2 cores); over
+ * 50 ms RTT the path is.
  */
-export async function keptThroughput(rig: Rig, mode: Mode): Promise<Row[]> {
-  const size = mode.loopbackMiB * MiB;
-  const p = await rig.path('loopback');
+export async function keptThroughput(rig: Rig, mode: Mode, kind: 'loopback' | 'rtt50'): Promise<Row[]> {
+  const mib = kind === 'loopback' ? mode.loopbackMiB : mode.rtt50MiB;
+  const size = mib * MiB;
+  const p = await rig.path(kind satisfies PathKind);
   const started = new Map<Variant, { client: RunningClient; fw: Forwards }>();
   try {
     for (const v of variants) {
       const fw = await rig.forwards();
-      // The first connection through the echo forward waits for the keeper to answer: once
-      // the client is ready, its connections ride keeper streams.
+      // A connection waits for the keeper's first answer before it picks its path: once the
+      // echo went through (the client is ready), connections ride keeper streams.
       const client = await startClient(v === 'ssh' ? 'ssh' : 'ssh-keepalive', p, [fw.echo, fw.source], v === 'plain' ? ['--no-keeper'] : []);
       started.set(v, { client, fw });
     }
     const results = await alternated(variants, mode.runs, (v) => download(started.get(v)!.fw.source.localPort, size));
     const rate = (v: Variant) => results.get(v)!.map((ms) => size / MiB / (ms / 1000));
     const pairRatios = rate('keeper').map((k, i) => k / rate('plain')[i]);
-    const label = `-L download ${mode.loopbackMiB} MiB, loopback`;
+    const label = `-L download ${mib} MiB, ${pathLabel[kind]}`;
     return [
       row(`${label}, through the session keeper`, median(rate('keeper')), median(rate('ssh')), fixed(1, ' MiB/s'), 'higher'),
       row(`${label}, plain channel (--no-keeper)`, median(rate('plain')), median(rate('ssh')), fixed(1, ' MiB/s'), 'higher'),
