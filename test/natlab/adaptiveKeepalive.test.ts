@@ -35,7 +35,9 @@ describe('a keepalive interval that fits the path (natlab, NAT idle timeout 6 s,
     // The death is `lost`, or `checking` when the session keeper bridges it with a second
     // connection (the -L forward rides the keeper); either is the path dying while idle.
     const lost = await cli!.waitFor((e) => e.event === 'lost' || e.event === 'checking', 30_000, start);
-    t.diagnostic(`first idle death noticed ${lost.at - start} ms into the idle (unconfirmed after ${unconfirmed.at - start} ms, ${lost.event}): ${String(lost.reason)}`);
+    t.diagnostic(
+      `first idle death noticed ${lost.at - start} ms into the idle (unconfirmed after ${unconfirmed.at - start} ms, ${lost.event}): ${String(lost.reason)}`,
+    );
     assert.ok(unconfirmed.at <= lost.at, 'unconfirmed before lost');
     await cli!.waitFor((e) => e.event === 'restored', 20_000, lost.at);
     const said = cli!.stderr.find((l) => /drops idle connections/.test(l));

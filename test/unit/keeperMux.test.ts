@@ -257,3 +257,46 @@ test('an accepted stream holds its data and its end until the consumer claims it
   s.claim();
   assert.deepEqual(got, ['GET / ', '<end>']);
 });
+
+test('a stream whose OPEN and data died with the transport is opened again with every byte, from the first', async () => {
+  const mux = new KeeperMux({ secret: 's'.repeat(64) });
+  const one = await attached(mux);
+  const s = mux.open({ kind: 'tcp-connect', host: 'h', port: 1 });
+  s.write('GET / HTTP/1.1\r\n\r\n');
+  await one.keeper.waitFor('the first DATA', isType(FrameType.Data));
+  // The transport dies before the keeper read any of it (a router reboot): no OPENED came back.
+  one.drop();
+  await tick();
+  const two = await attached(mux);
+  assert.deepEqual(two.hello.streams, [], 'the keeper never confirmed it');
+  const open = await two.keeper.waitFor('the OPEN again', isType(FrameType.Open));
+  assert.equal(open.sid, s.id);
+  await two.keeper.waitFor('the data again', isType(FrameType.Data));
+  assert.equal(two.keeper.dataFor(s.id), 'GET / HTTP/1.1\r\n\r\n');
+  mux.dispose();
+});
+
+test('a stream that ended cleanly sends its final ACK, and names its final position in the next HELLO', async () => {
+  const mux = new KeeperMux({ secret: 's'.repeat(64) });
+  const one = await attached(mux);
+  const s = mux.open({ kind: 'tcp-connect', host: 'h', port: 1 });
+  s.end();
+  await one.keeper.waitFor('our CLOSE', isType(FrameType.Close));
+  one.keeper.send(encode.opened(s.id, {}));
+  one.keeper.send(encode.data(s.id, 0, 0, 1 << 20, Buffer.from('bye')));
+  // The keeper closes too and acknowledges our CLOSE (seq 0, so ack 1).
+  one.keeper.send(encode.close(s.id, 3, 1, 1 << 20));
+  await tick();
+  assert.equal(s.state, 'closed');
+  const ack = await one.keeper.waitFor('the ACK of the keeper CLOSE', (f): f is Frame => f.type === FrameType.Ack && f.sid === s.id);
+  assert.equal((ack as Frame & { ack: number }).ack, 4, 'everything up to and including its CLOSE');
+  one.drop();
+  await tick();
+  const two = await attached(mux);
+  assert.deepEqual(two.hello.streams, [{ id: s.id, recv: 4, win: 0 }], 'repeated in case the ACK died with the transport');
+  two.drop();
+  await tick();
+  const three = await attached(mux);
+  assert.deepEqual(three.hello.streams, [], 'once a WELCOME followed it, not again');
+  mux.dispose();
+});

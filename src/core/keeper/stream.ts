@@ -246,6 +246,17 @@ export class KeeperStream implements Disposable {
     this.onOpened(meta);
   }
 
+  /**
+   * Our OPEN never reached the keeper (the transport died first): it goes again on the new
+   * transport, and so does everything written since, from the first byte.
+   */
+  reopen(): void {
+    this.sent = this.out.base;
+    this.peerAck = this.out.base;
+    this.peerWindow = RECEIVE_WINDOW;
+    this.sizeDirty = this.size !== undefined;
+  }
+
   /** Resume after (re-)attach: the keeper has `peerRecv` of our bytes and accepts `window` more. */
   resume(peerRecv: number, window: number): void {
     if (peerRecv < this.out.base || peerRecv > this.out.end + (this.endSeq !== undefined ? 1 : 0)) {
