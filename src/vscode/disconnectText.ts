@@ -1,3 +1,4 @@
+import { shellQuote } from '../core/keeper/shellQuote';
 import type { ShellKeeping } from '../core/shell/keptShell';
 
 /**
@@ -51,7 +52,7 @@ export interface LeftShell {
  * time. Each terminal has a tmux server of its own (`tmux -L <name>`, see core/shell/tmux.ts),
  * so a plain `tmux ls` would not show it. Undefined when no shell could have been left.
  */
-export function leftRunningNote(alias: string, shells: readonly LeftShell[], keeperIdleHours: number): string | undefined {
+export function leftRunningNote(alias: string, shells: readonly LeftShell[], keeperIdleHours: number, keeperSocket?: string): string | undefined {
   const tmux = shells.filter((s) => s.keeping === 'tmux');
   const keeper = shells.filter((s) => s.keeping === 'keeper').length;
   if (tmux.length + keeper === 0) return undefined;
@@ -64,8 +65,13 @@ export function leftRunningNote(alias: string, shells: readonly LeftShell[], kee
         : `list them with "ssh ${alias} 'ls \${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)'" (sockets named ska-…), end one with "ssh ${alias} tmux -L <name> kill-server"`;
     parts.push(`${tmux.length} in tmux (${how})`);
   }
-  if (keeper)
-    parts.push(`${keeper} in the session keeper (it ends them by itself after ${keeperIdleHours} h without a client: sshKeepalive.keeper.idleTimeoutHours)`);
+  if (keeper) {
+    // The keeper exits within a second of its socket vanishing, hanging up every shell it runs.
+    const now = keeperSocket ? `; to end them now: "ssh ${alias} rm -f ${shellQuote(keeperSocket)}"` : '';
+    parts.push(
+      `${keeper} in the session keeper (it ends them by itself after ${keeperIdleHours} h without a client: sshKeepalive.keeper.idleTimeoutHours${now})`,
+    );
+  }
   const n = tmux.length + keeper;
   return `${alias} could not be reached, so ${n === 1 ? 'its shell' : `its ${n} shells`} may still run there: ${parts.join('; ')}.`;
 }

@@ -156,6 +156,11 @@ export class HostSession implements Disposable {
   }
 
   /** This window's session at the host's keeper, once the keeper is in use. */
+  /** The session keeper's socket on the server, once it has been reached. */
+  get keeperSocket(): string | undefined {
+    return this.keeperNow?.socketPath;
+  }
+
   get keeperSessionId(): string | undefined {
     return this.keeperNow?.sessionId;
   }

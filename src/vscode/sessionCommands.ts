@@ -66,6 +66,7 @@ export function registerSessionCommands(ctx: CommandContext): vscode.Disposable[
             a,
             ctx.terminals.forHost(a).map(({ pty }) => ({ keeping: pty.keeping, tmuxSession: pty.tmuxSession })),
             ctx.settings.current.keeperIdleHours,
+            ctx.hosts.get(a)?.keeperSocket,
           );
         if (note) {
           ctx.logger.warn(`[${a}] ${note}`);

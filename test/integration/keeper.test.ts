@@ -265,6 +265,22 @@ describe('session keeper against a real sshd', { timeout: 120_000 }, () => {
     assert.equal(await withTimeout(aDetached, 5000, 'the first attach to be dropped'), 'transport-closed');
   });
 
+  test('removing its socket ends the keeper and hangs up its shells (the way to end it that Disconnect during an outage names)', async (t) => {
+    if (!requireOrSkip(t, sshdAvailability)) return;
+    const { client } = await connectRaw(sshd!);
+    t.after(() => client.end());
+    const { location, secret } = await startOwn(client);
+    const mux = new KeeperMux({ secret });
+    t.after(() => mux.dispose());
+    await attach(client, location, mux);
+    const pty = mux.open({ kind: 'pty', cols: 80, rows: 24 });
+    const opened = await withTimeout(new Promise<number>((r) => pty.onDidOpen((m) => r(Number(m.pid)))), 5000, 'the shell to start');
+    mux.detach(new KeeperError('transport-closed', 'test: the path is down'));
+    rmSync(location.socket);
+    await pollUntil('the keeper to exit', () => !pidAlive(location.pid), 5000);
+    await pollUntil('its shell to be hung up', () => !pidAlive(opened), 5000);
+  });
+
   test('a user of another uid cannot reach the keeper (directory, then SO_PEERCRED)', async (t) => {
     if (!requireOrSkip(t, sshdAvailability)) return;
     if (process.getuid?.() !== 0) {

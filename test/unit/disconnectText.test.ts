@@ -30,6 +30,11 @@ test('Disconnect during an outage says what may still run on the server and how 
     'lab could not be reached, so its 2 shells may still run there: 1 in tmux (end it with "ssh lab tmux -L ska-t1 kill-server"); ' +
       '1 in the session keeper (it ends them by itself after 24 h without a client: sshKeepalive.keeper.idleTimeoutHours).',
   );
+  // Once the keeper's socket is known, the note says how to end its shells now.
+  assert.match(
+    leftRunningNote('lab', [{ keeping: 'keeper' }], 24, '/run/user/1000/ssh-keepalive/k 1.sock') ?? '',
+    /to end them now: "ssh lab rm -f '\/run\/user\/1000\/ssh-keepalive\/k 1\.sock'"\)\.$/,
+  );
   // Each tmux session by name, one command each.
   assert.match(
     leftRunningNote(

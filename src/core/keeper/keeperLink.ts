@@ -105,6 +105,11 @@ export class KeeperLink implements Disposable {
     return this.mux.sessionId;
   }
 
+  /** The keeper's socket on the server, once known: removing it ends the keeper (and its shells). */
+  get socketPath(): string | undefined {
+    return this.location?.socket;
+  }
+
   /** Resolves once the first connection decided: true when the keeper is attached, false to fall back. */
   whenDecided(): Promise<boolean> {
     return this.decided.promise;
