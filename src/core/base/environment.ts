@@ -3,29 +3,64 @@ import type { Disposable } from './disposable';
 import { Emitter, type Event } from './event';
 
 /**
- * Detects that the machine slept: a timer that should fire every `periodMs` fires much
- * later. After a wake-up every NAT mapping is likely gone, so sessions should probe or
- * reconnect at once instead of waiting for their backoff or keepalive timers.
+ * How often the wake and network detectors look. Each look wakes an idle process (an idle
+ * CLI with forwards otherwise wakes only for its keepalive), so the cadence is the idle cost:
+ * at 2 s and 3 s they were most of an idle CLI's CPU after start-up (bench/README.md, idle).
+ * Both use the same period so that Node runs their timers in one wake-up (one timer list).
+ */
+export const ENVIRONMENT_CHECK_MS = 10_000;
+
+/** The two clocks the wake detector compares; tests pass their own. */
+export interface WakeClocks {
+  /** Wall clock (Date.now): moves on while the machine sleeps. */
+  wall(): number;
+  /**
+   * Monotonic clock (performance.now): on Linux and macOS it stands still while the machine
+   * sleeps, and so do Node's timers.
+   */
+  mono(): number;
+}
+
+const systemWakeClocks: WakeClocks = { wall: () => Date.now(), mono: () => performance.now() };
+
+/**
+ * Detects that the machine slept. After a wake-up every NAT mapping is likely gone, so
+ * sessions should probe or reconnect at once instead of waiting for their backoff or
+ * keepalive timers. Two signs, whichever is larger:
+ * - drift: the wall clock moved on further than the monotonic clock between two looks (Linux,
+ *   macOS: the monotonic clock and the timers stop in suspend, so the timer fires on time by
+ *   its own clock, up to one period after the wake-up, and only the drift tells);
+ * - lateness: the timer fired much later than scheduled (Windows, whose monotonic clock counts
+ *   the sleep: the overdue timer fires right after the wake-up), or the event loop was blocked.
+ * The period can be long because the drift does not depend on it.
  */
 export class WakeDetector implements Disposable {
   private readonly emitter = new Emitter<{ sleptMs: number }>();
   readonly onDidWake: Event<{ sleptMs: number }> = this.emitter.event;
-  private last = Date.now();
+  private lastWall: number;
+  private lastMono: number;
   private readonly handle: NodeJS.Timeout;
 
   constructor(
-    private readonly periodMs = 2000,
+    private readonly periodMs = ENVIRONMENT_CHECK_MS,
     private readonly toleranceMs = 5000,
+    private readonly clocks: WakeClocks = systemWakeClocks,
   ) {
+    this.lastWall = clocks.wall();
+    this.lastMono = clocks.mono();
     this.handle = setInterval(() => this.tick(), periodMs);
     this.handle.unref();
   }
 
   private tick(): void {
-    const now = Date.now();
-    const late = now - this.last - this.periodMs;
-    this.last = now;
-    if (late > this.toleranceMs) this.emitter.fire({ sleptMs: late });
+    const wall = this.clocks.wall();
+    const mono = this.clocks.mono();
+    const late = wall - this.lastWall - this.periodMs;
+    const drift = wall - this.lastWall - (mono - this.lastMono);
+    this.lastWall = wall;
+    this.lastMono = mono;
+    const sleptMs = Math.round(Math.max(late, drift));
+    if (sleptMs > this.toleranceMs) this.emitter.fire({ sleptMs });
   }
 
   dispose(): void {
@@ -47,7 +82,9 @@ export function interfaceFingerprint(): string {
 
 /**
  * Polls the set of network interfaces (Node has no change event) and fires when it
- * changes: a new Wi-Fi, a VPN coming up. Old TCP paths are then likely dead.
+ * changes: a new Wi-Fi, a VPN coming up. Old TCP paths are then likely dead. A look costs
+ * about 70 us (getifaddrs); the period bounds how late an idle session learns of the change
+ * (a session in use finds a dead path sooner, by its demand probe).
  */
 export class NetworkChangeDetector implements Disposable {
   private readonly emitter = new Emitter<void>();
@@ -56,7 +93,7 @@ export class NetworkChangeDetector implements Disposable {
   private readonly handle: NodeJS.Timeout;
 
   constructor(
-    periodMs = 3000,
+    periodMs = ENVIRONMENT_CHECK_MS,
     private readonly read: () => string = interfaceFingerprint,
   ) {
     this.last = read();
