@@ -10,57 +10,37 @@ import { Emitter, type Event } from './event';
  */
 export const ENVIRONMENT_CHECK_MS = 10_000;
 
-/** The two clocks the wake detector compares; tests pass their own. */
-export interface WakeClocks {
-  /** Wall clock (Date.now): moves on while the machine sleeps. */
-  wall(): number;
-  /**
-   * Monotonic clock (performance.now): on Linux and macOS it stands still while the machine
-   * sleeps, and so do Node's timers.
-   */
-  mono(): number;
-}
-
-const systemWakeClocks: WakeClocks = { wall: () => Date.now(), mono: () => performance.now() };
-
 /**
- * Detects that the machine slept. After a wake-up every NAT mapping is likely gone, so
+ * Detects that the machine slept: the wall clock moved on much further than the timer's
+ * period between two looks. On Linux and macOS the timers run on the monotonic clock, which
+ * stands still in suspend: the timer fires on time by its own clock, up to one period after
+ * the wake-up, and the wall clock has moved on by the sleep. On Windows the monotonic clock
+ * counts the sleep: the overdue timer fires right after the wake-up. Either way the difference
+ * is the sleep, whatever the period. After a wake-up every NAT mapping is likely gone, so
  * sessions should probe or reconnect at once instead of waiting for their backoff or
- * keepalive timers. Two signs, whichever is larger:
- * - drift: the wall clock moved on further than the monotonic clock between two looks (Linux,
- *   macOS: the monotonic clock and the timers stop in suspend, so the timer fires on time by
- *   its own clock, up to one period after the wake-up, and only the drift tells);
- * - lateness: the timer fired much later than scheduled (Windows, whose monotonic clock counts
- *   the sleep: the overdue timer fires right after the wake-up), or the event loop was blocked.
- * The period can be long because the drift does not depend on it.
+ * keepalive timers.
  */
 export class WakeDetector implements Disposable {
   private readonly emitter = new Emitter<{ sleptMs: number }>();
   readonly onDidWake: Event<{ sleptMs: number }> = this.emitter.event;
-  private lastWall: number;
-  private lastMono: number;
+  private last: number;
   private readonly handle: NodeJS.Timeout;
 
   constructor(
     private readonly periodMs = ENVIRONMENT_CHECK_MS,
     private readonly toleranceMs = 5000,
-    private readonly clocks: WakeClocks = systemWakeClocks,
+    private readonly wallClock: () => number = Date.now,
   ) {
-    this.lastWall = clocks.wall();
-    this.lastMono = clocks.mono();
+    this.last = wallClock();
     this.handle = setInterval(() => this.tick(), periodMs);
     this.handle.unref();
   }
 
   private tick(): void {
-    const wall = this.clocks.wall();
-    const mono = this.clocks.mono();
-    const late = wall - this.lastWall - this.periodMs;
-    const drift = wall - this.lastWall - (mono - this.lastMono);
-    this.lastWall = wall;
-    this.lastMono = mono;
-    const sleptMs = Math.round(Math.max(late, drift));
-    if (sleptMs > this.toleranceMs) this.emitter.fire({ sleptMs });
+    const now = this.wallClock();
+    const late = now - this.last - this.periodMs;
+    this.last = now;
+    if (late > this.toleranceMs) this.emitter.fire({ sleptMs: late });
   }
 
   dispose(): void {
