@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { repoRoot } from '../../tools/peers/repo';
-import { rssKiB } from '../lib/proc';
+import { readFileSync } from 'node:fs';
 import type { Rig } from '../lib/rig';
 import { fixed, row, type Row } from '../lib/table';
 import type { Mode } from './mode';
@@ -11,8 +11,8 @@ const MANY = 50;
 /**
  * Memory with 1 and 50 sessions to the same sshd. ssh-keepalive: one node process holding the
  * core Sessions (what the extension host adds; bench/sessions/holder.ts); ssh: the sum of the
- * RSS of one `ssh -N` per session (ssh has no way to hold several hosts in one process; shared
- * pages are counted in each, so its sum overstates what the machine pays).
+ * proportional set size (PSS: shared pages split between the processes that map them) of one
+ * `ssh -N` per session, as ssh holds one host per process; the RSS of one ssh for 1 session.
  */
 export async function sessions(rig: Rig, _mode: Mode): Promise<Row[]> {
   const p = await rig.path('loopback');
@@ -23,8 +23,8 @@ export async function sessions(rig: Rig, _mode: Mode): Promise<Row[]> {
   const ssh = await sshRss(p.configPath, p.alias);
   return [
     row('RSS, 1 session (one process: node holding core Sessions / ssh -N)', rss1 / 1024, ssh.one / 1024, fixed(1, ' MiB'), 'lower'),
-    row(`RSS, ${MANY} sessions (one node process / sum of ${MANY} ssh -N)`, rssN / 1024, ssh.many / 1024, fixed(1, ' MiB'), 'lower'),
-    row('RSS per extra session', (rssN - rss1) / 1024 / (MANY - 1), (ssh.many - ssh.one) / 1024 / (MANY - 1), fixed(2, ' MiB'), 'lower'),
+    row(`RSS, ${MANY} sessions (one node process / PSS summed over ${MANY} ssh -N)`, rssN / 1024, ssh.many / 1024, fixed(1, ' MiB'), 'lower'),
+    row('memory per extra session (RSS / PSS)', (rssN - rss1) / 1024 / (MANY - 1), (ssh.many - ssh.one) / 1024 / (MANY - 1), fixed(2, ' MiB'), 'lower'),
   ];
 }
 
@@ -37,9 +37,16 @@ async function sshRss(configPath: string, alias: string): Promise<{ one: number;
       await new Promise((r) => setTimeout(r, 150));
     }
     await new Promise((r) => setTimeout(r, 2000));
-    const rss = kids.map((k) => rssKiB(k.pid!));
-    return { one: rss[0], many: rss.reduce((a, b) => a + b, 0) };
+    const pss = kids.map((k) => kib(k.pid!, 'Pss'));
+    return { one: kib(kids[0].pid!, 'Rss'), many: pss.reduce((a, b) => a + b, 0) };
   } finally {
     for (const k of kids) k.kill('SIGTERM');
   }
+}
+
+/** A field of /proc/<pid>/smaps_rollup, in KiB. */
+function kib(pid: number, field: 'Rss' | 'Pss'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  if (!m) throw new Error(`no ${field} for ${pid}`);
+  return Number(m[1]);
 }
