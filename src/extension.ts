@@ -10,7 +10,8 @@ export function activate(context: vscode.ExtensionContext): SshKeepaliveApi {
   container = new Container(context);
   context.subscriptions.push(container);
   // The test seam (it can answer host key prompts) is handed out only to the test runner.
-  return context.extensionMode === vscode.ExtensionMode.Test ? { testing: testApi(context) } : {};
+  if (context.extensionMode !== vscode.ExtensionMode.Test) return {};
+  return { testing: testApi(context), activationMs: activationMs() };
 }
 
 /** The test seam, always speaking to the current container (a simulated reload replaces it). */
@@ -36,6 +37,12 @@ function testApi(context: vscode.ExtensionContext): SshKeepaliveTestApi {
     },
     simulateReload: () => current().simulateReload(),
   };
+}
+
+/** See SshKeepaliveApi.activationMs; undefined in a build without the banner (the unit tests' tsc output). */
+function activationMs(): number | undefined {
+  const loadStart = (globalThis as { __sshKeepaliveLoadStart?: number }).__sshKeepaliveLoadStart;
+  return loadStart === undefined ? undefined : performance.now() - loadStart;
 }
 
 export async function deactivate(): Promise<void> {
