@@ -41,9 +41,9 @@ export interface SshKeepaliveTestApi {
 export interface SshKeepaliveApi {
   readonly testing?: SshKeepaliveTestApi;
   /**
-   * ms from the first line of dist/extension.js running (scripts/build.mjs banner) to the end
-   * of activate(): what the extension costs the extension host at activation, about what VS
-   * Code shows in Running Extensions (it adds reading the file from disk).
+   * ms the bundle took to load (from its first line, scripts/build.mjs banner) plus activate():
+   * what the extension costs the extension host at activation, about what VS Code shows in
+   * Running Extensions (it adds reading the file from disk).
    */
   readonly activationMs?: number;
 }
