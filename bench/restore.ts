@@ -12,12 +12,10 @@ import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { natlabAvailable, type Natlab } from '../tools/peers/natlab';
 import { httpPort, type Lab, setupLab } from '../tools/peers/natlabSshd';
-import { cliPath } from '../tools/peers/repo';
 import { sshdAvailability } from '../tools/peers/sshd';
+import { serverAlive, startNatlabClient } from './lib/natlabClients';
 
 const natTimeoutSec = 4;
-const interval = 2;
-const countMax = 3;
 const clientHttpPort = 8001;
 const ports = { L: 18090, D: 18091, R: 18092 };
 type Kind = keyof typeof ports;
@@ -36,20 +34,6 @@ const forwardArgs: Record<Kind, string[]> = {
   R: ['-R', `127.0.0.1:${ports.R}:127.0.0.1:${clientHttpPort}`],
   D: ['-D', `127.0.0.1:${ports.D}`],
 };
-const common = [
-  '-N',
-  '-o',
-  `ServerAliveInterval=${interval}`,
-  '-o',
-  `ServerAliveCountMax=${countMax}`,
-  '-o',
-  'ConnectTimeout=10',
-  '-o',
-  'BatchMode=yes',
-  '-o',
-  'ExitOnForwardFailure=yes',
-];
-
 interface Tool {
   name: string;
   start(lab: Lab, kind: Kind): ChildProcess;
@@ -58,25 +42,10 @@ interface Tool {
 const tools: Tool[] = [
   {
     name: 'ssh-keepalive',
-    start: (lab, kind) =>
-      lab.natlab.spawn(lab.natlab.clientNs, process.execPath, [
-        cliPath,
-        '-F',
-        lab.sshd.sshConfigPath,
-        ...common,
-        ...forwardArgs[kind],
-        // A stale -R listener is held by sshd for hours without ClientAliveInterval; reclaim is opt-in.
-        ...(kind === 'R' ? ['--reclaim-remote-forwards'] : []),
-        lab.sshd.alias,
-      ]),
+    // A stale -R listener is held by sshd for hours without ClientAliveInterval; reclaim is opt-in.
+    start: (lab, kind) => startNatlabClient(lab, 'ssh-keepalive', [...forwardArgs[kind], ...(kind === 'R' ? ['--reclaim-remote-forwards'] : [])]),
   },
-  {
-    name: 'autossh -M0',
-    start: (lab, kind) =>
-      lab.natlab.spawn(lab.natlab.clientNs, 'autossh', ['-M', '0', '-F', lab.sshd.sshConfigPath, ...common, ...forwardArgs[kind], lab.sshd.alias], {
-        env: { ...process.env, AUTOSSH_GATETIME: '0' },
-      }),
-  },
+  { name: 'autossh -M0', start: (lab, kind) => startNatlabClient(lab, 'autossh -M0', forwardArgs[kind]) },
 ];
 
 /** One request through a forward of `kind`; true when the far side answered. */
@@ -205,7 +174,7 @@ async function main(): Promise<void> {
     }
   }
   process.stderr.write(
-    `natlab: NAT idle timeout ${natTimeoutSec} s; both tools: ServerAliveInterval=${interval} ServerAliveCountMax=${countMax}; ${runs} runs; medians; limit ${limitMs / 1000} s; ${process.argv.includes('--one-process') ? 'one long-lived process per tool through all scenarios' : 'fresh processes per scenario'}\n`,
+    `natlab: NAT idle timeout ${natTimeoutSec} s; both tools: ServerAliveInterval=${serverAlive.interval} ServerAliveCountMax=${serverAlive.countMax}; ${runs} runs; medians; limit ${limitMs / 1000} s; ${process.argv.includes('--one-process') ? 'one long-lived process per tool through all scenarios' : 'fresh processes per scenario'}\n`,
   );
   // Default: fresh processes (and a fresh lab) per scenario, so one tool's restart backoff
   // from an earlier scenario does not leak into the next. --one-process: one long-lived

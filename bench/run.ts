@@ -12,16 +12,23 @@
  *               the settle's own CPU is a row of its own)
  *   sessions    RSS with 1 and 50 sessions (one node process holding core Sessions / ssh -N each)
  *   startup     spawn to first forwarded byte, extension bundle load time, bundle sizes
+ *   carried     -L download through the session keeper vs a plain channel and ssh (loopback,
+ *               50 ms RTT); the share
+ *               of 20 in-flight transfers that survive a router reboot and a 30 s outage, for
+ *               ssh-keepalive with and without the keeper, autossh -M0 and ssh (natlab, root;
+ *               about 4 minutes: run in --full mode or when named, not in quick mode's default)
  * Quick mode (default) finishes in a few minutes; --full is what bench/README.md quotes.
  * SKA_BENCH_CLI=/path/to/cli.js benches another build of ssh-keepalive (e.g. before a change).
  */
 import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
 import { concurrency } from './figures/concurrency';
+import { carriedThrough } from './figures/carried';
 import { echoLatency } from './figures/echo';
 import { firstRequest } from './figures/firstRequest';
 import { idle } from './figures/idle';
 import { keepaliveWire } from './figures/keepaliveWire';
+import { keptThroughput } from './figures/keptThroughput';
 import { fullMode, quickMode, type Mode } from './figures/mode';
 import { sessions } from './figures/sessions';
 import { startup } from './figures/startup';
@@ -43,14 +50,17 @@ const figures: Record<string, (rig: Rig, mode: Mode) => Promise<Row[]>> = {
   idle,
   sessions,
   startup,
+  carried: async (rig, mode) => [...(await keptThroughput(rig, mode, 'loopback')), ...(await keptThroughput(rig, mode, 'rtt50')), ...(await carriedThrough())],
 };
+/** Figures that quick mode runs only when named (they take minutes of fixed waiting). */
+const notInQuickDefault = new Set(['carried']);
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const mode = args.includes('--full') ? fullMode : quickMode;
   const names = args.filter((a) => !a.startsWith('--'));
   for (const n of names) if (!figures[n]) throw new Error(`unknown figure ${n}; known: ${Object.keys(figures).join(', ')}`);
-  const selected = names.length > 0 ? names : Object.keys(figures);
+  const selected = names.length > 0 ? names : Object.keys(figures).filter((n) => mode === fullMode || !notInQuickDefault.has(n));
   const rig = new Rig();
   const rows: Row[] = [];
   try {

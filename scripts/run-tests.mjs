@@ -11,8 +11,11 @@
 // little later and the file counted as failed. Tests still bound their own waits, with
 // messages that say what they waited for; this only stops a run from hanging for hours.
 //   SKA_FILE_TIMEOUT_MS  per file (default 600000)
+// Each file also gets a fresh XDG_STATE_HOME: what a CLI run learns about a network's idle
+// timeout (kept there) must not change another test, nor the user's ~/.local/state.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const stages = process.argv.slice(2);
@@ -108,7 +111,14 @@ if (files.length) {
   // Each in a runner of its own, so that a file that hangs can be ended on its own.
   const total = { code: 0, passed: 0, failed: 0, skipped: 0, seen: false };
   for (const file of files) {
-    const r = await run(process.execPath, ['--test', '--test-reporter=spec', `--test-timeout=${fileTimeoutMs}`, file], {}, fileTimeoutMs + 30_000);
+    const state = mkdtempSync(join(tmpdir(), 'ska-test-state-'));
+    const r = await run(
+      process.execPath,
+      ['--test', '--test-reporter=spec', `--test-timeout=${fileTimeoutMs}`, file],
+      { XDG_STATE_HOME: state },
+      fileTimeoutMs + 30_000,
+    );
+    rmSync(state, { recursive: true, force: true });
     for (const k of ['passed', 'failed', 'skipped']) total[k] += r[k];
     if (r.code !== 0) total.code = r.code ?? 1;
   }

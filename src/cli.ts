@@ -11,11 +11,14 @@ import { noPrompter } from './core/session/prompter';
 import { Session, sessionOptionsFor } from './core/session/session';
 import { eventForAttemptFailure, eventForLiveness, eventsForState, writeEvent } from './cli/events';
 import { IntervalLearner } from './core/liveness/intervalLearner';
+import { defaultLearnedFile, fileStore } from './core/liveness/learnedPathStore';
 import { LivenessWatcher } from './core/liveness/livenessWatcher';
 import { isYes, optionValue, parseArgs, usage, UsageError, type CliArgs } from './cli/args';
 import { addAll, announceAllocatedPorts, forwardFailure, forwardRequests } from './cli/forwards';
 import { runInteractiveShell } from './cli/interactiveShell';
 import { runOneOff } from './cli/oneOff';
+import { parseStdioForward, runStdioForward, type StdioTarget } from './cli/stdioForward';
+import type { KeeperSource } from './core/forward/keptConnections';
 import { stderrLogger } from './cli/stderrLogger';
 import { createTtyPrompter } from './cli/ttyPrompter';
 import { printConfig } from './cli/printConfig';
@@ -47,6 +50,7 @@ async function main(): Promise<number> {
   const logger = stderrLogger(args.verbose, args.quiet);
   let host: ResolvedHost;
   let requests: ReturnType<typeof forwardRequests>;
+  let stdioTarget: StdioTarget | undefined;
   try {
     const resolved = resolveDestination(args);
     host = resolved.host;
@@ -56,6 +60,7 @@ async function main(): Promise<number> {
       return 0;
     }
     requests = forwardRequests(args, host);
+    if (args.stdioForward !== undefined) stdioTarget = parseStdioForward(args.stdioForward);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UsageError) die(err.message);
     throw err;
@@ -73,8 +78,9 @@ async function main(): Promise<number> {
     logger,
     onDidWake: wake.onDidWake,
     onDidChangeNetwork: network.onDidChange,
-    // A connection that dies while idle teaches this run a keepalive interval the path survives.
-    intervalLearner: new IntervalLearner(),
+    // A connection that dies while idle teaches a keepalive interval the path survives, kept
+    // per network in the user's state directory for later runs.
+    intervalLearner: new IntervalLearner(fileStore(defaultLearnedFile(), (m) => logger.warn(m))),
   });
   if (args.events) {
     store.add(session.onDidChangeState((s) => eventsForState(host.alias, s).forEach(writeEvent)));
@@ -85,17 +91,32 @@ async function main(): Promise<number> {
   if (args.events) store.add(liveness.onDidChange((l) => writeEvent(eventForLiveness(host.alias, l))));
   // Losses and restores are logged by the session itself (warn / info): no second line here.
 
+  // The session keeper of this run, made on first use (the shell, a forward's first client,
+  // -W): its secret lives only in this process, so nothing else can attach; it is ended when
+  // this run ends (and exits by itself an hour after a crash).
+  let keeperLink: KeeperLink | undefined;
+  const keeper: KeeperSource | undefined = args.keeper
+    ? () =>
+        Promise.resolve(
+          (keeperLink ??= new KeeperLink(session, { program: keeperProgram, name: `cli-${randomBytes(6).toString('hex')}`, idleSeconds: 3600, logger })),
+        )
+    : undefined;
+
   let shuttingDown = false;
   const shutdown = (code: number) => {
     if (shuttingDown) return;
     shuttingDown = true;
-    registry.dispose();
-    session.dispose();
-    store.dispose();
-    // Let the `closed` event flush before exiting.
-    setImmediate(() => process.exit(code));
+    // The keeper ends what it still holds (shells, forwarded connections) with this run.
+    void (keeperLink?.shutdown(2000) ?? Promise.resolve(false)).finally(() => {
+      keeperLink?.dispose();
+      registry.dispose();
+      session.dispose();
+      store.dispose();
+      // Let the `closed` event flush before exiting.
+      setImmediate(() => process.exit(code));
+    });
   };
-  const registry = new ForwardRegistry(session, logger);
+  const registry = new ForwardRegistry(session, logger, { keeper });
   if (args.events) {
     registry.onDidChange(({ type, forward: f }) => {
       if (type === 'removed') return;
@@ -108,7 +129,24 @@ async function main(): Promise<number> {
         state: st.kind,
         ...('reason' in st ? { reason: st.reason } : {}),
         ...(f.address ? { address: f.address } : {}),
+        kept: f.kept,
       });
+      if (type === 'added') {
+        f.onDidChangeCounters((c) =>
+          writeEvent({
+            event: 'forward-counters',
+            host: host.alias,
+            time: new Date().toISOString(),
+            forward: f.label,
+            kept: f.kept,
+            open: c.openConnections,
+            total: c.totalConnections,
+            carried: c.carriedConnections,
+            bytesIn: c.bytesIn,
+            bytesOut: c.bytesOut,
+          }),
+        );
+      }
     });
   }
   const failIfAsked = (forwards: Forward[]) => {
@@ -160,9 +198,21 @@ async function main(): Promise<number> {
   remotes.forEach((f) => announceAllocatedPorts(f, (line) => process.stderr.write(`${line}\n`)));
   if (failIfAsked(remotes)) return exitFatal;
 
+  if (stdioTarget) {
+    // ssh -W: stdin/stdout are the connection; the process ends with it.
+    const code = await runStdioForward(session, stdioTarget, { keeper, logger });
+    shutdown(code);
+    return code;
+  }
+
   if (args.noCommand) {
-    // Runs until a signal; the session reconnects by itself. An error that retrying cannot
-    // fix (a changed host key, a revoked login) ends it as it would end ssh: said once, 255.
+    // Runs until a signal; the session reconnects by itself. Its timers are unref'd and a -R
+    // (or a forward-less) run has no socket of its own while the path is down: without this
+    // handle the process would exit 0 in silence at the first outage.
+    const stayAlive = setInterval(() => undefined, 2 ** 31 - 1);
+    store.add({ dispose: () => clearInterval(stayAlive) });
+    // An error that retrying cannot fix (a changed host key, a revoked login) ends it as it
+    // would end ssh: said once, 255.
     store.add(
       session.onDidChangeState((s) => {
         if (s.kind !== 'failed') return;
@@ -180,20 +230,12 @@ async function main(): Promise<number> {
   const command = args.command.length ? args.command.join(' ') : undefined;
   const pty = args.disableTty ? false : args.forceTty ? true : command === undefined && !!process.stdin.isTTY;
   if (command === undefined && pty) {
-    // The interactive shell outlives outages (tmux reattach when the host has it).
-    // The session keeper of this run: its secret lives only in this process, so nothing else
-    // can attach; it is ended when the shell ends (and exits by itself an hour after a crash).
-    const keeper = args.keeper
-      ? new KeeperLink(session, { program: keeperProgram, name: `cli-${randomBytes(6).toString('hex')}`, idleSeconds: 3600, logger })
-      : undefined;
-    const run = runInteractiveShell(session, { alias: host.alias, reattach: args.reattach ?? true, logger, keeper });
-    onSignalShell = (keepRemote) => run.then(({ shell }) => shell.close({ keepRemote: keepRemote && !keeper }));
+    // The interactive shell outlives outages (the session keeper, else tmux reattach when the host has it).
+    const shellKeeper = await keeper?.();
+    const run = runInteractiveShell(session, { alias: host.alias, reattach: args.reattach ?? true, logger, keeper: shellKeeper });
+    onSignalShell = (keepRemote) => run.then(({ shell }) => shell.close({ keepRemote: keepRemote && !shellKeeper }));
     const { code, shell } = await run;
     await shell.close();
-    if (keeper) {
-      await keeper.shutdown(2000);
-      keeper.dispose();
-    }
     shutdown(code);
     return code;
   }

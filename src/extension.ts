@@ -27,6 +27,7 @@ function testApi(context: vscode.ExtensionContext): SshKeepaliveTestApi {
     });
   return {
     statusBarItems: () => current().statusBarItems(),
+    statusBarTicking: () => current().statusBarTicking(),
     hostState: (alias) => current().hostState(alias),
     keepalive: (alias) => current().keepalive(alias),
     forwards: (alias) => current().forwards(alias),

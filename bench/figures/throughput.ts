@@ -44,7 +44,7 @@ export async function throughput(rig: Rig, mode: Mode, kind: PathKind, direction
 }
 
 /** ms from connecting until `size` bytes from the source target have arrived through the forward. */
-function download(port: number, size: number): Promise<number> {
+export function download(port: number, size: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const s = net.connect({ host: '127.0.0.1', port, noDelay: true });

@@ -12,6 +12,8 @@ export interface CliArgs {
   localForwards: string[];
   remoteForwards: string[];
   dynamicForwards: string[];
+  /** -W host:port: stdin and stdout carried to host:port from the server (ssh -W), e.g. as a ProxyCommand. */
+  stdioForward?: string;
   /** -o Key=Value, in order (first one wins, as in ssh). */
   options: Array<[string, string]>;
   noCommand: boolean;
@@ -38,16 +40,18 @@ export interface CliArgs {
 
 export class UsageError extends Error {}
 
-const flagsWithValue = new Set(['F', 'p', 'l', 'i', 'L', 'R', 'D', 'o']);
+const flagsWithValue = new Set(['F', 'p', 'l', 'i', 'L', 'R', 'D', 'W', 'o']);
 const booleanFlags = new Set(['G', 'N', 't', 'T', 'v', 'q']);
 
 export const usage = `usage: ssh-keepalive [-GNTtqv] [-F configfile] [-p port] [-l user] [-i identity_file]
                      [-L [bind_address:]port:host:hostport] [-R [bind_address:]port:host:hostport]
-                     [-D [bind_address:]port] [-o option=value] [--events] [--reattach|--no-reattach] [--no-keeper]
+                     [-D [bind_address:]port] [-W host:port] [-o option=value] [--events] [--reattach|--no-reattach] [--no-keeper]
                      [--reclaim-remote-forwards] [--keep-listeners] [--max-attempts N] destination [command [argument ...]]
   --keep-listeners  with -N: after an error that retrying cannot fix (a changed host key, a
                     refused login) keep the local forwards' ports bound, each client told why,
-                    instead of exiting with status 255 as ssh would`;
+                    instead of exiting with status 255 as ssh would
+  --no-keeper       do not start the session keeper on the server: shells use tmux when the
+                    server has it, and a drop cuts the connections open through -L, -R, -D, -W`;
 
 export function parseArgs(argv: string[]): CliArgs {
   const out: CliArgs = {
@@ -170,6 +174,10 @@ function applyValue(out: CliArgs, flag: string, value: string): void {
       break;
     case 'D':
       out.dynamicForwards.push(value);
+      break;
+    case 'W':
+      if (out.stdioForward !== undefined) throw new UsageError('stdio forward already specified');
+      out.stdioForward = value;
       break;
     case 'o': {
       const m = /^\s*([A-Za-z][A-Za-z0-9]*)\s*(?:=|\s)\s*(.*)$/.exec(value);

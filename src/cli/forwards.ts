@@ -1,6 +1,7 @@
 import { parseDynamicSpec, parseForwardSpec } from '../core/config/forwardSpec';
 import type { ResolvedHost } from '../core/config/types';
 import type { ForwardRegistry, ForwardRequest } from '../core/forward/registry';
+import { KeptRemoteForward } from '../core/forward/keptRemoteForward';
 import { RemoteForward } from '../core/forward/remoteForward';
 import type { Forward } from '../core/forward/types';
 import type { CliArgs } from './args';
@@ -30,7 +31,7 @@ export function forwardFailure(forward: Forward): string | undefined {
 
 /** "Allocated port N for remote forward to host:port", as ssh prints for -R 0:... */
 export function announceAllocatedPorts(forward: Forward, print: (line: string) => void): void {
-  if (!(forward instanceof RemoteForward) || forward.spec.bindPort !== 0) return;
+  if (!(forward instanceof RemoteForward || forward instanceof KeptRemoteForward) || forward.spec.bindPort !== 0) return;
   const say = (port: number) => print(`Allocated port ${port} for remote forward to ${forward.spec.host}:${forward.spec.hostPort}`);
   if (forward.port !== undefined) say(forward.port);
   forward.onDidChangeAddress(({ port }) => say(port));

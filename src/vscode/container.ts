@@ -7,6 +7,7 @@ import type { Logger } from '../core/base/logger';
 import { newKeeperSecret } from '../core/keeper/installer';
 import type { KeeperLinkOptions } from '../core/keeper/keeperLink';
 import { keeperProgram } from '../core/keeper/program';
+import { recordStore } from '../core/liveness/learnedPathStore';
 import { AutoConnect } from './autoConnect';
 import { HostsViewId } from './commandIds';
 import type { CommandContext } from './commandContext';
@@ -25,6 +26,9 @@ import { registerTerminalProfile } from './terminalProfile';
 import { Terminals } from './terminals';
 import type { SshKeepaliveTestApi, TreeSnapshot } from './testApi';
 import { WorkspaceMemory, type KeptTerminals } from './workspaceMemory';
+
+/** globalState key of the keepalive intervals learned per network (learnedPathStore.ts). */
+const LEARNED_PATHS_KEY = 'sshKeepalive.learnedKeepalive';
 
 /** `~` in the configFile setting means the home directory, as in ssh. */
 function expandHome(file: string): string {
@@ -69,6 +73,11 @@ export class Container implements vscode.Disposable {
         memory,
         onDidWake: wake.onDidWake,
         onDidChangeNetwork: network.onDidChange,
+        // Shared by every window and kept across restarts, like the CLI's file.
+        learnedPaths: recordStore(
+          () => context.globalState.get(LEARNED_PATHS_KEY),
+          (record) => void context.globalState.update(LEARNED_PATHS_KEY, record),
+        ),
         keeperOptions: (alias) => () => {
           // Taken back once: a later connect of the same host in this window starts afresh.
           const k = kept[alias];
@@ -209,6 +218,7 @@ export class Container implements vscode.Disposable {
       });
     return {
       statusBarItems: () => this.statusBar.snapshot(),
+      statusBarTicking: () => this.statusBar.ticking,
       hostState: (alias) => this.hosts.get(alias)?.session.state,
       keepalive: (alias) => {
         const k = this.hosts.get(alias)?.session.options.keepalive;

@@ -38,17 +38,34 @@ export function disconnectQuestion(aliases: readonly string[], keeping: readonly
   };
 }
 
+/** A terminal's shell as Disconnect sees it: what keeps it, and its tmux session when tmux does. */
+export interface LeftShell {
+  keeping: TerminalKeeping;
+  tmuxSession?: string;
+}
+
 /**
  * Disconnect ran while the host was unreachable: what may still run on the server and how to
- * end it (nothing could be ended there). Undefined when no shell could have been left.
+ * end it (nothing could be ended there). tmux sessions are named, with the one command that
+ * ends each; the keeper's shells end by themselves once it has had no client for its idle
+ * time. Each terminal has a tmux server of its own (`tmux -L <name>`, see core/shell/tmux.ts),
+ * so a plain `tmux ls` would not show it. Undefined when no shell could have been left.
  */
-export function leftRunningNote(alias: string, keeping: readonly TerminalKeeping[], keeperIdleHours: number): string | undefined {
-  const tmux = keeping.filter((k) => k === 'tmux').length;
-  const keeper = keeping.filter((k) => k === 'keeper').length;
-  if (tmux + keeper === 0) return undefined;
+export function leftRunningNote(alias: string, shells: readonly LeftShell[], keeperIdleHours: number): string | undefined {
+  const tmux = shells.filter((s) => s.keeping === 'tmux');
+  const keeper = shells.filter((s) => s.keeping === 'keeper').length;
+  if (tmux.length + keeper === 0) return undefined;
   const parts: string[] = [];
-  if (tmux) parts.push(`${tmux} in tmux (sessions named ska-…; list them with "ssh ${alias} tmux ls", end one with "tmux kill-session -t <name>")`);
-  if (keeper) parts.push(`${keeper} in the session keeper (it ends them by itself after ${keeperIdleHours} h without a client)`);
-  const n = tmux + keeper;
+  if (tmux.length) {
+    const named = tmux.map((s) => s.tmuxSession).filter((n): n is string => !!n);
+    const how =
+      named.length === tmux.length
+        ? `end ${named.length === 1 ? 'it' : 'them'} with ${named.map((n) => `"ssh ${alias} tmux -L ${n} kill-server"`).join(', ')}`
+        : `list them with "ssh ${alias} 'ls \${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)'" (sockets named ska-…), end one with "ssh ${alias} tmux -L <name> kill-server"`;
+    parts.push(`${tmux.length} in tmux (${how})`);
+  }
+  if (keeper)
+    parts.push(`${keeper} in the session keeper (it ends them by itself after ${keeperIdleHours} h without a client: sshKeepalive.keeper.idleTimeoutHours)`);
+  const n = tmux.length + keeper;
   return `${alias} could not be reached, so ${n === 1 ? 'its shell' : `its ${n} shells`} may still run there: ${parts.join('; ')}.`;
 }

@@ -48,6 +48,14 @@ export function formatClock(at: number): string {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+/** "14:03:27" today, "2026-12-01 14:03" on another day: a point in time that needs no tick. */
+export function formatSince(at: number, now: number): string {
+  const d = new Date(at);
+  if (d.toDateString() === new Date(now).toDateString()) return formatClock(at);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
 /**
  * Escapes text that comes from outside (hostnames, error messages from a server) before it
  * goes into a MarkdownString, so it cannot add links, images or formatting.

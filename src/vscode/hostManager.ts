@@ -9,7 +9,7 @@ import { prefixed, type Logger } from '../core/base/logger';
 import { listHosts, resolveHost, type HostListEntry } from '../core/config/sshConfig';
 import type { ResolvedHost } from '../core/config/types';
 import type { Forward } from '../core/forward/types';
-import { describeLearned, IntervalLearner } from '../core/liveness/intervalLearner';
+import { describeLearned, IntervalLearner, type LearnedPathStore } from '../core/liveness/intervalLearner';
 import type { Prompter } from '../core/session/prompter';
 import { sessionOptionsFor } from '../core/session/session';
 import type { ForwardRequest } from './forwardInput';
@@ -29,6 +29,8 @@ export interface HostManagerDeps {
   onDidChangeNetwork?: Event<unknown>;
   /** The session keeper's options for a host (undefined: turned off). */
   keeperOptions?: (alias: string) => KeeperOptionsSource;
+  /** Where learned keepalive intervals are kept per network (globalState); in memory without it. */
+  learnedPaths?: LearnedPathStore;
 }
 
 export class HostManager implements Disposable {
@@ -37,9 +39,11 @@ export class HostManager implements Disposable {
   readonly onDidChange: Event<HostEvent> = this.emitter.event;
 
   /** One per window: what a network's NAT tolerates is the same for every host behind it. */
-  private readonly intervalLearner = new IntervalLearner();
+  private readonly intervalLearner: IntervalLearner;
 
-  constructor(private readonly deps: HostManagerDeps) {}
+  constructor(private readonly deps: HostManagerDeps) {
+    this.intervalLearner = new IntervalLearner(deps.learnedPaths);
+  }
 
   get(alias: string): HostSession | undefined {
     return this.hosts.get(alias)?.host;

@@ -4,6 +4,7 @@
  * tree and terminals read it through plain events.
  */
 import { DisposableStore, type Disposable } from '../core/base/disposable';
+import { describeDestination } from '../core/base/hostPort';
 import { Emitter, type Event } from '../core/base/event';
 import type { Logger } from '../core/base/logger';
 import type { ResolvedHost } from '../core/config/types';
@@ -47,7 +48,8 @@ export class HostSession implements Disposable {
     private readonly learned?: () => string | undefined,
   ) {
     this.session = new Session(host, options, deps);
-    this.forwards = new ForwardRegistry(this.session, logger);
+    // Forwards ride the session keeper when it runs on the host (made on first use, as for terminals).
+    this.forwards = new ForwardRegistry(this.session, logger, { keeper: () => this.keeper() });
     // Dispose order (reverse of adding): forwards first, they use the session.
     this.disposables.add(this.session);
     this.disposables.add(this.forwards);
@@ -76,7 +78,7 @@ export class HostSession implements Disposable {
 
   /** "user@hostname:port" (port only when not 22). */
   get target(): string {
-    return `${this.host.user}@${this.host.hostName}${this.host.port === 22 ? '' : `:${this.host.port}`}`;
+    return describeDestination(this.host.hostName, this.host.port, this.host.user);
   }
 
   get isClosed(): boolean {

@@ -1,11 +1,12 @@
 import * as vscode from 'vscode';
+import { describeDestination } from '../core/base/hostPort';
 import type { Logger } from '../core/base/logger';
 import type { HostListEntry } from '../core/config/sshConfig';
 import { ConfigError } from '../core/config/types';
 import type { Forward } from '../core/forward/types';
 import { describeShellState } from '../core/shell/shellState';
 import { CommandId, ContextKey } from './commandIds';
-import { forwardDescription } from './forwardText';
+import { forwardConnectionLines, forwardDescription } from './forwardText';
 import type { HostManager } from './hostManager';
 import type { HostSession } from './hostSession';
 import type { RemotePty } from './remotePty';
@@ -151,7 +152,7 @@ export class HostsTree implements vscode.TreeDataProvider<HostsNode>, vscode.Dis
     this.expansions.set(alias, seen);
     item.id = seen.generation > 0 ? `host:${alias}:${seen.generation}` : `host:${alias}`;
     if (!host || host.isClosed) {
-      const target = entry ? `${entry.user ? `${entry.user}@` : ''}${entry.hostName ?? alias}${entry.port && entry.port !== 22 ? `:${entry.port}` : ''}` : '';
+      const target = entry ? describeDestination(entry.hostName ?? alias, entry.port, entry.user) : '';
       // The target is in the tooltip: the description must fit the default sidebar width.
       item.description = 'not connected';
       item.iconPath = stateIcons.idle;
@@ -196,7 +197,7 @@ export class HostsTree implements vscode.TreeDataProvider<HostsNode>, vscode.Dis
   private forwardItem(alias: string, forward: Forward): vscode.TreeItem {
     const item = new vscode.TreeItem(forward.label, vscode.TreeItemCollapsibleState.None);
     item.id = `forward:${alias}:${forward.id}`;
-    const state = forwardDescription(forward.state, forward.counters);
+    const state = forwardDescription(forward.state, forward.counters, forward.kept);
     // With port 0 the label says "0": then the address is what the user needs; otherwise it is
     // in the tooltip, so that the description fits the default sidebar width.
     const portZero = /(^|[\s:])0(:|$)/.test(forward.label);
@@ -208,12 +209,11 @@ export class HostsTree implements vscode.TreeDataProvider<HostsNode>, vscode.Dis
     );
     item.contextValue = forward.address ? 'forward' : 'forward.noAddress';
     const origin = this.hosts.get(alias)?.originOf(forward.id);
-    const c = forward.counters;
     item.tooltip = [
       forward.label,
       forward.address ? `Address: ${forward.address}` : undefined,
       `State: ${state}`,
-      `Connections: ${c.openConnections} open, ${c.totalConnections} total`,
+      ...forwardConnectionLines(forward.counters, forward.kept),
       origin === 'config' ? 'From ssh_config' : origin === 'user' ? 'Added in this workspace' : undefined,
     ]
       .filter((l) => l !== undefined)

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { describeDestination } from '../core/base/hostPort';
 import type { HostListEntry } from '../core/config/sshConfig';
 import type { Forward } from '../core/forward/types';
 import { forwardDescription } from './forwardText';
@@ -11,9 +12,7 @@ interface HostPickItem extends vscode.QuickPickItem {
 }
 
 function describeEntry(e: HostListEntry): string {
-  const user = e.user ? `${e.user}@` : '';
-  const port = e.port && e.port !== 22 ? `:${e.port}` : '';
-  return `${user}${e.hostName ?? e.alias}${port}`;
+  return describeDestination(e.hostName ?? e.alias, e.port, e.user);
 }
 
 /**

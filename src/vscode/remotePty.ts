@@ -29,6 +29,12 @@ export class RemotePty implements vscode.Pseudoterminal {
   private heldNoted = false;
   private heldBytes = 0;
   private lostAt: number | undefined;
+  /**
+   * When the server was last heard, once the host turned unconfirmed: a path in doubt (checked
+   * with a second connection) suspends the shell only when the check ends, but the shell was
+   * cut off since this moment, and the "restored after" note counts from it.
+   */
+  private silentSince: number | undefined;
   private output = '';
   private closed = false;
 
@@ -60,6 +66,11 @@ export class RemotePty implements vscode.Pseudoterminal {
     return this.shell?.keeping;
   }
 
+  /** The tmux session of this terminal's shell, when tmux keeps it (what Disconnect names). */
+  get tmuxSession(): string | undefined {
+    return this.shell?.remoteSessionName;
+  }
+
   open(dims: vscode.TerminalDimensions | undefined): void {
     const shell = new KeptShell(
       this.host.session,
@@ -82,6 +93,13 @@ export class RemotePty implements vscode.Pseudoterminal {
     this.subs.push(shell.onDidData((d) => this.write(d)));
     this.subs.push(shell.onDidChangeState((s) => this.onState(s)));
     this.subs.push(
+      this.host.liveness.onDidChange((l) => {
+        const state = this.host.session.state;
+        if (l.kind === 'unconfirmed') this.silentSince ??= l.lastHeard;
+        else if (state.kind === 'connected' && !state.checking && !this.outage) this.silentSince = undefined;
+      }),
+    );
+    this.subs.push(
       shell.onDidDropInput(() => {
         if (this.inputNoted) return;
         this.inputNoted = true;
@@ -99,7 +117,7 @@ export class RemotePty implements vscode.Pseudoterminal {
       case 'suspended':
         if (!this.outage) {
           this.outage = true;
-          this.lostAt = Date.now();
+          this.lostAt = Math.min(Date.now(), this.silentSince ?? Date.now());
           this.write(lostLine(this.alias, s.reason));
         }
         break;
@@ -114,6 +132,7 @@ export class RemotePty implements vscode.Pseudoterminal {
         this.heldNoted = false;
         this.heldBytes = 0;
         this.lostAt = undefined;
+        this.silentSince = undefined;
         break;
       case 'failed':
         this.outage = true; // keys are refused from now on, like during an outage

@@ -64,7 +64,7 @@ export function registerSessionCommands(ctx: CommandContext): vscode.Disposable[
           unreachable &&
           leftRunningNote(
             a,
-            ctx.terminals.forHost(a).map(({ pty }) => pty.keeping),
+            ctx.terminals.forHost(a).map(({ pty }) => ({ keeping: pty.keeping, tmuxSession: pty.tmuxSession })),
             ctx.settings.current.keeperIdleHours,
           );
         if (note) {

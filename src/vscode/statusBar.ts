@@ -24,7 +24,8 @@ export interface StatusItemSnapshot {
 /**
  * One status bar item per host with a session (or one aggregate item above
  * sshKeepalive.statusBar.maxItems). Text comes from statusText.ts only. A one-second timer
- * runs only while some host is connected (its tooltip counts on) or shows a countdown.
+ * runs only while something shown counts on by itself (a countdown, "silent N s"): an idle,
+ * alive host wakes nothing. The turn to unconfirmed comes from the liveness watcher's timer.
  */
 export class StatusBar implements vscode.Disposable {
   private readonly items = new Map<string, vscode.StatusBarItem>();
@@ -66,7 +67,7 @@ export class StatusBar implements vscode.Disposable {
       this.clearItems(new Set());
       const inputs = live.map((h) => h.statusInput(now, slowRttMs));
       const status = aggregateStatus(inputs);
-      ticking = status.ticking || inputs.some((i) => i.state.kind === 'connected');
+      ticking = status.ticking;
       const item = (this.aggregate ??= this.create('sshKeepalive.status.all', 'SSH Keepalive'));
       this.render(item, status.text, status.tooltip, status.severity, status.accessibilityLabel, undefined);
     } else {
@@ -76,9 +77,7 @@ export class StatusBar implements vscode.Disposable {
       for (const host of live) {
         const input = host.statusInput(now, slowRttMs);
         const status = hostStatus(input);
-        // A connected host's tooltip counts "last contact" and "connected for" on while shown,
-        // and its item must turn unconfirmed the moment the alive window ends.
-        ticking ||= status.ticking || input.state.kind === 'connected';
+        ticking ||= status.ticking;
         const item = this.itemFor(host);
         this.render(item, status.text, hostTooltip(input), status.severity, status.accessibilityLabel, host.alias);
       }
@@ -138,6 +137,11 @@ export class StatusBar implements vscode.Disposable {
       clearInterval(this.ticker);
       this.ticker = undefined;
     }
+  }
+
+  /** True while the one-second timer runs (tests read it: an idle, alive host must not tick). */
+  get ticking(): boolean {
+    return this.ticker !== undefined;
   }
 
   snapshot(): StatusItemSnapshot[] {

@@ -3,9 +3,9 @@
  * VS Code's git extension does). Pure: no 'vscode' import, unit-tested in plain node; the
  * status bar, the tree and the tests all read what these functions return.
  */
-import { type Liveness, livenessOf } from '../core/liveness/liveness';
+import { aliveWindowMs, type Liveness, livenessOf } from '../core/liveness/liveness';
 import type { SessionState } from '../core/session/state';
-import { escapeMarkdown, formatClock, formatDuration, formatRtt, secondsLeft } from './format';
+import { escapeMarkdown, formatClock, formatDuration, formatRtt, formatSince, secondsLeft } from './format';
 import type { Outage } from './outageHistory';
 
 export interface HostStatusInput {
@@ -48,7 +48,10 @@ export interface HostStatus {
   stateLabel: string;
   /** Read by screen readers instead of the codicon text. */
   accessibilityLabel: string;
-  /** True while a countdown is shown: the text changes every second. */
+  /**
+   * True while what is shown counts on by itself (a countdown, "silent N s", "not answering
+   * for N seconds"): the status bar then renders it again every second, and only then.
+   */
   ticking: boolean;
 }
 
@@ -137,7 +140,7 @@ export function hostStatus(input: HostStatusInput): HostStatus {
         severity: slow ? 'warning' : 'normal',
         stateLabel: slow ? 'slow' : 'connected',
         accessibilityLabel: `SSH host ${alias}: connected` + (rtt === undefined ? '' : `, round trip ${Math.round(rtt)} milliseconds`) + (slow ? ', slow' : ''),
-        // The text holds still; the status bar still re-renders the tooltip each second.
+        // Nothing here counts on: the tooltip says only what stays true while alive.
         ticking: false,
       };
     }
@@ -237,18 +240,22 @@ export function hostTooltip(input: HostStatusInput): string {
     else row('Last round trip', `${formatRtt(rtt)} (measured before the silence; not current)`);
   }
   if (input.lastContact !== undefined && state.kind !== 'idle' && state.kind !== 'closed') {
-    // Re-rendered every second while connected, so "ago" counts on while the tooltip is shown.
-    const ago = now - input.lastContact < 1000 ? 'just now' : `${formatDuration(Math.floor((now - input.lastContact) / 1000) * 1000)} ago`;
-    row('Last contact', `${formatClock(input.lastContact)} (${ago})`);
+    // Alive means heard within the alive window: a bound that stays true until the item turns
+    // unconfirmed, so the tooltip needs no tick while alive. Unconfirmed (and any state that
+    // is not a live connection) ticks, so the count there is live.
+    if (state.kind === 'connected' && !state.checking && live.kind === 'alive')
+      row('Last heard', `less than ${formatDuration(Math.ceil(aliveWindowMs(input.keepalive.intervalMs, rtt) / 1000) * 1000)} ago (alive)`);
+    else row('Last heard', `${formatClock(input.lastContact)} (${formatDuration(Math.floor((now - input.lastContact) / 1000) * 1000)} ago)`);
   }
   const { intervalMs, countMax } = input.keepalive;
   row('Keepalive', intervalMs > 0 ? `every ${formatDuration(intervalMs)}, dead after ${countMax} missed` : 'off (demand probes only)');
   if (input.keepalive.learned) row('Learned', escapeMarkdown(input.keepalive.learned));
+  // Points in time, not running durations: true on every hover without a tick.
   if (state.kind === 'connected') {
-    row('Connected for', formatDuration(Math.floor((now - state.since) / 1000) * 1000));
+    row('Connected since', formatSince(state.since, now));
     if (state.restoredAfterMs !== undefined) row('Last restore took', formatDuration(state.restoredAfterMs));
   }
-  if (input.startedAt !== undefined && state.kind !== 'closed') row('Session age', formatDuration(Math.floor((now - input.startedAt) / 1000) * 1000));
+  if (input.startedAt !== undefined && state.kind !== 'closed') row('Session started', formatSince(input.startedAt, now));
   if (input.terminals) {
     row('Terminals', escapeMarkdown(terminalsSummary(input.terminals)));
     if (input.terminals.keeper) row('Session keeper', escapeMarkdown(input.terminals.keeper));
@@ -258,7 +265,7 @@ export function hostTooltip(input: HostStatusInput): string {
     lines.push('Recent outages:');
     lines.push('');
     for (const o of input.outages) {
-      const length = o.end === undefined ? `ongoing for ${formatDuration(now - o.start)}` : formatDuration(o.end - o.start);
+      const length = o.end === undefined ? 'ongoing' : formatDuration(o.end - o.start);
       lines.push(`- ${formatClock(o.start)}, ${length}: ${escapeMarkdown(o.cause)}`);
     }
   }

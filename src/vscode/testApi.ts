@@ -24,6 +24,8 @@ export interface TreeSnapshot {
  */
 export interface SshKeepaliveTestApi {
   statusBarItems(): StatusItemSnapshot[];
+  /** True while the status bar re-renders every second (something shown counts on). */
+  statusBarTicking(): boolean;
   hostState(alias: string): SessionState | undefined;
   keepalive(alias: string): { intervalMs: number; countMax: number } | undefined;
   forwards(alias: string): ForwardInfo[];

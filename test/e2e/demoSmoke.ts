@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openBrowser, type BrowserSession } from '../../tools/peers/browser';
-import { pickItem, lossSeen, openWorkbench, recordLoss, runCommand, typeInTerminal, waitForConnected, waitForTerminal } from './workbench';
+import { lossSeen, openWorkbench, pickItem, recordLoss, runCommand, typeInTerminal, waitForConnected, waitForLoss, waitForTerminal } from './workbench';
 
 const repo = path.join(__dirname, '..', '..', '..');
 const shots = path.join(repo, 'test-output', 'e2e');
@@ -62,19 +62,19 @@ async function main(): Promise<number> {
     const v = (await waitForTerminal(page, /^(demo-\d+)$/, 10_000))[1];
     console.log(`terminal: ${v}`);
 
-    await recordLoss(page, 'demo');
+    const mark = await recordLoss(page, 'demo');
     await runCommand(page, 'SSH Keepalive: Simulate NAT Drop');
     await page.locator('.notifications-toasts', { hasText: 'the NAT forgot every flow' }).waitFor({ state: 'visible', timeout: 10_000 });
     await page.screenshot({ path: path.join(shots, 'demo-2-nat-dropped.png') });
     const dropped = Date.now();
     // A key in the terminal is a user action: the quiet path is probed and found dead at once.
     await typeInTerminal(page, '');
-    await page.waitForFunction(`(window.__skaLoss || []).length > 0`, undefined, { timeout: 20_000, polling: 50 });
+    await waitForLoss(page, 'demo', mark, 20_000);
     await waitForConnected(page, 'demo', 30_000);
     // Typed once, as a person would: the session keeper delivers it to the same shell.
     await typeInTerminal(page, 'echo "after the drop: $V"');
     await waitForTerminal(page, new RegExp(`^after the drop: ${v}$`), 20_000);
-    console.log(`loss seen: ${JSON.stringify(await lossSeen(page))}; recovered ${Date.now() - dropped} ms after the drop; terminal still has V=${v}`);
+    console.log(`loss seen: ${JSON.stringify(await lossSeen(page, mark))}; recovered ${Date.now() - dropped} ms after the drop; terminal still has V=${v}`);
     await page.screenshot({ path: path.join(shots, 'demo-3-recovered.png') });
   } catch (err) {
     failed = (err as Error).stack ?? String(err);

@@ -6,33 +6,58 @@
 const itemLookup = (itemId: string) => `
   const el = document.getElementById(${JSON.stringify(itemId)});
   const label = el ? (el.querySelector('[aria-label]')?.getAttribute('aria-label') ?? '') : '';
-  const text = el ? (el.textContent ?? '').trim() : '';`;
+  const text = el ? (el.textContent ?? '').trim() : '';
+  const icon = el ? ([...el.querySelectorAll('.codicon')].map((c) => [...c.classList].find((k) => k.startsWith('codicon-') && k !== 'codicon-modifier-spin')).filter(Boolean)[0] ?? '').replace('codicon-', '') : '';`;
 
-/** -> {text, label} of a status bar item, or undefined. */
+/** -> {text, label, icon} of a status bar item, or undefined. */
 export const readItem = (itemId: string) => `(() => {${itemLookup(itemId)}
-  return el ? { text, label } : undefined;
+  return el ? { text, label, icon } : undefined;
 })()`;
 
-/** -> true once the item reads "<alias> NN ms" and says connected. */
+/**
+ * -> true while the item says what a user reads as connected: the pulse icon and the
+ * accessibility label "SSH host <alias>: connected..." (with or without a round trip, slow or
+ * not). Not: unconfirmed (question icon), checking, connecting or reconnecting (spinner).
+ */
 export const itemConnected = (itemId: string, alias: string) => `(() => {${itemLookup(itemId)}
-  return !!el && /^${alias} \\d+(\\.\\d+)? ms$/.test(text) && label.includes(': connected');
+  return !!el && icon === 'pulse' && label.startsWith(${JSON.stringify(`SSH host ${alias}: connected`)});
 })()`;
 
-/** Records every non-connected state the item shows (window.__skaLoss), via a MutationObserver. */
-export const recordLoss = (itemId: string) => `(() => {
-  window.__skaLoss = [];
-  if (window.__skaObserver) window.__skaObserver.disconnect();
+/** -> true while the item says unconfirmed (question icon, "unconfirmed, last heard N s ago"). */
+export const itemUnconfirmed = (itemId: string, alias: string) => `(() => {${itemLookup(itemId)}
+  return !!el && icon === 'question' && label.startsWith(${JSON.stringify(`SSH host ${alias}: unconfirmed`)});
+})()`;
+
+/**
+ * Records every state the item shows, with the page's clock (window.__skaStates: {at, text,
+ * label, icon}; "absent" while there is no item), via a MutationObserver: states that last a
+ * few milliseconds are seen, which polling could miss. Idempotent.
+ */
+export const watchItem = (itemId: string) => `(() => {
+  if (window.__skaObserver) return;
+  window.__skaStates = [];
   const check = () => {${itemLookup(itemId)}
-    if (!el) return;
-    const spinning = !!el.querySelector('.codicon-sync, .codicon-modifier-spin');
-    if ((spinning || !label.includes(': connected')) && window.__skaLoss[window.__skaLoss.length - 1] !== label) window.__skaLoss.push(label);
+    const now = el ? { text, label, icon } : { text: '', label: 'absent', icon: '' };
+    const last = window.__skaStates[window.__skaStates.length - 1];
+    if (!last || last.label !== now.label || last.text !== now.text || last.icon !== now.icon) window.__skaStates.push({ at: Date.now(), ...now });
   };
   window.__skaObserver = new MutationObserver(check);
   window.__skaObserver.observe(document.querySelector('.part.statusbar') || document.body, { subtree: true, childList: true, attributes: true, characterData: true });
   check();
 })()`;
 
-export const lossSeen = `[...(window.__skaLoss || [])]`;
+/** -> the page's clock now (marks for statesSince). */
+export const pageNow = `Date.now()`;
+
+/** -> the states recorded at or after \`at\` (page clock), and the one showing at that moment. */
+export const statesSince = (at: number) => `(() => {
+  const all = window.__skaStates || [];
+  const before = all.filter((s) => s.at < ${at}).slice(-1);
+  return [...before, ...all.filter((s) => s.at >= ${at})];
+})()`;
+
+/** -> true once the item showed a state other than connected at or after \`at\` (page clock). */
+export const lostSince = (at: number) => `(window.__skaStates || []).some((s) => s.at >= ${at} && !(s.icon === 'pulse' && s.label.includes(': connected')))`;
 
 /** -> the active terminal's rows (xterm's DOM renderer), one string each. */
 export const terminalRows = `(() => {

@@ -1,16 +1,18 @@
 /**
  * A tiny runner for a story told in steps: each step is a test with a name and a screenshot
  * taken when it ends (NN-name.png); once one fails, the later ones are not run and count as
- * failed (they depend on it). One line per step with its time.
+ * failed (they depend on it). One line per step with its time. A step that must catch a
+ * passing moment (a state that lasts a second) takes its picture itself, into the file given.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 
 export interface Step {
   name: string;
   timeoutMs: number;
-  /** Returns a short note for the log line. */
-  run(): Promise<string>;
+  /** Returns a short note for the log line. `shot`: the step's picture, if it takes it itself. */
+  run(shot: string): Promise<string>;
 }
 
 export async function runSteps(steps: Step[], page: Page, outDir: string): Promise<{ passed: number; failed: number }> {
@@ -25,13 +27,14 @@ export async function runSteps(steps: Step[], page: Page, outDir: string): Promi
       continue;
     }
     const t0 = Date.now();
+    const shot = path.join(outDir, `${n}-${step.name}.png`);
     let timer: NodeJS.Timeout | undefined;
     try {
       const note = await Promise.race([
-        step.run(),
+        step.run(shot),
         new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${step.timeoutMs} ms`)), step.timeoutMs))),
       ]);
-      await page.screenshot({ path: path.join(outDir, `${n}-${step.name}.png`) });
+      if (!fs.existsSync(shot)) await page.screenshot({ path: shot });
       passed++;
       console.log(`ok ${n} ${step.name} (${Date.now() - t0} ms) ${note}`);
     } catch (err) {

@@ -1,7 +1,9 @@
 /**
  * The whole user story in a real VS Code (code-server 4.100.x) with the PACKAGED .vsix
  * installed, driven through the UI only (keyboard, mouse, DOM) in headless Chromium:
- *   connected -> terminal -> echo -> forward -> NAT reboot (a line typed at once) -> recovered -> kept (the line ran once) -> forward again
+ *   connected -> terminal -> echo -> router reboot while idle: unconfirmed (no user action) ->
+ *   restored (the terminal's note, the same shell) -> forward -> NAT reboot (a line typed at
+ *   once) -> recovered -> kept (the line ran once) -> forward again
  * One line per step with its timing, the total, then "N passed, N failed" (steps as tests).
  * Screenshots: test-output/e2e/NN-step.png.
  *
@@ -18,7 +20,7 @@ import { defaultVsix, repoRoot } from '../../tools/peers/repo';
 import { freePort, sshdAvailability } from '../../tools/peers/sshd';
 import { runSteps, type Step } from './steps';
 import { startFlakyNet, startNatlabNet, type StoryNet } from './storyNet';
-import { storySteps } from './storySteps';
+import { storyKeepalive, storySteps } from './storySteps';
 
 const outDir = path.join(repoRoot, 'test-output', 'e2e');
 const ci = process.env.CI === 'true';
@@ -53,17 +55,31 @@ function chooseMode(): 'natlab' | 'flaky' {
   return lab.ok ? 'natlab' : 'flaky';
 }
 
+/**
+ * Copies the extension's output channel and the extension host's log out of the profile into
+ * test-output/e2e, so that a failed step can be read next to what the extension did.
+ */
+function saveExtensionLogs(userData: string): void {
+  const logs = path.join(userData, 'logs');
+  if (!fs.existsSync(logs)) return;
+  for (const entry of fs.readdirSync(logs, { recursive: true, encoding: 'utf8' })) {
+    const name = path.basename(entry);
+    if (!/SSH Keepalive\.log$|^exthost\.log$/.test(name)) continue;
+    fs.copyFileSync(path.join(logs, entry), path.join(outDir, name.replace(/^\d+-/, '').replace(/ /g, '-')));
+  }
+}
+
 async function main(): Promise<number> {
   const sshd = sshdAvailability();
   if (!sshd.ok) {
     if (ci) throw new Error(`sshd unavailable under CI: ${sshd.reason}`);
     console.log(`# SKIP the e2e story: ${sshd.reason} (sudo apt-get install openssh-server)`);
-    console.log('0 passed, 0 failed, 8 skipped');
+    console.log('0 passed, 0 failed, 10 skipped');
     return 0;
   }
   const mode = chooseMode();
   fs.mkdirSync(outDir, { recursive: true });
-  for (const f of fs.readdirSync(outDir)) if (/^\d\d-.*\.png$/.test(f)) fs.rmSync(path.join(outDir, f));
+  for (const f of fs.readdirSync(outDir)) if (/^\d\d-.*\.png$|\.log$/.test(f)) fs.rmSync(path.join(outDir, f));
   const started = Date.now();
   ensureCodeServer();
 
@@ -76,13 +92,15 @@ async function main(): Promise<number> {
     {
       'sshKeepalive.configFile': net.configFile,
       'sshKeepalive.autoConnect': [alias],
-      'sshKeepalive.keepaliveInterval': 2,
-      'sshKeepalive.keepaliveCountMax': 2,
+      'sshKeepalive.keepaliveInterval': storyKeepalive.intervalS,
+      'sshKeepalive.keepaliveCountMax': storyKeepalive.countMax,
       'sshKeepalive.reconnect.maxDelay': 5,
     },
     '# SSH Keepalive e2e story\n',
   );
   cleanups.push(() => profile.remove());
+  // Runs before the profile is removed (cleanups run in reverse): what the extension logged.
+  cleanups.push(() => saveExtensionLogs(profile.userData));
   installVsix(profile, defaultVsix);
   // Inside a fresh namespace every port is free; on the host, ask for one.
   const port = net.clientNs ? 8080 : await freePort();

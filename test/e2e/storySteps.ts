@@ -8,16 +8,25 @@ import {
   answerInput,
   expandHost,
   lossSeen,
+  markStates,
   openWorkbench,
   pickItem,
   readStatus,
   recordLoss,
   runCommand,
+  shootWhile,
   showHostsView,
+  statesSince,
+  type StatusView,
   terminalRows,
   typeInTerminal,
   waitForConnected,
+  waitForLoss,
+  waitForScreen,
+  waitForScreenWithout,
   waitForTerminal,
+  waitForUnconfirmed,
+  watchStatus,
 } from './workbench';
 
 export interface StoryContext {
@@ -37,29 +46,63 @@ async function getUntilOk(net: StoryNet, port: number, timeoutMs: number): Promi
   }
 }
 
+/** The story's keepalive settings (story.ts): ServerAliveInterval 2 s, dead after 2 missed. */
+export const storyKeepalive = { intervalS: 2, countMax: 2 };
+
+/**
+ * How long an idle, silent path may still be shown alive: the interval plus max(1 s, 4 RTTs)
+ * (core/liveness), plus a second for the status bar's tick and the page's poll, plus 2 s for
+ * a loaded 2-core machine (timers late in the extension host).
+ */
+const unconfirmedWithinMs = storyKeepalive.intervalS * 1000 + 1000 + 1000 + 2000;
+
+/**
+ * The first connect as a user waits for it, from the moment the host shows in the view: one
+ * attempt's own deadlines (connectTimeout 15 s, then the first keepalive) fit with room for
+ * a retry after reconnect.maxDelay (5 s) on a loaded machine.
+ */
+const firstConnectMs = 45_000;
+
+/** "850 ms", "12 s", "3 min 4 s" (format.ts formatDuration) -> ms; undefined for anything else. */
+function durationMs(text: string): number | undefined {
+  const m = /^(?:(\d+) min)? ?(?:(\d+) s)?(?:(\d+) ms)?$/.exec(text.trim());
+  if (!m || (!m[1] && !m[2] && !m[3])) return undefined;
+  return Number(m[1] ?? 0) * 60_000 + Number(m[2] ?? 0) * 1000 + Number(m[3] ?? 0);
+}
+
+const isUnconfirmed = (s: StatusView) => s.icon === 'question' && s.label.includes(': unconfirmed');
+
 export function storySteps({ page, net, url, alias }: StoryContext): Step[] {
   let value = '';
   let droppedAt = 0;
   let healedAt = 0;
   let held: Promise<GetResult> | undefined;
   let typedAt = 0;
+  let lossMark = 0;
+  let idleDownAt = 0;
   const forwardSpec = `${net.localPort}:127.0.0.1:${net.webPort}`;
 
   return [
     {
       name: 'connected',
-      timeoutMs: 60_000,
+      timeoutMs: 90_000,
       async run() {
         await openWorkbench(page, url);
+        // Every state the item shows from now on is recorded: a timeout lists them.
+        await watchStatus(page, alias);
+        const loaded = await markStates(page);
         await showHostsView(page, alias);
-        const s = await waitForConnected(page, alias, 30_000);
+        const s = await waitForConnected(page, alias, firstConnectMs);
+        const path = (await statesSince(page, loaded)).map(
+          (x) => `${((x.at - loaded) / 1000).toFixed(1)} s ${x.label === 'absent' ? 'no item' : x.label.replace(/^SSH host \S+: /, '')}`,
+        );
         // The view says the same as the status bar.
         await page
           .locator('.part.sidebar .monaco-list-row', { hasText: `${alias}connected` })
           .first()
           .waitFor({ state: 'visible', timeout: 10_000 });
         await page.mouse.move(700, 250); // no hover tooltip in the picture
-        return `status bar "${s.text}"`;
+        return `status bar "${s.text}" (${s.label}); since the page loaded: ${path.join(' -> ')}`;
       },
     },
     {
@@ -85,9 +128,59 @@ export function storySteps({ page, net, url, alias }: StoryContext): Step[] {
       },
     },
     {
+      name: 'unconfirmed',
+      timeoutMs: 30_000,
+      async run(shot) {
+        // The terminal is open and idle; nobody types or clicks from here on. The router
+        // reboots (forgets every flow) and stays down: only silence tells.
+        const mark = await markStates(page);
+        await net.rebootAndHold();
+        const downAt = Date.now();
+        idleDownAt = downAt;
+        const s = await waitForUnconfirmed(page, alias, unconfirmedWithinMs);
+        const afterMs = Date.now() - downAt;
+        // Unconfirmed lasts about a second here (an open terminal is in use, so a probe goes
+        // out at once): the picture is taken while it shows, or the step fails.
+        if (!(await shootWhile(page, alias, shot, isUnconfirmed)))
+          throw new Error(`unconfirmed ended before a screenshot could show it: ${JSON.stringify(await lossSeen(page, mark))}`);
+        const before = (await statesSince(page, mark)).filter((x) => x.at >= mark);
+        const first = before.find((x) => !(x.icon === 'pulse' && x.label.includes(': connected')));
+        if (!first || !isUnconfirmed(first)) throw new Error(`the first state after the path died was not unconfirmed: ${JSON.stringify(first)}`);
+        return `router rebooted and down while idle (no key, no click): "${s.text}" (${s.label}) ${afterMs} ms after the path died`;
+      },
+    },
+    {
+      name: 'restored',
+      timeoutMs: 40_000,
+      async run() {
+        const mark = await markStates(page);
+        await page.waitForTimeout(1000); // a second of visible outage
+        await net.heal();
+        const healed = Date.now();
+        const s = await waitForConnected(page, alias, 20_000);
+        const backMs = Date.now() - healed;
+        // The terminal says what happened to its shell, and it is the same shell.
+        const note = await waitForScreen(page, /Connection to \S+ restored after ([^;.]+).{0,200}?nothing was lost\./, 15_000);
+        // The note counts the outage as the terminal lived it: at least from the path's death to the heal.
+        const saidMs = durationMs(note[1]);
+        const downMs = healed - idleDownAt;
+        if (saidMs === undefined || saidMs + 1000 < downMs)
+          throw new Error(`the note says "restored after ${note[1]}", but the path was down for ${downMs} ms`);
+        await typeInTerminal(page, 'echo "still:$V"');
+        const still = (await waitForTerminal(page, /^still:(e2e-\d+)$/, 10_000))[1];
+        if (still !== value) throw new Error(`V is ${still} after the restore, was ${value}: a new shell`);
+        await page.mouse.move(700, 250);
+        const seen = await lossSeen(page, mark);
+        return `back ${backMs} ms after the heal: "${s.text}"; terminal: "${note[0]}"; states seen: ${seen.map((l) => JSON.stringify(l.replace(/^SSH host \S+: /, ''))).join(', ')}`;
+      },
+    },
+    {
       name: 'forward',
       timeoutMs: 40_000,
       async run() {
+        // A clean screen, so that the notes read later are those of the next outage.
+        await typeInTerminal(page, 'clear');
+        await waitForScreenWithout(page, /restored/, 5000);
         await runCommand(page, 'SSH Keepalive: Forward a Port...');
         await pickItem(page, 'Host to forward through', alias);
         await pickItem(page, 'Kind of forward', 'Local', 'Local');
@@ -103,7 +196,7 @@ export function storySteps({ page, net, url, alias }: StoryContext): Step[] {
       name: 'nat-drop',
       timeoutMs: 30_000,
       async run() {
-        await recordLoss(page, alias);
+        lossMark = await recordLoss(page, alias);
         await net.rebootAndHold();
         droppedAt = Date.now();
         // Using the forward is a user action: the quiet path gets a demand probe at once. The
@@ -112,7 +205,7 @@ export function storySteps({ page, net, url, alias }: StoryContext): Step[] {
         // The user types the moment the network drops, without looking at the status bar.
         await typeInTerminal(page, 'echo "typed:$V"');
         typedAt = Date.now();
-        await page.waitForFunction('(window.__skaLoss || []).length > 0', undefined, { timeout: 20_000, polling: 50 });
+        await waitForLoss(page, alias, lossMark, 20_000);
         const s = await readStatus(page, alias);
         return `NAT forgot every flow (${net.mode === 'natlab' ? 'conntrack -F' : 'flaky NAT'}), path down, a line typed at once; loss shown after ${Date.now() - droppedAt} ms: "${s?.label}"`;
       },
@@ -125,7 +218,7 @@ export function storySteps({ page, net, url, alias }: StoryContext): Step[] {
         await net.heal();
         healedAt = Date.now();
         const s = await waitForConnected(page, alias, 20_000);
-        const seen = await lossSeen(page);
+        const seen = await lossSeen(page, lossMark);
         return `back ${Date.now() - healedAt} ms after the NAT came back: "${s.text}"; states seen: ${seen.map((l) => JSON.stringify(l.replace(/^SSH host \S+: /, ''))).join(', ')}`;
       },
     },

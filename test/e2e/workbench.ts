@@ -3,6 +3,7 @@
  * picks and input boxes, the status bar, the terminal. Only the keyboard, the mouse and the DOM;
  * no extension API.
  */
+import * as fs from 'node:fs';
 import type { Page } from 'playwright-core';
 import { extensionId } from '../../tools/peers/repo';
 import * as scripts from './pageScripts';
@@ -18,30 +19,128 @@ const itemId = (alias: string) => `${extensionId}.sshKeepalive.status.${alias}`;
 export interface StatusView {
   text: string;
   label: string;
+  /** The codicon shown: pulse (connected), question (unconfirmed), sync (spinner), error... */
+  icon: string;
+}
+
+/** One state the item showed, with the page's clock. */
+export interface SeenState extends StatusView {
+  at: number;
 }
 
 export async function readStatus(page: Page, alias: string): Promise<StatusView | undefined> {
   return page.evaluate<StatusView | undefined>(scripts.readItem(itemId(alias)));
 }
 
-/** Waits until the item reads "<alias> NN ms" (connected, with a measured round trip). */
-export async function waitForConnected(page: Page, alias: string, timeoutMs: number): Promise<StatusView> {
-  await page.waitForFunction(scripts.itemConnected(itemId(alias), alias), undefined, { timeout: timeoutMs, polling: 100 });
+/**
+ * Starts recording, in the page, every state the host's item shows (a MutationObserver sees
+ * states that last a few milliseconds, which polling could miss). Once per page load.
+ */
+export async function watchStatus(page: Page, alias: string): Promise<void> {
+  await page.evaluate(scripts.watchItem(itemId(alias)));
+}
+
+/** A mark on the page's clock: statesSince(mark) returns what the item showed from then on. */
+export async function markStates(page: Page): Promise<number> {
+  return page.evaluate<number>(scripts.pageNow);
+}
+
+/** The states the item showed since `mark` (the first one: what it showed at the mark). */
+export async function statesSince(page: Page, mark: number): Promise<SeenState[]> {
+  return page.evaluate<SeenState[]>(scripts.statesSince(mark));
+}
+
+/** "+0.0 s 'lab 2.7 ms' (pulse) SSH host lab: connected, ..." lines for an error message. */
+export function describeStates(states: readonly SeenState[], mark: number): string {
+  if (states.length === 0) return 'nothing (the item was never seen)';
+  return states
+    .map(
+      (s) =>
+        `\n  ${((s.at - mark) / 1000).toFixed(1)} s: ${s.label === 'absent' ? 'no item' : `"${s.text}" (${s.icon || 'no icon'}) ${JSON.stringify(s.label)}`}`,
+    )
+    .join('');
+}
+
+/**
+ * Waits until the item shows `what` (a page predicate); on timeout the error names what was
+ * awaited and every state the item showed meanwhile, so a failure says where it stopped.
+ */
+async function waitForItem(page: Page, alias: string, predicate: string, what: string, timeoutMs: number): Promise<StatusView> {
+  await watchStatus(page, alias);
+  const mark = await markStates(page);
+  try {
+    await page.waitForFunction(predicate, undefined, { timeout: timeoutMs, polling: 100 });
+  } catch (err) {
+    const seen = await statesSince(page, mark).catch(() => []);
+    throw new Error(
+      `the status bar item of ${alias} did not show ${what} within ${timeoutMs / 1000} s (${(err as Error).message.split('\n')[0]}); it showed:${describeStates(seen, mark)}`,
+    );
+  }
   return (await readStatus(page, alias))!;
 }
 
 /**
- * Starts recording, in the page, every state the host's item shows that is not "connected"
- * (a spinner: lost, reconnecting, connecting). A MutationObserver sees states that last a
- * few milliseconds, which polling could miss.
+ * Waits until the item shows what a user reads as connected: the pulse icon and "connected"
+ * in its accessibility label ("lab 2.7 ms", or "lab" before a round trip, slow or not).
  */
-export async function recordLoss(page: Page, alias: string): Promise<void> {
-  await page.evaluate(scripts.recordLoss(itemId(alias)));
+export function waitForConnected(page: Page, alias: string, timeoutMs: number): Promise<StatusView> {
+  return waitForItem(page, alias, scripts.itemConnected(itemId(alias), alias), `connected (pulse icon, label "SSH host ${alias}: connected...")`, timeoutMs);
 }
 
-/** The non-connected states seen since recordLoss(). */
-export async function lossSeen(page: Page): Promise<string[]> {
-  return page.evaluate<string[]>(scripts.lossSeen);
+/** Waits until the item shows unconfirmed (question icon, "unconfirmed, last heard N s ago"). */
+export function waitForUnconfirmed(page: Page, alias: string, timeoutMs: number): Promise<StatusView> {
+  return waitForItem(
+    page,
+    alias,
+    scripts.itemUnconfirmed(itemId(alias), alias),
+    `unconfirmed (question icon, label "SSH host ${alias}: unconfirmed...")`,
+    timeoutMs,
+  );
+}
+
+/** Marks the moment from which lossSeen() reports (what the item showed that was not connected). */
+export async function recordLoss(page: Page, alias: string): Promise<number> {
+  await watchStatus(page, alias);
+  return markStates(page);
+}
+
+/** The labels of the non-connected states the item showed since `mark` (spinner, unconfirmed, checking...). */
+export async function lossSeen(page: Page, mark: number): Promise<string[]> {
+  const labels = (await statesSince(page, mark)).filter((s) => s.at >= mark && (s.icon !== 'pulse' || !s.label.includes(': connected'))).map((s) => s.label);
+  return labels.filter((l, i) => l !== labels[i - 1]);
+}
+
+/** Waits until the item showed, since `mark`, a state that is not connected; the error lists what it showed. */
+export async function waitForLoss(page: Page, alias: string, mark: number, timeoutMs: number): Promise<void> {
+  try {
+    await page.waitForFunction(scripts.lostSince(mark), undefined, { timeout: timeoutMs, polling: 50 });
+  } catch (err) {
+    const seen = await statesSince(page, mark).catch(() => []);
+    throw new Error(
+      `the status bar item of ${alias} never stopped saying connected within ${timeoutMs / 1000} s (${(err as Error).message.split('\n')[0]}); it showed:${describeStates(seen, mark)}`,
+    );
+  }
+}
+
+/**
+ * A picture of a state that lasts about a second (unconfirmed, before the demand probe's
+ * deadline): a shot counts only when the item showed the same state from before the shot
+ * began until after it ended (its seconds may count on), so the picture is known to show it. Tries again while the
+ * state lasts; false when it ended before one shot could be bracketed.
+ */
+export async function shootWhile(page: Page, alias: string, file: string, still: (s: StatusView) => boolean): Promise<boolean> {
+  await watchStatus(page, alias);
+  for (;;) {
+    const mark = await markStates(page);
+    const before = await statesSince(page, mark);
+    if (!before.length || !before.every(still)) return false;
+    const png = await page.screenshot();
+    // "silent 3 s" may become "silent 4 s" during the shot: the same state, still true.
+    if ((await statesSince(page, mark)).every(still)) {
+      fs.writeFileSync(file, png);
+      return true;
+    }
+  }
 }
 
 /** F1, type the command's title, Enter once it is the focused row. */
@@ -94,6 +193,29 @@ export async function waitForTerminal(page: Page, re: RegExp, timeoutMs: number)
       if (m) return m;
     }
     if (Date.now() > deadline) throw new Error(`terminal never showed ${re}; it shows:\n${rows.filter((r) => r).join('\n')}`);
+    await page.waitForTimeout(100);
+  }
+}
+
+/** Waits until the terminal's screen, read as one text (long lines wrap), matches `re`. */
+export async function waitForScreen(page: Page, re: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = await terminalRows(page);
+    const m = re.exec(rows.join(''));
+    if (m) return m;
+    if (Date.now() > deadline) throw new Error(`terminal never showed ${re} within ${timeoutMs / 1000} s; it shows:\n${rows.filter((r) => r).join('\n')}`);
+    await page.waitForTimeout(100);
+  }
+}
+
+/** Waits until the terminal's screen no longer matches `re` (e.g. after `clear`). */
+export async function waitForScreenWithout(page: Page, re: RegExp, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = await terminalRows(page);
+    if (!re.test(rows.join(''))) return;
+    if (Date.now() > deadline) throw new Error(`terminal still shows ${re} after ${timeoutMs / 1000} s:\n${rows.filter((r) => r).join('\n')}`);
     await page.waitForTimeout(100);
   }
 }

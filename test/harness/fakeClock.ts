@@ -26,6 +26,10 @@ export class FakeClock implements Clock {
     return this.time;
   }
 
+  monotonic(): number {
+    return this.time;
+  }
+
   timeout(fn: () => void, ms: number): Disposable {
     return this.add({ id: ++this.seq, at: this.time + Math.max(0, ms), fn });
   }

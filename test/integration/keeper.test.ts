@@ -203,6 +203,7 @@ describe('session keeper against a real sshd', { timeout: 120_000 }, () => {
         stream.write(`echo:${Buffer.concat(chunks).toString()}`);
         stream.end();
       });
+      stream.claim();
     });
     const listener = mux.open({ kind: 'tcp-listen', bind: '127.0.0.1', port: 0 });
     const opened = new Promise<number>((r) => listener.onDidOpen((m) => r(Number(m.port))));

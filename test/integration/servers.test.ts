@@ -514,4 +514,33 @@ describe('a server that closes idle connections by policy (Dropbear -I)', () => 
     assert.deepEqual(noisyAfter, []);
     assert.equal(s.state.kind === 'connected' || s.state.kind === 'lost' || s.state.kind === 'waiting' || s.state.kind === 'connecting', true);
   });
+
+  test('5: the CLI terminal says it once too: no "connection lost" / "restored" notes per close once the policy is recognised', async (t) => {
+    if (!requireOrSkip(t, dropbear.availability) || !srv) return;
+    if (!requireOrSkip(t, () => (hasTmux() ? { ok: true } : { ok: false, reason: 'tmux not installed (Debian package tmux)' }))) return;
+    const env = { ...process.env };
+    delete env.SSH_AUTH_SOCK;
+    const cli = spawn(process.execPath, [cliPath, '-F', srv.sshConfigPath, '-o', 'BatchMode=yes', '-o', 'ServerAliveInterval=1', '-t', srv.alias], {
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    t.after(() => cli.kill('SIGKILL'));
+    let stderr = '';
+    cli.stdout.on('data', () => undefined);
+    cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const explanation = /closes idle connections by policy/;
+    const deadline = Date.now() + 25_000;
+    while (!explanation.test(stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    assert.match(stderr, explanation, `no explanation within 25 s; stderr: ${stderr}`);
+    // At least three more idle closes (2 s each, plus the restore) after the explanation.
+    await new Promise((r) => setTimeout(r, 9000));
+    const exited = new Promise((r) => cli.once('close', r));
+    cli.kill('SIGTERM');
+    await exited;
+    const lines = stderr.split(/\r?\n/).filter((l) => l.trim() !== '');
+    const at = lines.findIndex((l) => explanation.test(l));
+    assert.equal(lines.filter((l) => explanation.test(l)).length, 1, `explained once:\n${lines.join('\n')}`);
+    const noisy = lines.slice(at + 1).filter((l) => /connection lost|restor/.test(l));
+    assert.deepEqual(noisy, [], `lines per close after the explanation:\n${lines.join('\n')}`);
+  });
 });

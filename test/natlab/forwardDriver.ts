@@ -5,16 +5,22 @@
  *
  *   node forwardDriver.js --config FILE --alias HOST [--remote SPEC]... [--remote-reclaim SPEC]...
  *                         [--dynamic SPEC]... [--local SPEC]... [--keepalive MS:COUNT] [--retry INITIAL:MAX]
+ *                         [--keeper PROGRAM_PATH]
  *
  * Events: {"event":"session","state":KIND,...}, {"event":"forward","id":ID,"state":KIND,"reason"?,"address"?},
- * {"event":"address","id":ID,"port":N}, {"event":"ready"}, {"event":"error","message":...}.
+ * {"event":"address","id":ID,"port":N}, {"event":"counters","id":ID,"open":N,"carried":N,...},
+ * {"event":"ready"}, {"event":"error","message":...}. With --keeper the forwards ride the
+ * session keeper (keeper/keeper.py at PROGRAM_PATH).
  * Ends (disposing everything) on SIGTERM, SIGINT or when stdin closes.
  */
 import type { Logger } from '../../src/core/base/logger';
 import { parseDynamicSpec, parseForwardSpec } from '../../src/core/config/forwardSpec';
 import { resolveHost } from '../../src/core/config/sshConfig';
 import { ForwardRegistry, type ForwardRequest } from '../../src/core/forward/registry';
+import { readFileSync } from 'node:fs';
+import { KeptRemoteForward } from '../../src/core/forward/keptRemoteForward';
 import { RemoteForward } from '../../src/core/forward/remoteForward';
+import { KeeperLink } from '../../src/core/keeper/keeperLink';
 import type { Forward } from '../../src/core/forward/types';
 import { defaultKeepaliveOptions } from '../../src/core/liveness/keepalive';
 import { noPrompter } from '../../src/core/session/prompter';
@@ -33,7 +39,7 @@ const logger: Logger = {
 };
 
 function parseArgs(argv: string[]) {
-  const out = { config: '', alias: '', requests: [] as ForwardRequest[], keepalive: [2000, 3], retry: [1000, 30_000] };
+  const out = { config: '', alias: '', requests: [] as ForwardRequest[], keepalive: [2000, 3], retry: [1000, 30_000], keeper: '' };
   for (let i = 0; i < argv.length; i++) {
     const value = argv[++i];
     if (value === undefined) throw new Error(`${argv[i - 1]} needs a value`);
@@ -62,6 +68,9 @@ function parseArgs(argv: string[]) {
       case '--retry':
         out.retry = value.split(':').map(Number);
         break;
+      case '--keeper':
+        out.keeper = value;
+        break;
       default:
         throw new Error(`unknown argument ${argv[i - 1]}`);
     }
@@ -83,7 +92,13 @@ async function main(): Promise<void> {
     prompter: noPrompter,
     logger,
   });
+  let link: KeeperLink | undefined;
+  const program = args.keeper ? readFileSync(args.keeper, 'utf8') : '';
+  const keeper = args.keeper
+    ? () => Promise.resolve((link ??= new KeeperLink(session, { program, name: `natlab-${process.pid}`, idleSeconds: 600, logger })))
+    : undefined;
   const registry = new ForwardRegistry(session, logger, {
+    keeper,
     remote: { retry: { initialMs: args.retry[0], maxMs: args.retry[1], factor: 2, minMs: Math.min(500, args.retry[0]) } },
   });
   session.onDidChangeState((s) => {
@@ -96,7 +111,13 @@ async function main(): Promise<void> {
   });
   registry.onDidChange((e) => {
     if (e.type === 'state' || e.type === 'added') emit(forwardEvent(e.forward));
-    if (e.type === 'added' && e.forward instanceof RemoteForward) {
+    if (e.type === 'added') {
+      const f = e.forward;
+      f.onDidChangeCounters((c) =>
+        emit({ event: 'counters', id: f.id, kept: f.kept, open: c.openConnections, total: c.totalConnections, carried: c.carriedConnections }),
+      );
+    }
+    if (e.type === 'added' && (e.forward instanceof RemoteForward || e.forward instanceof KeptRemoteForward)) {
       const f = e.forward;
       f.onDidChangeAddress(({ port, address }) => emit({ event: 'address', id: f.id, port, address }));
     }
@@ -106,10 +127,14 @@ async function main(): Promise<void> {
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    registry.dispose();
-    session.dispose();
-    // Give the cancel-tcpip-forward and the disconnect a moment to leave.
-    setTimeout(() => process.exit(0), 200);
+    // The keeper ends what it holds on the server first (it needs the connection for that).
+    void (link?.shutdown(1000) ?? Promise.resolve(false)).finally(() => {
+      link?.dispose();
+      registry.dispose();
+      session.dispose();
+      // Give the cancel-tcpip-forward and the disconnect a moment to leave.
+      setTimeout(() => process.exit(0), 200);
+    });
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { Natlab } from '../../tools/peers/natlab';
 import { natlabAvailable } from '../../tools/peers/natlab';
 import { httpPort, type Lab, setupLab } from '../../tools/peers/natlabSshd';
 import { sshdAvailability } from '../../tools/peers/sshd';
 import { requireOrSkip } from '../harness/skip';
+import { Driver } from './forwardDriverClient';
 import { sleep } from './lab';
 
 /**
@@ -18,7 +16,6 @@ import { sleep } from './lab';
  */
 
 const natTimeoutSec = 4;
-const driverPath = join(__dirname, 'forwardDriver.js');
 /** HTTP server in the client namespace: the target of the -R forwards. */
 const clientHttpPort = 8001;
 const clientHttpSource = `
@@ -29,81 +26,6 @@ const available = () => {
   const nat = natlabAvailable();
   return nat.ok ? sshdAvailability() : nat;
 };
-
-interface DriverEvent {
-  event: string;
-  t: number;
-  [key: string]: unknown;
-}
-
-/** forwardDriver.js in the client namespace; its JSON events, with arrival times. */
-class Driver {
-  readonly events: DriverEvent[] = [];
-  readonly log: string[] = [];
-  readonly child: ChildProcess;
-  private waiters: Array<() => void> = [];
-
-  constructor(lab: Lab, args: string[]) {
-    const { natlab, sshd } = lab;
-    this.child = natlab.spawn(
-      natlab.clientNs,
-      process.execPath,
-      [driverPath, '--config', sshd.sshConfigPath, '--alias', sshd.alias, '--keepalive', '2000:3', ...args],
-      {
-        stdio: ['pipe', 'pipe', 'pipe'],
-      },
-    );
-    createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      try {
-        this.events.push(JSON.parse(line) as DriverEvent);
-      } catch {
-        this.log.push(line);
-      }
-      for (const w of this.waiters.splice(0)) w();
-    });
-    createInterface({ input: this.child.stderr! }).on('line', (line) => this.log.push(line));
-  }
-
-  waitFor(pred: (e: DriverEvent) => boolean, timeoutMs: number, since = 0): Promise<DriverEvent> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new Error(
-              `timed out after ${timeoutMs} ms; events:\n${this.events.map((e) => JSON.stringify(e)).join('\n')}\nlog:\n${this.log.slice(-30).join('\n')}`,
-            ),
-          ),
-        timeoutMs,
-      );
-      const check = () => {
-        const hit = this.events.find((e) => e.t >= since && pred(e));
-        if (hit) {
-          clearTimeout(timer);
-          resolve(hit);
-        } else {
-          this.waiters.push(check);
-        }
-      };
-      check();
-    });
-  }
-
-  forwardStates(kind: string, since = 0): string[] {
-    return this.events.filter((e) => e.event === 'forward' && e.kind === kind && e.t >= since).map((e) => `${e.state}${e.reason ? `: ${e.reason}` : ''}`);
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.child.exitCode !== null || this.child.signalCode !== null) return resolve();
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), 3000);
-      this.child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      this.child.kill('SIGTERM');
-    });
-  }
-}
 
 async function viaSocks(natlab: Natlab, socksPort: number, maxSec: number): Promise<boolean> {
   const r = await natlab.exec(

@@ -1,4 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Natlab } from '../../tools/peers/natlab';
 import { httpPort, type Lab } from '../../tools/peers/natlabSshd';
@@ -17,23 +20,39 @@ export class KeepaliveCli {
   readonly child: ChildProcess;
   private waiters: Array<() => void> = [];
 
-  constructor(lab: Lab, localPort: number, extraArgs: string[] = []) {
+  /** The CLI's state directory (XDG_STATE_HOME: the keepalive intervals it learned per network). */
+  readonly stateDir: string;
+  private readonly ownsStateDir: boolean;
+
+  /**
+   * `stateDir`: share what an earlier run learned; by default each run gets a fresh one, so
+   * that a lesson learned in one test (the natlab's network is the same every time) never
+   * changes another, nor the user's own ~/.local/state.
+   */
+  constructor(lab: Lab, localPort: number, extraArgs: string[] = [], stateDir?: string) {
     const { natlab, sshd } = lab;
-    this.child = natlab.spawn(natlab.clientNs, process.execPath, [
-      cliPath,
-      '-F',
-      sshd.sshConfigPath,
-      '-N',
-      '-L',
-      `127.0.0.1:${localPort}:127.0.0.1:${httpPort}`,
-      '-o',
-      'BatchMode=yes',
-      '-o',
-      'ExitOnForwardFailure=yes',
-      '--events',
-      ...extraArgs,
-      sshd.alias,
-    ]);
+    this.ownsStateDir = stateDir === undefined;
+    this.stateDir = stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ska-cli-state-'));
+    this.child = natlab.spawn(
+      natlab.clientNs,
+      process.execPath,
+      [
+        cliPath,
+        '-F',
+        sshd.sshConfigPath,
+        '-N',
+        '-L',
+        `127.0.0.1:${localPort}:127.0.0.1:${httpPort}`,
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'ExitOnForwardFailure=yes',
+        '--events',
+        ...extraArgs,
+        sshd.alias,
+      ],
+      { env: { ...process.env, XDG_STATE_HOME: this.stateDir } },
+    );
     createInterface({ input: this.child.stderr! }).on('line', (line) => {
       try {
         const e = JSON.parse(line) as CliEventRecord;
@@ -72,12 +91,13 @@ export class KeepaliveCli {
     });
   }
 
-  stop(): Promise<void> {
-    return new Promise((resolve) => {
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => {
       if (this.child.exitCode !== null || this.child.signalCode !== null) return resolve();
       this.child.once('exit', () => resolve());
       this.child.kill('SIGTERM');
     });
+    if (this.ownsStateDir) fs.rmSync(this.stateDir, { recursive: true, force: true });
   }
 }
 

@@ -106,6 +106,11 @@ test('a server that authenticates and never answers the first keepalive is not c
   void session.start().catch(() => undefined);
   // Logged in: the keepalive exists and its first probe waits for a reply (fake timers pending).
   await until('the login to finish', () => server.connections.size > 0 && clock.nextIn !== undefined);
+  // Logged in but not measured: nobody sees this connection yet (no client, no scope).
+  const kindThen: string = session.state.kind;
+  assert.equal(kindThen, 'connecting');
+  assert.equal(session.client, undefined, 'no client while the first probe is unanswered');
+  assert.equal(session.connection, undefined, 'no connection scope while the first probe is unanswered');
   await clock.advance(3000); // the first probe's deadline: max(2 s, ConnectTimeout)
   await until('the attempt to fail', () => session.state.kind === 'waiting');
   assert.ok(!states.some((s) => s.kind === 'connected'), `never connected: ${states.map((s) => s.kind).join(' ')}`);

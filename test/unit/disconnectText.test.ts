@@ -23,10 +23,28 @@ test('shells nothing keeps: no offer to keep them', () => {
 });
 
 test('Disconnect during an outage says what may still run on the server and how to end it', () => {
-  assert.equal(leftRunningNote('lab', ['none'], 24), undefined);
-  const note = leftRunningNote('lab', ['tmux', 'keeper'], 24);
+  assert.equal(leftRunningNote('lab', [{ keeping: 'none' }], 24), undefined);
+  const note = leftRunningNote('lab', [{ keeping: 'tmux', tmuxSession: 'ska-t1' }, { keeping: 'keeper' }], 24);
+  assert.equal(
+    note,
+    'lab could not be reached, so its 2 shells may still run there: 1 in tmux (end it with "ssh lab tmux -L ska-t1 kill-server"); ' +
+      '1 in the session keeper (it ends them by itself after 24 h without a client: sshKeepalive.keeper.idleTimeoutHours).',
+  );
+  // Each tmux session by name, one command each.
   assert.match(
-    note ?? '',
-    /^lab could not be reached, so its 2 shells may still run there: 1 in tmux .*"ssh lab tmux ls".*; 1 in the session keeper \(it ends them by itself after 24 h/,
+    leftRunningNote(
+      'lab',
+      [
+        { keeping: 'tmux', tmuxSession: 'ska-a' },
+        { keeping: 'tmux', tmuxSession: 'ska-b' },
+      ],
+      24,
+    ) ?? '',
+    /end them with "ssh lab tmux -L ska-a kill-server", "ssh lab tmux -L ska-b kill-server"/,
+  );
+  // A name not known: how to find it.
+  assert.match(
+    leftRunningNote('lab', [{ keeping: 'tmux' }], 24) ?? '',
+    /list them with "ssh lab 'ls \$\{TMUX_TMPDIR:-\/tmp\}\/tmux-\$\(id -u\)'" \(sockets named ska-…\), end one with "ssh lab tmux -L <name> kill-server"/,
   );
 });

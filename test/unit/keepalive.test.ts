@@ -3,21 +3,25 @@ import { PassThrough } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import type { Client } from 'ssh2';
 import { Keepalive, type KeepaliveOptions, type ProbeResult } from '../../src/core/liveness/keepalive';
-import { eventWithin, sleep, within } from '../harness/bounded';
+import { FakeClock, turns } from '../harness/fakeClock';
 
 /**
  * Keepalive against a stand-in for ssh2's client internals (the global-request callback
  * queue and ping), so that each rule of liveness is checked on its own and fast: what
  * counts as a miss, when the path is declared dead, how the RTT is smoothed, what a demand
  * probe waits for. The real protocol is covered by the session tests.
+ *
+ * Time is a FakeClock: the keepalive's timers, its RTTs and the stand-in server's answers all
+ * move with `clock.advance`, so each rule is checked to the millisecond without sleeping.
  */
 
 interface FakeServer {
   client: Client;
   transport: PassThrough;
+  clock: FakeClock;
   /** Pings sent so far. */
   pings(): number;
-  /** Answer later pings after `ms`, or never. */
+  /** Answer later pings after `ms` (of the fake clock), or never. */
   answerAfter(ms: number | 'never'): void;
   /** The transport stops being writable, as after a socket error. */
   breakSocket(): void;
@@ -28,6 +32,7 @@ interface FakeServer {
 }
 
 function fakeServer(answerMs: number | 'never'): FakeServer {
+  const clock = new FakeClock(0);
   const callbacks: Array<(outcome: boolean | Error) => void> = [];
   const sock = { writable: true };
   let pings = 0;
@@ -37,12 +42,13 @@ function fakeServer(answerMs: number | 'never'): FakeServer {
     ping() {
       pings++;
       if (delayMs === 'never') return;
-      setTimeout(() => callbacks.shift()?.(false), delayMs);
+      clock.timeout(() => callbacks.shift()?.(false), delayMs);
     },
   };
   return {
     client: { _callbacks: callbacks, _protocol: protocol, _sock: sock } as unknown as Client,
     transport,
+    clock,
     pings: () => pings,
     answerAfter: (ms) => void (delayMs = ms),
     breakSocket: () => void (sock.writable = false),
@@ -60,47 +66,63 @@ const options = (o: Partial<KeepaliveOptions> = {}): KeepaliveOptions => ({
   ...o,
 });
 
-function keepalive(t: TestContext, server: FakeServer, o: Partial<KeepaliveOptions> = {}): { ka: Keepalive; probes: ProbeResult[]; deaths: string[] } {
-  const ka = new Keepalive(server.client, server.transport, options(o));
+function keepalive(t: TestContext, server: FakeServer, o: Partial<KeepaliveOptions> = {}) {
+  const ka = new Keepalive(server.client, server.transport, options(o), server.clock);
   t.after(() => ka.dispose());
   const probes: ProbeResult[] = [];
   const deaths: string[] = [];
   ka.onDidProbe((p) => probes.push(p));
   ka.onDidDie((r) => deaths.push(r));
-  return { ka, probes, deaths };
+  return { ka, probes, deaths, clock: server.clock };
 }
 
-const near = (actual: number | undefined, expected: number, slack: number, what: string) =>
-  assert.ok(actual !== undefined && Math.abs(actual - expected) <= slack, `${what}: ${actual}, expected ${expected} ± ${slack}`);
+const pending = Symbol('pending');
+
+/** What `p` has settled with once the event loop has turned, or `pending`. */
+async function settled<T>(p: Promise<T>): Promise<T | typeof pending> {
+  let out: T | typeof pending = pending;
+  void p.then((v) => (out = v));
+  await turns();
+  return out;
+}
 
 test('measure: one probe, its RTT reported and smoothed (3/4 old + 1/4 new), rounded to 0.1 ms', async (t) => {
   const server = fakeServer(200);
-  const { ka, probes } = keepalive(t, server);
+  const { ka, probes, clock } = keepalive(t, server);
   assert.equal(ka.rttMs, undefined, 'no RTT before the first reply');
-  const first = await within(ka.measure('initial', 2000), 3000, 'the first measurement');
-  near(first, 200, 60, 'first RTT');
-  near(ka.rttMs, first!, 0.05, 'the first RTT is the smoothed RTT');
-  // A second RTT far from 0, so that the weights and the sign of each term show.
-  server.answerAfter(40);
-  const second = await within(ka.measure('periodic', 2000), 3000, 'the second measurement');
-  assert.ok(second! >= 30, `second RTT ${second} ms, answered after 40 ms`);
-  near(ka.rttMs, 0.75 * first! + 0.25 * second!, 0.1, 'smoothed RTT');
-  assert.equal(ka.rttMs, Math.round(ka.rttMs! * 10) / 10, 'rounded to 0.1 ms');
+  const first = ka.measure('initial', 2000);
+  await clock.advance(199);
+  assert.equal(await settled(first), pending, 'no reply before 200 ms');
+  await clock.advance(1);
+  assert.equal(await settled(first), 200, 'the first RTT');
+  assert.equal(ka.rttMs, 200, 'the first RTT is the smoothed RTT');
+  // A second RTT far from the first and not whole, so that the weights, the sign of each term
+  // and the rounding show.
+  server.answerAfter(41.34);
+  const second = ka.measure('periodic', 2000);
+  await clock.advance(41.34);
+  const rtt = await settled(second);
+  assert.ok(typeof rtt === 'number' && Math.abs(rtt - 41.34) < 1e-9, `second RTT ${String(rtt)}, answered after 41.34 ms`);
+  assert.equal(ka.rttMs, 160.3, 'smoothed: 0.75 x 200 + 0.25 x 41.34 = 160.335, rounded to 0.1 ms');
   assert.deepEqual(
-    probes.map((p) => p.kind),
-    ['initial', 'periodic'],
+    probes.map((p) => [p.kind, p.rttMs]),
+    [
+      ['initial', 200],
+      ['periodic', 41.3],
+    ],
+    'each probe event carries its own RTT, rounded to 0.1 ms',
   );
-  near(probes[0].rttMs, first!, 0.05, 'the probe event carries the RTT');
-  assert.equal(probes[0].rttMs, Math.round(probes[0].rttMs * 10) / 10, 'event RTT rounded to 0.1 ms');
   assert.equal(server.pings(), 2);
 });
 
 test('measure: no reply within its timeout is undefined, and no probe event', async (t) => {
   const server = fakeServer('never');
-  const { ka, probes, deaths } = keepalive(t, server);
-  const started = Date.now();
-  assert.equal(await within(ka.measure('initial', 200), 2000, 'measure to give up'), undefined);
-  near(Date.now() - started, 200, 150, 'gave up after its timeout');
+  const { ka, probes, deaths, clock } = keepalive(t, server);
+  const m = ka.measure('initial', 200);
+  await clock.advance(199);
+  assert.equal(await settled(m), pending, 'still waiting before its timeout');
+  await clock.advance(1);
+  assert.equal(await settled(m), undefined, 'gave up at its timeout');
   assert.deepEqual(probes, []);
   assert.deepEqual(deaths, [], 'a slow measurement alone does not declare the path dead');
 });
@@ -109,45 +131,62 @@ test('measure on a socket that is not writable sends nothing', async (t) => {
   const server = fakeServer(0);
   server.breakSocket();
   const { ka } = keepalive(t, server);
-  assert.equal(await within(ka.measure(), 1000, 'measure'), undefined);
+  assert.equal(await settled(ka.measure()), undefined);
   assert.equal(server.pings(), 0);
 });
 
 test('periodic: countMax unanswered intervals in a row declare the path dead, once', async (t) => {
   const server = fakeServer('never');
-  const started = Date.now();
-  const { ka, deaths } = keepalive(t, server, { intervalMs: 60, countMax: 3 });
-  const reason = await eventWithin(ka.onDidDie, () => true, 2000, 'the keepalive to declare the path dead');
-  const elapsed = Date.now() - started;
+  const { deaths, clock } = keepalive(t, server, { intervalMs: 60, countMax: 3 });
   // First probe at 1 interval; misses counted at 2, 3, 4 intervals.
-  assert.ok(elapsed >= 4 * 60 - 20 && elapsed < 4 * 60 + 250, `dead after ${elapsed} ms, expected about 240`);
-  assert.match(reason, /^no reply to 3 keepalives \(silent for 0\.\d s\)$/);
-  await sleep(200);
-  assert.equal(deaths.length, 1, 'declared dead once');
+  await clock.advance(239);
+  assert.deepEqual(deaths, [], 'alive until the third miss');
+  assert.equal(server.pings(), 3);
+  await clock.advance(1);
+  assert.deepEqual(deaths, ['no reply to 3 keepalives (silent for 0.2 s)']);
   const pings = server.pings();
-  await sleep(150);
+  await clock.advance(600);
+  assert.equal(deaths.length, 1, 'declared dead once');
   assert.equal(server.pings(), pings, 'no probes once dead');
+});
+
+test('retune: a connection made before the network was learned probes at the learned interval from then on', async (t) => {
+  const server = fakeServer(1);
+  const { ka, clock } = keepalive(t, server, { intervalMs: 5000, countMax: 3 });
+  await clock.advance(100);
+  assert.equal(server.pings(), 0, 'nothing yet at the configured 5 s');
+  ka.retune(60);
+  await clock.advance(0);
+  assert.equal(server.pings(), 1, 'silent for longer than the learned 60 ms already: a probe at once');
+  // Each reply comes 1 ms after its probe; the next probe 60 ms after that reply: 161, 222, 283, 344.
+  await clock.advance(300);
+  assert.equal(server.pings(), 5, `probes at the learned 60 ms: ${server.pings()}`);
 });
 
 test('periodic: a reply before countMax resets the count', async (t) => {
   const server = fakeServer('never');
-  const { ka, deaths, probes } = keepalive(t, server, { intervalMs: 50, countMax: 3 });
-  // Two misses, then one reply (answering the oldest ping), then misses again: never 3 in a row within this window.
-  await sleep(130);
+  const { deaths, probes, clock } = keepalive(t, server, { intervalMs: 50, countMax: 3 });
+  await clock.advance(130); // probes at 50 and 100, unanswered: one miss counted at 100
+  assert.equal(server.pings(), 2);
   server.answerAfter(0);
-  await eventWithin(ka.onDidProbe, () => true, 1000, 'a probe reply');
+  await clock.advance(20); // 150: the second miss, a third probe, and the oldest ping is answered
+  assert.deepEqual(
+    probes.map((p) => p.kind),
+    ['periodic'],
+  );
   server.answerAfter('never');
-  await sleep(130);
+  await clock.advance(180); // 330: misses again at 250 and 300 only; without the reset, 3 in a row
   assert.deepEqual(deaths, []);
-  assert.ok(probes.length >= 1 && probes.every((p) => p.kind === 'periodic'), JSON.stringify(probes));
+  await clock.advance(20); // 350: the third miss since the reply
+  assert.equal(deaths.length, 1);
 });
 
 test('periodic: any bytes received prove the path, replies or not', async (t) => {
   const server = fakeServer('never');
-  const { deaths } = keepalive(t, server, { intervalMs: 40, countMax: 2 });
-  const feed = setInterval(() => server.receive(), 15);
-  t.after(() => clearInterval(feed));
-  await sleep(400);
+  const { deaths, clock } = keepalive(t, server, { intervalMs: 40, countMax: 2 });
+  const feed = clock.interval(() => server.receive(), 15);
+  t.after(() => feed.dispose());
+  await clock.advance(400);
   assert.deepEqual(deaths, [], 'traffic keeps the path alive');
   // As OpenSSH: traffic received restarts the ServerAliveInterval wait, so a busy path is not probed.
   assert.equal(server.pings(), 0, 'no periodic probes while bytes keep arriving');
@@ -155,64 +194,76 @@ test('periodic: any bytes received prove the path, replies or not', async (t) =>
 
 test('periodic: the first probe goes out intervalMs after the last bytes received, as with OpenSSH', async (t) => {
   const server = fakeServer(5);
-  const { ka } = keepalive(t, server, { intervalMs: 80, countMax: 3 });
-  let lastData = Date.now();
-  const feed = setInterval(() => {
-    server.receive();
-    lastData = Date.now();
-  }, 20);
-  t.after(() => clearInterval(feed));
-  await sleep(300);
-  clearInterval(feed);
+  const { probes, clock } = keepalive(t, server, { intervalMs: 80, countMax: 3 });
+  const feed = clock.interval(() => server.receive(), 20);
+  await clock.advance(300); // the last bytes at 300
+  feed.dispose();
   assert.equal(server.pings(), 0, `probes while traffic flowed: ${server.pings()}`);
-  await eventWithin(ka.onDidProbe, (p) => p.kind === 'periodic', 1000, 'the first periodic probe after the traffic stopped');
-  const waited = Date.now() - lastData;
-  assert.ok(waited >= 80 - 5 && waited < 80 + 120, `first probe answered ${waited} ms after the last bytes, expected about 80 + 5`);
+  await clock.advance(79);
+  assert.equal(server.pings(), 0, 'no probe before intervalMs of silence');
+  await clock.advance(1);
+  assert.equal(server.pings(), 1, 'the probe at 80 ms after the last bytes');
+  await clock.advance(5);
+  assert.deepEqual(
+    probes.map((p) => [p.kind, p.rttMs]),
+    [['periodic', 5]],
+  );
 });
 
 test('periodic: answered probes keep it alive and report RTTs', async (t) => {
   const server = fakeServer(5);
-  const { deaths, probes } = keepalive(t, server, { intervalMs: 40, countMax: 1 });
-  await sleep(400);
+  const { deaths, probes, clock } = keepalive(t, server, { intervalMs: 40, countMax: 1 });
+  await clock.advance(400);
   assert.deepEqual(deaths, []);
-  assert.ok(probes.length >= 5, `${probes.length} probes`);
+  // One probe 40 ms after each reply: sent at 40, 85, 130 ... 355, each answered 5 ms later.
+  assert.equal(probes.length, 8, `${probes.length} probes`);
+  assert.ok(
+    probes.every((p) => p.kind === 'periodic' && p.rttMs === 5),
+    JSON.stringify(probes),
+  );
 });
 
 test('intervalMs 0: no periodic probes at all', async (t) => {
   const server = fakeServer('never');
-  const { deaths } = keepalive(t, server, { intervalMs: 0 });
-  await sleep(200);
+  const { deaths, clock } = keepalive(t, server, { intervalMs: 0 });
+  assert.equal(clock.pending, 0, 'no timer');
+  await clock.advance(200);
   assert.equal(server.pings(), 0);
   assert.deepEqual(deaths, []);
 });
 
 test('demand probe: answered is true; concurrent callers share one probe', async (t) => {
   const server = fakeServer(30);
-  const { ka, probes, deaths } = keepalive(t, server);
+  const { ka, probes, deaths, clock } = keepalive(t, server);
   const a = ka.demandProbe();
   const b = ka.demandProbe();
   assert.equal(a, b, 'one shared probe');
-  assert.equal(await within(a, 2000, 'the demand probe'), true);
+  await clock.advance(30);
+  assert.equal(await settled(a), true);
   assert.equal(server.pings(), 1);
   assert.deepEqual(
     probes.map((p) => p.kind),
     ['demand'],
   );
   // The next one is a new probe.
-  assert.equal(await within(ka.demandProbe(), 2000, 'a second demand probe'), true);
+  const c = ka.demandProbe();
+  await clock.advance(30);
+  assert.equal(await settled(c), true);
   assert.equal(server.pings(), 2);
   assert.deepEqual(deaths, []);
 });
 
 test('demand probe: no reply within max(demandMinMs, factor x RTT) is false and declares the path dead', async (t) => {
   const server = fakeServer('never');
-  const { ka, deaths } = keepalive(t, server, { demandMinMs: 150 });
+  const { ka, deaths, clock } = keepalive(t, server, { demandMinMs: 150 });
   assert.equal(ka.demandDeadlineMs, 150, 'no RTT yet: the floor');
   // Last heard well before the probe: at the deadline, nothing has arrived since it was sent.
-  await sleep(50);
-  const started = Date.now();
-  assert.equal(await within(ka.demandProbe(), 2000, 'the demand probe to give up'), false);
-  near(Date.now() - started, 150, 120, 'gave up at its deadline');
+  await clock.advance(50);
+  const probe = ka.demandProbe();
+  await clock.advance(149);
+  assert.equal(await settled(probe), pending, 'still waiting before its deadline');
+  await clock.advance(1);
+  assert.equal(await settled(probe), false, 'gave up at its deadline');
   assert.deepEqual(deaths, ['no reply to a demand probe within 150 ms']);
   // Dead: later probes are false at once and send nothing.
   const pings = server.pings();
@@ -221,20 +272,24 @@ test('demand probe: no reply within max(demandMinMs, factor x RTT) is false and 
 });
 
 test('demand deadline grows with the RTT: factor x smoothed RTT above the floor', async (t) => {
-  const server = fakeServer(100);
-  const { ka } = keepalive(t, server, { demandMinMs: 50, demandRttFactor: 4 });
-  await within(ka.measure(), 2000, 'a measurement');
-  near(ka.demandDeadlineMs, Math.round(4 * ka.rttMs!), 1, 'deadline');
-  assert.ok(ka.demandDeadlineMs >= 360, `deadline ${ka.demandDeadlineMs} ms for an RTT of ${ka.rttMs} ms`);
-  assert.equal(ka.demandDeadlineMs, Math.round(ka.demandDeadlineMs), 'whole milliseconds');
+  const server = fakeServer(100.3);
+  const { ka, clock } = keepalive(t, server, { demandMinMs: 50, demandRttFactor: 4 });
+  const m = ka.measure();
+  await clock.advance(100.3);
+  await settled(m);
+  assert.equal(ka.rttMs, 100.3);
+  assert.equal(ka.demandDeadlineMs, 401, '4 x 100.3 ms, in whole milliseconds');
 });
 
 test('demand probe: bytes that arrive while it waits prove the path', async (t) => {
   const server = fakeServer('never');
-  const { ka, deaths } = keepalive(t, server, { demandMinMs: 200 });
+  const { ka, deaths, clock } = keepalive(t, server, { demandMinMs: 200 });
+  await clock.advance(300); // quiet: nothing heard since the start
   const probe = ka.demandProbe();
-  setTimeout(() => server.receive(), 150);
-  assert.equal(await within(probe, 2000, 'the demand probe'), true);
+  await clock.advance(150);
+  server.receive();
+  await clock.advance(50);
+  assert.equal(await settled(probe), true);
   assert.deepEqual(deaths, []);
 });
 
@@ -242,30 +297,33 @@ test('demand probe on a socket that is not writable: dead at once', async (t) =>
   const server = fakeServer(0);
   server.breakSocket();
   const { ka, deaths } = keepalive(t, server);
-  assert.equal(await within(ka.demandProbe(), 500, 'the demand probe'), false);
+  assert.equal(await settled(ka.demandProbe()), false);
   assert.deepEqual(deaths, ['transport is not writable']);
 });
 
 test('recentlyHeard and lastContact follow received bytes', async (t) => {
   const server = fakeServer(0);
-  const { ka } = keepalive(t, server, { quietMs: 100 });
-  const created = Date.now();
+  const { ka, clock } = keepalive(t, server, { quietMs: 100 });
+  const created = clock.now();
   assert.equal(ka.recentlyHeard, true, 'a new connection counts as just heard');
-  await sleep(150);
-  assert.equal(ka.recentlyHeard, false, 'quiet for longer than quietMs');
+  await clock.advance(99);
+  assert.equal(ka.recentlyHeard, true, 'heard within quietMs');
+  await clock.advance(1);
+  assert.equal(ka.recentlyHeard, false, 'quiet for quietMs');
   server.receive();
   assert.equal(ka.recentlyHeard, true);
-  assert.ok(ka.lastContact >= created + 140, 'lastContact moved with the bytes');
+  assert.equal(ka.lastContact, created + 100, 'lastContact moved with the bytes');
 });
 
-test('dispose: no more probes, no death, transport listener removed', async (t) => {
+test('dispose: no more probes, no death, transport listener and timers removed', async (t) => {
   const server = fakeServer('never');
   const before = server.transport.listenerCount('data');
-  const { ka, deaths } = keepalive(t, server, { intervalMs: 30, countMax: 1 });
+  const { ka, deaths, clock } = keepalive(t, server, { intervalMs: 30, countMax: 1 });
   assert.equal(server.transport.listenerCount('data'), before + 1);
   ka.dispose();
   assert.equal(server.transport.listenerCount('data'), before);
-  await sleep(150);
+  assert.equal(clock.pending, 0, 'no timer left');
+  await clock.advance(150);
   assert.equal(server.pings(), 0);
   assert.deepEqual(deaths, []);
 });
@@ -274,145 +332,154 @@ test('periodic: bytes that arrived after a probe went out do not keep a path ali
   // A probe goes out, some output arrives before its reply would, then the path dies: every
   // later interval is silent, and countMax of them must declare it dead.
   const server = fakeServer('never');
-  const { ka } = keepalive(t, server, { intervalMs: 60, countMax: 3 });
-  await within(
-    new Promise<void>((resolve) => {
-      const poll = setInterval(() => {
-        if (server.pings() >= 1) {
-          clearInterval(poll);
-          resolve();
-        }
-      }, 5);
-    }),
-    1000,
-    'the first periodic probe',
-  );
-  await sleep(10);
-  server.receive(); // after the probe, before its (never coming) reply
-  const reason = await eventWithin(ka.onDidDie, () => true, 1500, 'the keepalive to declare the silent path dead');
-  assert.match(reason, /^no reply to 3 keepalives/);
+  const { deaths, clock } = keepalive(t, server, { intervalMs: 60, countMax: 3 });
+  await clock.advance(60);
+  assert.equal(server.pings(), 1, 'the first periodic probe');
+  await clock.advance(10);
+  server.receive(); // at 70: after the probe, before its (never coming) reply
+  // The next probe goes out 60 ms after those bytes (130); misses at 190, 250 and 310.
+  await clock.advance(239);
+  assert.deepEqual(deaths, []);
+  await clock.advance(1);
+  assert.equal(deaths.length, 1);
+  assert.match(deaths[0], /^no reply to 3 keepalives/);
 });
 
 test('measure() without arguments is an initial probe; once dead, bytes arriving do not restart probing', async (t) => {
   const server = fakeServer(0);
-  const { ka, probes } = keepalive(t, server, { intervalMs: 40, countMax: 1 });
-  await within(ka.measure(), 1000, 'measure()');
+  const { ka, probes, deaths, clock } = keepalive(t, server, { intervalMs: 40, countMax: 1 });
+  const m = ka.measure();
+  await clock.advance(0);
+  assert.equal(await settled(m), 0);
   assert.deepEqual(
     probes.map((p) => p.kind),
     ['initial'],
   );
   server.answerAfter('never');
-  await eventWithin(ka.onDidDie, () => true, 1000, 'the path to be declared dead');
+  await clock.advance(80); // a periodic probe at 40, unanswered at 80
+  assert.equal(deaths.length, 1, 'the path is declared dead');
   const pings = server.pings();
   server.receive();
-  await sleep(150);
+  await clock.advance(150);
   assert.equal(server.pings(), pings, 'no probes after death');
 });
 
 test('a probe ended by the connection closing is no reply: no RTT, no event, the misses go on', async (t) => {
   const server = fakeServer('never');
-  const { ka, probes, deaths } = keepalive(t, server, { intervalMs: 50, countMax: 3 });
+  const { ka, probes, deaths, clock } = keepalive(t, server, { intervalMs: 50, countMax: 3 });
   const measuring = ka.measure('initial', 2000);
   server.close();
-  assert.equal(await within(measuring, 1000, 'measure to end with the connection'), undefined);
+  assert.equal(await settled(measuring), undefined, 'measure ends with the connection');
   assert.equal(ka.rttMs, undefined);
-  // Periodic probes closed out the same way do not count as replies.
-  const closer = setInterval(() => server.close(), 10);
-  t.after(() => clearInterval(closer));
-  await eventWithin(ka.onDidDie, () => true, 2000, 'the keepalive to declare the path dead');
+  // Periodic probes closed out the same way do not count as replies: misses at 100, 150, 200.
+  const closer = clock.interval(() => server.close(), 10);
+  t.after(() => closer.dispose());
+  await clock.advance(199);
+  assert.deepEqual(deaths, []);
+  await clock.advance(1);
   assert.deepEqual(probes, []);
   assert.equal(deaths.length, 1);
 });
 
 test('a demand probe still in flight when the periodic check declares the path dead: dead once', async (t) => {
   const server = fakeServer('never');
-  const { ka, deaths } = keepalive(t, server, { intervalMs: 40, countMax: 1, demandMinMs: 400 });
-  await sleep(20);
+  const { ka, deaths, clock } = keepalive(t, server, { intervalMs: 40, countMax: 1, demandMinMs: 400 });
+  await clock.advance(20);
   const demand = ka.demandProbe();
-  await eventWithin(ka.onDidDie, () => true, 1000, 'the periodic check to declare the path dead');
-  assert.equal(await within(demand, 2000, 'the demand probe to end'), false);
-  await sleep(50);
+  await clock.advance(20); // 40: the periodic check counts the demand probe as missed
+  assert.equal(deaths.length, 1, 'the periodic check declared the path dead');
+  await clock.advance(400);
+  assert.equal(await settled(demand), false, 'the demand probe ends false');
   assert.equal(deaths.length, 1, deaths.join(' | '));
 });
 
 test('a client without the expected ssh2 internals is not probed, and nothing throws', async (t) => {
+  const clock = new FakeClock(0);
   for (const internals of [{ _callbacks: [] }, { _protocol: { ping() {} } }]) {
-    const ka = new Keepalive(internals as unknown as Client, new PassThrough(), options({ intervalMs: 0 }));
+    const ka = new Keepalive(internals as unknown as Client, new PassThrough(), options({ intervalMs: 0 }), clock);
     t.after(() => ka.dispose());
-    assert.equal(await within(ka.measure(), 1000, 'measure'), undefined, JSON.stringify(Object.keys(internals)));
+    assert.equal(await settled(ka.measure()), undefined, JSON.stringify(Object.keys(internals)));
   }
   // Without a socket object, writability is unknown: probe anyway.
   const callbacks: Array<(r: boolean) => void> = [];
-  const client = { _callbacks: callbacks, _protocol: { ping: () => setTimeout(() => callbacks.shift()?.(false), 0) } } as unknown as Client;
-  const ka = new Keepalive(client, new PassThrough(), options());
+  const client = { _callbacks: callbacks, _protocol: { ping: () => clock.timeout(() => callbacks.shift()?.(false), 3) } } as unknown as Client;
+  const ka = new Keepalive(client, new PassThrough(), options(), clock);
   t.after(() => ka.dispose());
-  assert.equal(typeof (await within(ka.measure(), 1000, 'measure')), 'number');
+  const m = ka.measure();
+  await clock.advance(3);
+  assert.equal(await settled(m), 3);
 });
 
 test('noteActivity on a quiet path: a demand probe at once', async (t) => {
   const server = fakeServer('never');
-  const { ka } = keepalive(t, server, { quietMs: 100 });
-  await sleep(150);
+  const { ka, clock } = keepalive(t, server, { quietMs: 100 });
+  await clock.advance(100);
   ka.noteActivity();
   assert.equal(server.pings(), 1, 'probed at once');
 });
 
-test('noteActivity right after traffic: no probe while the action is answered; a probe when nothing answers it within quietMs', async (t) => {
+test('noteActivity right after traffic: no probe while the action is answered; a probe when nothing answers it in time', async (t) => {
   const server = fakeServer('never');
-  const { ka, deaths } = keepalive(t, server, { quietMs: 100, demandMinMs: 150 });
+  const { ka, deaths, clock } = keepalive(t, server, { quietMs: 100, demandMinMs: 150 });
   // Alive a moment ago (a new connection counts as just heard), a key goes out, its echo comes back.
   ka.noteActivity();
   assert.equal(server.pings(), 0, 'no probe at once: the path was heard a moment ago');
-  setTimeout(() => server.receive(), 20);
-  await sleep(160);
+  await clock.advance(20);
+  server.receive();
+  await clock.advance(140);
   assert.equal(server.pings(), 0, 'the echo answered the key: no probe');
   // The path dies right after more output (a router reboot): the next key gets no echo.
   server.receive();
   ka.noteActivity();
   ka.noteActivity(); // more keys: one check covers them
+  // Without an RTT the wait is a quarter of demandMinMs (37.5 ms), at most quietMs.
+  await clock.advance(37);
   assert.equal(server.pings(), 0);
-  await sleep(130);
-  assert.equal(server.pings(), 1, 'nothing answered the key within quietMs: probed');
-  await sleep(200);
+  await clock.advance(1);
+  assert.equal(server.pings(), 1, 'nothing answered the key in time: probed');
+  await clock.advance(150);
   assert.deepEqual(deaths, ['no reply to a demand probe within 150 ms'], 'and the dead path is declared');
 });
 
 test('confirmDelivery: a probe sent now; true on its reply, false when the connection closes first', async (t) => {
   const server = fakeServer(20);
-  const { ka, probes } = keepalive(t, server);
-  assert.equal(await within(ka.confirmDelivery(), 2000, 'the delivery probe reply'), true);
+  const { ka, probes, clock } = keepalive(t, server);
+  const delivered = ka.confirmDelivery();
   assert.equal(server.pings(), 1, 'one probe, sent at once');
+  await clock.advance(20);
+  assert.equal(await settled(delivered), true);
   assert.deepEqual(
     probes.map((p) => p.kind),
     ['delivery'],
   );
   server.answerAfter('never');
-  const pending = ka.confirmDelivery();
+  const lost = ka.confirmDelivery();
   server.close();
-  assert.equal(await within(pending, 2000, 'the delivery probe to fail with the connection'), false);
+  assert.equal(await settled(lost), false, 'the delivery probe fails with the connection');
 });
 
 test('suspectOnMiss: a missed demand probe puts the path in doubt, not to death; the next bytes settle it (true), once', async (t) => {
   const server = fakeServer('never');
-  const { ka, deaths } = keepalive(t, server, { demandMinMs: 150 });
+  const { ka, deaths, clock } = keepalive(t, server, { demandMinMs: 150 });
   ka.suspectOnMiss = () => true;
   const suspicions: string[] = [];
   let recoveries = 0;
   ka.onDidSuspect((r) => suspicions.push(r));
   ka.onDidRecover(() => recoveries++);
-  await sleep(50);
+  await clock.advance(50);
   const answer = ka.demandProbe();
-  await eventWithin(ka.onDidSuspect, () => true, 2000, 'the miss to put the path in doubt');
+  await clock.advance(150);
   assert.deepEqual(suspicions, ['no reply to a demand probe within 150 ms']);
   assert.deepEqual(deaths, [], 'not declared dead');
   assert.equal(ka.isSuspect, true);
+  assert.equal(await settled(answer), pending, 'the caller waits for the doubt to be settled');
   // A second user action while in doubt waits for the same answer and sends no new probe.
   const pings = server.pings();
   const again = ka.demandProbe();
   assert.equal(server.pings(), pings);
   server.receive();
-  assert.equal(await within(answer, 1000, 'the first caller’s answer'), true);
-  assert.equal(await within(again, 1000, 'the second caller’s answer'), true);
+  assert.equal(await settled(answer), true, 'the first caller’s answer');
+  assert.equal(await settled(again), true, 'the second caller’s answer');
   assert.equal(recoveries, 1);
   assert.equal(ka.isSuspect, false);
   server.receive();
@@ -421,34 +488,46 @@ test('suspectOnMiss: a missed demand probe puts the path in doubt, not to death;
 
 test('suspectOnMiss: in doubt, the periodic rule still declares the path dead, and the waiting callers get false', async (t) => {
   const server = fakeServer('never');
-  const { ka, deaths } = keepalive(t, server, { demandMinMs: 100, intervalMs: 120, countMax: 3 });
+  const { ka, deaths, clock } = keepalive(t, server, { demandMinMs: 100, intervalMs: 120, countMax: 3 });
   ka.suspectOnMiss = () => true;
-  await sleep(30);
+  let suspected = false;
+  ka.onDidSuspect(() => (suspected = true));
+  await clock.advance(30);
   const answer = ka.demandProbe();
-  await eventWithin(ka.onDidSuspect, () => true, 2000, 'the miss to put the path in doubt');
-  assert.equal(await within(answer, 3000, 'the answer once the periodic rule gives up'), false);
+  await clock.advance(100);
+  assert.equal(suspected, true, 'the miss put the path in doubt');
+  // Misses at 120, 240 and 360.
+  await clock.advance(229);
+  assert.equal(await settled(answer), pending);
+  await clock.advance(1);
+  assert.equal(await settled(answer), false, 'the answer once the periodic rule gives up');
   assert.equal(deaths.length, 1);
   assert.match(deaths[0], /no reply to 3 keepalives/);
 });
 
 test('suspectOnMiss false (no rider resumes on another connection): a miss is a death, as before', async (t) => {
   const server = fakeServer('never');
-  const { ka, deaths } = keepalive(t, server, { demandMinMs: 100 });
+  const { ka, deaths, clock } = keepalive(t, server, { demandMinMs: 100 });
   let suspected = false;
   ka.onDidSuspect(() => (suspected = true));
-  await sleep(30);
-  assert.equal(await within(ka.demandProbe(), 2000, 'the demand probe'), false);
+  await clock.advance(30);
+  const probe = ka.demandProbe();
+  await clock.advance(100);
+  assert.equal(await settled(probe), false);
   assert.equal(suspected, false);
   assert.deepEqual(deaths, ['no reply to a demand probe within 100 ms']);
 });
 
 test('dispose while in doubt: the waiting callers get false', async (t) => {
   const server = fakeServer('never');
-  const { ka } = keepalive(t, server, { demandMinMs: 100 });
+  const { ka, clock } = keepalive(t, server, { demandMinMs: 100 });
   ka.suspectOnMiss = () => true;
-  await sleep(30);
+  let suspected = false;
+  ka.onDidSuspect(() => (suspected = true));
+  await clock.advance(30);
   const answer = ka.demandProbe();
-  await eventWithin(ka.onDidSuspect, () => true, 2000, 'the miss to put the path in doubt');
+  await clock.advance(100);
+  assert.equal(suspected, true, 'the miss put the path in doubt');
   ka.dispose();
-  assert.equal(await within(answer, 1000, 'the answer after dispose'), false);
+  assert.equal(await settled(answer), false, 'the answer after dispose');
 });

@@ -67,6 +67,8 @@ test('tcp-listen on a local keeper: live connection answered, one made while det
       stream.write(`echo:${Buffer.concat(chunks).toString()}`);
       stream.end();
     });
+    // An accepted stream holds what arrives until its consumer is ready for it.
+    stream.claim();
   });
   const listener = mux.open({ kind: 'tcp-listen', bind: '127.0.0.1', port: 0 });
   const port = await withTimeout(new Promise<number>((r) => listener.onDidOpen((m) => r(Number(m.port)))), 3000, 'the listener to open');

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { KeeperError } from '../../src/core/keeper/errors';
 import { encode, FrameDecoder, FrameType, type Frame } from '../../src/core/keeper/frames';
 import { KeeperMux } from '../../src/core/keeper/mux';
-import type { KeeperStream } from '../../src/core/keeper/stream';
+import { KeeperStream } from '../../src/core/keeper/stream';
 
 /** Two connected in-memory Duplex ends (what an SSH channel is to the mux). */
 function duplexPair(): [Duplex, Duplex] {
@@ -233,5 +233,70 @@ test('make-before-break: attaching a new transport while the old one lives moves
   assert.equal(got.text(), 'out');
   assert.equal(one.client.destroyed, true, 'the old transport was let go');
   assert.equal(mux.state, 'attached');
+  mux.dispose();
+});
+
+test('an accepted stream holds its data and its end until the consumer claims it, then hands both on in order', async () => {
+  const mux = new KeeperMux({ secret: 's'.repeat(64), sessionId: 'sess-accept' });
+  const { keeper } = await attached(mux);
+  const accepted: KeeperStream[] = [];
+  mux.onDidAccept(({ stream }) => accepted.push(stream));
+  const sid = KeeperStream.KEEPER_ID_BASE + 1;
+  keeper.send(encode.open(sid, { kind: 'tcp-accepted', listener: 7, peer: ['127.0.0.1', 40000] }));
+  keeper.send(encode.data(sid, 0, 0, 1 << 20, Buffer.from('GET / ')));
+  keeper.send(encode.close(sid, 6, 0, 1 << 20));
+  await tick();
+  assert.equal(accepted.length, 1);
+  const s = accepted[0];
+  // The consumer subscribes late (a -R forward connects its local target first).
+  const got: string[] = [];
+  s.onDidData((d) => got.push(d.toString()));
+  s.onDidEnd(() => got.push('<end>'));
+  await tick();
+  assert.deepEqual(got, [], 'nothing is handed on before the claim');
+  s.claim();
+  assert.deepEqual(got, ['GET / ', '<end>']);
+});
+
+test('a stream whose OPEN and data died with the transport is opened again with every byte, from the first', async () => {
+  const mux = new KeeperMux({ secret: 's'.repeat(64) });
+  const one = await attached(mux);
+  const s = mux.open({ kind: 'tcp-connect', host: 'h', port: 1 });
+  s.write('GET / HTTP/1.1\r\n\r\n');
+  await one.keeper.waitFor('the first DATA', isType(FrameType.Data));
+  // The transport dies before the keeper read any of it (a router reboot): no OPENED came back.
+  one.drop();
+  await tick();
+  const two = await attached(mux);
+  assert.deepEqual(two.hello.streams, [], 'the keeper never confirmed it');
+  const open = await two.keeper.waitFor('the OPEN again', isType(FrameType.Open));
+  assert.equal(open.sid, s.id);
+  await two.keeper.waitFor('the data again', isType(FrameType.Data));
+  assert.equal(two.keeper.dataFor(s.id), 'GET / HTTP/1.1\r\n\r\n');
+  mux.dispose();
+});
+
+test('a stream that ended cleanly sends its final ACK, and names its final position in the next HELLO', async () => {
+  const mux = new KeeperMux({ secret: 's'.repeat(64) });
+  const one = await attached(mux);
+  const s = mux.open({ kind: 'tcp-connect', host: 'h', port: 1 });
+  s.end();
+  await one.keeper.waitFor('our CLOSE', isType(FrameType.Close));
+  one.keeper.send(encode.opened(s.id, {}));
+  one.keeper.send(encode.data(s.id, 0, 0, 1 << 20, Buffer.from('bye')));
+  // The keeper closes too and acknowledges our CLOSE (seq 0, so ack 1).
+  one.keeper.send(encode.close(s.id, 3, 1, 1 << 20));
+  await tick();
+  assert.equal(s.state, 'closed');
+  const ack = await one.keeper.waitFor('the ACK of the keeper CLOSE', (f): f is Frame => f.type === FrameType.Ack && f.sid === s.id);
+  assert.equal((ack as Frame & { ack: number }).ack, 4, 'everything up to and including its CLOSE');
+  one.drop();
+  await tick();
+  const two = await attached(mux);
+  assert.deepEqual(two.hello.streams, [{ id: s.id, recv: 4, win: 0 }], 'repeated in case the ACK died with the transport');
+  two.drop();
+  await tick();
+  const three = await attached(mux);
+  assert.deepEqual(three.hello.streams, [], 'once a WELCOME followed it, not again');
   mux.dispose();
 });

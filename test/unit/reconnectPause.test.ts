@@ -5,6 +5,7 @@ import type { SessionError } from '../../src/core/session/errors';
 import { noPrompter, type Prompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
 import { eventWithin, sleep, within } from '../harness/bounded';
+import { FakeClock } from '../harness/fakeClock';
 import { fastSession } from '../harness/fastOptions';
 import { startMiniServer, type MiniServer } from '../harness/miniServer';
 import { recordingLogger } from '../harness/recordingLogger';
@@ -21,9 +22,16 @@ before(async () => {
 });
 after(() => mfa.close());
 
-function sessionFor(t: TestContext, server: MiniServer, prompter: Prompter, port = server.port, options: Partial<SessionOptions> = {}): Session {
+function sessionFor(
+  t: TestContext,
+  server: MiniServer,
+  prompter: Prompter,
+  port = server.port,
+  options: Partial<SessionOptions> = {},
+  clock?: FakeClock,
+): Session {
   const host = server.resolvedHost(port, { identityFiles: [] });
-  const session = new Session(host, sessionOptionsFor(host, { ...fastSession, ...options }), { prompter, logger: recordingLogger() });
+  const session = new Session(host, sessionOptionsFor(host, { ...fastSession, ...options }), { prompter, logger: recordingLogger(), clock });
   t.after(() => session.dispose());
   return session;
 }
@@ -86,7 +94,8 @@ test('while a reconnect waits for a person, there is one prompt and no further a
 
 test('Pause Reconnecting stops every attempt at once; Resume starts again', async (t) => {
   const port = await freePort();
-  const session = sessionFor(t, mfa, noPrompter, port);
+  const clock = new FakeClock();
+  const session = sessionFor(t, mfa, noPrompter, port, {}, clock);
   void session.start().catch(() => undefined);
   await eventWithin(session.onDidChangeState, (s) => s.kind === 'waiting', 5000, 'a refused attempt');
   session.pauseReconnecting();
@@ -97,7 +106,8 @@ test('Pause Reconnecting stops every attempt at once; Resume starts again', asyn
   let attempts = 0;
   const sub = session.onDidChangeState((s) => s.kind === 'connecting' && attempts++);
   t.after(() => sub.dispose());
-  await sleep(1500);
+  assert.equal(clock.pending, 0, 'no timer left that could start an attempt');
+  await clock.advance(60_000);
   assert.equal(attempts, 0, 'no attempt while paused');
   assert.equal(session.isPaused, true);
   void session.resumeReconnecting().catch(() => undefined);

@@ -7,7 +7,8 @@ import { SessionError } from '../../src/core/session/errors';
 import { noPrompter, type Prompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
 import type { SessionState } from '../../src/core/session/state';
-import { eventWithin, sleep, within } from '../harness/bounded';
+import { eventWithin, within } from '../harness/bounded';
+import { FakeClock, turns } from '../harness/fakeClock';
 import { startMiniServer, type MiniServer } from '../harness/miniServer';
 import { recordingLogger, type RecordingLogger } from '../harness/recordingLogger';
 
@@ -28,9 +29,14 @@ const fast: Partial<SessionOptions> = {
   connectTimeoutMs: 3000,
 };
 
-function make(t: TestContext, host: ResolvedHost, prompter: Prompter = noPrompter): { session: Session; states: SessionState[]; logger: RecordingLogger } {
+function make(
+  t: TestContext,
+  host: ResolvedHost,
+  prompter: Prompter = noPrompter,
+  clock?: FakeClock,
+): { session: Session; states: SessionState[]; logger: RecordingLogger } {
   const logger = recordingLogger();
-  const session = new Session(host, sessionOptionsFor(host, fast), { prompter, logger });
+  const session = new Session(host, sessionOptionsFor(host, fast), { prompter, logger, clock });
   t.after(() => session.dispose());
   const states: SessionState[] = [];
   session.onDidChangeState((s) => states.push(s));
@@ -92,7 +98,8 @@ test('failed: whenUsable throws the failure; reconnect() tries again (the user m
   writeFileSync(empty, '');
   let accept = false;
   const prompter: Prompter = { ...noPrompter, confirmHostKey: async () => accept };
-  const { session, states } = make(t, server.resolvedHost(undefined, { userKnownHostsFiles: [empty], strictHostKeyChecking: 'ask' }), prompter);
+  const clock = new FakeClock();
+  const { session, states } = make(t, server.resolvedHost(undefined, { userKnownHostsFiles: [empty], strictHostKeyChecking: 'ask' }), prompter, clock);
   const err = await within(
     session.start().then(
       () => undefined,
@@ -103,7 +110,8 @@ test('failed: whenUsable throws the failure; reconnect() tries again (the user m
   );
   assert.ok(err instanceof SessionError && err.code === 'host-key-unknown', String(err));
   await assert.rejects(session.whenUsable({ timeoutMs: 100 }), (e: unknown) => e === err);
-  await sleep(300);
+  assert.equal(clock.pending, 0, 'a failed session holds no timer that could retry');
+  await clock.advance(60_000);
   assert.equal(session.state.kind, 'failed', 'no retry by itself');
   accept = true;
   await within(session.reconnect(), 5000, 'the reconnect after the key was accepted');
@@ -118,13 +126,23 @@ test('whenUsable on an idle session starts it; on one that cannot connect it tim
   const { session } = make(t, server.resolvedHost());
   const conn = await within(session.whenUsable({ timeoutMs: 5000 }), 6000, 'whenUsable on an idle session');
   assert.equal(conn, session.connection);
-  const dead = make(t, server.resolvedHost(await refusedPort())).session;
-  const started = Date.now();
-  await assert.rejects(
-    within(dead.whenUsable({ timeoutMs: 300 }), 3000, 'whenUsable to give up'),
-    (e: unknown) => e instanceof SessionError && e.code === 'timeout' && /waited 300 ms|within \d+ ms/.test(e.message),
+  const clock = new FakeClock();
+  const dead = make(t, server.resolvedHost(await refusedPort()), noPrompter, clock).session;
+  const result: { outcome: unknown } = { outcome: 'pending' };
+  dead.whenUsable({ timeoutMs: 300 }).then(
+    () => (result.outcome = 'usable'),
+    (e: unknown) => (result.outcome = e),
   );
-  assert.ok(Date.now() - started < 1500, 'it gave up at its deadline');
+  await eventWithin(dead.onDidChangeState, (s) => s.kind === 'waiting', 3000, 'the first refused attempt');
+  await clock.advance(299);
+  assert.equal(result.outcome, 'pending', 'still waiting before its deadline');
+  await clock.advance(1);
+  await turns();
+  const outcome = result.outcome as unknown; // (narrowed to "pending" by the assert above)
+  assert.ok(
+    outcome instanceof SessionError && outcome.code === 'timeout' && /waited 300 ms|within \d+ ms/.test(outcome.message),
+    `gave up at its deadline, saying so: ${String(outcome)}`,
+  );
 });
 
 test('a long outage: the first failure of its kind is a warning (seen at the default verbosity), the next attempts info, later ones debug', async (t) => {
@@ -137,17 +155,21 @@ test('a long outage: the first failure of its kind is a warning (seen at the def
 });
 
 test('noteActivity probes a quiet connection at once; right after contact only when nothing answers the action', async (t) => {
-  const { session } = make(t, server.resolvedHost());
+  const clock = new FakeClock();
+  const { session } = make(t, server.resolvedHost(), noPrompter, clock);
   await within(session.start(), 5000, 'the first connection');
   const probes: string[] = [];
   session.onDidProbe((p) => probes.push(p.kind));
   // Just heard from (the initial probe): no probe at once...
   session.noteActivity();
-  assert.deepEqual(probes, []);
-  // ...but nothing answers the action (this server sends nothing by itself): probed soon after.
-  await within(new Promise<void>((r) => session.onDidProbe(() => r())), 2000, 'the probe of an unanswered action');
+  const answered = new Promise<void>((r) => session.onDidProbe(() => r()));
+  await clock.advance(99);
+  assert.deepEqual(probes, [], 'no probe while the action may still be answered');
+  // ...but nothing answers the action (this server sends nothing by itself): probed at quietMs.
+  await clock.advance(1);
+  await within(answered, 2000, 'the probe of an unanswered action');
   assert.deepEqual(probes, ['demand']);
-  await sleep(250); // quiet for longer than quietMs
+  await clock.advance(100); // quiet for quietMs
   session.noteActivity();
   assert.equal(probes.length, 1, 'the probe is on its way, not answered yet');
   await within(new Promise<void>((r) => session.onDidProbe(() => r())), 2000, 'the demand probe after activity on a quiet connection');
@@ -165,7 +187,7 @@ test('a connection ends once, with its reason, disposing what riders added; a la
   conn.onDidEnd((e) => ends.push(`${e.kind}: ${e.reason}`));
   let disposed = 0;
   conn.add({ dispose: () => disposed++ });
-  await sleep(50);
+  await turns();
   assert.deepEqual(ends, [], 'still live');
   assert.equal(conn.isEnded, false);
   await within(session.reconnect('test drop'), 5000, 'the reconnect');
@@ -176,7 +198,8 @@ test('a connection ends once, with its reason, disposing what riders added; a la
   assert.equal(session.connection!.restored, true);
   let late = 0;
   conn.onDidEnd(() => late++);
-  await sleep(10);
+  assert.equal(late, 0, 'never re-entrantly');
+  await turns(1);
   assert.equal(late, 1, 'an ended connection calls a late subscriber back');
   conn.add({ dispose: () => disposed++ });
   assert.equal(disposed, 2, 'added after the end: disposed at once');

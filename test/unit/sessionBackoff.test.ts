@@ -5,7 +5,8 @@ import { nullLogger } from '../../src/core/base/logger';
 import { noPrompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
 import type { SessionState } from '../../src/core/session/state';
-import { eventWithin, sleep, within } from '../harness/bounded';
+import { within } from '../harness/bounded';
+import { FakeClock, until } from '../harness/fakeClock';
 import { startMiniServer, type MiniServer } from '../harness/miniServer';
 
 /**
@@ -58,7 +59,8 @@ before(async () => {
 });
 after(() => server.close());
 
-async function connected(t: TestContext, stableAfterMs: number): Promise<{ session: Session; sw: Switch; waits: Waiting[] }> {
+async function connected(t: TestContext, stableAfterMs: number): Promise<{ session: Session; clock: FakeClock; sw: Switch; waits: Waiting[] }> {
+  const clock = new FakeClock();
   const sw = await startSwitch(server.port);
   const host = server.resolvedHost(sw.port);
   const overrides: Partial<SessionOptions> = {
@@ -66,7 +68,7 @@ async function connected(t: TestContext, stableAfterMs: number): Promise<{ sessi
     connectTimeoutMs: 3000,
     stableAfterMs,
   };
-  const session = new Session(host, sessionOptionsFor(host, overrides), { prompter: noPrompter, logger: nullLogger, random: () => 1 });
+  const session = new Session(host, sessionOptionsFor(host, overrides), { prompter: noPrompter, logger: nullLogger, random: () => 1, clock });
   t.after(async () => {
     session.dispose();
     await sw.close();
@@ -76,18 +78,30 @@ async function connected(t: TestContext, stableAfterMs: number): Promise<{ sessi
     if (s.kind === 'waiting') waits.push(s);
   });
   await within(session.start(), 5000, 'the first connection');
-  return { session, sw, waits };
+  return { session, clock, sw, waits };
 }
 
-/** Drops the connection while the server is rude; lets it back in after `failures` backoff delays. */
-async function outage(session: Session, sw: Switch, waits: Waiting[], failures: number): Promise<number[]> {
+/**
+ * Drops the connection while the server is rude; lets it back in after `failures` backoff
+ * delays. Each attempt is real I/O; the session's time moves to its next timer only once it
+ * waits again.
+ */
+async function outage(session: Session, clock: FakeClock, sw: Switch, waits: Waiting[], failures: number): Promise<number[]> {
   const from = waits.length;
   sw.rude = true;
   sw.dropAll();
   // Attempt 1 follows the short reconnect jitter; attempts from 2 on follow backoff delays.
-  await eventWithin(session.onDidChangeState, (s) => s.kind === 'waiting' && s.attempt === failures + 1, 10_000, `backoff delay number ${failures}`);
+  for (let attempt = 1; ; attempt++) {
+    await until(`the wait before attempt ${attempt}`, () => {
+      const s = session.state;
+      return s.kind === 'waiting' && s.attempt === attempt;
+    });
+    if (attempt === failures + 1) break;
+    await clock.advance(clock.nextIn!);
+  }
   sw.rude = false;
-  await eventWithin(session.onDidChangeState, (s) => s.kind === 'connected', 10_000, 'the session to be restored');
+  await clock.advance(clock.nextIn!);
+  await until('the session to be restored', () => session.state.kind === 'connected');
   return waits
     .slice(from)
     .filter((w) => w.attempt >= 2)
@@ -95,15 +109,15 @@ async function outage(session: Session, sw: Switch, waits: Waiting[], failures: 
 }
 
 test('after a connection that lasted stableAfterMs, the backoff starts small again', async (t) => {
-  const { session, sw, waits } = await connected(t, 300);
-  assert.deepEqual(await outage(session, sw, waits, 2), [100, 400], 'the backoff grows while the server drops attempts');
-  await sleep(600); // connected for longer than stableAfterMs
-  assert.deepEqual(await outage(session, sw, waits, 1), [100], 'the backoff was reset by the stable connection');
+  const { session, clock, sw, waits } = await connected(t, 300);
+  assert.deepEqual(await outage(session, clock, sw, waits, 2), [100, 400], 'the backoff grows while the server drops attempts');
+  await clock.advance(300); // connected for stableAfterMs
+  assert.deepEqual(await outage(session, clock, sw, waits, 1), [100], 'the backoff was reset by the stable connection');
 });
 
 test('a connection shorter than stableAfterMs does not reset the backoff', async (t) => {
-  const { session, sw, waits } = await connected(t, 60_000);
-  assert.deepEqual(await outage(session, sw, waits, 2), [100, 400]);
-  await sleep(300);
-  assert.deepEqual(await outage(session, sw, waits, 1), [1600], 'a flapping connection keeps backing off');
+  const { session, clock, sw, waits } = await connected(t, 300);
+  assert.deepEqual(await outage(session, clock, sw, waits, 2), [100, 400]);
+  await clock.advance(299); // connected for just under stableAfterMs
+  assert.deepEqual(await outage(session, clock, sw, waits, 1), [1600], 'a flapping connection keeps backing off');
 });

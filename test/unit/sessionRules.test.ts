@@ -8,7 +8,8 @@ import { SessionError } from '../../src/core/session/errors';
 import { noPrompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
 import type { SessionState } from '../../src/core/session/state';
-import { eventWithin, sleep, within } from '../harness/bounded';
+import { within } from '../harness/bounded';
+import { FakeClock, until } from '../harness/fakeClock';
 import { startMiniServer, type MiniServer } from '../harness/miniServer';
 
 /**
@@ -30,8 +31,8 @@ const fast: Partial<SessionOptions> = {
   connectTimeoutMs: 3000,
 };
 
-function session(t: TestContext, host: ResolvedHost, overrides: Partial<SessionOptions> = {}): { session: Session; states: SessionState[] } {
-  const s = new Session(host, { ...sessionOptionsFor(host, fast), ...overrides }, { prompter: noPrompter, logger: nullLogger });
+function session(t: TestContext, host: ResolvedHost, overrides: Partial<SessionOptions> = {}, clock?: FakeClock): { session: Session; states: SessionState[] } {
+  const s = new Session(host, { ...sessionOptionsFor(host, fast), ...overrides }, { prompter: noPrompter, logger: nullLogger, clock });
   t.after(() => s.dispose());
   const states: SessionState[] = [];
   s.onDidChangeState((e) => states.push(e));
@@ -92,23 +93,34 @@ async function refusedPort(): Promise<number> {
   return port;
 }
 
-/** Counts connect attempts against a refused port during `ms`. */
+/**
+ * Counts connect attempts against a refused port during `ms` of the session's (fake) time.
+ * Each refused connect is real I/O: time moves on to the next timer only once the attempt
+ * has failed and the session waits, so only the session's own delays count.
+ */
 async function attemptsIn(t: TestContext, ms: number, overrides: Partial<SessionOptions>): Promise<number> {
-  const { session: s, states } = session(t, server.resolvedHost(await refusedPort()), overrides);
+  const clock = new FakeClock();
+  const { session: s, states } = session(t, server.resolvedHost(await refusedPort()), overrides, clock);
+  const attempts = () => states.filter((x) => x.kind === 'connecting').length;
+  const end = clock.now() + ms;
   void s.start().catch(() => undefined);
-  await eventWithin(s.onDidChangeState, (e) => e.kind === 'waiting', 3000, 'the first refused attempt');
-  await sleep(ms);
+  for (let n = 1; ; n++) {
+    await until(`attempt ${n} to fail and wait`, () => attempts() === n && s.state.kind === 'waiting');
+    const next = clock.nextIn;
+    if (next === undefined || clock.now() + next > end) break;
+    await clock.advance(next);
+  }
   s.dispose();
-  return states.filter((x) => x.kind === 'connecting').length;
+  return attempts();
 }
 
 test('refused attempts come about once a second, never faster, even with a short retry delay', async (t) => {
-  // 20-40 ms retry delays, but a 1 s floor: about 1 + 2.5 attempts in 2.5 s, not dozens.
+  // 20-40 ms retry delays, but a 1 s floor: attempts at 0, 1 and 2 s in 2.5 s, not dozens.
   const n = await attemptsIn(t, 2500, { pathDownMinCycleMs: 1000 });
-  assert.ok(n >= 3 && n <= 4, `${n} attempts in about 2.5 s; expected 3 or 4 (one per second)`);
+  assert.equal(n, 3, `${n} attempts in 2.5 s; expected one per second`);
 });
 
 test('the path-down floor follows pathDownMinCycleMs', async (t) => {
   const n = await attemptsIn(t, 1800, { pathDownMinCycleMs: 400 });
-  assert.ok(n >= 4 && n <= 6, `${n} attempts in about 1.8 s with a 400 ms floor; expected 4 to 6`);
+  assert.equal(n, 5, `${n} attempts in 1.8 s with a 400 ms floor; expected 5 (at 0, 0.4, 0.8, 1.2, 1.6 s)`);
 });

@@ -115,12 +115,36 @@ test('tooltip: host, state, RTT, last contact, keepalive, uptime and outages', (
   assert.match(md, /\*\*web\*\* — me@web\\\.example\\\.com/);
   assert.match(md, /State: connected, 21 ms/);
   assert.match(md, /Round trip: 21 ms/);
-  assert.match(md, /Last contact: \d\d:\d\d:\d\d \(4 s ago\)/);
+  assert.match(md, /Last heard: less than 16 s ago \(alive\)/);
   assert.match(md, /Keepalive: every 15 s, dead after 3 missed/);
-  assert.match(md, /Connected for: 1 min 57 s/);
-  assert.match(md, /Session age: 1 h/);
+  assert.match(md, /Connected since: \d\d:\d\d:\d\d/);
+  assert.match(md, /Session started: (\d\d:\d\d:\d\d|\d{4}-\d\d-\d\d \d\d:\d\d)/);
   assert.match(md, /Recent outages/);
   assert.match(md, /3 s: no reply to 3 keepalives \\\(silent for 45 s\\\)/);
+});
+
+test('alive: nothing counts on, so the tooltip is the same on every hover until the item turns unconfirmed', () => {
+  const state: SessionState = { kind: 'connected', since: now - 117_000, rttMs: 20 };
+  const at = (t: number) => input(state, { rttMs: 20, lastContact: now - 1000, startedAt: now - 3_600_000, now: t });
+  // Alive window: 15 s + max(1 s, 4 x 20 ms) = 16 s after the last packet.
+  for (const t of [now, now + 7000, now + 14_999]) {
+    assert.equal(hostStatus(at(t)).ticking, false);
+    assert.equal(hostTooltip(at(t)), hostTooltip(at(now)), `tooltip at +${t - now} ms`);
+  }
+  // Past the window: unconfirmed, and now the count is live (the status bar ticks).
+  const late = at(now + 15_001);
+  assert.equal(hostStatus(late).ticking, true);
+  assert.match(hostTooltip(late), /Last heard: \d\d:\d\d:\d\d \(16 s ago\)/);
+  assert.match(hostTooltip(at(now + 19_001)), /Last heard: \d\d:\d\d:\d\d \(20 s ago\)/);
+});
+
+test('an ongoing outage is listed by its start, without a running length', () => {
+  const history = new OutageHistory();
+  history.observe({ kind: 'lost', reason: 'reset', at: now - 30_000 });
+  const md = hostTooltip(
+    input({ kind: 'waiting', attempt: 2, delayMs: 1000, until: now + 500, lastError: 'refused', cycleMs: 1000 }, { outages: history.outages }),
+  );
+  assert.match(md, /- \d\d:\d\d:\d\d, ongoing: reset/);
 });
 
 test('tooltip escapes markdown from server-supplied text', () => {

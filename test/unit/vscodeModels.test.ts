@@ -1,9 +1,11 @@
 // The vscode-free models behind the extension's UI (no 'vscode' import anywhere here).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { describeDestination } from '../../src/core/base/hostPort';
 import { SessionError } from '../../src/core/session/errors';
-import { escapeMarkdown, formatBytes, formatDuration, formatRtt, secondsLeft } from '../../src/vscode/format';
-import { forwardDescription } from '../../src/vscode/forwardText';
+import { emptyCounters } from '../../src/core/forward/types';
+import { escapeMarkdown, formatBytes, formatDuration, formatRtt, formatSince, secondsLeft } from '../../src/vscode/format';
+import { forwardConnectionLines, forwardDescription } from '../../src/vscode/forwardText';
 import { parseForwardInput } from '../../src/vscode/forwardInput';
 import { OutageHistory } from '../../src/vscode/outageHistory';
 import { normalizeSettings, sessionDefaults } from '../../src/vscode/settingsModel';
@@ -25,6 +27,15 @@ test('durations, RTTs and byte counts read naturally', () => {
   assert.equal(secondsLeft(1001, 0), 2);
   assert.equal(secondsLeft(0, 5), 0);
   assert.equal(escapeMarkdown('a*b_[c](d)'), 'a\\*b\\_\\[c\\]\\(d\\)');
+});
+
+test('a destination as the hosts view, the host picker and the status tooltip show it: port only when not 22, IPv6 bracketed', () => {
+  assert.equal(describeDestination('db.example', 22, 'alice'), 'alice@db.example');
+  assert.equal(describeDestination('db.example', 2222, 'alice'), 'alice@db.example:2222');
+  assert.equal(describeDestination('db.example'), 'db.example');
+  // Without brackets "::1:2222" reads as an address, not as port 2222 of ::1.
+  assert.equal(describeDestination('::1', 2222, 'alice'), 'alice@[::1]:2222');
+  assert.equal(describeDestination('::1', 22), '::1');
 });
 
 test('outage history records cause and length, newest first, bounded', () => {
@@ -55,15 +66,22 @@ test('settings are clamped and become session defaults', () => {
 });
 
 test('forward descriptions show state and counters, or why it failed', () => {
-  assert.equal(forwardDescription({ kind: 'active' }, { openConnections: 0, totalConnections: 0, bytesIn: 0, bytesOut: 0 }), 'active');
+  assert.equal(forwardDescription({ kind: 'active' }, emptyCounters()), 'active');
   assert.equal(
-    forwardDescription({ kind: 'active' }, { openConnections: 2, totalConnections: 5, bytesIn: 2048, bytesOut: 100 }),
+    forwardDescription({ kind: 'active' }, { ...emptyCounters(), openConnections: 2, totalConnections: 5, bytesIn: 2048, bytesOut: 100 }),
     'active · 2 open · 5 total · 2 KB in · 100 B out',
   );
-  assert.equal(
-    forwardDescription({ kind: 'failed', reason: 'port in use' }, { openConnections: 0, totalConnections: 0, bytesIn: 0, bytesOut: 0 }),
-    'failed: port in use',
-  );
+  assert.equal(forwardDescription({ kind: 'active' }, emptyCounters(), true), 'active · kept');
+  assert.equal(forwardDescription({ kind: 'failed', reason: 'port in use' }, emptyCounters(), true), 'failed: port in use');
+});
+
+test('a forward tooltip says what was carried through outages and what kept means', () => {
+  const kept = forwardConnectionLines({ ...emptyCounters(), openConnections: 1, totalConnections: 3, carriedConnections: 2 }, true);
+  assert.deepEqual(kept.slice(0, 2), ['Connections: 1 open, 3 total', 'Carried through an outage: 2']);
+  assert.match(kept[kept.length - 1], /^Kept: .*outlive drops and outages/);
+  const plain = forwardConnectionLines(emptyCounters(), false);
+  assert.equal(plain.length, 2);
+  assert.match(plain[1], /^Not kept: a drop ends the open connections/);
 });
 
 test('terminal notes are single dim lines', () => {
@@ -128,4 +146,10 @@ test('error locations: config errors from their fields or message, host key erro
   assert.deepEqual(configLocation(new ConfigError('/tmp/c:6: bad Port value "x"')), { file: '/tmp/c', line: 6 });
   assert.deepEqual(configLocation(new ConfigError('msg', '/etc/ssh/x', 2)), { file: '/etc/ssh/x', line: 2 });
   assert.equal(configLocation(new ConfigError('no location')), undefined);
+});
+
+test('formatSince: the clock on the same day, the date and minutes on another', () => {
+  const at = new Date(2026, 11, 2, 9, 5, 7).getTime();
+  assert.equal(formatSince(at, new Date(2026, 11, 2, 23, 0, 0).getTime()), '09:05:07');
+  assert.equal(formatSince(at, new Date(2026, 11, 3, 0, 0, 1).getTime()), '2026-12-02 09:05');
 });

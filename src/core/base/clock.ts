@@ -8,6 +8,8 @@ import { type Disposable, toDisposable } from './disposable';
 export interface Clock {
   /** Milliseconds since the epoch, as Date.now(). */
   now(): number;
+  /** Milliseconds on a monotonic clock, with a fraction: what a round trip is measured with. */
+  monotonic(): number;
   /** Calls `fn` once after `ms`; disposing the handle cancels it. */
   timeout(fn: () => void, ms: number): Disposable;
   /** Calls `fn` every `ms` until the handle is disposed. */
@@ -30,6 +32,7 @@ const bounded = boundTimerMs;
  */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   timeout(fn, ms) {
     const handle = setTimeout(fn, bounded(ms));
     handle.unref();

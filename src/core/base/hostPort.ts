@@ -17,3 +17,12 @@ export function bracketIPv6(host: string): string {
 export function knownHostsName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
 }
+
+/**
+ * `user@host` with `:port` only when it is not 22, as people write a destination
+ * (`alice@db`, `alice@[::1]:2222`). The user and the port may be unknown.
+ */
+export function describeDestination(host: string, port?: number, user?: string): string {
+  const at = user ? `${user}@` : '';
+  return port !== undefined && port !== 22 ? `${at}${formatHostPort(host, port)}` : `${at}${host}`;
+}

@@ -5,6 +5,7 @@
  * a config differently. Like ssh, IdentityFile and ProxyJump are printed as configured
  * (`~` and tokens unexpanded) and UserKnownHostsFile and IdentityAgent expanded.
  */
+import { bracketIPv6 } from '../base/hostPort';
 import type { EffectiveConfig } from './configEval';
 import { DEFAULT_IDENTITIES } from './sshConfig';
 import type { DynamicForwardSpec, ForwardSpec, ResolvedHost, StrictHostKeyChecking } from './types';
@@ -48,7 +49,7 @@ function dynamicLine(spec: DynamicForwardSpec): string {
 function proxyJumpValue(text: string): string {
   const comma = text.lastIndexOf(',');
   const last = parseJumpSpec(text.slice(comma + 1));
-  const host = last.host.includes(':') ? bracket(last.host) : last.host;
+  const host = bracketIPv6(last.host);
   const formatted = `${last.user !== undefined ? `${last.user}@` : ''}${host}${last.port !== undefined ? `:${last.port}` : ''}`;
   return comma < 0 ? formatted : `${text.slice(0, comma)},${formatted}`;
 }

@@ -3,6 +3,7 @@
  * RemoteForward / DynamicForward take them (ssh(1), ssh_config(5); field splitting
  * follows OpenSSH's parse_fwd_field so that the same strings mean the same thing).
  */
+import { bracketIPv6 } from '../base/hostPort';
 import { ConfigError, type DynamicForwardSpec, type ForwardSpec } from './types';
 
 /**
@@ -186,18 +187,14 @@ function isDynamicShape(word: string): boolean {
   }
 }
 
-function formatHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
-}
-
 /** ssh's own notation, bracketing IPv6; parseForwardSpec(formatForwardSpec(s)) gives s back. */
 export function formatForwardSpec(spec: ForwardSpec): string {
-  const bind = spec.bindAddress === undefined ? '' : `${formatHost(spec.bindAddress)}:`;
-  return `${bind}${spec.bindPort}:${formatHost(spec.host)}:${spec.hostPort}`;
+  const bind = spec.bindAddress === undefined ? '' : `${bracketIPv6(spec.bindAddress)}:`;
+  return `${bind}${spec.bindPort}:${bracketIPv6(spec.host)}:${spec.hostPort}`;
 }
 
 export function formatDynamicSpec(spec: DynamicForwardSpec): string {
-  const bind = spec.bindAddress === undefined ? '' : `${formatHost(spec.bindAddress)}:`;
+  const bind = spec.bindAddress === undefined ? '' : `${bracketIPv6(spec.bindAddress)}:`;
   return `${bind}${spec.bindPort}`;
 }
 

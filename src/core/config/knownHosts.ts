@@ -7,6 +7,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { knownHostsName as knownHostsForm } from '../base/hostPort';
 import { matchPatternList } from './patterns';
 
 export type HostKeyVerdict =
@@ -44,8 +45,7 @@ export function fingerprintSha256(blob: Buffer): string {
 
 /** The name a host is stored under: `host` on port 22, `[host]:port` otherwise (ssh lowercases it). */
 export function knownHostsName(host: string, port: number): string {
-  const name = host.toLowerCase();
-  return port === 22 ? name : `[${name}]:${port}`;
+  return knownHostsForm(host.toLowerCase(), port);
 }
 
 /** `|1|salt|hash` with hash = HMAC-SHA1(key = salt, name), as HashKnownHosts / ssh-keygen -H write it. */

@@ -3,8 +3,9 @@ import type { Logger } from '../base/logger';
 import { formatDynamicSpec } from '../config/forwardSpec';
 import type { DynamicForwardSpec } from '../config/types';
 import type { Session } from '../session/session';
-import { pipeChannel } from './channelPipe';
 import { ChannelOpenError, openHeldChannel, type HoldOptions } from './heldChannel';
+import type { KeeperLink } from '../keeper/keeperLink';
+import type { KeeperSource } from './keptConnections';
 import { ListeningForward } from './listeningForward';
 import { negotiateSocks, SocksReply, type SocksNegotiation, type SocksReplyCode, type SocksRequest } from './socksServer';
 import { formatHostPort } from '../base/hostPort';
@@ -55,8 +56,9 @@ export class DynamicForward extends ListeningForward {
     session: Session,
     logger: Logger,
     private readonly options: DynamicForwardOptions = defaultDynamicForwardOptions,
+    keeper?: KeeperSource,
   ) {
-    super(spec, session, logger);
+    super(spec, session, logger, keeper);
   }
 
   get label(): string {
@@ -76,11 +78,14 @@ export class DynamicForward extends ListeningForward {
       return;
     }
     const target = formatTarget(negotiation.request);
+    const link = await this.keeperForClient();
+    if (isClosed()) return;
+    if (link) return this.serveKept(link, socket, negotiation, target);
     try {
-      const channel = await openHeldChannel(this.session, socket, negotiation.request, this.options, isClosed);
+      const { channel, conn } = await openHeldChannel(this.session, socket, negotiation.request, this.options, isClosed);
       if (isClosed()) return channel.close();
       negotiation.reply(SocksReply.succeeded);
-      pipeChannel(socket, channel, this.pipeCounters());
+      this.pipePlain(socket, channel, conn);
     } catch (err) {
       if (isClosed()) return;
       const e = err instanceof ChannelOpenError ? err : new ChannelOpenError(String(err));
@@ -88,4 +93,42 @@ export class DynamicForward extends ListeningForward {
       negotiation.reply(e.refusedByServer ? socksReplyForOpenError(e) : SocksReply.generalFailure);
     }
   }
+
+  /**
+   * The keeper connects to the target from the server: the SOCKS reply waits for its answer
+   * (succeeded once connected, the refusal's code otherwise), and the connection is then held
+   * through outages like a -L one. A request made during an outage waits for the path.
+   */
+  private serveKept(link: KeeperLink, socket: Socket, negotiation: SocksNegotiation, target: string): void {
+    const stream = link.mux.open({ kind: 'tcp-connect', host: negotiation.request.host, port: negotiation.request.port });
+    const settle = () => {
+      answered.dispose();
+      refused.dispose();
+      socket.removeListener('close', gone);
+    };
+    const answered = stream.onDidOpen(() => {
+      settle();
+      negotiation.reply(SocksReply.succeeded);
+      this.pipeKept(link, socket, stream, `connection to ${target}`);
+    });
+    const refused = stream.onDidReset((info) => {
+      settle();
+      this.logger.warn(`${this.label}: refusing a SOCKS request for ${target}: ${info.message || info.reason}`);
+      // The refusal is the reply (then a plain close, so that it is read), as OpenSSH answers.
+      negotiation.reply(socksReplyForKeeperReset(info.reason));
+    });
+    const gone = () => {
+      settle();
+      stream.reset('client-closed', 'the SOCKS client went away before the target answered');
+    };
+    socket.once('close', gone);
+    void this.session.whenUsable({ userAction: true, probeAlongside: true, timeoutMs: 1 }).catch(() => undefined);
+  }
+}
+
+/** The SOCKS reply for a keeper stream reset before it opened (keeper/keeper.py's reasons). */
+export function socksReplyForKeeperReset(reason: string): SocksReplyCode {
+  if (reason === 'refused') return SocksReply.connectionRefused;
+  if (reason === 'resolve-failed' || reason === 'connect-failed') return SocksReply.hostUnreachable;
+  return SocksReply.generalFailure;
 }

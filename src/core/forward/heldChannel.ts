@@ -37,6 +37,12 @@ export class ChannelOpenError extends Error {
   }
 }
 
+/** An open channel and the connection it rides on (its end tells a cut from the far end's EOF). */
+export interface HeldChannel {
+  readonly channel: ClientChannel;
+  readonly conn: Connection;
+}
+
 const show = (t: Target) => formatHostPort(t.host, t.port);
 
 /**
@@ -47,7 +53,7 @@ const show = (t: Target) => formatHostPort(t.host, t.port);
  * once (`refusedByServer`), and so does a session that failed (`fatal`: it will not come
  * back by itself).
  */
-export async function openHeldChannel(session: Session, socket: Socket, target: Target, options: HoldOptions, isClosed: () => boolean): Promise<ClientChannel> {
+export async function openHeldChannel(session: Session, socket: Socket, target: Target, options: HoldOptions, isClosed: () => boolean): Promise<HeldChannel> {
   const deadline = Date.now() + options.holdMs;
   let last: ChannelOpenError | undefined;
   while (!isClosed() && Date.now() < deadline) {
@@ -64,7 +70,7 @@ export async function openHeldChannel(session: Session, socket: Socket, target: 
       continue;
     }
     try {
-      return await openChannel(conn, socket, target, options.channelOpenMs);
+      return { channel: await openChannel(conn, socket, target, options.channelOpenMs), conn };
     } catch (err) {
       last = err instanceof ChannelOpenError ? err : new ChannelOpenError(String(err));
       if (!conn.isEnded) throw new ChannelOpenError(last.message, last.reason, true);

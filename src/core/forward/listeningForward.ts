@@ -2,10 +2,16 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Disposable } from '../base/disposable';
 import { Emitter, type Event } from '../base/event';
 import type { Logger } from '../base/logger';
+import type { KeeperLink } from '../keeper/keeperLink';
+import type { KeeperStream } from '../keeper/stream';
 import type { Session } from '../session/session';
+import type { ChannelCarrier } from './channelPipe';
+import { pipeChannel } from './channelPipe';
+import { keeperToUse, KeptConnections, type KeeperSource } from './keptConnections';
 import { sessionEndedReason } from './sessionEnded';
-import type { Forward, ForwardCounters, ForwardKind, ForwardState } from './types';
+import { emptyCounters, sameForwardState, type Forward, type ForwardCounters, type ForwardKind, type ForwardState } from './types';
 import { formatHostPort } from '../base/hostPort';
+import type { ClientChannel } from 'ssh2';
 
 export interface ListenSpec {
   bindAddress?: string;
@@ -27,15 +33,24 @@ export abstract class ListeningForward implements Forward {
   private stateValue: ForwardState = { kind: 'starting' };
   private readonly stateEmitter = new Emitter<ForwardState>();
   readonly onDidChangeState: Event<ForwardState> = this.stateEmitter.event;
-  readonly counters: ForwardCounters = { openConnections: 0, totalConnections: 0, bytesIn: 0, bytesOut: 0 };
+  readonly counters: ForwardCounters = emptyCounters();
+  private readonly countersEmitter = new Emitter<ForwardCounters>();
+  readonly onDidChangeCounters: Event<ForwardCounters> = this.countersEmitter.event;
   private boundPort: number | undefined;
   private readonly sessionSub: Disposable;
   private disposed = false;
+  /** The keeper that carried the last connection, if any: the forward is "kept" while it is usable. */
+  private keeperInUse: KeeperLink | undefined;
+  private readonly keptConnections = new KeptConnections(() => {
+    this.counters.carriedConnections = this.keptConnections.carried;
+    this.countersEmitter.fire(this.counters);
+  });
 
   constructor(
     private readonly listenSpec: ListenSpec,
     protected readonly session: Session,
     protected readonly logger: Logger,
+    private readonly keeper?: KeeperSource,
   ) {
     this.sessionSub = session.onDidChangeState((s) => {
       if (this.stateValue.kind === 'failed' || this.stateValue.kind === 'stopped' || !this.server) return;
@@ -69,14 +84,52 @@ export abstract class ListeningForward implements Forward {
   }
 
   protected setState(next: ForwardState): void {
-    const prev = this.stateValue;
-    if (prev.kind === next.kind && (prev as { reason?: string }).reason === (next as { reason?: string }).reason) return;
+    if (sameForwardState(this.stateValue, next)) return;
     this.stateValue = next;
     this.stateEmitter.fire(next);
   }
 
+  get kept(): boolean {
+    const k = this.keeperInUse?.state.kind;
+    return k === 'attached' || k === 'detached';
+  }
+
+  /**
+   * The session keeper to carry a new client's connection, or undefined for a plain channel
+   * (no keeper configured, not available on this host, no answer yet in time).
+   */
+  protected async keeperForClient(): Promise<KeeperLink | undefined> {
+    // A session that failed or closed does not come back by itself: the plain path refuses the
+    // client at once with the reason, where a keeper stream would wait for a connection.
+    const ended = () => this.session.state.kind === 'failed' || this.session.state.kind === 'closed';
+    if (ended()) return undefined;
+    const link = await keeperToUse(this.keeper);
+    if (ended()) return undefined;
+    if (link && link !== this.keeperInUse) {
+      this.keeperInUse = link;
+      this.logger.info(`${this.label}: connections ride the session keeper (kept through outages)`);
+    }
+    return link;
+  }
+
+  /**
+   * Carries `socket` on a keeper stream: a user action (a quiet path is probed, a pending
+   * backoff skipped), then bytes flow as soon as the keeper has the stream.
+   */
+  protected pipeKept(link: KeeperLink, socket: Socket, stream: KeeperStream, what: string): void {
+    void this.session.whenUsable({ userAction: true, probeAlongside: true, timeoutMs: 1 }).catch(() => undefined);
+    this.keptConnections.add(link, socket, stream, this.pipeCounters(), (end) => {
+      if (end.kind === 'reset' && end.reason !== 'client-closed') this.logger.warn(`${this.label}: ${what}: ${end.message || end.reason}`);
+    });
+  }
+
+  /** Carries `socket` on a plain SSH channel: cut (RST) if the connection dies. */
+  protected pipePlain(socket: Socket, channel: ClientChannel, carrier: ChannelCarrier): void {
+    pipeChannel(socket, channel, this.pipeCounters(), carrier);
+  }
+
   /** Counts bytes and notes user activity for a piped connection. */
-  protected pipeCounters() {
+  private pipeCounters() {
     return {
       fromSocket: (n: number) => {
         this.counters.bytesOut += n;
@@ -122,6 +175,8 @@ export abstract class ListeningForward implements Forward {
         server.on('error', (err) => this.logger.warn(`${this.label}: ${err.message}`));
         this.logger.info(`${this.label}: listening on ${shown}:${this.boundPort}`);
         this.setState(this.session.state.kind === 'connected' ? { kind: 'active' } : { kind: 'waiting', reason: 'waiting for the session' });
+        // Start the keeper now rather than on the first client, which would wait for it.
+        if (this.keeper) void keeperToUse(this.keeper).then((link) => (this.keeperInUse ??= link));
         resolve();
       });
     });
@@ -131,12 +186,14 @@ export abstract class ListeningForward implements Forward {
     this.sockets.add(socket);
     this.counters.openConnections++;
     this.counters.totalConnections++;
+    this.countersEmitter.fire(this.counters);
     let closed = false;
     socket.on('error', () => undefined);
     socket.once('close', () => {
       closed = true;
       this.sockets.delete(socket);
       this.counters.openConnections--;
+      this.countersEmitter.fire(this.counters);
     });
     this.serve(socket, () => closed).catch((err) => {
       this.logger.warn(`${this.label}: ${(err as Error).message}`);
@@ -150,8 +207,10 @@ export abstract class ListeningForward implements Forward {
     this.sessionSub.dispose();
     this.server?.close();
     this.server = undefined;
+    this.keptConnections.dispose();
     for (const s of this.sockets) s.destroy();
     this.setState({ kind: 'stopped' });
     this.stateEmitter.dispose();
+    this.countersEmitter.dispose();
   }
 }

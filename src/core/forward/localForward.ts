@@ -3,8 +3,8 @@ import type { Logger } from '../base/logger';
 import { formatForwardSpec } from '../config/forwardSpec';
 import type { ForwardSpec } from '../config/types';
 import type { Session } from '../session/session';
-import { pipeChannel } from './channelPipe';
 import { openHeldChannel, type HoldOptions } from './heldChannel';
+import type { KeeperSource } from './keptConnections';
 import { ListeningForward } from './listeningForward';
 
 export type LocalForwardOptions = HoldOptions;
@@ -25,8 +25,9 @@ export class LocalForward extends ListeningForward {
     session: Session,
     logger: Logger,
     private readonly options: LocalForwardOptions = defaultLocalForwardOptions,
+    keeper?: KeeperSource,
   ) {
-    super(spec, session, logger);
+    super(spec, session, logger, keeper);
   }
 
   get label(): string {
@@ -38,14 +39,24 @@ export class LocalForward extends ListeningForward {
   }
 
   protected async serve(socket: Socket, isClosed: () => boolean): Promise<void> {
+    const target = { host: this.spec.host, port: this.spec.hostPort };
+    const link = await this.keeperForClient();
+    if (isClosed()) return;
+    if (link) {
+      // The keeper connects to the target from the server and holds that connection through
+      // outages; a refusal comes back as a reset of this client.
+      this.pipeKept(link, socket, link.mux.open({ kind: 'tcp-connect', ...target }), `connection to ${this.spec.host}:${this.spec.hostPort}`);
+      return;
+    }
     try {
-      const channel = await openHeldChannel(this.session, socket, { host: this.spec.host, port: this.spec.hostPort }, this.options, isClosed);
+      const { channel, conn } = await openHeldChannel(this.session, socket, target, this.options, isClosed);
       if (isClosed()) return channel.close();
-      pipeChannel(socket, channel, this.pipeCounters());
+      this.pipePlain(socket, channel, conn);
     } catch (err) {
       if (isClosed()) return;
       this.logger.warn(`${this.label}: closing a client: ${(err as Error).message}`);
-      socket.destroy();
+      // Refused or unreachable: a reset, as the target's own refusal would be, never a clean end.
+      socket.resetAndDestroy();
     }
   }
 }

@@ -1,12 +1,14 @@
-import type { Disposable } from '../base/disposable';
+import { toDisposable, type Disposable } from '../base/disposable';
 import { Emitter, type Event } from '../base/event';
 import type { Logger } from '../base/logger';
 import type { DynamicForwardSpec, ForwardSpec } from '../config/types';
 import type { Session } from '../session/session';
 import { defaultDynamicForwardOptions, DynamicForward, type DynamicForwardOptions } from './dynamicForward';
 import { defaultLocalForwardOptions, LocalForward, type LocalForwardOptions } from './localForward';
+import { keeperToUse, type KeeperSource } from './keptConnections';
+import { keeperBindFor, KeptRemoteForward } from './keptRemoteForward';
 import { RemoteForward, type RemoteForwardOptions } from './remoteForward';
-import type { Forward, ForwardCounters, ForwardKind, ForwardState } from './types';
+import { emptyCounters, type Forward, type ForwardCounters, type ForwardKind, type ForwardState } from './types';
 
 export type ForwardRequest =
   { kind: 'local'; spec: ForwardSpec } | { kind: 'remote'; spec: ForwardSpec; reclaimStale?: boolean } | { kind: 'dynamic'; spec: DynamicForwardSpec };
@@ -21,6 +23,11 @@ export interface ForwardRegistryOptions {
   /** Defaults for remote forwards; a request's own `reclaimStale` wins. */
   remote?: Partial<RemoteForwardOptions>;
   dynamic?: DynamicForwardOptions;
+  /**
+   * The session keeper, made on first use: -L/-D connections and loopback -R ports ride it
+   * and outlive outages. Undefined (or a host without python3): plain channels, as ssh.
+   */
+  keeper?: KeeperSource;
 }
 
 /**
@@ -49,13 +56,17 @@ export class ForwardRegistry implements Disposable {
    */
   async add(request: ForwardRequest): Promise<Forward> {
     if (this.disposed) throw new Error('the forward registry is disposed');
-    const forward = this.create(request);
+    const forward = await this.create(request);
+    if (this.disposed) {
+      forward.dispose();
+      throw new Error('the forward registry is disposed');
+    }
     const existing = this.forwards.get(forward.id);
     if (existing) {
       forward.dispose();
       return existing.forward;
     }
-    const conflict = request.kind === 'remote' ? this.remoteConflict(forward as RemoteForward) : undefined;
+    const conflict = request.kind === 'remote' ? this.remoteConflict(forward as RemoteForward | KeptRemoteForward) : undefined;
     const listed = conflict ? new FailedForward(forward, conflict) : forward;
     if (conflict) forward.dispose();
     const sub = listed.onDidChangeState(() => this.emitter.fire({ type: 'state', forward: listed }));
@@ -93,25 +104,37 @@ export class ForwardRegistry implements Disposable {
     return this.forwards.get(id)?.forward;
   }
 
-  private create(request: ForwardRequest): Forward {
+  private async create(request: ForwardRequest): Promise<Forward> {
     switch (request.kind) {
       case 'local':
-        return new LocalForward(request.spec, this.session, this.logger, this.options.local ?? defaultLocalForwardOptions);
-      case 'remote':
+        return new LocalForward(request.spec, this.session, this.logger, this.options.local ?? defaultLocalForwardOptions, this.options.keeper);
+      case 'remote': {
+        const link = keeperBindFor(request.spec) !== undefined ? await keeperToUse(this.options.keeper) : undefined;
+        if (link) return new KeptRemoteForward(request.spec, this.session, link, this.logger);
+        if (this.options.keeper && keeperBindFor(request.spec) === undefined) {
+          this.logger.info(
+            `-R ${request.spec.bindAddress}:${request.spec.bindPort}: not kept; sshd listens on a non-loopback address (GatewayPorts decides who may reach it)`,
+          );
+        }
         return new RemoteForward(request.spec, this.session, this.logger, {
           ...this.options.remote,
           ...(request.reclaimStale !== undefined ? { reclaimStale: request.reclaimStale } : {}),
         });
+      }
       case 'dynamic':
-        return new DynamicForward(request.spec, this.session, this.logger, this.options.dynamic ?? defaultDynamicForwardOptions);
+        return new DynamicForward(request.spec, this.session, this.logger, this.options.dynamic ?? defaultDynamicForwardOptions, this.options.keeper);
     }
   }
 
   /** Two remote forwards of one session on the same server port: the server would refuse the second forever. */
-  private remoteConflict(forward: RemoteForward): string | undefined {
+  private remoteConflict(forward: RemoteForward | KeptRemoteForward): string | undefined {
     if (forward.spec.bindPort === 0) return undefined;
     for (const { forward: other } of this.forwards.values()) {
-      if (other instanceof RemoteForward && other.bindAddress === forward.bindAddress && other.spec.bindPort === forward.spec.bindPort) {
+      if (
+        (other instanceof RemoteForward || other instanceof KeptRemoteForward) &&
+        other.bindAddress === forward.bindAddress &&
+        other.spec.bindPort === forward.spec.bindPort
+      ) {
         return `server port ${forward.address} is already forwarded by ${other.label}; remove that one first`;
       }
     }
@@ -137,7 +160,9 @@ class FailedForward implements Forward {
   readonly kind: ForwardKind;
   readonly label: string;
   readonly address = undefined;
-  readonly counters: ForwardCounters = { openConnections: 0, totalConnections: 0, bytesIn: 0, bytesOut: 0 };
+  readonly counters: ForwardCounters = emptyCounters();
+  readonly kept = false;
+  readonly onDidChangeCounters: Event<ForwardCounters> = () => toDisposable(() => undefined);
   private stateValue: ForwardState;
   private readonly emitter = new Emitter<ForwardState>();
   readonly onDidChangeState: Event<ForwardState> = this.emitter.event;

@@ -1,3 +1,5 @@
+import { formatHostPort } from '../base/hostPort';
+
 /**
  * What to say once the server accepted a remote forward. The tcpip-forward reply carries
  * only a port (and only for port 0), never the addresses bound: for "" (`*`) or any address
@@ -6,9 +8,8 @@
  * claim every interface.
  */
 export function describeRemoteBind(bindAddress: string, port: number): string {
-  const shown = (host: string) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
   if (bindAddress === 'localhost' || /^127\./.test(bindAddress) || bindAddress === '::1') {
-    return `the server listens on ${shown(bindAddress)}`;
+    return `the server listens on ${formatHostPort(bindAddress, port)}`;
   }
   const asked = bindAddress === '' ? `port ${port} on all interfaces (*)` : `port ${port} on ${bindAddress}`;
   return `the server accepted ${asked}; which addresses it listens on the server decides (loopback only unless its GatewayPorts, or Dropbear's -a, allows more)`;

@@ -15,7 +15,7 @@ import type { Session } from '../session/session';
 import { describeRemoteBind } from './remoteBindText';
 import { sessionEndedReason } from './sessionEnded';
 import { describeReclaim, reclaimStaleListener, reclaimVerdict } from './staleListener';
-import type { Forward, ForwardCounters, ForwardState } from './types';
+import { emptyCounters, sameForwardState, type Forward, type ForwardCounters, type ForwardState } from './types';
 
 export interface RemoteForwardOptions {
   /**
@@ -100,7 +100,11 @@ export class RemoteForward implements Forward {
   private readonly addressEmitter = new Emitter<{ port: number; address: string }>();
   /** Fires when the server-side port becomes known or changes (port 0 specs). */
   readonly onDidChangeAddress: Event<{ port: number; address: string }> = this.addressEmitter.event;
-  readonly counters: ForwardCounters = { openConnections: 0, totalConnections: 0, bytesIn: 0, bytesOut: 0 };
+  readonly counters: ForwardCounters = emptyCounters();
+  private readonly countersEmitter = new Emitter<ForwardCounters>();
+  readonly onDidChangeCounters: Event<ForwardCounters> = this.countersEmitter.event;
+  /** sshd owns the port on the server: a drop cuts the open connections (see KeptRemoteForward). */
+  readonly kept = false;
   readonly options: RemoteForwardOptions;
   /** The string sent in tcpip-forward and echoed back by the server. */
   readonly bindAddress: string;
@@ -183,8 +187,7 @@ export class RemoteForward implements Forward {
 
   private setState(next: ForwardState): void {
     if (this.stateValue.kind === 'stopped') return;
-    const prev = this.stateValue;
-    if (prev.kind === next.kind && (prev as { reason?: string }).reason === (next as { reason?: string }).reason) return;
+    if (sameForwardState(this.stateValue, next)) return;
     this.stateValue = next;
     this.stateEmitter.fire(next);
   }
@@ -384,6 +387,7 @@ export class RemoteForward implements Forward {
     }
     this.counters.openConnections++;
     this.counters.totalConnections++;
+    this.countersEmitter.fire(this.counters);
     const local = netConnect({ host: this.spec.host, port: this.spec.hostPort, allowHalfOpen: true });
     a.sockets.add(local);
     let connected = false;
@@ -392,6 +396,7 @@ export class RemoteForward implements Forward {
       if (!counted) return;
       counted = false;
       this.counters.openConnections--;
+      this.countersEmitter.fire(this.counters);
     };
     const timer = setTimeout(() => local.destroy(new Error(`no answer within ${this.options.localConnectTimeoutMs} ms`)), this.options.localConnectTimeoutMs);
     local.once('error', (err) => {
@@ -421,21 +426,26 @@ export class RemoteForward implements Forward {
         local.destroy();
         return;
       }
-      this.pipe(local, channel);
+      this.pipe(local, channel, a.conn);
     });
   }
 
-  private pipe(local: Socket, channel: ClientChannel): void {
+  private pipe(local: Socket, channel: ClientChannel, conn: Connection): void {
     // The far side of an -R connection is the local target; the opener is on the server.
-    pipeChannel(local, channel, {
-      fromSocket: (n) => {
-        this.counters.bytesIn += n;
-        this.session.noteActivity();
+    pipeChannel(
+      local,
+      channel,
+      {
+        fromSocket: (n) => {
+          this.counters.bytesIn += n;
+          this.session.noteActivity();
+        },
+        fromChannel: (n) => {
+          this.counters.bytesOut += n;
+        },
       },
-      fromChannel: (n) => {
-        this.counters.bytesOut += n;
-      },
-    });
+      conn,
+    );
   }
 
   /** Tells the server to stop listening; the attachment's listener stays until it confirms. */
@@ -471,6 +481,7 @@ export class RemoteForward implements Forward {
     this.setState({ kind: 'stopped' });
     this.stateEmitter.dispose();
     this.addressEmitter.dispose();
+    this.countersEmitter.dispose();
   }
 }
 

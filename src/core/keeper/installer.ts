@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Client, ClientChannel } from 'ssh2';
+import { withDeadline } from '../base/deadline';
 import { KeeperError, textField } from './errors';
 
 /**
@@ -117,40 +118,42 @@ interface ExecResult {
   stderr: string;
 }
 
-/** Runs a command, writes `input` to its stdin, collects its output (bounded), with a deadline. */
+/**
+ * Runs a command, writes `input` to its stdin, collects its output (bounded), under one
+ * deadline for the whole run; a channel opened after the deadline is destroyed at once.
+ */
 export function execWithInput(client: Client, command: string, input: Buffer[], timeoutMs: number): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    let channel: ClientChannel | undefined;
-    const timer = setTimeout(() => {
-      channel?.destroy();
-      reject(new KeeperError('timeout', `keeper start: no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    client.exec(command, (err, ch) => {
-      if (err) {
-        clearTimeout(timer);
-        reject(new KeeperError('start-failed', `keeper start: exec refused: ${err.message}`));
-        return;
-      }
-      channel = ch;
-      let stdout = '';
-      let stderr = '';
-      const cap = 64 * 1024;
-      ch.on('data', (d: Buffer) => {
-        if (stdout.length < cap) stdout += d.toString('utf8');
-      });
-      ch.stderr.on('data', (d: Buffer) => {
-        if (stderr.length < cap) stderr += d.toString('utf8');
-      });
-      let code: number | null = null;
-      ch.on('exit', (c: number | null) => {
-        code = c;
-      });
-      ch.on('close', () => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-      for (const b of input) ch.write(b);
-      ch.end();
-    });
-  });
+  let channel: ClientChannel | undefined;
+  return withDeadline<ExecResult>(
+    (done, isSettled) =>
+      client.exec(command, (err, ch) => {
+        if (err) return done(new KeeperError('start-failed', `keeper start: exec refused: ${err.message}`));
+        // Answered after the deadline: nobody waits for it; do not start a keeper through it.
+        if (isSettled()) return void ch.destroy();
+        channel = ch;
+        let stdout = '';
+        let stderr = '';
+        const cap = 64 * 1024;
+        ch.on('data', (d: Buffer) => {
+          if (stdout.length < cap) stdout += d.toString('utf8');
+        });
+        ch.stderr.on('data', (d: Buffer) => {
+          if (stderr.length < cap) stderr += d.toString('utf8');
+        });
+        let code: number | null = null;
+        ch.on('exit', (c: number | null) => {
+          code = c;
+        });
+        ch.on('close', () => done(null, { code, stdout, stderr }));
+        for (const b of input) ch.write(b);
+        ch.end();
+      }),
+    {
+      timeoutMs,
+      onTimeout: () => {
+        channel?.destroy();
+        return new KeeperError('timeout', `keeper start: no answer within ${timeoutMs} ms`);
+      },
+    },
+  );
 }

@@ -35,6 +35,11 @@ export interface DetachEvent {
   readonly error: KeeperError;
 }
 
+/** The keeper takes at most this many stream entries in a HELLO. */
+const MAX_HELLO_STREAMS = 1024;
+/** Cleanly ended streams whose final ACK is repeated in the next HELLO. */
+const MAX_FINISHED = 256;
+
 /** Bytes we keep queued on a transport before waiting for 'drain'. */
 const TRANSPORT_BUDGET = 512 * 1024;
 
@@ -47,6 +52,12 @@ export class KeeperMux implements Disposable {
   readonly sessionId: string;
   private readonly streams = new Map<number, KeeperStream>();
   private readonly pendingResets = new Map<number, JsonObject>();
+  /**
+   * Streams that ended cleanly here, with our final position: the keeper forgets a stream
+   * only once it knows we received its CLOSE. The ACK goes out at once when attached, and is
+   * repeated in the next HELLO in case that transport died with it (bounded: the oldest go).
+   */
+  private readonly finished = new Map<number, number>();
   private nextStreamId = 1;
   private transport: AttachedTransport | undefined;
   private stateValue: MuxState = 'detached';
@@ -54,7 +65,7 @@ export class KeeperMux implements Disposable {
   private readonly stateEmitter = new Emitter<MuxState>();
   private readonly detachEmitter = new Emitter<DetachEvent>();
   private readonly acceptEmitter = new Emitter<AcceptEvent>();
-  /** A connection reached a keeper-owned listener (now, or while we were detached). */
+  /** A connection reached a keeper-owned listener (now, or while we were detached); its data waits for `stream.claim()`. */
   readonly onDidAccept = this.acceptEmitter.event;
   /** State changes: detached, attaching, attached, closed. */
   readonly onDidChangeState = this.stateEmitter.event;
@@ -100,7 +111,7 @@ export class KeeperMux implements Disposable {
         v: PROTOCOL_VERSION,
         secret: this.options.secret,
         session: this.sessionId,
-        streams: [...this.streams.values()].filter((s) => s.openAcknowledged).map((s) => s.resumeEntry()),
+        streams: this.helloEntries(),
       }),
     ]);
     return attached.welcome.promise;
@@ -182,8 +193,22 @@ export class KeeperMux implements Disposable {
     if (this.stateValue === 'attached') this.transport!.scheduleFlush(() => this.pump());
   }
 
+  private helloEntries(): Array<{ id: number; recv: number; win: number; adopt?: boolean }> {
+    const live = [...this.streams.values()].filter((s) => s.openAcknowledged).map((s) => s.resumeEntry());
+    const room = Math.max(0, MAX_HELLO_STREAMS - live.length);
+    const done = [...this.finished].slice(-room).map(([id, recv]) => ({ id, recv, win: 0 }));
+    return [...live, ...done];
+  }
+
   private forget(stream: KeeperStream): void {
     this.streams.delete(stream.id);
+    if (stream.state === 'closed') {
+      this.finished.delete(stream.id);
+      this.finished.set(stream.id, stream.receivedSeq);
+      if (this.finished.size > MAX_FINISHED) this.finished.delete(this.finished.keys().next().value!);
+      if (this.stateValue === 'attached') this.transport!.write([encode.ack(stream.id, stream.receivedSeq, 0)]);
+      return;
+    }
     if (stream.resetPending && stream.openAcknowledged) {
       const why = { reason: stream.resetPending.reason, message: stream.resetPending.message };
       if (this.stateValue === 'attached') this.transport!.write([encode.reset(stream.id, why)]);
@@ -285,6 +310,8 @@ export class KeeperMux implements Disposable {
     const known = new Map(welcome.streams.map((e) => [e.id, e]));
     const resets = new Map(welcome.resets.map((r) => [r.id, r]));
     this.setState('attached');
+    // The keeper has our final positions of the streams that ended here (HELLO carried them).
+    this.finished.clear();
     this.flushPendingResets();
     for (const s of [...this.streams.values()]) {
       const entry = known.get(s.id);
@@ -298,6 +325,7 @@ export class KeeperMux implements Disposable {
         s.onReset(r ? { reason: r.reason, message: r.message } : { reason: 'unknown-stream', message: 'the keeper no longer has this stream' });
       } else {
         // The OPEN never reached the keeper: send it (again), followed by everything written.
+        s.reopen();
         t.write([encode.open(s.id, s.params as unknown as JsonObject)]);
       }
     }

@@ -109,8 +109,10 @@ export class KeeperStream implements Disposable {
   resetPending: StreamResetInfo | undefined;
   /** Ours from before a reload: the keeper tells where both sides are on the next attach. */
   adopting = false;
-  /** Data of an adopted stream that arrived before its terminal claimed it. */
+  /** Data of an adopted or accepted stream that arrived before its consumer claimed it. */
   private unclaimed: Buffer[] | undefined;
+  /** The far end's close, when it came before the consumer claimed the stream. */
+  private unclaimedEnd: CloseInfo | undefined;
 
   /** Ids from here up are streams the keeper opened. */
   static readonly KEEPER_ID_BASE = 0x80000000;
@@ -198,6 +200,9 @@ export class KeeperStream implements Disposable {
    * had it): take it over from the oldest byte the keeper still holds.
    */
   adopt(keeperBase: number, meta: JsonObject): void {
+    // Whoever takes this stream (a -R forward connecting its local target) subscribes later:
+    // hold what arrives until it claims the stream.
+    this.unclaimed = [];
     this.recvNext = keeperBase;
     this.ackedSent = -1;
     this.openAcknowledged = true;
@@ -222,6 +227,9 @@ export class KeeperStream implements Disposable {
     const early = this.unclaimed;
     this.unclaimed = undefined;
     for (const d of early ?? []) this.dataEmitter.fire(d);
+    const end = this.unclaimedEnd;
+    this.unclaimedEnd = undefined;
+    if (end) this.endEmitter.fire(end);
   }
 
   /** The keeper's answer for an adopted stream: it has `peerRecv` of our bytes and holds its own from `keeperBase`. */
@@ -236,6 +244,17 @@ export class KeeperStream implements Disposable {
     this.ackedSent = -1;
     this.sizeDirty = this.size !== undefined;
     this.onOpened(meta);
+  }
+
+  /**
+   * Our OPEN never reached the keeper (the transport died first): it goes again on the new
+   * transport, and so does everything written since, from the first byte.
+   */
+  reopen(): void {
+    this.sent = this.out.base;
+    this.peerAck = this.out.base;
+    this.peerWindow = RECEIVE_WINDOW;
+    this.sizeDirty = this.size !== undefined;
   }
 
   /** Resume after (re-)attach: the keeper has `peerRecv` of our bytes and accepts `window` more. */
@@ -294,7 +313,8 @@ export class KeeperStream implements Disposable {
     if (seq > this.recvNext) throw new KeeperError('protocol', `stream ${this.id}: CLOSE at ${seq}, expected ${this.recvNext}`);
     this.recvNext += 1;
     this.recvEnded = true;
-    this.endEmitter.fire(info);
+    if (this.unclaimed) this.unclaimedEnd = info;
+    else this.endEmitter.fire(info);
     // A shell that ended takes the terminal with it: answer with our own end.
     if (this.kind === 'pty') this.end();
     this.maybeFinish();

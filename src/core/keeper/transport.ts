@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
+import { withDeadline, type Done } from '../base/deadline';
 import { KeeperError } from './errors';
 import type { KeeperLocation } from './installer';
 import { shellQuote } from './shellQuote';
@@ -13,7 +14,7 @@ export interface OpenedTransport {
 
 /** A `direct-streamlocal@openssh.com` channel to the keeper's Unix socket. */
 export function openStreamLocal(client: Client, socketPath: string, timeoutMs: number): Promise<ClientChannel> {
-  return withDeadline(timeoutMs, 'stream-local channel', (done) => {
+  return channelWithin(timeoutMs, 'stream-local channel', (done) => {
     client.openssh_forwardOutStreamLocal(socketPath, (err, channel) => {
       if (err) {
         // OpenSSH answers the same "open failed" (connect failed, 2) when AllowStreamLocalForwarding
@@ -29,7 +30,7 @@ export function openStreamLocal(client: Client, socketPath: string, timeoutMs: n
 /** The keeper's own relay of stdio to its socket, for servers that forbid stream-local forwarding. */
 export function openExecRelay(client: Client, location: KeeperLocation, timeoutMs: number): Promise<ClientChannel> {
   const command = `${location.pythonCommand} -I ${shellQuote(location.program)} relay ${shellQuote(location.socket)}`;
-  return withDeadline(timeoutMs, 'exec relay', (done) => {
+  return channelWithin(timeoutMs, 'exec relay', (done) => {
     client.exec(command, (err, channel) => {
       if (err) done(new KeeperError('transport-closed', `exec relay refused: ${err.message}`));
       else {
@@ -60,22 +61,11 @@ export async function openKeeperTransport(
   return { stream: await openExecRelay(client, location, timeoutMs), via: 'relay' };
 }
 
-function withDeadline<T extends { destroy(): unknown }>(ms: number, what: string, run: (done: (err?: Error, value?: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const timer = setTimeout(() => {
-      settled = true;
-      reject(new KeeperError('timeout', `${what}: no answer within ${ms} ms`));
-    }, ms);
-    run((err, value) => {
-      if (settled) {
-        value?.destroy(); // opened after we gave up: nobody owns it
-        return;
-      }
-      settled = true;
-      clearTimeout(timer);
-      if (err) reject(err);
-      else resolve(value!);
-    });
+/** The base deadline, with the keeper's timeout error; a channel opened after it is destroyed. */
+function channelWithin(ms: number, what: string, run: (done: Done<ClientChannel>) => void): Promise<ClientChannel> {
+  return withDeadline<ClientChannel>(run, {
+    timeoutMs: ms,
+    onTimeout: () => new KeeperError('timeout', `${what}: no answer within ${ms} ms`),
+    discardLate: (channel) => channel.destroy(),
   });
 }

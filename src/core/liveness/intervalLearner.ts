@@ -1,4 +1,4 @@
-import { interfaceFingerprint } from '../base/environment';
+import { networkKey } from './networkKey';
 
 /**
  * Learns how long this network lets a connection sit idle, and keeps the keepalive interval
@@ -7,7 +7,9 @@ import { interfaceFingerprint } from '../base/environment';
  * path, so that silence is an upper bound for its idle timeout. The next connection uses a
  * fraction of it, never below a floor (a flood is worse than a drop), and the interval
  * relaxes slowly again (towards half the bound) while connections keep surviving.
- * Remembered per network (the set of the machine's addresses), in memory or in `store`.
+ * Remembered per network (networkKey: the default gateway and the machine's addresses), in
+ * memory or in `store` (learnedPathStore.ts: a file for the CLI, globalState in VS Code), so a
+ * network's lesson holds for the next run too.
  */
 export interface LearnedPath {
   /** The shortest silence after which a connection on this network died, ms. */
@@ -55,7 +57,7 @@ export class IntervalLearner {
   constructor(
     private readonly store: LearnedPathStore = memoryStore(),
     options: Partial<IntervalLearnerOptions> = {},
-    private readonly network: () => string = interfaceFingerprint,
+    private readonly network: () => string = networkKey,
   ) {
     this.options = { ...defaultIntervalLearnerOptions, ...options };
   }

@@ -83,8 +83,23 @@ export class Keepalive implements Disposable {
     private readonly clock: Clock = systemClock,
   ) {
     this.lastReceived = clock.now();
+    this.intervalMs = options.intervalMs;
     transport.on('data', this.onData);
-    if (options.intervalMs > 0) this.schedule(options.intervalMs);
+    if (this.intervalMs > 0) this.schedule(this.intervalMs);
+  }
+
+  /** ServerAliveInterval in use; `retune` may lower it once the network's idle timeout is known. */
+  private intervalMs: number;
+
+  /**
+   * Uses `intervalMs` from now on: a connection made before this network's idle timeout was
+   * learned (the spare of a make-before-break) must not keep the interval that just failed.
+   */
+  retune(intervalMs: number): void {
+    if (this.dead || intervalMs <= 0 || intervalMs === this.intervalMs) return;
+    this.intervalMs = intervalMs;
+    this.timer?.dispose();
+    this.schedule(Math.max(0, intervalMs - (this.clock.now() - this.lastReceived)));
   }
 
   get rttMs(): number | undefined {
@@ -97,7 +112,7 @@ export class Keepalive implements Disposable {
 
   /** One probe right away, e.g. to report the RTT as soon as the session is up. */
   async measure(kind: ProbeResult['kind'] = 'initial', timeoutMs = 5000): Promise<number | undefined> {
-    const reply = sendProbe(this.client);
+    const reply = sendProbe(this.client, this.clock);
     if (!reply) return undefined;
     const rtt = await Promise.race([reply, sleep(this.clock, timeoutMs).then(() => undefined)]);
     if (rtt !== undefined) this.record(rtt, kind);
@@ -115,9 +130,9 @@ export class Keepalive implements Disposable {
   private check(): void {
     if (this.dead) return;
     const silentMs = this.clock.now() - this.lastReceived;
-    if (silentMs < this.options.intervalMs) return this.schedule(this.options.intervalMs - silentMs);
+    if (silentMs < this.intervalMs) return this.schedule(this.intervalMs - silentMs);
     this.tick();
-    if (!this.dead) this.schedule(this.options.intervalMs);
+    if (!this.dead) this.schedule(this.intervalMs);
   }
 
   private tick(): void {
@@ -139,7 +154,7 @@ export class Keepalive implements Disposable {
   }
 
   private send(kind: ProbeResult['kind']): Promise<number | undefined> | undefined {
-    const reply = sendProbe(this.client);
+    const reply = sendProbe(this.client, this.clock);
     if (!reply) return undefined;
     const sentAt = this.clock.now();
     this.lastSentAt = sentAt;

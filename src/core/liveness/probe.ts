@@ -1,4 +1,5 @@
 import type { Client } from 'ssh2';
+import { type Clock, systemClock } from '../base/clock';
 
 interface ClientInternals {
   /** ssh2 calls these with false (success), true (failure reply) or an Error (socket closed). */
@@ -16,12 +17,12 @@ interface ClientInternals {
  * probe and to probe on demand. Global request replies are FIFO, so pushing our callback
  * in ssh2's queue keeps it in step with forwardIn/unforwardIn replies.
  */
-export function sendProbe(client: Client): Promise<number | undefined> | undefined {
+export function sendProbe(client: Client, clock: Pick<Clock, 'monotonic'> = systemClock): Promise<number | undefined> | undefined {
   const internals = client as unknown as ClientInternals;
   if (!internals._protocol || !internals._callbacks || internals._sock?.writable === false) return undefined;
-  const started = process.hrtime.bigint();
+  const started = clock.monotonic();
   return new Promise<number | undefined>((resolve) => {
-    internals._callbacks!.push((outcome) => resolve(outcome instanceof Error ? undefined : Number(process.hrtime.bigint() - started) / 1e6));
+    internals._callbacks!.push((outcome) => resolve(outcome instanceof Error ? undefined : clock.monotonic() - started));
     internals._protocol!.ping();
   });
 }

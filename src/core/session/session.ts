@@ -567,10 +567,13 @@ export class Session implements Disposable {
       return;
     }
     this.deps.logger.info(`the second connection is up ${this.clock.now() - since} ms after the first stopped answering: it takes over`);
-    // The old path's silence before its unanswered probe is still a measurement of this network.
+    // The old path's silence before its unanswered probe is still a measurement of this network,
+    // and the spare was made before it: it takes the interval learned now.
     this.learnFromDeath(old);
+    const intervalMs = this.deps.intervalLearner?.intervalFor(this.options.keepalive.intervalMs) ?? spare.intervalMs;
+    spare.keepalive.retune(intervalMs);
     old.conn.end({ kind: 'lost', reason: `${reason}; replaced by a new connection` });
-    this.adopt(spare, since);
+    this.adopt({ ...spare, intervalMs }, since);
   }
 
   /** Makes a measured connection the session's: state `connected`, riders get its scope. */
