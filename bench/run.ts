@@ -8,7 +8,9 @@
  *   first       first request on a new -L connection after 1 s quiet, 50 ms RTT
  *   concurrency 500 simultaneous -L connections
  *   keepalive   bytes and packets per keepalive exchange, bytes per hour (needs tcpdump, root)
- *   idle        idle CPU and RSS with 4 forwards (20 s quick, 300 s --full)
+ *   idle        idle CPU and RSS with 4 forwards (20 s quick, 300 s --full, after a 10 s settle;
+ *               the settle's own CPU is a row of its own)
+ *   sessions    RSS with 1 and 50 sessions (one node process holding core Sessions / ssh -N each)
  *   startup     spawn to first forwarded byte, extension bundle load time, bundle sizes
  *   carried     -L download through the session keeper vs a plain channel and ssh (loopback,
  *               50 ms RTT); the share
@@ -28,6 +30,7 @@ import { idle } from './figures/idle';
 import { keepaliveWire } from './figures/keepaliveWire';
 import { keptThroughput } from './figures/keptThroughput';
 import { fullMode, quickMode, type Mode } from './figures/mode';
+import { sessions } from './figures/sessions';
 import { startup } from './figures/startup';
 import { throughput } from './figures/throughput';
 import { Rig } from './lib/rig';
@@ -45,6 +48,7 @@ const figures: Record<string, (rig: Rig, mode: Mode) => Promise<Row[]>> = {
   concurrency,
   keepalive: keepaliveWire,
   idle,
+  sessions,
   startup,
   carried: async (rig, mode) => [...(await keptThroughput(rig, mode, 'loopback')), ...(await keptThroughput(rig, mode, 'rtt50')), ...(await carriedThrough())],
 };

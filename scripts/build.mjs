@@ -42,7 +42,9 @@ const common = {
 };
 
 const entries = [
-  { entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' },
+  // The banner marks when the bundle starts running: the extension-host suite reports load +
+  // activate() from it (src/extension.ts, activationMs).
+  { entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', banner: { js: "'use strict';\nglobalThis.__sshKeepaliveLoadStart = performance.now();" } },
   { entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   // Until the extension and CLI import the keeper client, the program ships as its own module
   // (packaged via .vscodeignore), so the .vsix already carries what the server will run.

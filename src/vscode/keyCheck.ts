@@ -4,11 +4,11 @@
  * otherwise be tried (and counted as a failed attempt) on every connect. No 'vscode' here.
  */
 import { readFileSync } from 'node:fs';
-import { utils } from 'ssh2';
+import { ssh2 } from '../core/session/ssh2Lazy';
 
 export function passphraseOpens(keyPath: string, passphrase: string): boolean {
   try {
-    const parsed = utils.parseKey(readFileSync(keyPath), passphrase);
+    const parsed = ssh2().utils.parseKey(readFileSync(keyPath), passphrase);
     return !(parsed instanceof Error);
   } catch {
     return false;

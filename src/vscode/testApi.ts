@@ -42,4 +42,10 @@ export interface SshKeepaliveTestApi {
 
 export interface SshKeepaliveApi {
   readonly testing?: SshKeepaliveTestApi;
+  /**
+   * ms the bundle took to load (from its first line, scripts/build.mjs banner) plus activate():
+   * what the extension costs the extension host at activation, about what VS Code shows in
+   * Running Extensions (it adds reading the file from disk).
+   */
+  readonly activationMs?: number;
 }

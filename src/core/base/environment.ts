@@ -3,26 +3,41 @@ import type { Disposable } from './disposable';
 import { Emitter, type Event } from './event';
 
 /**
- * Detects that the machine slept: a timer that should fire every `periodMs` fires much
- * later. After a wake-up every NAT mapping is likely gone, so sessions should probe or
- * reconnect at once instead of waiting for their backoff or keepalive timers.
+ * How often the wake and network detectors look. Each look wakes an idle process (an idle
+ * CLI with forwards otherwise wakes only for its keepalive), so the cadence is the idle cost:
+ * at 2 s and 3 s they were most of an idle CLI's CPU after start-up (bench/README.md, idle).
+ * Both use the same period so that Node runs their timers in one wake-up (one timer list).
+ */
+export const ENVIRONMENT_CHECK_MS = 10_000;
+
+/**
+ * Detects that the machine slept: the wall clock moved on much further than the timer's
+ * period between two looks. On Linux and macOS the timers run on the monotonic clock, which
+ * stands still in suspend: the timer fires on time by its own clock, up to one period after
+ * the wake-up, and the wall clock has moved on by the sleep. On Windows the monotonic clock
+ * counts the sleep: the overdue timer fires right after the wake-up. Either way the difference
+ * is the sleep, whatever the period. After a wake-up every NAT mapping is likely gone, so
+ * sessions should probe or reconnect at once instead of waiting for their backoff or
+ * keepalive timers.
  */
 export class WakeDetector implements Disposable {
   private readonly emitter = new Emitter<{ sleptMs: number }>();
   readonly onDidWake: Event<{ sleptMs: number }> = this.emitter.event;
-  private last = Date.now();
+  private last: number;
   private readonly handle: NodeJS.Timeout;
 
   constructor(
-    private readonly periodMs = 2000,
+    private readonly periodMs = ENVIRONMENT_CHECK_MS,
     private readonly toleranceMs = 5000,
+    private readonly wallClock: () => number = Date.now,
   ) {
+    this.last = wallClock();
     this.handle = setInterval(() => this.tick(), periodMs);
     this.handle.unref();
   }
 
   private tick(): void {
-    const now = Date.now();
+    const now = this.wallClock();
     const late = now - this.last - this.periodMs;
     this.last = now;
     if (late > this.toleranceMs) this.emitter.fire({ sleptMs: late });
@@ -47,7 +62,9 @@ export function interfaceFingerprint(): string {
 
 /**
  * Polls the set of network interfaces (Node has no change event) and fires when it
- * changes: a new Wi-Fi, a VPN coming up. Old TCP paths are then likely dead.
+ * changes: a new Wi-Fi, a VPN coming up. Old TCP paths are then likely dead. A look costs
+ * about 70 us (getifaddrs); the period bounds how late an idle session learns of the change
+ * (a session in use finds a dead path sooner, by its demand probe).
  */
 export class NetworkChangeDetector implements Disposable {
   private readonly emitter = new Emitter<void>();
@@ -56,7 +73,7 @@ export class NetworkChangeDetector implements Disposable {
   private readonly handle: NodeJS.Timeout;
 
   constructor(
-    periodMs = 3000,
+    periodMs = ENVIRONMENT_CHECK_MS,
     private readonly read: () => string = interfaceFingerprint,
   ) {
     this.last = read();

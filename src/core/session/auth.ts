@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import type { AnyAuthMethod, AuthHandlerMiddleware, NextAuthHandler } from 'ssh2';
 import type { Logger } from '../base/logger';
 import { fingerprintSha256 } from '../config/knownHosts';
-import { FilteredAgent } from './agent';
+import { createFilteredAgent } from './agent';
 import { AuthReport, keyFingerprint } from './authReport';
 import type { IdentityLoader } from './identities';
 import type { Prompter } from './prompter';
@@ -158,7 +158,7 @@ function methodSteps(
         if (allowed.length === 0) return undefined;
         const picked = usable.filter((k) => allowed.some((b) => b.equals(k.blob)));
         if (picked.length) step.offered = `agent ${socket}: ${named(picked)}`;
-        return { type: 'agent', username, agent: new FilteredAgent(socket, allowed) } as unknown as AnyAuthMethod;
+        return { type: 'agent', username, agent: createFilteredAgent(socket, allowed) } as unknown as AnyAuthMethod;
       },
     };
     steps.push(step);

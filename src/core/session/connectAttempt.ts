@@ -1,6 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Client, type ConnectConfig } from 'ssh2';
+import type { Client, ConnectConfig } from 'ssh2';
+import { ssh2 } from './ssh2Lazy';
 import { boundTimerMs } from '../base/clock';
 import { withDeadline } from '../base/deadline';
 import type { Logger } from '../base/logger';
@@ -97,7 +98,7 @@ export async function connectAttempt(host: ResolvedHost, ctx: AttemptContext): P
       } else {
         transport = i === 0 ? await openTcp(hop, ctx, target) : await openChannel(opened[i - 1], hop, ctx, target);
       }
-      const client = new Client();
+      const client = new (ssh2().Client)();
       // ssh2 may emit 'error' after we stopped listening (e.g. "Connection lost before
       // handshake" once a timed-out attempt is destroyed); unhandled, that kills the process.
       client.on('error', () => undefined);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { utils, type ParsedKey } from 'ssh2';
+import type { ParsedKey } from 'ssh2';
+import { ssh2 } from './ssh2Lazy';
 import type { Logger } from '../base/logger';
 import type { Prompter } from './prompter';
 
@@ -35,7 +36,7 @@ export class IdentityLoader {
     }
     const unlocked = this.unlocked.get(path);
     if (unlocked) return unlocked;
-    let parsed = utils.parseKey(data);
+    let parsed = ssh2().utils.parseKey(data);
     let encrypted = false;
     for (let tries = 0; parsed instanceof Error && isEncryptedKeyError(parsed) && tries < maxPassphraseTries; tries++) {
       const passphrase = await this.prompter.passphrase(path);
@@ -44,7 +45,7 @@ export class IdentityLoader {
         return undefined;
       }
       encrypted = true;
-      parsed = utils.parseKey(data, passphrase);
+      parsed = ssh2().utils.parseKey(data, passphrase);
       if (parsed instanceof Error) this.logger.warn(`wrong passphrase for ${path}`);
     }
     if (parsed instanceof Error) {
@@ -60,7 +61,7 @@ export class IdentityLoader {
   publicBlob(path: string): Buffer | undefined {
     for (const candidate of [`${path}.pub`, path]) {
       try {
-        const parsed = utils.parseKey(readFileSync(candidate));
+        const parsed = ssh2().utils.parseKey(readFileSync(candidate));
         if (parsed instanceof Error) continue;
         const key: ParsedKey = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
         return key.getPublicSSH();

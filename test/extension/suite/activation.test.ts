@@ -30,8 +30,11 @@ suite('activation', () => {
   test('it activates and registers sshKeepalive.showLog', async () => {
     const ext = vscode.extensions.getExtension(EXTENSION_ID);
     assert.ok(ext, `extension ${EXTENSION_ID} not found`);
-    await ext.activate();
+    const api = (await ext.activate()) as { activationMs?: number } | undefined;
     assert.strictEqual(ext.isActive, true, 'extension is not active after activate()');
+    // Issue 12 asks for activation under 50 ms: printed, not asserted (shared cores move it).
+    assert.ok(typeof api?.activationMs === 'number', 'the extension did not report its activation time');
+    console.log(`activation: ${api.activationMs.toFixed(1)} ms (dist/extension.js load + activate())`);
     const commands = await vscode.commands.getCommands(true);
     assert.ok(commands.includes('sshKeepalive.showLog'), 'command sshKeepalive.showLog is not registered');
   });
