@@ -12,9 +12,11 @@ export function activate(context: vscode.ExtensionContext): SshKeepaliveApi {
   const activateStart = performance.now();
   container = new Container(context);
   context.subscriptions.push(container);
-  // The test seam (it can answer host key prompts) is handed out only to the test runner.
-  if (context.extensionMode !== vscode.ExtensionMode.Test) return {};
-  return { testing: testApi(context), activationMs: activationMs(activateStart) };
+  const ms = activationMs(activateStart);
+  // The test seam (it can answer host key prompts) is handed out only to the test runner; the
+  // activation time is harmless and the packaged smoke test reads it too.
+  if (context.extensionMode !== vscode.ExtensionMode.Test) return { activationMs: ms };
+  return { testing: testApi(context), activationMs: ms };
 }
 
 /** The test seam, always speaking to the current container (a simulated reload replaces it). */
