@@ -24,6 +24,12 @@ export function fuzzParams<T>(numRuns: number): fc.Parameters<T> {
   return { seed: FUZZ_SEED, numRuns: Math.max(1, Math.round(numRuns * FUZZ_RUNS)) };
 }
 
+/** fast-check's report plus the error the property threw (fast-check 4 keeps it as the cause). */
+function report(err: unknown): string {
+  const cause = (err as Error).cause;
+  return `${(err as Error).message}${cause instanceof Error ? `\n${cause.message}` : ''}`;
+}
+
 function replayHint(): string {
   return `replay with SKA_FUZZ_SEED=${FUZZ_SEED}${process.env.SKA_FUZZ_RUNS ? ` SKA_FUZZ_RUNS=${process.env.SKA_FUZZ_RUNS}` : ''}`;
 }
@@ -33,7 +39,7 @@ export function fuzz<Ts extends [unknown, ...unknown[]]>(property: fc.IProperty<
   try {
     fc.assert(property, fuzzParams(numRuns));
   } catch (err) {
-    throw new Error(`fuzz failure (${replayHint()}):\n${(err as Error).message}`, { cause: err });
+    throw new Error(`fuzz failure (${replayHint()}):\n${report(err)}`, { cause: err });
   }
 }
 
@@ -42,7 +48,7 @@ export async function fuzzAsync<Ts extends [unknown, ...unknown[]]>(property: fc
   try {
     await fc.assert(property, fuzzParams(numRuns));
   } catch (err) {
-    throw new Error(`fuzz failure (${replayHint()}):\n${(err as Error).message}`, { cause: err });
+    throw new Error(`fuzz failure (${replayHint()}):\n${report(err)}`, { cause: err });
   }
 }
 
@@ -52,34 +58,30 @@ export function fuzzSample<T>(arb: fc.Arbitrary<T>, numRuns: number): T[] {
 }
 
 /**
- * Fails when `run` on an input 8 times as large takes more than 32 times as long: linear
- * work is ~8x, quadratic ~64x. The small size starts at `n` and doubles until one run takes
- * 10 ms (below that, the garbage collector's young generation makes small inputs look
- * cheaper per unit than they are). Best of three tries each, plus a fixed slack, so a busy
+ * Fails when `run` on `build(8 * n)` takes more than 32 times as long as on `build(n)`:
+ * linear work is ~8x, quadratic ~64x. A fast run is repeated until a measurement takes
+ * about 10 ms (the inputs stay small: at megabytes the garbage collector, not the
+ * algorithm, sets the pace). Best of three measurements each, plus a fixed slack, so a busy
  * shared machine does not fail it.
  */
 export function assertLinear<T>(what: string, build: (n: number) => T, run: (input: T) => void, n: number): void {
-  const time = (input: T): number => {
+  const perRun = (input: T, reps: number): number => {
     let best = Infinity;
     for (let i = 0; i < 3; i++) {
       const started = performance.now();
-      run(input);
-      best = Math.min(best, performance.now() - started);
+      for (let r = 0; r < reps; r++) run(input);
+      best = Math.min(best, (performance.now() - started) / reps);
     }
     return best;
   };
-  let size = n;
-  let small = build(size);
+  const small = build(n);
+  const large = build(8 * n);
   run(small); // warm up the JIT
-  let t1 = time(small);
-  while (t1 < 10 && size < 64 * n) {
-    size *= 2;
-    small = build(size);
-    t1 = time(small);
-  }
-  const t8 = time(build(8 * size));
-  if (t8 > 32 * t1 + 20) {
-    throw new Error(`${what}: ${8 * size} units took ${t8.toFixed(1)} ms, ${size} took ${t1.toFixed(1)} ms: worse than linear`);
+  const reps = Math.min(1000, Math.max(1, Math.ceil(10 / Math.max(0.01, perRun(small, 1)))));
+  const t1 = perRun(small, reps);
+  const t8 = perRun(large, Math.max(1, Math.ceil(reps / 8)));
+  if (t8 > 32 * t1 + 5) {
+    throw new Error(`${what}: ${8 * n} units took ${t8.toFixed(2)} ms, ${n} took ${t1.toFixed(2)} ms: worse than linear`);
   }
 }
 

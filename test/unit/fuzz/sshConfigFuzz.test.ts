@@ -191,7 +191,7 @@ test('property: any ssh_config (keywords, values, Host, Match, Include trees) re
       }
       assert.deepEqual(spawned, [], 'resolving a host ran a process');
     }),
-    120,
+    200,
   );
 });
 
