@@ -176,7 +176,9 @@ function applyValue(out: CliArgs, flag: string, value: string): void {
       out.dynamicForwards.push(value);
       break;
     case 'W':
-      if (out.stdioForward !== undefined) throw new UsageError('stdio forward already specified');
+      if (out.stdioForward !== undefined) {
+        throw new UsageError(`stdio forward already specified: -W ${JSON.stringify(out.stdioForward)}, then -W ${JSON.stringify(value)}`);
+      }
       out.stdioForward = value;
       break;
     case 'o': {

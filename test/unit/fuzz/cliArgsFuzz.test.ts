@@ -182,3 +182,7 @@ test('argument parsing time grows linearly with the length of an argument', () =
     1000,
   );
 });
+
+test('regression: a second -W names both, not only "already specified"', () => {
+  assert.throws(() => parseArgs(['-W', 'db:5432', '-W', 'web:80', 'h']), /-W "db:5432", then -W "web:80"/);
+});
