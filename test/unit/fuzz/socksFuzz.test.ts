@@ -23,7 +23,7 @@ interface Model {
   user: Buffer;
 }
 
-const nonNul = (max: number) => fc.uint8Array({ min: 1, max: 255, maxLength: max }).map((b) => Buffer.from(b));
+const nonNul = (max: number, min = 0) => fc.uint8Array({ min: 1, max: 255, minLength: min, maxLength: max }).map((b) => Buffer.from(b));
 const domain = fc.oneof(
   fc.domain().map((d) => Buffer.from(d)),
   fc.uint8Array({ min: 0x21, max: 0x7e, minLength: 1, maxLength: 255 }).map((b) => Buffer.from(b)),
@@ -107,7 +107,17 @@ const input = fc.oneof(
   { weight: 3, arbitrary: model.map(encode) },
   { weight: 4, arbitrary: mutatedBytes(model.map(encode)) },
   { weight: 2, arbitrary: fc.uint8Array({ maxLength: 80 }).map((b) => Buffer.from(b)) },
-  { weight: 1, arbitrary: fc.tuple(fc.constantFrom(4, 5), fc.uint8Array({ maxLength: 700 })).map(([v, b]) => Buffer.concat([Buffer.from([v]), b])) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.constantFrom(4, 5), fc.uint8Array({ minLength: 100, maxLength: 700 })).map(([v, b]) => Buffer.concat([Buffer.from([v]), b])),
+  },
+  // A SOCKS4 or 4a CONNECT whose user id (or 4a host name) never ends.
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.constantFrom([4, 1, 0, 80, 10, 0, 0, 1], [4, 1, 0, 80, 0, 0, 0, 9]), fc.option(nonNul(255)), nonNul(700, MOST_BYTES))
+      .map(([head, user, endless]) => Buffer.concat([Buffer.from(head), ...(user === null ? [] : [user, Buffer.from([0])]), endless])),
+  },
 );
 
 test('property: random, truncated and bit-flipped requests: no throw, chunking changes nothing, refusals name the field, bounded', () => {
