@@ -58,7 +58,7 @@ test('property: -L/-R specs parse or fail with a ConfigError naming the spec; wh
         assert.deepEqual(parseForwardSpec(formatForwardSpec(spec)), spec, `${JSON.stringify(text)} -> ${formatForwardSpec(spec)}`);
       }
     }),
-    1000,
+    600,
   );
 });
 
@@ -75,7 +75,7 @@ test('property: -D specs parse or fail with a ConfigError naming the spec; what 
       assert.ok(Number.isInteger(spec.bindPort) && spec.bindPort >= 0 && spec.bindPort <= 65535);
       assert.deepEqual(parseDynamicSpec(formatDynamicSpec(spec)), spec, `${JSON.stringify(text)} -> ${formatDynamicSpec(spec)}`);
     }),
-    1000,
+    600,
   );
 });
 
@@ -115,7 +115,7 @@ test('property: the input box never throws, errors only on what does not parse, 
       }
       if (parsed) assert.deepEqual(parseStoredForward(formatForwardRequest(parsed)), parsed, formatForwardRequest(parsed));
     }),
-    1000,
+    600,
   );
 });
 

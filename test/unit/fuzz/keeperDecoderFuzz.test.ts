@@ -207,17 +207,15 @@ const welcome = fc.oneof(
   { weight: 4, arbitrary: fc.constant(encode.json(FrameType.Welcome, { v: 1, keeper: 'k', pid: 1, streams: [], resets: [] })) },
   {
     weight: 2,
-    arbitrary: fc
-      .tuple(fc.constantFrom(1, 2, 3), count, count, fc.constantFrom('refused', 'gone'))
-      .map(([id, recv, base, reason]) =>
-        encode.json(FrameType.Welcome, {
-          v: 1,
-          keeper: 'k',
-          pid: 1,
-          streams: [{ id, kind: 'pty', recv, base, win: 1 << 20, meta: {} }],
-          resets: [{ id: id + 1, reason, message: '' }],
-        }),
-      ),
+    arbitrary: fc.tuple(fc.constantFrom(1, 2, 3), count, count, fc.constantFrom('refused', 'gone')).map(([id, recv, base, reason]) =>
+      encode.json(FrameType.Welcome, {
+        v: 1,
+        keeper: 'k',
+        pid: 1,
+        streams: [{ id, kind: 'pty', recv, base, win: 1 << 20, meta: {} }],
+        resets: [{ id: id + 1, reason, message: '' }],
+      }),
+    ),
   },
   { weight: 1, arbitrary: frame },
 );

@@ -101,7 +101,7 @@ test('property: lookups never throw, and every verdict points at a line that say
         assert.notEqual(verdict.kind, 'match');
       }
     }),
-    400,
+    300,
   );
 });
 
@@ -123,7 +123,7 @@ test('property: an appended key (plain or hashed, any port) is found again, and 
         else assert.equal(verdict.kind, 'match', `${JSON.stringify(text)} + ${host}:${p}`);
       },
     ),
-    300,
+    200,
   );
 });
 

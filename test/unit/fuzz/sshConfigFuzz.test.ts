@@ -174,6 +174,7 @@ function places(dir: string, c: Case): string[] {
 test('property: any ssh_config (keywords, values, Host, Match, Include trees) resolves or fails with a ConfigError naming file:line; nothing is spawned', () => {
   const { dir, ssh, opts } = home('');
   fs.mkdirSync(path.join(ssh, 'inc', 'dir'), { recursive: true });
+  const outcomes = { resolved: 0, refused: 0 };
   fuzz(
     fc.property(caseArb, (c) => {
       fs.writeFileSync(path.join(ssh, 'config'), c.main);
@@ -183,7 +184,9 @@ test('property: any ssh_config (keywords, values, Host, Match, Include trees) re
         const h = resolveHost(c.alias, { ...opts, overrides: c.overrides });
         assert.equal(typeof h.hostName, 'string');
         assert.ok(h.port >= 1 && h.port <= 65535, `port ${h.port}`);
+        outcomes.resolved++;
       } catch (err) {
+        outcomes.refused++;
         if (!(err instanceof ConfigError)) throw new Error(`not a ConfigError: ${(err as Error)?.stack ?? String(err)}`);
         const at = places(dir, c);
         const named = at.some((p) => err.message.includes(p)) || c.overrides.some(([k]) => err.message.includes(k));
@@ -193,6 +196,8 @@ test('property: any ssh_config (keywords, values, Host, Match, Include trees) re
     }),
     200,
   );
+  // Both paths must be exercised, or the generator has drifted into one of them.
+  assert.ok(outcomes.resolved >= 10 && outcomes.refused >= 10, JSON.stringify(outcomes));
 });
 
 test('a Match exec in a matching block is reported, never run', () => {
