@@ -11,7 +11,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { Duplex } from 'node:stream';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { KeeperError } from '../../../src/core/keeper/errors';
@@ -19,6 +18,7 @@ import { encode, FrameDecoder, FrameType, MAX_FRAME } from '../../../src/core/ke
 import { KeeperMux } from '../../../src/core/keeper/mux';
 import { assertLinear, chunked, chunkSizes, fuzzAsync, fuzzSample, mutatedBytes } from '../../harness/arbitraries';
 import { keeperScriptPath } from '../../harness/keeperPeer';
+import { duplexPair } from '../../harness/duplexPair';
 
 const HARNESS = path.join(__dirname, '..', '..', '..', '..', 'test', 'harness', 'keeperDecode.py');
 
@@ -183,25 +183,6 @@ test('decoding time grows linearly with the stream, on both sides', async () => 
 });
 
 // ---------------------------------------------------------------- the mux
-
-/** Two connected in-memory Duplex ends (what an SSH channel is to the mux). */
-function duplexPair(): [Duplex, Duplex] {
-  const make = (peer: () => Duplex) =>
-    new Duplex({
-      read() {},
-      write(chunk: Buffer, _enc, cb) {
-        peer().push(chunk);
-        cb();
-      },
-      final(cb) {
-        peer().push(null);
-        cb();
-      },
-    });
-  const a: Duplex = make(() => b);
-  const b: Duplex = make(() => a);
-  return [a, b];
-}
 
 const welcome = fc.oneof(
   { weight: 4, arbitrary: fc.constant(encode.json(FrameType.Welcome, { v: 1, keeper: 'k', pid: 1, streams: [], resets: [] })) },
