@@ -133,7 +133,8 @@ export function parseArgs(argv: string[]): CliArgs {
         applyValue(out, flag, value);
         break;
       }
-      if (!booleanFlags.has(flag)) throw new UsageError(`unknown option -${flag}`);
+      // Quoted when not printable, so that "-\t" or "- " shows what was typed.
+      if (!booleanFlags.has(flag)) throw new UsageError(`unknown option ${/^[!-~]$/.test(flag) ? `-${flag}` : JSON.stringify(`-${flag}`)}`);
       if (flag === 'N') out.noCommand = true;
       else if (flag === 'G') out.printConfig = true;
       else if (flag === 't') out.forceTty = true;

@@ -60,6 +60,9 @@ function splitColonFields(spec: string): Field[] | undefined {
         } else if (spec[i] === '/') {
           isPath = true;
         }
+        // A bracket inside a field (escaped or not): no address has one, and formatForwardSpec
+        // could not write such a field back.
+        if (spec[i] === '[' || spec[i] === ']') return undefined;
         text += spec[i++];
       }
     }

@@ -186,3 +186,8 @@ test('argument parsing time grows linearly with the length of an argument', () =
 test('regression: a second -W names both, not only "already specified"', () => {
   assert.throws(() => parseArgs(['-W', 'db:5432', '-W', 'web:80', 'h']), /-W "db:5432", then -W "web:80"/);
 });
+
+test('regression: an unknown option that is a blank or control character is shown quoted', () => {
+  assert.throws(() => parseArgs(['-  ', 'h']), /unknown option "- "/);
+  assert.throws(() => parseArgs(['-x', 'h']), /unknown option -x$/);
+});

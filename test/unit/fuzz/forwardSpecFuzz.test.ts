@@ -159,3 +159,11 @@ test('regression: a forward whose text holds a line break is stored and read bac
   const request = parseForwardInput('dynamic', '0\r:1');
   assert.deepEqual(parseStoredForward(formatForwardRequest(request)), request);
 });
+
+test('regression: a bracket inside a field (escaped or not) is refused, not kept in an address', () => {
+  // Found by the input-box property: "\:[]:1" gave the bind address ":[]", written back as
+  // "[:[]]:1", which nothing parses.
+  for (const text of ['\\:[]:1', '8080:a\\[b:80', 'x]:1080']) {
+    assert.throws(() => (text.startsWith('8080') ? parseForwardSpec(text) : parseDynamicSpec(text)), /expected/, text);
+  }
+});

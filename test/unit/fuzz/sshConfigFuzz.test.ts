@@ -284,3 +284,12 @@ test('regression: an Include pattern with many stars against a long name does no
   assert.equal(matchGlobSegment('a'.repeat(60) + 'b', '*a'.repeat(20) + '*b'), true);
   assert.ok(performance.now() - started < 500, `took ${performance.now() - started} ms`);
 });
+
+test('regression: an invalid ProxyJump host names the ProxyJump line', () => {
+  // Found by the resolver property: "ssh destination: invalid host "yes 1"" named no line.
+  const { ssh, opts } = home('Host target\n  ProxyJump "yes 1"\n');
+  assert.throws(
+    () => resolveHost('target', opts),
+    (err: unknown) => err instanceof ConfigError && err.message.includes(`${path.join(ssh, 'config')}:2`) && err.message.includes('"yes 1"'),
+  );
+});
