@@ -66,7 +66,13 @@ const arg = fc.oneof(
 function assertNamesArg(err: unknown, argv: string[]): void {
   if (!(err instanceof UsageError)) throw new Error(`not a UsageError: ${(err as Error)?.stack ?? String(err)}`);
   const m = err.message;
-  const named = m === 'missing destination' || argv.some((a) => a !== '' && m.includes(a)) || /(^|\s)--?\S/.test(m) || m.includes("''") || m.includes('""');
+  const named =
+    m === 'missing destination' ||
+    argv.some((a) => a !== '' && m.includes(a)) ||
+    /(^|\s)--?\S/.test(m) ||
+    argv.some((a) => a.startsWith('-') && [...a.slice(1)].some((c) => m.includes(JSON.stringify(`-${c}`)))) ||
+    m.includes("''") ||
+    m.includes('""');
   assert.ok(named, `the message names no argument: ${m}`);
 }
 
