@@ -86,7 +86,8 @@ export function judge(result: SoakResult): SoakVerdict {
   ];
   if (options.keeper) {
     // The keeper's promise: nothing the person typed or received is lost, no connection cut.
-    if (result.streamErrors.L || result.streamErrors.D) problems.push(`streams broke on the keeper path: -L ${result.streamErrors.L}, -D ${result.streamErrors.D}`);
+    if (result.streamErrors.L || result.streamErrors.D)
+      problems.push(`streams broke on the keeper path: -L ${result.streamErrors.L}, -D ${result.streamErrors.D}`);
     if (result.missedTicks) problems.push(`${result.missedTicks} shell counter values never arrived`);
   }
   if (result.outOfOrder) problems.push(`${result.outOfOrder} echoed lines out of order`);

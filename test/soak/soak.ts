@@ -11,6 +11,7 @@
  */
 import { join } from 'node:path';
 import { setupLab, httpPort, type Lab } from '../../tools/peers/natlabSshd';
+import { seededRandom } from '../harness/seededRandom';
 import { JsonEventProcess, type DriverEvent } from '../natlab/forwardDriverClient';
 import { sleep } from '../natlab/lab';
 import { clientsSource, echoServerSource } from './soakClients';
@@ -55,18 +56,6 @@ const socksPort = 7002;
 const remotePort = 9001;
 const remoteTargetPort = 8003;
 const remoteBody = 'served through -R\n';
-
-/** mulberry32: small, seeded, good enough to spread outage lengths. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Outage lengths in ms, log-uniform in [min, max] s. */
 export function outagePlan(o: Pick<SoakOptions, 'cycles' | 'seed' | 'minOutageSec' | 'maxOutageSec'>): number[] {
@@ -113,7 +102,9 @@ async function soakIn(lab: Lab, options: SoakOptions, restoreLimitMs: number, lo
     remote: `127.0.0.1:${remotePort}:127.0.0.1:${remoteTargetPort}`,
   };
   const driver = new JsonEventProcess(
-    natlab.spawn(natlab.clientNs, process.execPath, ['--expose-gc', join(__dirname, 'soakDriver.js'), JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] }),
+    natlab.spawn(natlab.clientNs, process.execPath, ['--expose-gc', join(__dirname, 'soakDriver.js'), JSON.stringify(config)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    }),
   );
   children.push(driver);
   await driver.waitFor((e) => e.event === 'ready' || e.event === 'error', 30_000);
@@ -262,7 +253,15 @@ async function countsOf(driver: JsonEventProcess): Promise<ResourceCounts> {
   for (const k of kinds) resources[k] = Math.min(...samples.map((s) => s.resources[k] ?? 0));
   const least = (f: (s: ResourceCounts) => number) => Math.min(...samples.map(f));
   const quietest = samples.reduce((a, b) => (b.timers < a.timers ? b : a));
-  return { fds: least((s) => s.fds), resources, timers: least((s) => s.timers), timerKinds: quietest.timerKinds, listeners: least((s) => s.listeners), heapUsed: least((s) => s.heapUsed), rss: least((s) => s.rss) };
+  return {
+    fds: least((s) => s.fds),
+    resources,
+    timers: least((s) => s.timers),
+    timerKinds: quietest.timerKinds,
+    listeners: least((s) => s.listeners),
+    heapUsed: least((s) => s.heapUsed),
+    rss: least((s) => s.rss),
+  };
 }
 
 async function waitForLog(p: JsonEventProcess, text: string, timeoutMs: number): Promise<void> {

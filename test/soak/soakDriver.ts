@@ -74,7 +74,15 @@ function countResources(): ResourceCounts {
   const resources: Record<string, number> = {};
   for (const r of process.getActiveResourcesInfo()) resources[r] = (resources[r] ?? 0) + 1;
   const mem = process.memoryUsage();
-  return { fds: readdirSync('/proc/self/fd').length, resources, timers: pendingTimers(), timerKinds: pendingTimerKinds(), listeners: liveListenerCount(), heapUsed: mem.heapUsed, rss: mem.rss };
+  return {
+    fds: readdirSync('/proc/self/fd').length,
+    resources,
+    timers: pendingTimers(),
+    timerKinds: pendingTimerKinds(),
+    listeners: liveListenerCount(),
+    heapUsed: mem.heapUsed,
+    rss: mem.rss,
+  };
 }
 
 async function main(): Promise<void> {
