@@ -100,6 +100,9 @@ async function soakIn(lab: Lab, options: SoakOptions, restoreLimitMs: number, lo
     local: `127.0.0.1:${localPort}:127.0.0.1:${echoPort}`,
     dynamic: `127.0.0.1:${socksPort}`,
     remote: `127.0.0.1:${remotePort}:127.0.0.1:${remoteTargetPort}`,
+    // Without the keeper the -R port is sshd's, held by the dead connection's sshd until it
+    // notices: the plain path needs the reclaim setting (remoteForwards.reclaimStale).
+    reclaimRemote: !options.keeper,
   };
   const driver = new JsonEventProcess(
     natlab.spawn(natlab.clientNs, process.execPath, ['--expose-gc', join(__dirname, 'soakDriver.js'), JSON.stringify(config)], {
@@ -125,7 +128,8 @@ async function soakIn(lab: Lab, options: SoakOptions, restoreLimitMs: number, lo
   const plan = outagePlan(options);
   const cycles: CycleResult[] = [];
   for (let i = 0; i < plan.length; i++) {
-    const result = await oneCycle(lab, ticks, clients, i + 1, plan[i]!, restoreLimitMs);
+    const result = await oneCycle(lab, driver, ticks, clients, i + 1, plan[i]!, restoreLimitMs);
+    if (!result.restored) log(`cycle ${i + 1}: the engine's log:\n${driver.log.slice(-15).join('\n')}`);
     result.counts = await countsOf(driver);
     cycles.push(result);
     log(
@@ -147,7 +151,15 @@ async function soakIn(lab: Lab, options: SoakOptions, restoreLimitMs: number, lo
   };
 }
 
-async function oneCycle(lab: Lab, ticks: Ticks, clients: JsonEventProcess, cycle: number, outageMs: number, restoreLimitMs: number): Promise<CycleResult> {
+async function oneCycle(
+  lab: Lab,
+  driver: JsonEventProcess,
+  ticks: Ticks,
+  clients: JsonEventProcess,
+  cycle: number,
+  outageMs: number,
+  restoreLimitMs: number,
+): Promise<CycleResult> {
   const { natlab } = lab;
   await natlab.outage();
   await sleep(outageMs);
@@ -167,12 +179,24 @@ async function oneCycle(lab: Lab, ticks: Ticks, clients: JsonEventProcess, cycle
     const tickAt = await ticks.waitFor(lastTick + 2, healedAt, left());
     // Restored is what the person sees: both streams and the shell moving again.
     const restoreMs = Math.max(lAt, dAt, tickAt) - healedAt;
+    // The -R port is asked for again after a reconnect (on sshd, without the keeper): wait until
+    // the forward says it is listening, as the tree would show, before anyone uses it.
+    await remoteListening(driver, left());
     // Then one request through each forward, once, as a person would.
     const problem = await checkForwards(lab);
     if (problem) return { ...base, restored: false, problem };
     return { ...base, restored: true, restoreMs };
   } catch (err) {
     return { ...base, restored: false, problem: (err as Error).message.split('\n')[0] };
+  }
+}
+
+async function remoteListening(driver: JsonEventProcess, timeoutMs: number): Promise<void> {
+  const latest = () => [...driver.events].reverse().find((e) => e.event === 'forward' && e.kind === 'remote')?.state;
+  try {
+    await driver.waitFor(() => latest() === 'active', timeoutMs);
+  } catch {
+    throw new Error(`the -R forward did not say it listens again (last state ${String(latest())})`);
   }
 }
 
@@ -218,12 +242,15 @@ class Ticks {
     for (; this.parsed < events.length; this.parsed++) {
       const e = events[this.parsed]!;
       if (e.event !== 'data') continue;
-      const lines = (this.tail + String(e.data)).split('\n');
-      this.tail = lines.pop() ?? '';
-      for (const line of lines) {
-        const m = /^tick (\d+)\r?$/.exec(line);
-        if (m) this.values.push(Number(m[1]));
+      // Not line by line: tmux (the plain path's reattach) redraws with cursor movements.
+      const text = this.tail + String(e.data);
+      let end = 0;
+      for (const m of text.matchAll(/tick (\d+)(?=\D)/g)) {
+        this.values.push(Number(m[1]));
+        end = m.index + m[0].length;
       }
+      // Keep what may be the start of a split "tick N".
+      this.tail = text.slice(Math.max(end, text.length - 16));
     }
   }
 

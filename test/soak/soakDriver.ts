@@ -39,6 +39,8 @@ export interface SoakDriverConfig {
   local: string;
   dynamic: string;
   remote: string;
+  /** Take the -R port back from a stale sshd session (the reclaim setting). */
+  reclaimRemote: boolean;
 }
 
 export interface ResourceCounts {
@@ -121,7 +123,7 @@ async function main(): Promise<void> {
   await session.start();
   await registry.add({ kind: 'local', spec: parseForwardSpec(config.local) });
   await registry.add({ kind: 'dynamic', spec: parseDynamicSpec(config.dynamic) });
-  await registry.add({ kind: 'remote', spec: parseForwardSpec(config.remote) });
+  await registry.add({ kind: 'remote', spec: parseForwardSpec(config.remote), reclaimStale: config.reclaimRemote });
   await shell.start();
   out({ event: 'ready' });
 }
