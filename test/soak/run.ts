@@ -4,6 +4,7 @@
  *   npm run soak                                   # 200 cycles, outages 1-90 s, random seed (printed)
  *   npm run soak -- --cycles 20 --max-outage 10 --seed 42
  *   npm run soak -- --no-keeper                   # forwards on plain channels, shell on tmux/plain
+ *   npm run soak -- --heap-snapshots DIR          # heap snapshots after cycle 2 and the last (what grew?)
  *
  * Exit status 0 when every cycle was restored and nothing the process holds grew.
  */
@@ -25,6 +26,7 @@ function parse(argv: string[]): SoakOptions {
     else if (a === '--min-outage') o.minOutageSec = num();
     else if (a === '--max-outage') o.maxOutageSec = num();
     else if (a === '--no-keeper') o.keeper = false;
+    else if (a === '--heap-snapshots') o.snapshotDir = argv[++i];
     else throw new Error(`unknown argument ${a} (see test/soak/run.ts)`);
   }
   if (o.minOutageSec > o.maxOutageSec) throw new Error('--min-outage is above --max-outage');

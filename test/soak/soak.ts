@@ -27,6 +27,8 @@ export interface SoakOptions {
   /** A cycle not restored within this long after the path heals counts as not restored. */
   restoreLimitMs?: number;
   log?: (line: string) => void;
+  /** Write heap snapshots after cycle 2 and the last one here (to find what grew). */
+  snapshotDir?: string;
 }
 
 export interface CycleResult {
@@ -131,6 +133,10 @@ async function soakIn(lab: Lab, options: SoakOptions, restoreLimitMs: number, lo
     const result = await oneCycle(lab, driver, ticks, clients, i + 1, plan[i]!, restoreLimitMs);
     if (!result.restored) log(`cycle ${i + 1}: the engine's log:\n${driver.log.slice(-15).join('\n')}`);
     result.counts = await countsOf(driver);
+    if (options.snapshotDir && (i === 1 || i === plan.length - 1)) {
+      driver.child.stdin!.write(`${JSON.stringify({ op: 'snapshot', path: join(options.snapshotDir, `cycle-${i + 1}.heapsnapshot`) })}\n`);
+      await driver.waitFor((e) => e.event === 'snapshot', 60_000, Date.now() - 1);
+    }
     cycles.push(result);
     log(
       `cycle ${result.cycle}/${plan.length}: outage ${(result.outageMs / 1000).toFixed(1)} s, ${

@@ -4,7 +4,7 @@
  * client namespace (the soak itself runs in the host's). Driven by JSON lines:
  *
  *   argv[2]  JSON SoakDriverConfig
- *   stdin    {"op":"write","data":"..."} | {"op":"stats"}
+ *   stdin    {"op":"write","data":"..."} | {"op":"stats"} | {"op":"snapshot","path":"..."} (a heap snapshot, to find a leak)
  *   stdout   {"event":"session","state":KIND,"restoredAfterMs"?} | {"event":"forward","id","kind","state"} |
  *            {"event":"data","data":"..."} | {"event":"stats",...ResourceCounts} | {"event":"ready"} |
  *            {"event":"error","message":"..."}
@@ -14,6 +14,7 @@
  * Closing stdin (or SIGTERM) disposes everything and exits.
  */
 import { readdirSync } from 'node:fs';
+import { writeHeapSnapshot } from 'node:v8';
 import { createInterface } from 'node:readline';
 import { liveListenerCount } from '../../src/core/base/event';
 import type { Logger } from '../../src/core/base/logger';
@@ -115,8 +116,9 @@ async function main(): Promise<void> {
   lines.on('close', () => void close());
   lines.on('line', (line) => {
     if (!line.trim()) return;
-    const cmd = JSON.parse(line) as { op: 'write'; data: string } | { op: 'stats' };
+    const cmd = JSON.parse(line) as { op: 'write'; data: string } | { op: 'stats' } | { op: 'snapshot'; path: string };
     if (cmd.op === 'write') shell.write(cmd.data);
+    else if (cmd.op === 'snapshot') out({ event: 'snapshot', path: writeHeapSnapshot(cmd.path) });
     else out({ event: 'stats', ...countResources() });
   });
 
