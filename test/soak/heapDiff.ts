@@ -20,13 +20,13 @@ function census(file: string): Map<string, { count: number; size: number }> {
   const [typeAt, nameAt, sizeAt] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f)) as [number, number, number];
   const out = new Map<string, { count: number; size: number }>();
   for (let i = 0; i < snap.nodes.length; i += width) {
-    const type = types[snap.nodes[i + typeAt]!]!;
-    const rawName = snap.strings[snap.nodes[i + nameAt]!] ?? '';
+    const type = types[snap.nodes[i + typeAt]];
+    const rawName = snap.strings[snap.nodes[i + nameAt]] ?? '';
     const name = type === 'string' || type === 'concatenated string' || type === 'sliced string' ? '' : rawName.slice(0, 60);
     const key = `${type} ${name}`;
     const entry = out.get(key) ?? { count: 0, size: 0 };
     entry.count++;
-    entry.size += snap.nodes[i + sizeAt]!;
+    entry.size += snap.nodes[i + sizeAt];
     out.set(key, entry);
   }
   return out;

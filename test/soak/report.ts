@@ -107,7 +107,7 @@ export function judge(result: SoakResult): SoakVerdict {
   if (result.outOfOrder) problems.push(`${result.outOfOrder} echoed lines out of order`);
   if (first && last) {
     lines.push('', '| held by the process | after cycle 1 | at the end (least of the last 3 cycles) | allowed growth |', '|---|---|---|---|');
-    const warm = cycles[Math.min(HEAP_WARMUP_CYCLES, cycles.length) - 1]!.counts!;
+    const warm = cycles[Math.min(HEAP_WARMUP_CYCLES, cycles.length) - 1].counts!;
     for (const r of rows(first, last, warm)) {
       lines.push(`| ${r.what} | ${fmt(r, r.first)} | ${fmt(r, r.last)} | ${r.allowed === Infinity ? '-' : fmt(r, r.allowed)} |`);
       if (r.last - r.first > r.allowed) problems.push(`${r.what} grew from ${fmt(r, r.first)} to ${fmt(r, r.last)}`);

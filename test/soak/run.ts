@@ -15,7 +15,7 @@ import { runSoak, type SoakOptions } from './soak';
 function parse(argv: string[]): SoakOptions {
   const o: SoakOptions = { cycles: 200, seed: Math.floor(Math.random() * 2 ** 31), minOutageSec: 1, maxOutageSec: 90, keeper: true };
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+    const a = argv[i];
     const num = () => {
       const v = Number(argv[++i]);
       if (!Number.isFinite(v) || v <= 0) throw new Error(`${a} needs a positive number`);

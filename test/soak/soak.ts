@@ -130,7 +130,7 @@ async function soakIn(lab: Lab, options: SoakOptions, restoreLimitMs: number, lo
   const plan = outagePlan(options);
   const cycles: CycleResult[] = [];
   for (let i = 0; i < plan.length; i++) {
-    const result = await oneCycle(lab, driver, ticks, clients, i + 1, plan[i]!, restoreLimitMs);
+    const result = await oneCycle(lab, driver, ticks, clients, i + 1, plan[i], restoreLimitMs);
     if (!result.restored) log(`cycle ${i + 1}: the engine's log:\n${driver.log.slice(-15).join('\n')}`);
     result.counts = await countsOf(driver);
     if (options.snapshotDir && (i === 1 || i === plan.length - 1)) {
@@ -147,7 +147,7 @@ async function soakIn(lab: Lab, options: SoakOptions, restoreLimitMs: number, lo
 
   const last = (s: string) => [...clients.events].reverse().find((e) => e.stream === s) as unknown as StreamReport;
   const seen = ticks.values;
-  const missedTicks = seen.length ? seen[seen.length - 1]! - seen[0]! + 1 - new Set(seen).size : 0;
+  const missedTicks = seen.length ? seen[seen.length - 1] - seen[0] + 1 - new Set(seen).size : 0;
   return {
     options,
     cycles,
@@ -246,7 +246,7 @@ class Ticks {
   private update(): void {
     const events = this.driver.events;
     for (; this.parsed < events.length; this.parsed++) {
-      const e = events[this.parsed]!;
+      const e = events[this.parsed];
       if (e.event !== 'data') continue;
       // Not line by line: tmux (the plain path's reattach) redraws with cursor movements.
       const text = this.tail + String(e.data);

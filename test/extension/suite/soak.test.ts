@@ -67,7 +67,7 @@ suite('soak in the extension host', () => {
     terminal.sendText('i=0; while :; do i=$((i+1)); echo "tick $i"; sleep 0.5; done');
     const lastTick = () => {
       const all = [...(api.terminalOutput(terminal) ?? '').matchAll(/tick (\d+)\r?\n/g)];
-      return all.length ? Number(all[all.length - 1]![1]) : 0;
+      return all.length ? Number(all[all.length - 1][1]) : 0;
     };
     await waitFor('the counter to start', () => lastTick() >= 2);
 
@@ -99,7 +99,7 @@ suite('soak in the extension host', () => {
       }
       terminal.dispose();
     }
-    const first = seen[0]!;
+    const first = seen[0];
     const tail = seen.slice(-3);
     const least = (k: keyof Counts) => Math.min(...tail.map((c) => c[k]));
     const sorted = [...restoreMs].sort((a, b) => a - b);
