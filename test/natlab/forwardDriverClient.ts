@@ -79,12 +79,9 @@ export class Driver extends JsonEventProcess {
   constructor(lab: Lab, args: string[], keepalive = '2000:3') {
     const { natlab, sshd } = lab;
     super(
-      natlab.spawn(
-        natlab.clientNs,
-        process.execPath,
-        [driverPath, '--config', sshd.sshConfigPath, '--alias', sshd.alias, '--keepalive', keepalive, ...args],
-        { stdio: ['pipe', 'pipe', 'pipe'] },
-      ),
+      natlab.spawn(natlab.clientNs, process.execPath, [driverPath, '--config', sshd.sshConfigPath, '--alias', sshd.alias, '--keepalive', keepalive, ...args], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      }),
     );
   }
 }

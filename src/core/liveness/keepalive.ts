@@ -257,7 +257,12 @@ export class Keepalive implements Disposable {
       this.die('transport is not writable');
       return Promise.resolve(false);
     }
-    this.demand = orAfter(this.clock, reply.then((rtt) => rtt !== undefined), deadline, false).then((ok) => {
+    this.demand = orAfter(
+      this.clock,
+      reply.then((rtt) => rtt !== undefined),
+      deadline,
+      false,
+    ).then((ok) => {
       this.demand = undefined;
       // Any packet during the wait also proves the path (e.g. a reply queued behind bulk data).
       if (!ok && this.clock.now() - this.lastReceived > deadline) {
