@@ -65,8 +65,11 @@ export interface SshdHandle {
   /**
    * Kill sshd and every session process, then start it again with the same keys, port and
    * config: a server reboot as clients see it (connections die; the host key stays the same).
+   * With `sshdOnly`: only the sshd processes die (the listener and the per-connection ones), as
+   * when sshd crashes or is restarted by hand; the users' own processes that left their
+   * connection (a session keeper, a tmux server) go on running.
    */
-  restart(): Promise<void>;
+  restart(opts?: { sshdOnly?: boolean }): Promise<void>;
   /** Kill sshd and every process of its sessions, remove the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -244,11 +247,17 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
       tmuxTmpDir,
       logs: () => log,
       connectionPids: () => (child?.pid === undefined ? [] : directChildren(child.pid)),
-      restart: async () => {
+      restart: async (opts = {}) => {
         if (stopped) {
           throw new Error('sshd handle already stopped');
         }
-        await kill();
+        if (opts.sshdOnly) {
+          const c = child;
+          child = undefined;
+          await killSshdOnly(c);
+        } else {
+          await kill();
+        }
         // The port must stay the same for clients; no retry on another port.
         await writeSshdConfig(port);
         child = await launchSshd(sshdConfigPath, options.netns, dir, appendLog);
@@ -438,6 +447,25 @@ async function killTree(child: ChildProcess | undefined, dir: string): Promise<v
   child?.stderr?.destroy();
   // Stragglers forked while we were killing.
   await killMarked(dir);
+}
+
+/** The listener and its descendants that are sshd (per-connection processes), not the sessions' programs. */
+async function killSshdOnly(child: ChildProcess | undefined): Promise<void> {
+  if (child?.pid === undefined) return;
+  const exited = child.exitCode === null && child.signalCode === null ? new Promise<void>((resolve) => child.once('exit', () => resolve())) : Promise.resolve();
+  const isSshd = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('sshd');
+    } catch {
+      return false;
+    }
+  };
+  for (const pid of [child.pid, ...descendants(child.pid).filter(isSshd)]) signal(pid);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([exited, new Promise<void>((r) => (timer = setTimeout(r, 5_000)))]);
+  clearTimeout(timer);
+  child.stdout?.destroy();
+  child.stderr?.destroy();
 }
 
 async function killMarked(dir: string): Promise<void> {
