@@ -29,6 +29,8 @@ export interface SshdOptions {
   alias?: string;
   /** Also generate and offer an RSA host key (slower to generate); default false. */
   rsaHostKey?: boolean;
+  /** Extra environment for sshd itself (e.g. an LD_PRELOAD); its sessions get the environment sshd builds. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface SshdHandle {
@@ -209,7 +211,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
         await writeSshdConfig(port);
         const logStart = log.length;
         try {
-          child = await launchSshd(sshdConfigPath, options.netns, dir, appendLog);
+          child = await launchSshd(sshdConfigPath, options.netns, dir, appendLog, options.env);
           return;
         } catch (err) {
           const since = log.slice(logStart);
@@ -260,7 +262,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
         }
         // The port must stay the same for clients; no retry on another port.
         await writeSshdConfig(port);
-        child = await launchSshd(sshdConfigPath, options.netns, dir, appendLog);
+        child = await launchSshd(sshdConfigPath, options.netns, dir, appendLog, options.env);
       },
       stop: () => {
         stopped ??= (async () => {
@@ -386,14 +388,14 @@ function sshdConfig(o: { port: number; host: string; dir: string; hostKeys: stri
   ].join('\n');
 }
 
-function launchSshd(configPath: string, netns: string | undefined, dir: string, onLog: (s: string) => void): Promise<ChildProcess> {
+function launchSshd(configPath: string, netns: string | undefined, dir: string, onLog: (s: string) => void, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
   const sshdArgs = [SSHD, '-D', '-e', '-f', configPath];
   const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, ...sshdArgs]] : [SSHD, sshdArgs.slice(1)];
   // Own process group, so stop() can signal sshd and whatever stayed in its group.
   const child = spawn(cmd, args, {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, [MARKER_VAR]: dir },
+    env: { ...process.env, ...env, [MARKER_VAR]: dir },
   });
   let text = '';
   return new Promise<ChildProcess>((resolve, reject) => {
