@@ -6,7 +6,7 @@ import { resolveHost } from '../../src/core/config/sshConfig';
 import { noPrompter } from '../../src/core/session/prompter';
 import { Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
 import type { SessionState } from '../../src/core/session/state';
-import { KeptShell } from '../../src/core/shell/keptShell';
+import type { KeptShell } from '../../src/core/shell/keptShell';
 import { pidAlive } from '../../tools/peers/pidAlive';
 import { sshdAvailability, startSshd, type SshdHandle } from '../../tools/peers/sshd';
 import { eventWithin, sleep, until, within } from '../harness/bounded';

@@ -125,7 +125,8 @@ describe('fatal server faults after a restart: one attempt, one message, never r
       assert.equal(connectionsIn(sshd), attempted, `no attempt in ${WATCH_MS} ms, whatever the user did`);
       assert.equal(failedStates, 0, 'no state change: nothing retried in the background');
       for (const rig of Object.values(rigs)) assert.equal(rig.session.state.kind, 'failed');
-      for (const [i, kind] of (['plain', 'keeper'] as const).entries()) assert.equal(saidTimes(logs[kind], errors[i]), 1, `${kind}: still said once:\n${logs[kind].text()}`);
+      for (const [i, kind] of (['plain', 'keeper'] as const).entries())
+        assert.equal(saidTimes(logs[kind], errors[i]), 1, `${kind}: still said once:\n${logs[kind].text()}`);
       // Until a person acts: Reconnect makes exactly one attempt (the cause is still there).
       await assert.rejects(rigs.plain.session.reconnect('the user asked'), (e: SessionError) => e.code === fault.code);
       assert.equal(connectionsIn(sshd), attempted + 1, 'Reconnect: exactly one attempt');

@@ -46,7 +46,8 @@ function libfaketime(): string | undefined {
 const wallclockPy = join(__dirname, '..', '..', '..', 'test', 'fixtures', 'wallclock.py');
 
 describe("the server's wall clock jumping (±1 h) under sshd and a running keeper", () => {
-  const faketimeAvailable = () => (libfaketime() ? { ok: true as const } : { ok: false as const, reason: 'libfaketime not installed (Debian package faketime)' });
+  const faketimeAvailable = () =>
+    libfaketime() ? { ok: true as const } : { ok: false as const, reason: 'libfaketime not installed (Debian package faketime)' };
 
   /**
    * sshd runs under libfaketime (every libc clock call but CLOCK_MONOTONIC is shifted by the
@@ -121,7 +122,11 @@ describe("the server's wall clock jumping (±1 h) under sshd and a running keepe
     proxy.resume();
     await kept.screen.waitFor(/COUNTED-42/, 30_000, from);
     const numbers = [...kept.screen.plain.slice(from).matchAll(/^c=(\d+)$/gm)].map((m) => Number(m[1]));
-    assert.deepEqual(numbers, Array.from({ length: count }, (_, i) => i), 'every line of the counter once, in order');
+    assert.deepEqual(
+      numbers,
+      Array.from({ length: count }, (_, i) => i),
+      'every line of the counter once, in order',
+    );
     await kept.screen.run('echo "same-$((CLOCK_K+1))-in-$$"', new RegExp(`same-42-in-${pid}`));
     await chat.say('kept-after-outage', 15_000);
     // The keeper did see the jump: its log's timestamps are 2 h ahead while it was detached.
@@ -139,7 +144,9 @@ describe("the server's wall clock jumping (±1 h) under sshd and a running keepe
 
 /** sshd's listener: the parent of its connection processes, or found by its config path. */
 function listenerPid(sshd: SshdHandle): number {
-  const out = spawnSync('pgrep', ['-f', `${sshd.dir}/sshd_config`], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
+  const out = spawnSync('pgrep', ['-f', `${sshd.dir}/sshd_config`], { encoding: 'utf8' })
+    .stdout.trim()
+    .split('\n')[0];
   return Number(out);
 }
 

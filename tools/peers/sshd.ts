@@ -388,7 +388,13 @@ function sshdConfig(o: { port: number; host: string; dir: string; hostKeys: stri
   ].join('\n');
 }
 
-function launchSshd(configPath: string, netns: string | undefined, dir: string, onLog: (s: string) => void, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
+function launchSshd(
+  configPath: string,
+  netns: string | undefined,
+  dir: string,
+  onLog: (s: string) => void,
+  env: NodeJS.ProcessEnv = {},
+): Promise<ChildProcess> {
   const sshdArgs = [SSHD, '-D', '-e', '-f', configPath];
   const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, ...sshdArgs]] : [SSHD, sshdArgs.slice(1)];
   // Own process group, so stop() can signal sshd and whatever stayed in its group.
