@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { after, describe, test, type TestContext } from 'node:test';
 import { nullLogger } from '../../src/core/base/logger';
@@ -155,6 +156,7 @@ describe('a per-connection sshd that stalls (SIGSTOP) while in use, and wakes up
   async function stall(t: TestContext, sshd: SshdHandle, session: Session): Promise<number[]> {
     const pids = sshdPidsFor(sshd, clientPort(session));
     assert.ok(pids.length >= 1, 'found the sshd process of the connection');
+    t.diagnostic(`stopping ${pids.map((p) => `${p} (${readFileSync(`/proc/${p}/cmdline`, 'latin1').replace(/\0/g, ' ').trim()})`).join(', ')}`);
     for (const pid of pids) process.kill(pid, 'SIGSTOP');
     // Never leave a stopped process behind, whatever the test does.
     t.after(() => pids.forEach((pid) => pidAlive(pid) && process.kill(pid, 'SIGCONT')));
@@ -165,16 +167,21 @@ describe('a per-connection sshd that stalls (SIGSTOP) while in use, and wakes up
     if (!requireOrSkip(t, sshdAvailability)) return;
     const sshd = await server(t);
     const echoPort = await echoServer(cleanups);
-    const rig = await startRig(sshd, 'plain', { cleanups, echoPort, logger: nullLogger, session: demandOnly });
+    const logger = recordingLogger();
+    const rig = await startRig(sshd, 'plain', { cleanups, echoPort, logger, session: demandOnly });
     const pid = await markShell(rig.screen, 'STALL_P');
     const old = rig.session.connection!;
+    const lostAt: number[] = [];
+    rig.session.onDidChangeState((s) => s.kind === 'lost' && lostAt.push(Date.now()));
     const stopped = await stall(t, sshd, rig.session);
     await sleep(500);
-    const lost = eventWithin(rig.session.onDidChangeState, (s) => s.kind === 'lost', 5000, 'the stall to be found');
+    assert.deepEqual(lostAt, [], `nothing found the stall before the key:\n${logger.text()}`);
     const typedAt = Date.now();
-    rig.shell.write('echo "after-stall-$((STALL_P+1))-in-$$"\r');
-    await lost;
-    const foundMs = Date.now() - typedAt;
+    assert.equal(rig.shell.write('echo "after-stall-$((STALL_P+1))-in-$$"\r'), true, 'the key was taken');
+    await until(() => lostAt.length > 0, 5000, 'the stall to be found').catch((e: Error) => {
+      throw new Error(`${e.message}; state ${JSON.stringify(rig.session.state)}; log:\n${logger.text()}`);
+    });
+    const foundMs = lostAt[0] - typedAt;
     t.diagnostic(`dead path found ${foundMs} ms after the key`);
     assert.ok(foundMs < 2000, `found within about a second of the key: ${foundMs} ms`);
     await eventWithin(rig.shell.onDidChangeState, (s) => s.kind === 'open', 20_000, 'the terminal to reopen');
@@ -204,7 +211,7 @@ describe('a per-connection sshd that stalls (SIGSTOP) while in use, and wakes up
     await sleep(500);
     const from = rig.screen.mark();
     const typedAt = Date.now();
-    (rig.shell as KeptShell).write('echo "kept-$((STALL_K+1))-in-$$"\r');
+    assert.equal(rig.shell.write('echo "kept-$((STALL_K+1))-in-$$"\r'), true, 'the key was taken');
     await until(() => states.includes('checking') || states.includes('lost'), 5000, 'the stall to be found');
     const foundMs = Date.now() - typedAt;
     t.diagnostic(`dead path found ${foundMs} ms after the key`);
