@@ -47,6 +47,7 @@ test('a key approved without a known_hosts entry (accept-new with UserKnownHosts
   const other = blobOf(usableEd25519().public);
   assert.equal(await verify(verifier, other), false, 'another key in the same session is a changed key');
   assert.equal(verifier.rejection?.code, 'host-key-changed');
+  assert.equal(verifier.rejection?.location, undefined, 'no known_hosts line to point at');
 });
 
 test('a server that comes back with another key is refused naming the known_hosts file and line, not only the session cache', async (t) => {
