@@ -108,7 +108,7 @@ describe('a server that accepts TCP but never speaks SSH', () => {
     const options: SessionOptions = sessionOptionsFor(host);
     assert.equal(options.reconnectTcpTimeoutMs, 1500);
     const session = new Session(host, options, { prompter: noPrompter, logger });
-    cleanups.push(() => session.dispose());
+    t.after(() => session.dispose());
     await within(session.start(), 15_000, 'the first connection');
     // sshd goes; in its place on the same port, something that accepts and says nothing.
     const accepted: number[] = [];
@@ -118,7 +118,7 @@ describe('a server that accepts TCP but never speaks SSH', () => {
       s.on('error', () => undefined);
       held.push(s);
     });
-    cleanups.push(() => {
+    t.after(() => {
       for (const s of held) s.destroy();
       silent.close();
     });
