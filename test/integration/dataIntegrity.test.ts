@@ -24,7 +24,9 @@ import { openLocal, paced, receive, socks5, type Received } from '../harness/tra
  *   of the forward, never a clean end after lost bytes: the local client of -L and -D, the
  *   local target of -R (test/integration/keptForwards.test.ts has -L under a router reboot);
  * - once the session is restored, a new transfer through the same forward carries a
- *   several-MiB random payload both ways byte-exact (sha256 at both ends);
+ *   several-MiB random payload both ways byte-exact (sha256 at both ends); through -R the
+ *   local target ends first, with more than the channel window still queued (it caught a
+ *   pipe that closed the channel before writing that out: a clean end after lost bytes);
  * - on the keeper, an upload and its echo through a kept -L cross a drop complete and
  *   hash-identical both ways (keptForwards.test.ts has downloads).
  */
