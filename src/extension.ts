@@ -49,6 +49,7 @@ function testApi(context: vscode.ExtensionContext): SshKeepaliveTestApi {
       const dirs = [context.globalStorageUri.fsPath, context.storageUri?.fsPath, windowLogs].filter((d): d is string => d !== undefined);
       return { globalState: all(context.globalState), workspaceState: all(context.workspaceState), dirs };
     },
+    heldCounts: () => current().heldCounts(),
   };
 }
 

@@ -44,6 +44,8 @@ export interface SshKeepaliveTestApi {
    * window's log folder, the output channel's file among them).
    */
   storedOutsideSecrets(): { globalState: Record<string, unknown>; workspaceState: Record<string, unknown>; dirs: string[] };
+  /** What the extension's core holds (disposables in stores, event listeners): the soak's leak check. */
+  heldCounts(): { disposables: number; listeners: number };
 }
 
 export interface SshKeepaliveApi {
