@@ -10,6 +10,7 @@ import type { SessionState } from '../../src/core/session/state';
 import { within } from '../harness/bounded';
 import { FakeClock, until } from '../harness/fakeClock';
 import { startMiniServer, type MiniServer } from '../harness/miniServer';
+import { seededRandom } from '../harness/seededRandom';
 
 /**
  * No retry storms, with the product's default timings (sessionOptionsFor with no overrides):
@@ -75,18 +76,6 @@ async function startGate(): Promise<Gate> {
   };
   await gate.open();
   return gate;
-}
-
-/** A seeded generator (mulberry32): the spread test is reproducible, and still random. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 test('a refused login is tried once; only a person tries again', async (t) => {
@@ -209,7 +198,7 @@ function densest(times: number[], windowMs: number): number {
 for (const [name, random] of [
   ['shortest jitter (random 0)', () => () => 0],
   ['longest jitter (random 1)', () => () => 0.999999],
-  ['seeded random', (i: number) => seeded(4711 + i)],
+  ['seeded random', (i: number) => seededRandom(4711 + i)],
 ] as const) {
   test(`a refused port: at most one attempt a second, 60 a minute, for two minutes (${name})`, async (t) => {
     const { attempts, lostAt } = await outage(t, 1, 120_000, random, false);
@@ -230,7 +219,7 @@ for (const [name, random] of [
 
 test('50 sessions whose server comes back at the same moment spread their first attempts', async (t) => {
   const n = 50;
-  const { attempts, openAt, sessions } = await outage(t, n, 10_000, (i) => seeded(1000 + i));
+  const { attempts, openAt, sessions } = await outage(t, n, 10_000, (i) => seededRandom(1000 + i));
   assert.ok(sessions.every((s) => s.state.kind === 'connected'));
   const firstAfter = Array.from({ length: n }, (_, i) => attempts.find((a) => a.session === i && a.at >= openAt)!.at - openAt).sort((a, b) => a - b);
   const p = (q: number) => firstAfter[Math.min(n - 1, Math.floor(q * n))];
