@@ -127,7 +127,8 @@ export class IntervalLearner {
  * 2 s) for timer slack on both ends, never under the floor.
  */
 export function refreshIntervalFor(survivedMs: number, floorMs = defaultIntervalLearnerOptions.floorMs): number {
-  return Math.max(floorMs, Math.round(survivedMs - Math.max(2000, survivedMs * 0.1)));
+  // Whole seconds: TCP_KEEPIDLE is in seconds (node's setKeepAlive drops the rest).
+  return Math.max(floorMs, Math.floor((survivedMs - Math.max(2000, survivedMs * 0.1)) / 1000) * 1000);
 }
 
 /**
