@@ -9,6 +9,7 @@ const keys: Record<keyof ExtensionSettings, string> = {
   configFile: 'configFile',
   keepaliveInterval: 'keepaliveInterval',
   keepaliveCountMax: 'keepaliveCountMax',
+  keepaliveLearn: 'keepaliveLearn',
   reconnectMaxDelay: 'reconnect.maxDelay',
   reattach: 'reattach',
   slowRttMs: 'slowRttMs',
