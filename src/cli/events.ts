@@ -67,7 +67,8 @@ export function eventForAttemptFailure(host: string, f: AttemptFailure): CliEven
 export function eventForTuner(host: string, e: TunerEvent): CliEvent {
   const s = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms / 100) / 10);
   const base: CliEvent = { event: `keepalive-${e.kind}`, host, time: new Date().toISOString(), message: e.message };
-  if (e.kind === 'learned' || e.kind === 'progress') return { ...base, survivedS: s(e.survivedMs), diesAfterS: s(e.diesAfterMs) ?? null, intervalS: s(e.intervalMs) };
+  if (e.kind === 'learned' || e.kind === 'progress')
+    return { ...base, survivedS: s(e.survivedMs), diesAfterS: s(e.diesAfterMs) ?? null, intervalS: s(e.intervalMs) };
   if (e.kind === 'dropped') return { ...base, intervalS: s(e.intervalMs) };
   return base;
 }

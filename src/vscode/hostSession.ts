@@ -214,7 +214,9 @@ export class HostSession implements Disposable {
         intervalMs: this.session.keepaliveIntervalMs,
         countMax: this.session.options.keepalive.countMax,
         learned:
-          this.session.keepaliveIntervalMs < this.session.options.keepalive.intervalMs || this.tuner?.refreshIntervalMs !== undefined ? this.learned?.() : undefined,
+          this.session.keepaliveIntervalMs < this.session.options.keepalive.intervalMs || this.tuner?.refreshIntervalMs !== undefined
+            ? this.learned?.()
+            : undefined,
         refreshMs: this.tuner?.refreshIntervalMs,
       },
       startedAt: this.startedAt,

@@ -68,7 +68,9 @@ describe('learned keepalive interval (natlab, NAT idle timeouts 20 s and 60 s)',
       const l = await learnedBytes.read();
       const f = await fixedBytes?.read();
       const minutes = (Date.now() - idleFrom) / 60_000;
-      t.diagnostic(`over ${minutes.toFixed(2)} min idle: learned ${l.bytes} B in ${l.packets} packets${f ? `; fixed 30 s ${f.bytes} B in ${f.packets} packets; ratio ${(l.bytes / f.bytes).toFixed(3)}` : ''}`);
+      t.diagnostic(
+        `over ${minutes.toFixed(2)} min idle: learned ${l.bytes} B in ${l.packets} packets${f ? `; fixed 30 s ${f.bytes} B in ${f.packets} packets; ratio ${(l.bytes / f.bytes).toFixed(3)}` : ''}`,
+      );
       t.diagnostic(`per hour: learned ${Math.round((l.bytes / minutes) * 60)} B${f ? `, fixed 30 s ${Math.round((f.bytes / minutes) * 60)} B` : ''}`);
 
       assert.deepEqual(drops(learned, connected.at + 1), [], `no drop while idle; stderr: ${learned.stderr.join(' | ')}`);

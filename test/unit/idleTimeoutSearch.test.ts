@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { IdleFlowOutcome } from '../../src/core/liveness/idleFlowProbe';
-import { defaultIdleTimeoutSearchOptions, type IdleTimeoutBounds, roundSilences, searchIdleTimeout, type SilenceProbe } from '../../src/core/liveness/idleTimeoutSearch';
+import {
+  defaultIdleTimeoutSearchOptions,
+  type IdleTimeoutBounds,
+  roundSilences,
+  searchIdleTimeout,
+  type SilenceProbe,
+} from '../../src/core/liveness/idleTimeoutSearch';
 import { FakeClock } from '../harness/fakeClock';
 
 /**
@@ -45,7 +51,10 @@ for (const natS of [20, 60]) {
   test(`a ${natS} s NAT: the survived silence is just under it, the dead one just over, within a few minutes`, async () => {
     const { result, tookMs, nat } = await run(natS * 1000);
     assert.ok(result.survivedMs < natS * 1000 && result.survivedMs >= natS * 1000 * 0.85, `survived ${result.survivedMs}`);
-    assert.ok(result.diesAfterMs !== undefined && result.diesAfterMs >= natS * 1000 && result.diesAfterMs <= natS * 1000 * 1.15, `dies after ${result.diesAfterMs}`);
+    assert.ok(
+      result.diesAfterMs !== undefined && result.diesAfterMs >= natS * 1000 && result.diesAfterMs <= natS * 1000 * 1.15,
+      `dies after ${result.diesAfterMs}`,
+    );
     assert.ok(tookMs <= 3 * 60_000, `took ${tookMs} ms`);
     assert.ok(nat.maxOpen() <= 5, `at most 5 disposable flows at once (sshd's MaxStartups), saw ${nat.maxOpen()}`);
   });

@@ -18,7 +18,10 @@ test('a measured path: refresh a margin under the survived silence (whole second
   assert.equal(refreshIntervalFor(18_300), 16_000);
   assert.equal(learner.onMeasured(59_900, 64_500), 'this network drops idle flows after about 64.5 s (survived 59.9 s); keepalive every 53 s');
   assert.equal(learner.learned?.intervalMs, 53_000);
-  assert.equal(describeLearned({ diesAfterMs: Infinity, intervalMs: 103_000, survivedMs: 115_000 }), 'this network keeps idle flows for at least 115 s; keepalive every 103 s');
+  assert.equal(
+    describeLearned({ diesAfterMs: Infinity, intervalMs: 103_000, survivedMs: 115_000 }),
+    'this network keeps idle flows for at least 115 s; keepalive every 103 s',
+  );
   // Not relaxed past what was measured.
   learner.onSurvived(3_600_000);
   assert.equal(learner.learned?.intervalMs, 53_000);
@@ -183,7 +186,12 @@ test('a refreshed connection dropped by the kernel (ETIMEDOUT) backs off, and th
 
 test('through ProxyJump or ProxyCommand (not a TCP socket) nothing is tuned, and that is said once', () => {
   const learner = new IntervalLearner(memoryStore(), {}, () => 'n');
-  const tuner = new KeepaliveTuner(learner, () => 15_000, {}, () => Promise.resolve('survived'));
+  const tuner = new KeepaliveTuner(
+    learner,
+    () => 15_000,
+    {},
+    () => Promise.resolve('survived'),
+  );
   const events: TunerEvent[] = [];
   tuner.onDidTune((e) => events.push(e));
   const retunes: number[] = [];
@@ -196,4 +204,3 @@ test('through ProxyJump or ProxyCommand (not a TCP socket) nothing is tuned, and
   assert.deepEqual(retunes, []);
   tuner.dispose();
 });
-

@@ -95,7 +95,10 @@ export class KeepaliveTuner implements Disposable {
     if (!(transport instanceof net.Socket) || !transport.remoteAddress || !transport.remotePort) {
       if (!this.toldUnavailable) {
         this.toldUnavailable = true;
-        this.emitter.fire({ kind: 'unavailable', message: 'learning the keepalive interval needs a direct TCP connection (not ProxyJump or ProxyCommand): the configured interval is used' });
+        this.emitter.fire({
+          kind: 'unavailable',
+          message: 'learning the keepalive interval needs a direct TCP connection (not ProxyJump or ProxyCommand): the configured interval is used',
+        });
       }
       return;
     }
@@ -142,14 +145,24 @@ export class KeepaliveTuner implements Disposable {
     if (this.search || this.disposed) return;
     this.stale = false;
     const controller = (this.search = new AbortController());
-    this.emitter.fire({ kind: 'learning', message: `measuring how long this network keeps an idle flow (disposable connections to ${address.host}:${address.port})` });
+    this.emitter.fire({
+      kind: 'learning',
+      message: `measuring how long this network keeps an idle flow (disposable connections to ${address.host}:${address.port})`,
+    });
     const onProgress = (b: IdleTimeoutBounds) => {
       if (controller.signal.aborted || b.survivedMs <= 0) return;
       const intervalMs = refreshIntervalFor(b.survivedMs);
       // Grow only: a refresh proven by a survived silence; never lengthen past a known death.
       const a = this.current;
-      if (a && (a.refreshMs === undefined || intervalMs > a.refreshMs) && (b.diesAfterMs === undefined || intervalMs < b.diesAfterMs)) this.apply(a, intervalMs);
-      this.emitter.fire({ kind: 'progress', message: `an idle flow survived ${Math.round(b.survivedMs / 1000)} s`, survivedMs: b.survivedMs, diesAfterMs: b.diesAfterMs, intervalMs });
+      if (a && (a.refreshMs === undefined || intervalMs > a.refreshMs) && (b.diesAfterMs === undefined || intervalMs < b.diesAfterMs))
+        this.apply(a, intervalMs);
+      this.emitter.fire({
+        kind: 'progress',
+        message: `an idle flow survived ${Math.round(b.survivedMs / 1000)} s`,
+        survivedMs: b.survivedMs,
+        diesAfterMs: b.diesAfterMs,
+        intervalMs,
+      });
     };
     void searchIdleTimeout((silenceMs, signal) => this.prober(address, silenceMs, signal), this.options.search, onProgress, controller.signal).then((b) => {
       if (this.search === controller) this.search = undefined;
@@ -157,7 +170,11 @@ export class KeepaliveTuner implements Disposable {
       const said = this.learner.onMeasured(b.survivedMs, b.diesAfterMs);
       const learned = this.learner.learned;
       if (!said || !learned || learned.survivedMs === undefined) {
-        this.emitter.fire({ kind: 'unavailable', message: 'could not measure how long this network keeps an idle flow (sshd did not answer the disposable connections): the configured interval is used' });
+        this.emitter.fire({
+          kind: 'unavailable',
+          message:
+            'could not measure how long this network keeps an idle flow (sshd did not answer the disposable connections): the configured interval is used',
+        });
         return;
       }
       if (this.current) this.apply(this.current, learned.intervalMs);

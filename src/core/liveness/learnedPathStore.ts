@@ -56,7 +56,12 @@ export function recordStore(load: () => unknown, save: (record: SavedRecord) => 
     },
     set(network, learned) {
       const all = read();
-      all[network] = { diesAfterMs: learned.diesAfterMs, intervalMs: learned.intervalMs, at: now(), ...(learned.survivedMs !== undefined ? { survivedMs: learned.survivedMs } : {}) };
+      all[network] = {
+        diesAfterMs: learned.diesAfterMs,
+        intervalMs: learned.intervalMs,
+        at: now(),
+        ...(learned.survivedMs !== undefined ? { survivedMs: learned.survivedMs } : {}),
+      };
       const kept = Object.entries(all)
         .sort((a, b) => b[1].at - a[1].at)
         .slice(0, MAX_NETWORKS);
