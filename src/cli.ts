@@ -78,8 +78,7 @@ async function main(): Promise<number> {
   const sessionOptions = sessionOptionsFor(host, args.maxAttempts !== undefined ? { maxAttempts: args.maxAttempts } : {});
   const configuredIntervalMs = sessionOptions.keepalive.intervalMs;
   // Opt-in: measure this network's idle timeout on disposable flows and refresh the NAT under it.
-  const keepaliveTuner =
-    args.learnKeepalive || isYes(optionValue(args, 'LearnKeepalive')) ? store.add(new KeepaliveTuner(intervalLearner, () => configuredIntervalMs)) : undefined;
+  const keepaliveTuner = args.learnKeepalive ? store.add(new KeepaliveTuner(intervalLearner, () => configuredIntervalMs)) : undefined;
   const session = new Session(host, sessionOptions, {
     prompter,
     logger,

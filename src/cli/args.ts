@@ -55,7 +55,7 @@ export const usage = `usage: ssh-keepalive [-GNTtqv] [-F configfile] [-p port] [
   --learn-keepalive measure how long this network keeps an idle connection (on short-lived
                     extra connections to the server's port, never on this one), then keep the
                     NAT's entry fresh with TCP keepalives just under that and send ssh keepalives
-                    only every 10 minutes; remembered per network (also -o LearnKeepalive=yes)
+                    only every 10 minutes; remembered per network
   --no-keeper       do not start the session keeper on the server: shells use tmux when the
                     server has it, and a drop cuts the connections open through -L, -R, -D, -W`;
 
