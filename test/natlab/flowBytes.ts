@@ -12,11 +12,19 @@ export class FlowBytes {
     private readonly rules: string[][],
   ) {}
 
-  static async count(natlab: Natlab, clientPort: number, tag: string): Promise<FlowBytes> {
-    const rules = [
+  static count(natlab: Natlab, clientPort: number, tag: string): Promise<FlowBytes> {
+    return FlowBytes.rules(natlab, tag, [
       ['-p', 'tcp', '-s', natlab.clientAddr, '--sport', String(clientPort), '-m', 'comment', '--comment', `${tag}-up`],
       ['-p', 'tcp', '-d', natlab.clientAddr, '--dport', String(clientPort), '-m', 'comment', '--comment', `${tag}-down`],
-    ];
+    ]);
+  }
+
+  /** Whatever one iptables match (`-p tcp --syn ...`) sees in the router's FORWARD chain. */
+  static countRule(natlab: Natlab, match: string[], tag: string): Promise<FlowBytes> {
+    return FlowBytes.rules(natlab, tag, [[...match, '-m', 'comment', '--comment', `${tag}-all`]]);
+  }
+
+  private static async rules(natlab: Natlab, tag: string, rules: string[][]): Promise<FlowBytes> {
     for (const r of rules) {
       const out = await natlab.exec(natlab.routerNs, 'iptables', ['-I', 'FORWARD', '1', ...r]);
       if (out.code !== 0) throw new Error(`iptables: ${out.stderr}`);

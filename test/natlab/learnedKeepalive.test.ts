@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { natlabAvailable } from '../../tools/peers/natlab';
 import { type Lab, setupLab } from '../../tools/peers/natlabSshd';
@@ -20,6 +21,14 @@ const learnLimitMs = 4 * 60_000;
 
 const drops = (cli: KeepaliveCli, since: number) => cli.kinds(since).filter((k) => k === 'lost' || k === 'checking' || k === 'connecting' || k === 'restored');
 
+/** One idleFlowProbe from the client namespace to the lab's sshd; its outcome. */
+async function probeFromClient(lab: Lab, silenceMs: number): Promise<string> {
+  const mod = path.join(__dirname, '../../src/core/liveness/idleFlowProbe.js');
+  const script = `require(${JSON.stringify(mod)}).probeIdleFlow({ connect: () => require('net').connect(22, ${JSON.stringify(lab.natlab.serverAddr)}), silenceMs: ${silenceMs}, replyWaitMs: 5000 }).then((o) => console.log(o))`;
+  const r = await lab.natlab.exec(lab.natlab.clientNs, process.execPath, ['-e', script], { timeoutMs: silenceMs + 20_000 });
+  return r.stdout.trim() || r.stderr.trim();
+}
+
 async function flowOf(lab: Lab, cli: KeepaliveCli): Promise<number> {
   const port = await sshFlowPort(lab.natlab, cli.child.pid!);
   assert.ok(port, `the ssh flow of pid ${cli.child.pid} in the client namespace`);
@@ -39,6 +48,9 @@ describe('learned keepalive interval (natlab, NAT idle timeouts 20 s and 60 s)',
       if (!ready(t)) return;
       const lab = await setupLab(natTimeoutSec);
       cleanups.push(() => lab.dispose());
+      // Every flow the client opens to sshd: the main connection and the disposable ones.
+      const syns = await FlowBytes.countRule(lab.natlab, ['-p', 'tcp', '--syn', '-s', lab.natlab.clientAddr, '--dport', '22'], `syn${natTimeoutSec}`);
+      cleanups.push(() => syns.dispose());
       const learned = new KeepaliveCli(lab, 18091, ['--learn-keepalive']);
       cleanups.push(() => learned.stop());
       const fixed = compare ? new KeepaliveCli(lab, 18092, ['-o', 'ServerAliveInterval=30']) : undefined;
@@ -55,6 +67,9 @@ describe('learned keepalive interval (natlab, NAT idle timeouts 20 s and 60 s)',
       assert.ok(diesAfterS >= natTimeoutSec * 0.9 && diesAfterS <= natTimeoutSec * 1.5, `measured ${diesAfterS} s for a ${natTimeoutSec} s NAT`);
       assert.ok(intervalS < natTimeoutSec && intervalS >= natTimeoutSec * 0.6, `refresh every ${intervalS} s under the NAT's ${natTimeoutSec} s`);
       assert.deepEqual(drops(learned, connected.at + 1), [], 'no drop of the main connection while learning');
+      const flows = (await syns.read()).packets;
+      t.diagnostic(`flows opened to sshd while learning: ${flows} (1 main, ${flows - 1} disposable)`);
+      assert.ok(flows - 1 <= 15, `a handful of disposable flows, not ${flows - 1}`);
 
       const learnedPort = await flowOf(lab, learned);
       t.diagnostic(`learned flow: ${await flowTimer(lab.natlab, learnedPort)}`);
@@ -79,6 +94,23 @@ describe('learned keepalive interval (natlab, NAT idle timeouts 20 s and 60 s)',
       if (f) assert.ok(l.bytes * 3 <= f.bytes, `learned ${l.bytes} B <= 1/3 of fixed 30 s ${f.bytes} B`);
       const r = await fetchThrough(lab.natlab, 18091, 5);
       assert.ok(r.ok, `the forward works after the idle: ${r.out}`);
+
+      if (!compare) {
+        // The cost of the measurement: one disposable flow that survives, one that is dropped,
+        // with nothing else talking to sshd.
+        await learned.stop();
+        for (const silenceMs of [5000, (natTimeoutSec + 5) * 1000]) {
+          const all = await FlowBytes.countRule(lab.natlab, ['-p', 'tcp', '-s', lab.natlab.clientAddr, '--dport', '22'], 'probe-up');
+          const back = await FlowBytes.countRule(lab.natlab, ['-p', 'tcp', '-d', lab.natlab.clientAddr, '--sport', '22'], 'probe-down');
+          const outcome = await probeFromClient(lab, silenceMs);
+          const up = await all.read();
+          const down = await back.read();
+          await all.dispose();
+          await back.dispose();
+          t.diagnostic(`one disposable flow, ${silenceMs / 1000} s silent: ${outcome}, ${up.bytes + down.bytes} B in ${up.packets + down.packets} packets`);
+          assert.equal(outcome, silenceMs < natTimeoutSec * 1000 ? 'survived' : 'dropped');
+        }
+      }
     });
   }
 });
