@@ -204,3 +204,24 @@ test('through ProxyJump or ProxyCommand (not a TCP socket) nothing is tuned, and
   assert.deepEqual(retunes, []);
   tuner.dispose();
 });
+
+test('a drop while still measuring stops the measurement: its result would undo the back-off', async (t) => {
+  const clock = new FakeClock(0);
+  const learner = new IntervalLearner(memoryStore(), {}, () => 'n');
+  const nat = natProber(clock, () => 60_000);
+  const tuner = new KeepaliveTuner(learner, () => 15_000, {}, nat.prober);
+  t.after(() => tuner.dispose());
+  const events: TunerEvent[] = [];
+  tuner.onDidTune((e) => events.push(e));
+  const { socket, keepalive } = await tcpPair(t);
+  socket.on('error', () => undefined);
+  tuner.attach(socket, keepalive, new DisposableStore());
+  await advanceUntil(clock, 'a first survived silence', () => tuner.refreshIntervalMs !== undefined);
+  socket.emit('error', Object.assign(new Error('read ETIMEDOUT'), { code: 'ETIMEDOUT' }));
+  await clock.advance(10 * 60_000);
+  assert.deepEqual(
+    events.filter((e) => e.kind === 'learned'),
+    [],
+  );
+  assert.equal(learner.learned?.survivedMs, undefined);
+});

@@ -183,6 +183,9 @@ export class KeepaliveTuner implements Disposable {
   }
 
   private onDrop(refreshMs: number): void {
+    // A measurement still running would only overwrite the back-off: the next connection measures again.
+    this.search?.abort();
+    this.search = undefined;
     const said = this.learner.onIdleDeath(refreshMs, this.configuredIntervalMs());
     const learned = this.learner.learned;
     this.emitter.fire({
