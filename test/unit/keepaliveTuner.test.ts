@@ -118,14 +118,21 @@ async function advanceUntil(clock: FakeClock, what: string, done: () => boolean,
   assert.ok(done(), what);
 }
 
-test('the tuner grows the refresh while flows survive, then refreshes with TCP keepalives under the NAT and probes ssh only every 10 min', async (t) => {
+/** A tuner behind a NAT that forgets flows after natMs (fake clock), with its events recorded. */
+function tunerBehind(t: TestContext, natMs: number, measured?: [number, number]) {
   const clock = new FakeClock(0);
   const learner = new IntervalLearner(memoryStore(), {}, () => 'n');
-  const nat = natProber(clock, () => 60_000);
+  if (measured) learner.onMeasured(...measured);
+  const nat = natProber(clock, () => natMs);
   const tuner = new KeepaliveTuner(learner, () => 15_000, {}, nat.prober);
   t.after(() => tuner.dispose());
   const events: TunerEvent[] = [];
   tuner.onDidTune((e) => events.push(e));
+  return { clock, learner, nat, tuner, events };
+}
+
+test('the tuner grows the refresh while flows survive, then refreshes with TCP keepalives under the NAT and probes ssh only every 10 min', async (t) => {
+  const { clock, tuner, events } = tunerBehind(t, 60_000);
   const { socket, keepAlives, keepalive, retunes } = await tcpPair(t);
   const scope = new DisposableStore();
   tuner.attach(socket, keepalive, scope);
@@ -144,12 +151,7 @@ test('the tuner grows the refresh while flows survive, then refreshes with TCP k
 });
 
 test('a remembered network is refreshed at once, with no new measurement; a wake-up measures again', async (t) => {
-  const clock = new FakeClock(0);
-  const learner = new IntervalLearner(memoryStore(), {}, () => 'n');
-  learner.onMeasured(55_000, 60_000);
-  const nat = natProber(clock, () => 60_000);
-  const tuner = new KeepaliveTuner(learner, () => 15_000, {}, nat.prober);
-  t.after(() => tuner.dispose());
+  const { nat, tuner } = tunerBehind(t, 60_000, [55_000, 60_000]);
   const { socket, keepAlives, keepalive } = await tcpPair(t);
   tuner.attach(socket, keepalive, new DisposableStore());
   assert.deepEqual(keepAlives, [[true, 49_000]]);
@@ -159,14 +161,7 @@ test('a remembered network is refreshed at once, with no new measurement; a wake
 });
 
 test('a refreshed connection dropped by the kernel (ETIMEDOUT) backs off, and the next connection measures again', async (t) => {
-  const clock = new FakeClock(0);
-  const learner = new IntervalLearner(memoryStore(), {}, () => 'n');
-  learner.onMeasured(55_000, 60_000);
-  const nat = natProber(clock, () => 30_000);
-  const tuner = new KeepaliveTuner(learner, () => 15_000, {}, nat.prober);
-  t.after(() => tuner.dispose());
-  const events: TunerEvent[] = [];
-  tuner.onDidTune((e) => events.push(e));
+  const { clock, learner, nat, tuner, events } = tunerBehind(t, 30_000, [55_000, 60_000]);
   const first = await tcpPair(t);
   const scope = new DisposableStore();
   tuner.attach(first.socket, first.keepalive, scope);
@@ -206,13 +201,7 @@ test('through ProxyJump or ProxyCommand (not a TCP socket) nothing is tuned, and
 });
 
 test('a drop while still measuring stops the measurement: its result would undo the back-off', async (t) => {
-  const clock = new FakeClock(0);
-  const learner = new IntervalLearner(memoryStore(), {}, () => 'n');
-  const nat = natProber(clock, () => 60_000);
-  const tuner = new KeepaliveTuner(learner, () => 15_000, {}, nat.prober);
-  t.after(() => tuner.dispose());
-  const events: TunerEvent[] = [];
-  tuner.onDidTune((e) => events.push(e));
+  const { clock, learner, tuner, events } = tunerBehind(t, 60_000);
   const { socket, keepalive } = await tcpPair(t);
   socket.on('error', () => undefined);
   tuner.attach(socket, keepalive, new DisposableStore());
