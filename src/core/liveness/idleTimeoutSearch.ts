@@ -23,6 +23,11 @@ import type { IdleFlowOutcome } from './idleFlowProbe';
  * lengthen the main interval while the search goes on: the interval grows while a probe after
  * that much silence still gets its reply. The search ends when the gap is within `resolution`
  * of the bound, or after `maxRounds`.
+ *
+ * The price: about ten unauthenticated connections per network (sshd logs each as closed
+ * [preauth]; a fail2ban jail in its aggressive mode could count them), which is one reason it
+ * is opt-in. A server whose LoginGraceTime is shorter than a silence closes that flow during
+ * the silence: 'unknown', and the result is then "at least" the longest silence it allowed.
  */
 export interface IdleTimeoutSearchOptions {
   minMs: number;

@@ -10,6 +10,12 @@ import { networkKey } from './networkKey';
  * Remembered per network (networkKey: the default gateway and the machine's addresses), in
  * memory or in `store` (learnedPathStore.ts: a file for the CLI, globalState in VS Code), so a
  * network's lesson holds for the next run too.
+ *
+ * The opt-in learned keepalive (`--learn-keepalive`) learns the other way round, upwards and
+ * without a death: `onMeasured` keeps what disposable flows survived (idleTimeoutSearch.ts says
+ * why the main connection is never the one tested, keepaliveTuner.ts why the NAT is then
+ * refreshed by the kernel's TCP keepalive). A death on a measured network forgets the
+ * measurement (`onIdleDeath`): back off first, measure again on the next connection.
  */
 export interface LearnedPath {
   /** The shortest silence after which a connection on this network died, ms (Infinity: none died). */
