@@ -10,7 +10,7 @@ import { type IdleFlowOutcome, probeIdleFlow } from '../../src/core/liveness/idl
 import { describeLearned, IntervalLearner, memoryStore, refreshIntervalFor } from '../../src/core/liveness/intervalLearner';
 import { KeepaliveTuner, type FlowProber, type TunerEvent } from '../../src/core/liveness/keepaliveTuner';
 import { fileStore } from '../../src/core/liveness/learnedPathStore';
-import { FakeClock } from '../harness/fakeClock';
+import { FakeClock, until } from '../harness/fakeClock';
 
 test('a measured path: refresh a margin under the survived silence (whole seconds), said as "drops idle flows after about N s"', () => {
   const learner = new IntervalLearner(memoryStore(), {}, () => 'n');
@@ -213,4 +213,33 @@ test('a drop while still measuring stops the measurement: its result would undo 
     [],
   );
   assert.equal(learner.learned?.survivedMs, undefined);
+});
+
+test('an inconclusive measurement (sshd answered none of the disposable flows) is tried again on the next connection', async (t) => {
+  const learner = new IntervalLearner(memoryStore(), {}, () => 'n');
+  learner.onMeasured(55_000, 60_000);
+  let probes = 0;
+  const tuner = new KeepaliveTuner(
+    learner,
+    () => 15_000,
+    {},
+    () => {
+      probes++;
+      return Promise.resolve('unknown');
+    },
+  );
+  t.after(() => tuner.dispose());
+  const events: TunerEvent[] = [];
+  tuner.onDidTune((e) => events.push(e));
+  const first = await tcpPair(t);
+  const scope = new DisposableStore();
+  tuner.attach(first.socket, first.keepalive, scope);
+  tuner.relearn(); // a wake-up, with the path still down
+  await until('the measurement ended', () => events.some((e) => e.kind === 'unavailable'));
+  scope.dispose();
+  const before = probes;
+  const second = await tcpPair(t);
+  tuner.attach(second.socket, second.keepalive, new DisposableStore());
+  assert.ok(probes > before, 'measured again');
+  assert.deepEqual(second.keepAlives, [[true, 49_000]], 'meanwhile the remembered refresh is used');
 });

@@ -170,6 +170,8 @@ export class KeepaliveTuner implements Disposable {
       const said = this.learner.onMeasured(b.survivedMs, b.diesAfterMs);
       const learned = this.learner.learned;
       if (!said || !learned || learned.survivedMs === undefined) {
+        // Inconclusive (the path was down right after a wake-up, sshd refused): try again on the next connection.
+        this.stale = true;
         this.emitter.fire({
           kind: 'unavailable',
           message:
