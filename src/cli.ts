@@ -9,8 +9,9 @@ import type { Forward } from './core/forward/types';
 import { SessionError } from './core/session/errors';
 import { noPrompter } from './core/session/prompter';
 import { Session, sessionOptionsFor } from './core/session/session';
-import { eventForAttemptFailure, eventForLiveness, eventsForState, writeEvent } from './cli/events';
+import { eventForAttemptFailure, eventForLiveness, eventForTuner, eventsForState, writeEvent } from './cli/events';
 import { IntervalLearner } from './core/liveness/intervalLearner';
+import { KeepaliveTuner } from './core/liveness/keepaliveTuner';
 import { defaultLearnedFile, fileStore } from './core/liveness/learnedPathStore';
 import { LivenessWatcher } from './core/liveness/livenessWatcher';
 import { isYes, optionValue, parseArgs, usage, UsageError, type CliArgs } from './cli/args';
@@ -73,15 +74,30 @@ async function main(): Promise<number> {
   const store = new DisposableStore();
   const wake = store.add(new WakeDetector());
   const network = store.add(new NetworkChangeDetector());
-  const session = new Session(host, sessionOptionsFor(host, args.maxAttempts !== undefined ? { maxAttempts: args.maxAttempts } : {}), {
+  const intervalLearner = new IntervalLearner(fileStore(defaultLearnedFile(), (m) => logger.warn(m)));
+  const sessionOptions = sessionOptionsFor(host, args.maxAttempts !== undefined ? { maxAttempts: args.maxAttempts } : {});
+  const configuredIntervalMs = sessionOptions.keepalive.intervalMs;
+  // Opt-in: measure this network's idle timeout on disposable flows and refresh the NAT under it.
+  const keepaliveTuner = args.learnKeepalive ? store.add(new KeepaliveTuner(intervalLearner, () => configuredIntervalMs)) : undefined;
+  const session = new Session(host, sessionOptions, {
     prompter,
     logger,
     onDidWake: wake.onDidWake,
     onDidChangeNetwork: network.onDidChange,
     // A connection that dies while idle teaches a keepalive interval the path survives, kept
     // per network in the user's state directory for later runs.
-    intervalLearner: new IntervalLearner(fileStore(defaultLearnedFile(), (m) => logger.warn(m))),
+    intervalLearner,
+    keepaliveTuner,
   });
+  if (keepaliveTuner) {
+    store.add(
+      keepaliveTuner.onDidTune((e) => {
+        if (e.kind === 'learned' || e.kind === 'dropped' || e.kind === 'unavailable') logger.info(e.message);
+        else logger.debug(e.message);
+        if (args.events) writeEvent(eventForTuner(host.alias, e));
+      }),
+    );
+  }
   if (args.events) {
     store.add(session.onDidChangeState((s) => eventsForState(host.alias, s).forEach(writeEvent)));
     store.add(session.onDidFailAttempt((f) => writeEvent(eventForAttemptFailure(host.alias, f))));

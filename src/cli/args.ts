@@ -30,6 +30,8 @@ export interface CliArgs {
   /** --max-attempts N: give up (exit 255) after N failed attempts in a row; default: never. */
   maxAttempts?: number;
   events: boolean;
+  /** --learn-keepalive: measure this network's idle timeout and refresh the NAT with TCP keepalives under it (keepaliveTuner.ts). */
+  learnKeepalive: boolean;
   verbose: number;
   quiet: boolean;
   destination: string;
@@ -46,10 +48,14 @@ const booleanFlags = new Set(['G', 'N', 't', 'T', 'v', 'q']);
 export const usage = `usage: ssh-keepalive [-GNTtqv] [-F configfile] [-p port] [-l user] [-i identity_file]
                      [-L [bind_address:]port:host:hostport] [-R [bind_address:]port:host:hostport]
                      [-D [bind_address:]port] [-W host:port] [-o option=value] [--events] [--reattach|--no-reattach] [--no-keeper]
-                     [--reclaim-remote-forwards] [--keep-listeners] [--max-attempts N] destination [command [argument ...]]
+                     [--reclaim-remote-forwards] [--keep-listeners] [--learn-keepalive] [--max-attempts N] destination [command [argument ...]]
   --keep-listeners  with -N: after an error that retrying cannot fix (a changed host key, a
                     refused login) keep the local forwards' ports bound, each client told why,
                     instead of exiting with status 255 as ssh would
+  --learn-keepalive measure how long this network keeps an idle connection (on short-lived
+                    extra connections to the server's port, never on this one), then keep the
+                    NAT's entry fresh with TCP keepalives just under that and send ssh keepalives
+                    only every 10 minutes; remembered per network
   --no-keeper       do not start the session keeper on the server: shells use tmux when the
                     server has it, and a drop cuts the connections open through -L, -R, -D, -W`;
 
@@ -66,6 +72,7 @@ export function parseArgs(argv: string[]): CliArgs {
     reclaimRemoteForwards: false,
     keepListeners: false,
     events: false,
+    learnKeepalive: false,
     verbose: 0,
     quiet: false,
     destination: '',
@@ -109,6 +116,9 @@ export function parseArgs(argv: string[]): CliArgs {
           break;
         case '--keep-listeners':
           out.keepListeners = true;
+          break;
+        case '--learn-keepalive':
+          out.learnKeepalive = true;
           break;
         case '--help':
           out.help = true;

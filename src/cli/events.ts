@@ -1,3 +1,4 @@
+import type { TunerEvent } from '../core/liveness/keepaliveTuner';
 import type { Liveness } from '../core/liveness/liveness';
 import type { AttemptFailure } from '../core/session/session';
 import type { SessionState } from '../core/session/state';
@@ -54,6 +55,22 @@ export function eventForLiveness(host: string, liveness: Liveness): CliEvent {
 /** `attempt-failed`: a failed attempt that will be retried, with its cause. */
 export function eventForAttemptFailure(host: string, f: AttemptFailure): CliEvent {
   return { event: 'attempt-failed', host, time: new Date().toISOString(), attempt: f.attempt, code: f.error.code, reason: f.error.message };
+}
+
+/**
+ * `keepalive-learning` (a measurement of the idle timeout started), `keepalive-learned`
+ * ("this network drops idle flows after about N s", with survivedS, diesAfterS when one died,
+ * and intervalS: the TCP keepalive now used), `keepalive-progress` (a longer silence survived,
+ * the interval grew), `keepalive-dropped` (a refreshed connection was dropped: backed off) and
+ * `keepalive-unavailable` (cannot learn here: the configured interval is used).
+ */
+export function eventForTuner(host: string, e: TunerEvent): CliEvent {
+  const s = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms / 100) / 10);
+  const base: CliEvent = { event: `keepalive-${e.kind}`, host, time: new Date().toISOString(), message: e.message };
+  if (e.kind === 'learned' || e.kind === 'progress')
+    return { ...base, survivedS: s(e.survivedMs), diesAfterS: s(e.diesAfterMs) ?? null, intervalS: s(e.intervalMs) };
+  if (e.kind === 'dropped') return { ...base, intervalS: s(e.intervalMs) };
+  return base;
 }
 
 export function writeEvent(e: CliEvent): void {

@@ -10,6 +10,7 @@ import { listHosts, resolveHost, type HostListEntry } from '../core/config/sshCo
 import type { ResolvedHost } from '../core/config/types';
 import type { Forward } from '../core/forward/types';
 import { describeLearned, IntervalLearner, type LearnedPathStore } from '../core/liveness/intervalLearner';
+import { KeepaliveTuner } from '../core/liveness/keepaliveTuner';
 import type { Prompter } from '../core/session/prompter';
 import { sessionOptionsFor } from '../core/session/session';
 import type { ForwardRequest } from './forwardInput';
@@ -80,6 +81,8 @@ export class HostManager implements Disposable {
       logger.warn(`ignoring ${u.option} ${u.value}${u.source ? ` (${u.source})` : ''}: ${u.reason}`);
     }
     const options = sessionOptionsFor(resolved, sessionDefaults(this.deps.settings()));
+    // Opt-in: measure this network's idle timeout on disposable flows and refresh the NAT under it.
+    const keepaliveTuner = this.deps.settings().keepaliveLearn ? new KeepaliveTuner(this.intervalLearner, () => options.keepalive.intervalMs) : undefined;
     const host = new HostSession(
       resolved,
       options,
@@ -89,6 +92,7 @@ export class HostManager implements Disposable {
         onDidWake: this.deps.onDidWake,
         onDidChangeNetwork: this.deps.onDidChangeNetwork,
         intervalLearner: this.intervalLearner,
+        keepaliveTuner,
       },
       logger,
       this.deps.keeperOptions?.(alias),

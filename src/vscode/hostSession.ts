@@ -3,6 +3,7 @@
  * the UI shows about it (outage history, start time). No 'vscode' import: the status bar,
  * tree and terminals read it through plain events.
  */
+import type { KeepaliveTuner } from '../core/liveness/keepaliveTuner';
 import { DisposableStore, type Disposable } from '../core/base/disposable';
 import { describeDestination } from '../core/base/hostPort';
 import { Emitter, type Event } from '../core/base/event';
@@ -37,6 +38,8 @@ export class HostSession implements Disposable {
   private keeperNow: KeeperLink | undefined;
   private readonly shells = new Set<KeptShell>();
   readonly liveness: LivenessWatcher;
+  /** The opt-in learned keepalive (sshKeepalive.keepaliveLearn), owned here: one per host. */
+  private readonly tuner: KeepaliveTuner | undefined;
 
   constructor(
     readonly host: ResolvedHost,
@@ -48,10 +51,22 @@ export class HostSession implements Disposable {
     private readonly learned?: () => string | undefined,
   ) {
     this.session = new Session(host, options, deps);
+    this.tuner = deps.keepaliveTuner;
     // Forwards ride the session keeper when it runs on the host (made on first use, as for terminals).
     this.forwards = new ForwardRegistry(this.session, logger, { keeper: () => this.keeper() });
     // Dispose order (reverse of adding): forwards first, they use the session.
     this.disposables.add(this.session);
+    if (this.tuner) {
+      this.disposables.add(this.tuner);
+      this.disposables.add(
+        this.tuner.onDidTune((e) => {
+          if (e.kind === 'learned' || e.kind === 'dropped' || e.kind === 'unavailable') this.logger.info(e.message);
+          else this.logger.debug(e.message);
+          // The tooltip shows what was learned.
+          this.emitter.fire('state');
+        }),
+      );
+    }
     this.disposables.add(this.forwards);
     this.disposables.add(this.emitter);
     this.disposables.add(
@@ -198,7 +213,11 @@ export class HostSession implements Disposable {
       keepalive: {
         intervalMs: this.session.keepaliveIntervalMs,
         countMax: this.session.options.keepalive.countMax,
-        learned: this.session.keepaliveIntervalMs < this.session.options.keepalive.intervalMs ? this.learned?.() : undefined,
+        learned:
+          this.session.keepaliveIntervalMs < this.session.options.keepalive.intervalMs || this.tuner?.refreshIntervalMs !== undefined
+            ? this.learned?.()
+            : undefined,
+        refreshMs: this.tuner?.refreshIntervalMs,
       },
       startedAt: this.startedAt,
       outages: this.history.outages,

@@ -9,6 +9,7 @@ const keys: Record<keyof ExtensionSettings, string> = {
   configFile: 'configFile',
   keepaliveInterval: 'keepaliveInterval',
   keepaliveCountMax: 'keepaliveCountMax',
+  keepaliveLearn: 'keepaliveLearn',
   reconnectMaxDelay: 'reconnect.maxDelay',
   reattach: 'reattach',
   slowRttMs: 'slowRttMs',
@@ -21,8 +22,9 @@ const keys: Record<keyof ExtensionSettings, string> = {
 
 /**
  * Reads the settings and tells which ones changed. configFile is machine-scoped in
- * package.json, so VS Code itself ignores a value from workspace settings; autoConnect is
- * a restricted configuration, ignored from an untrusted workspace.
+ * package.json, so VS Code itself ignores a value from workspace settings; autoConnect and
+ * keepaliveLearn (which opens extra connections to the user's servers) are restricted
+ * configurations, ignored from an untrusted workspace.
  */
 export class Settings implements vscode.Disposable {
   private value: ExtensionSettings = Settings.read();

@@ -15,6 +15,8 @@ export interface ExtensionSettings {
   keepaliveInterval: number;
   /** Used when ssh_config has no ServerAliveCountMax. */
   keepaliveCountMax: number;
+  /** Opt-in: learn this network's idle timeout and refresh the NAT with TCP keepalives under it. */
+  keepaliveLearn: boolean;
   /** Seconds: cap of the reconnect backoff. */
   reconnectMaxDelay: number;
   /** Run terminals in tmux on the server and reattach after a reconnect. */
@@ -36,6 +38,7 @@ export const defaultSettings: ExtensionSettings = {
   configFile: undefined,
   keepaliveInterval: 15,
   keepaliveCountMax: 3,
+  keepaliveLearn: false,
   reconnectMaxDelay: 30,
   reattach: true,
   slowRttMs: 300,
@@ -58,6 +61,7 @@ export function normalizeSettings(raw: Partial<Record<keyof ExtensionSettings, u
     configFile: file,
     keepaliveInterval: num(raw.keepaliveInterval, defaultSettings.keepaliveInterval, 0, 3600),
     keepaliveCountMax: Math.round(num(raw.keepaliveCountMax, defaultSettings.keepaliveCountMax, 1, 100)),
+    keepaliveLearn: raw.keepaliveLearn === true,
     reconnectMaxDelay: num(raw.reconnectMaxDelay, defaultSettings.reconnectMaxDelay, 1, 3600),
     reattach: typeof raw.reattach === 'boolean' ? raw.reattach : defaultSettings.reattach,
     slowRttMs: num(raw.slowRttMs, defaultSettings.slowRttMs, 1, 60_000),

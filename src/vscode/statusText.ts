@@ -17,8 +17,11 @@ export interface HostStatusInput {
   rttMs?: number;
   /** Epoch ms of the last packet from the server. */
   lastContact?: number;
-  /** `learned`: why the interval is lower than configured (this network's idle timeout). */
-  keepalive: { intervalMs: number; countMax: number; learned?: string };
+  /**
+   * `learned`: why the interval differs from the configured one (this network's idle timeout);
+   * `refreshMs`: the TCP keepalive interval of the learned keepalive, when it refreshes the NAT.
+   */
+  keepalive: { intervalMs: number; countMax: number; learned?: string; refreshMs?: number };
   /** Epoch ms when the session was started (for "session age"). */
   startedAt?: number;
   outages: readonly Outage[];
@@ -247,8 +250,10 @@ export function hostTooltip(input: HostStatusInput): string {
       row('Last heard', `less than ${formatDuration(Math.ceil(aliveWindowMs(input.keepalive.intervalMs, rtt) / 1000) * 1000)} ago (alive)`);
     else row('Last heard', `${formatClock(input.lastContact)} (${formatDuration(Math.floor((now - input.lastContact) / 1000) * 1000)} ago)`);
   }
-  const { intervalMs, countMax } = input.keepalive;
-  row('Keepalive', intervalMs > 0 ? `every ${formatDuration(intervalMs)}, dead after ${countMax} missed` : 'off (demand probes only)');
+  const { intervalMs, countMax, refreshMs } = input.keepalive;
+  const ssh = intervalMs > 0 ? `every ${formatDuration(intervalMs)}, dead after ${countMax} missed` : 'off (demand probes only)';
+  // The learned keepalive: the kernel's TCP keepalive keeps the NAT's entry, ssh probes are rare.
+  row('Keepalive', refreshMs !== undefined ? `TCP every ${formatDuration(refreshMs)} (keeps the NAT's entry); ssh ${ssh}` : ssh);
   if (input.keepalive.learned) row('Learned', escapeMarkdown(input.keepalive.learned));
   // Points in time, not running durations: true on every hover without a tick.
   if (state.kind === 'connected') {

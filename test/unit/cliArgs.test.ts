@@ -63,3 +63,8 @@ test('--max-attempts N bounds unattended attempts; anything but a positive whole
     assert.throws(() => parseArgs(bad), UsageError, bad.join(' '));
   }
 });
+
+test('--learn-keepalive turns on the learned keepalive; it is off without it', () => {
+  assert.equal(parseArgs(['--learn-keepalive', '-N', 'host']).learnKeepalive, true);
+  assert.equal(parseArgs(['-N', 'host']).learnKeepalive, false);
+});

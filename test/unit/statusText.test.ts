@@ -240,3 +240,21 @@ test('a keepalive interval learned from this network is shown with why', () => {
   assert.match(md, /Keepalive: every 3 s, dead after 3 missed/);
   assert.match(md, /Learned: this network drops idle connections after at most 15 s; keepalive every 3\\.8 s/);
 });
+
+test('the learned keepalive (TCP refresh under the measured NAT timeout) is shown with what was measured', () => {
+  const md = hostTooltip(
+    input(
+      { kind: 'connected', since: now, rttMs: 2 },
+      {
+        keepalive: {
+          intervalMs: 600_000,
+          countMax: 3,
+          refreshMs: 53_000,
+          learned: 'this network drops idle flows after about 64.5 s (survived 59.9 s); keepalive every 53 s',
+        },
+      },
+    ),
+  );
+  assert.match(md, /Keepalive: TCP every 53 s \(keeps the NAT's entry\); ssh every 10 min, dead after 3 missed/);
+  assert.match(md, /Learned: this network drops idle flows after about 64\\.5 s \\\(survived 59\\.9 s\\\); keepalive every 53 s/);
+});

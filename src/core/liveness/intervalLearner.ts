@@ -10,12 +10,23 @@ import { networkKey } from './networkKey';
  * Remembered per network (networkKey: the default gateway and the machine's addresses), in
  * memory or in `store` (learnedPathStore.ts: a file for the CLI, globalState in VS Code), so a
  * network's lesson holds for the next run too.
+ *
+ * The opt-in learned keepalive (`--learn-keepalive`) learns the other way round, upwards and
+ * without a death: `onMeasured` keeps what disposable flows survived (idleTimeoutSearch.ts says
+ * why the main connection is never the one tested, keepaliveTuner.ts why the NAT is then
+ * refreshed by the kernel's TCP keepalive). A death on a measured network forgets the
+ * measurement (`onIdleDeath`): back off first, measure again on the next connection.
  */
 export interface LearnedPath {
-  /** The shortest silence after which a connection on this network died, ms. */
+  /** The shortest silence after which a connection on this network died, ms (Infinity: none died). */
   readonly diesAfterMs: number;
   /** The interval in use for this network, ms. */
   readonly intervalMs: number;
+  /**
+   * The longest silence a disposable flow was seen to survive (the opt-in idle-timeout search,
+   * see idleTimeoutSearch.ts); `intervalMs` is then the NAT refresh interval derived from it.
+   */
+  readonly survivedMs?: number;
 }
 
 export interface LearnedPathStore {
@@ -82,12 +93,26 @@ export class IntervalLearner {
     if (configuredMs <= 0 || silenceMs < this.options.minSilenceMs) return undefined;
     const key = this.network();
     const before = this.store.get(key);
-    const diesAfterMs = Math.min(before?.diesAfterMs ?? Infinity, silenceMs);
+    // A measured record met a drop: the NAT changed, or the margin was too thin. Back off to
+    // the death's rule (the measurement is forgotten, so the next connection measures again).
+    const diesAfterMs = before?.survivedMs !== undefined ? silenceMs : Math.min(before?.diesAfterMs ?? Infinity, silenceMs);
     const current = this.intervalFor(configuredMs);
     const intervalMs = Math.max(this.options.floorMs, Math.min(current, Math.round(diesAfterMs / this.options.safetyDivisor)));
-    if (before && before.intervalMs === intervalMs && before.diesAfterMs === diesAfterMs) return undefined;
+    if (before && before.survivedMs === undefined && before.intervalMs === intervalMs && before.diesAfterMs === diesAfterMs) return undefined;
     this.store.set(key, { diesAfterMs, intervalMs });
     return describeLearned({ diesAfterMs, intervalMs });
+  }
+
+  /**
+   * The idle-timeout search on disposable flows ended: `survivedMs` of silence is known to
+   * survive, `diesAfterMs` (if any) to die. Stored for this network with the refresh interval
+   * (a margin under the survived silence). Returns the sentence to tell the user.
+   */
+  onMeasured(survivedMs: number, diesAfterMs: number | undefined): string | undefined {
+    if (survivedMs < this.options.minSilenceMs) return undefined;
+    const learned: LearnedPath = { diesAfterMs: diesAfterMs ?? Infinity, intervalMs: refreshIntervalFor(survivedMs, this.options.floorMs), survivedMs };
+    this.store.set(this.network(), learned);
+    return describeLearned(learned);
   }
 
   /** A connection ended (not by an idle death) after `connectedMs`: relax a learned interval a little. */
@@ -95,15 +120,35 @@ export class IntervalLearner {
     if (connectedMs < this.options.relaxAfterMs) return;
     const key = this.network();
     const learned = this.store.get(key);
-    if (!learned) return;
+    // A measured interval is not relaxed: it is already as long as a flow was seen to survive.
+    if (!learned || learned.survivedMs !== undefined) return;
     const cap = Math.max(this.options.floorMs, Math.round(learned.diesAfterMs * this.options.relaxCapFraction));
     const intervalMs = Math.min(cap, Math.round(learned.intervalMs * this.options.relaxFactor));
     if (intervalMs > learned.intervalMs) this.store.set(key, { ...learned, intervalMs });
   }
 }
 
-/** "this network drops idle connections after at most 15 s; keepalive every 3.8 s". */
+/**
+ * The NAT refresh interval for a silence known to survive: a margin under it (10 %, at least
+ * 2 s) for timer slack on both ends, never under the floor.
+ */
+export function refreshIntervalFor(survivedMs: number, floorMs = defaultIntervalLearnerOptions.floorMs): number {
+  // Whole seconds: TCP_KEEPIDLE is in seconds (node's setKeepAlive drops the rest).
+  return Math.max(floorMs, Math.floor((survivedMs - Math.max(2000, survivedMs * 0.1)) / 1000) * 1000);
+}
+
+/**
+ * "this network drops idle connections after at most 15 s; keepalive every 3.8 s" (learned
+ * from a death), or, measured on disposable flows, "this network drops idle flows after about
+ * 60 s (survived 55 s); keepalive every 49.5 s".
+ */
 export function describeLearned(l: LearnedPath): string {
   const s = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+  if (l.survivedMs !== undefined) {
+    const drops = Number.isFinite(l.diesAfterMs)
+      ? `this network drops idle flows after about ${s(l.diesAfterMs)} (survived ${s(l.survivedMs)})`
+      : `this network keeps idle flows for at least ${s(l.survivedMs)}`;
+    return `${drops}; keepalive every ${s(l.intervalMs)}`;
+  }
   return `this network drops idle connections after at most ${s(l.diesAfterMs)}; keepalive every ${s(l.intervalMs)}`;
 }

@@ -102,6 +102,11 @@ export class Keepalive implements Disposable {
     this.schedule(Math.max(0, intervalMs - (this.clock.now() - this.lastReceived)));
   }
 
+  /** The interval in use now (after any retune). */
+  get currentIntervalMs(): number {
+    return this.intervalMs;
+  }
+
   get rttMs(): number | undefined {
     return this.smoothedRtt === undefined ? undefined : Math.round(this.smoothedRtt * 10) / 10;
   }

@@ -32,8 +32,12 @@ export function parseRecord(raw: unknown): Record<string, SavedPath> {
   const networks = (raw as { networks?: unknown }).networks;
   if (typeof networks !== 'object' || networks === null) return out;
   for (const [key, v] of Object.entries(networks as Record<string, unknown>)) {
-    const p = v as Partial<SavedPath> | null;
-    if (p && positive(p.diesAfterMs) && positive(p.intervalMs) && positive(p.at)) out[key] = { diesAfterMs: p.diesAfterMs, intervalMs: p.intervalMs, at: p.at };
+    const p = v as (Omit<Partial<SavedPath>, 'diesAfterMs'> & { diesAfterMs?: unknown }) | null;
+    if (!p || !positive(p.intervalMs) || !positive(p.at)) continue;
+    // A measured record (survivedMs) may know no silence that died: JSON writes Infinity as null.
+    const measured = positive(p.survivedMs) ? { survivedMs: p.survivedMs } : undefined;
+    const diesAfterMs = positive(p.diesAfterMs) ? p.diesAfterMs : measured && p.diesAfterMs === null ? Infinity : undefined;
+    if (diesAfterMs !== undefined) out[key] = { diesAfterMs, intervalMs: p.intervalMs, at: p.at, ...measured };
   }
   return out;
 }
@@ -48,11 +52,16 @@ export function recordStore(load: () => unknown, save: (record: SavedRecord) => 
   return {
     get(network) {
       const p = (cache ?? read())[network];
-      return p && { diesAfterMs: p.diesAfterMs, intervalMs: p.intervalMs };
+      return p && { diesAfterMs: p.diesAfterMs, intervalMs: p.intervalMs, ...(p.survivedMs !== undefined ? { survivedMs: p.survivedMs } : {}) };
     },
     set(network, learned) {
       const all = read();
-      all[network] = { diesAfterMs: learned.diesAfterMs, intervalMs: learned.intervalMs, at: now() };
+      all[network] = {
+        diesAfterMs: learned.diesAfterMs,
+        intervalMs: learned.intervalMs,
+        at: now(),
+        ...(learned.survivedMs !== undefined ? { survivedMs: learned.survivedMs } : {}),
+      };
       const kept = Object.entries(all)
         .sort((a, b) => b[1].at - a[1].at)
         .slice(0, MAX_NETWORKS);

@@ -7,6 +7,7 @@ import { Emitter, type Event } from '../base/event';
 import type { Logger } from '../base/logger';
 import type { ResolvedHost } from '../config/types';
 import type { IntervalLearner } from '../liveness/intervalLearner';
+import type { KeepaliveTuner } from '../liveness/keepaliveTuner';
 import { StallDetector } from '../liveness/stallDetector';
 import { defaultKeepaliveOptions, Keepalive, type KeepaliveOptions, type ProbeResult } from '../liveness/keepalive';
 import { connectAttempt, type ConnectedClient, type Hop } from './connectAttempt';
@@ -57,6 +58,8 @@ export interface SessionDeps {
   clock?: Clock;
   /** Keeps the keepalive interval under what this network's NAT tolerates (learned from idle deaths). */
   intervalLearner?: IntervalLearner;
+  /** Opt-in: measures the network's idle timeout on disposable flows and tunes each connection's keepalive (keepaliveTuner.ts). */
+  keepaliveTuner?: KeepaliveTuner;
 }
 
 /** Builds session options from the resolved host (ssh_config wins) and our defaults. */
@@ -176,6 +179,9 @@ export class Session implements Disposable {
     for (const e of [this.stateEmitter, this.connectEmitter, this.probeEmitter, this.attemptFailedEmitter]) this.disposables.add(e);
     deps.onDidWake?.(() => this.onEnvironmentChange('the machine woke up'), this.disposables);
     deps.onDidChangeNetwork?.(() => this.onEnvironmentChange('network interfaces changed'), this.disposables);
+    // What a NAT tolerated before a sleep or on another network is measured again.
+    deps.onDidWake?.(() => deps.keepaliveTuner?.relearn(), this.disposables);
+    deps.onDidChangeNetwork?.(() => deps.keepaliveTuner?.relearn(), this.disposables);
   }
 
   get state(): SessionState {
@@ -198,7 +204,7 @@ export class Session implements Disposable {
   /** The keepalive interval in use now (learned from this network's idle deaths, or configured). */
   get keepaliveIntervalMs(): number {
     const configured = this.options.keepalive.intervalMs;
-    return 'live' in this.phase ? this.phase.live.intervalMs : (this.deps.intervalLearner?.intervalFor(configured) ?? configured);
+    return 'live' in this.phase ? this.phase.live.keepalive.currentIntervalMs : (this.deps.intervalLearner?.intervalFor(configured) ?? configured);
   }
 
   get lastContact(): number | undefined {
@@ -616,6 +622,7 @@ export class Session implements Disposable {
     keepalive.suspectOnMiss = () => conn.prefersMakeBeforeBreak && !this.disposables.isDisposed;
     keepalive.onDidSuspect((reason) => this.onSuspect(live, reason), conn);
     keepalive.onDidRecover(() => this.onRecover(live), conn);
+    this.deps.keepaliveTuner?.attach(chain.transport, keepalive, conn);
     conn.add(this.clock.timeout(() => this.backoff.reset(), this.options.stableAfterMs));
 
     const restored = conn.restored;
