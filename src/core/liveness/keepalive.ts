@@ -5,6 +5,7 @@ import { Deferred } from '../base/deferred';
 import type { Disposable } from '../base/disposable';
 import { Emitter, type Event } from '../base/event';
 import { sendProbe } from './probe';
+import { RttEstimator } from './rttEstimator';
 
 export interface KeepaliveOptions {
   /** ServerAliveInterval in ms (0 disables periodic probes; demand probes still work). */
@@ -13,11 +14,19 @@ export interface KeepaliveOptions {
   countMax: number;
   /** Floor for a demand probe's deadline. */
   demandMinMs: number;
-  /** A demand probe's deadline is max(demandMinMs, demandRttFactor x smoothed RTT). */
+  /**
+   * A demand probe's deadline is max(demandMinMs, SRTT + demandRttFactor x RTTVAR), TCP's
+   * retransmission timeout (RFC 6298, K = 4), at most demandMaxMs.
+   */
   demandRttFactor: number;
+  /** Cap of a demand probe's deadline; default DEMAND_MAX_MS. */
+  demandMaxMs?: number;
   /** Quiet for this long before a user action triggers a demand probe. */
   quietMs: number;
 }
+
+/** Cap of a demand probe's deadline: past 10 s a person has given up waiting anyway. */
+export const DEMAND_MAX_MS = 10_000;
 
 export const defaultKeepaliveOptions: KeepaliveOptions = {
   intervalMs: 15_000,
@@ -47,15 +56,18 @@ export class Keepalive implements Disposable {
   readonly onDidProbe: Event<ProbeResult> = this.probeEmitter.event;
   private readonly suspectEmitter = new Emitter<string>();
   /**
-   * A demand probe missed its deadline while `suspectOnMiss` said so: the path is in doubt,
-   * not dead. The owner checks it another way (a new connection beside this one); anything
-   * received from then on fires onDidRecover; the periodic rule may still declare it dead.
+   * A demand probe missed its deadline: the path is in doubt, not dead. When `suspectOnMiss`
+   * says so, the owner checks it another way (a new connection beside this one); otherwise
+   * the keepalive gives it twice the deadline more (see `suspect`). Anything received from
+   * then on fires onDidRecover; the periodic rule may still declare it dead.
    */
   readonly onDidSuspect: Event<string> = this.suspectEmitter.event;
   private readonly recoverEmitter = new Emitter<void>();
   readonly onDidRecover: Event<void> = this.recoverEmitter.event;
-  /** Asked at a demand probe's miss: true to suspect the path instead of declaring it dead. */
+  /** Asked at a demand probe's miss: true when the owner settles the doubt (a second connection). */
   suspectOnMiss: () => boolean = () => false;
+  /** Without an owner settling the doubt: the end of the longer wait, after which the path is dead. */
+  private graceTimer: Disposable | undefined;
   /** Set while suspected: resolves true when the path answers, false when it is given up. */
   private suspected: Deferred<boolean> | undefined;
 
@@ -65,6 +77,8 @@ export class Keepalive implements Disposable {
   /** When the latest probe went out: a miss is an interval with nothing received since then. */
   private lastSentAt = 0;
   private smoothedRtt: number | undefined;
+  /** SRTT and RTTVAR as TCP keeps them: the demand deadline (the display keeps smoothedRtt). */
+  private readonly rtt = new RttEstimator();
   private timer: Disposable | undefined;
   private demand: Promise<boolean> | undefined;
   /** The earliest user action not yet followed by anything received, and its check. */
@@ -172,6 +186,7 @@ export class Keepalive implements Disposable {
   private record(rttMs: number, kind: ProbeResult['kind']): void {
     this.lastReceived = this.clock.now();
     this.smoothedRtt = this.smoothedRtt === undefined ? rttMs : 0.75 * this.smoothedRtt + 0.25 * rttMs;
+    this.rtt.add(rttMs);
     this.probeEmitter.fire({ rttMs: Math.round(rttMs * 10) / 10, kind });
   }
 
@@ -228,21 +243,29 @@ export class Keepalive implements Disposable {
     }, this.answerWaitMs);
   }
 
-  /** How long an action may go unanswered before it is probed. */
+  /** How long an action may go unanswered before it is probed: its answer is due within an RTO. */
   private get answerWaitMs(): number {
     const { quietMs, demandMinMs, demandRttFactor } = this.options;
-    return Math.min(quietMs, Math.max(demandMinMs / 4, demandRttFactor * (this.smoothedRtt ?? 0)));
+    return Math.min(quietMs, Math.max(demandMinMs / 4, this.rtt.timeoutMs(0, demandRttFactor, this.demandMaxMs)));
   }
 
-  /** The deadline a demand probe gets: a few RTTs, at least demandMinMs. */
-  get demandDeadlineMs(): number {
-    const rtt = this.smoothedRtt ?? 0;
-    return Math.max(this.options.demandMinMs, Math.round(this.options.demandRttFactor * rtt));
+  private get demandMaxMs(): number {
+    return this.options.demandMaxMs ?? DEMAND_MAX_MS;
   }
 
   /**
-   * Resolves true if the path answered within the demand deadline; false (and the
-   * keepalive declares the path dead) otherwise. Concurrent callers share one probe.
+   * The deadline a demand probe gets: TCP's retransmission timeout over this path's probe
+   * RTTs (SRTT + 4 RTTVAR), so that a jittery or lossy path, whose replies wander, gets room
+   * for the wandering and a steady one is judged soon; at least demandMinMs, at most demandMaxMs.
+   */
+  get demandDeadlineMs(): number {
+    return this.rtt.timeoutMs(this.options.demandMinMs, this.options.demandRttFactor, this.demandMaxMs);
+  }
+
+  /**
+   * Resolves true if the path answered within the demand deadline; after a miss, true when it
+   * answers later after all, false once it is declared dead (see `suspect`). Concurrent
+   * callers share one probe.
    * It probes even when data arrived a moment ago: a NAT that rebooted a second ago
    * leaves exactly that picture, and one probe per user action costs ~190 bytes.
    */
@@ -261,18 +284,36 @@ export class Keepalive implements Disposable {
       this.demand = undefined;
       // Any packet during the wait also proves the path (e.g. a reply queued behind bulk data).
       if (!ok && this.clock.now() - this.lastReceived > deadline) {
-        const reason = `no reply to a demand probe within ${deadline} ms`;
-        if (this.dead || !this.suspectOnMiss()) {
-          this.die(reason);
-          return false;
-        }
-        const suspected = (this.suspected = new Deferred<boolean>());
-        this.suspectEmitter.fire(reason);
-        return suspected.promise;
+        if (this.dead) return false;
+        return this.suspect(`no reply to a demand probe within ${deadline} ms`, deadline);
       }
       return true;
     });
     return this.demand;
+  }
+
+  /**
+   * A missed demand probe is a doubt, not a verdict. A reply late by more than an RTO is what
+   * a lossy path does too: the probe or its reply was lost and TCP resends it after its own
+   * timeout (at least 200 ms on Linux, 1 s on some systems), doubling each time, so a single
+   * reply can be seconds late while the path works (at 15 % loss, one probe in a few hundred
+   * misses a 1 s deadline). When the owner has a second connection to try (make-before-break),
+   * that settles it. Otherwise the path gets twice the deadline more, as TCP doubles its
+   * timer; still silent then, it is dead: a dead path is said about three deadlines after the
+   * user's action (doubt after one), and a lossy one needs three losses more in a row to be
+   * cut. Either way anything received settles the doubt (onDidRecover).
+   */
+  private suspect(reason: string, deadline: number): Promise<boolean> {
+    const suspected = (this.suspected = new Deferred<boolean>());
+    if (!this.suspectOnMiss()) {
+      const graceMs = Math.min(this.demandMaxMs, 2 * deadline);
+      this.graceTimer = this.clock.timeout(() => {
+        this.graceTimer = undefined;
+        if (this.suspected === suspected) this.die(`${reason}, nor in ${graceMs} ms more`);
+      }, graceMs);
+    }
+    this.suspectEmitter.fire(reason);
+    return suspected.promise;
   }
 
   /** True between a suspected miss and the next packet (or the end). */
@@ -283,6 +324,8 @@ export class Keepalive implements Disposable {
   private recover(): void {
     const suspected = this.suspected;
     this.suspected = undefined;
+    this.graceTimer?.dispose();
+    this.graceTimer = undefined;
     suspected?.resolve(true);
     this.recoverEmitter.fire();
   }
@@ -295,6 +338,8 @@ export class Keepalive implements Disposable {
   }
 
   private settleSuspicion(): void {
+    this.graceTimer?.dispose();
+    this.graceTimer = undefined;
     this.suspected?.resolve(false);
     this.suspected = undefined;
   }
