@@ -592,3 +592,30 @@ test('dispose while in doubt: the waiting callers get false', async (t) => {
   ka.dispose();
   assert.equal(await settled(answer), false, 'the answer after dispose');
 });
+
+test('demand probe: our own queue draining while it waits proves the path (a probe queued behind an upload); a queue that does not move proves nothing', async (t) => {
+  const server = fakeServer('never');
+  // A socket's counters: bytesWritten counts what it was given (queued included).
+  let given = 5_000_000;
+  let queued = 600_000;
+  Object.defineProperty(server.transport, 'bytesWritten', { get: () => given });
+  Object.defineProperty(server.transport, 'writableLength', { get: () => queued });
+  const { ka, deaths, clock } = keepalive(t, server, { demandMinMs: 100 });
+  const suspicions: string[] = [];
+  ka.onDidSuspect((r) => suspicions.push(r));
+  await clock.advance(200); // quiet downlink: an upload gets no replies for a while
+  const probe = ka.demandProbe();
+  // The server acknowledges: the kernel takes 64 KiB of the queue, the upload adds as much.
+  await clock.advance(50);
+  given += 65_536;
+  await clock.advance(50);
+  assert.equal(await settled(probe), true, 'the queue moved: alive');
+  assert.deepEqual(suspicions, []);
+  // The path dies: the queue stays where it is.
+  const stuck = ka.demandProbe();
+  await clock.advance(100);
+  assert.deepEqual(suspicions, ['no reply to a demand probe within 100 ms'], 'a stuck queue proves nothing');
+  await clock.advance(200);
+  assert.equal(await settled(stuck), false);
+  assert.equal(deaths.length, 1);
+});
