@@ -150,6 +150,8 @@ export async function runCondition(condition: LineCondition, minutes: number, lo
         if (client === 'ssh') r.ssh = new SshClient(lab, forwards);
         else {
           const extra = [...serverAlive, ...forwards.slice(1).flatMap((f) => ['-L', f])];
+          // SKA_LOSSY_VERBOSE=1: ssh-keepalive's -v lines go to the log (why a probe was sent, missed).
+          if (process.env.SKA_LOSSY_VERBOSE) extra.unshift('-vv');
           if (client === 'ssh-keepalive --no-keeper') extra.unshift('--no-keeper');
           r.cli = new KeepaliveCli(lab, p, extra);
         }
@@ -183,6 +185,7 @@ export async function runCondition(condition: LineCondition, minutes: number, lo
         }),
     );
     await sleep(Math.max(0, end - Date.now()));
+    if (process.env.SKA_LOSSY_VERBOSE) for (const r of running) for (const l of r.cli?.stderr ?? []) log(`${label} ${r.client} (${r.mode}): ${l}`);
     const tallies = running.map((r): ClientTally => {
       const base = { client: r.client, mode: r.mode, fetchOk: r.fetchOk, fetchFailed: r.fetchFailed };
       if (r.cli) {

@@ -593,7 +593,7 @@ test('dispose while in doubt: the waiting callers get false', async (t) => {
   assert.equal(await settled(answer), false, 'the answer after dispose');
 });
 
-test('demand probe: our own queue draining while it waits proves the path (a probe queued behind an upload); a queue that does not move proves nothing', async (t) => {
+test('demand probe (no kernel counters): our own queue draining while it waits proves the path (a probe queued behind an upload); a queue that does not move proves nothing', async (t) => {
   const server = fakeServer('never');
   // A socket's counters: bytesWritten counts what it was given (queued included).
   let given = 5_000_000;

@@ -4,7 +4,7 @@ import { type Clock, sleep, systemClock } from '../base/clock';
 import { Deferred } from '../base/deferred';
 import type { Disposable } from '../base/disposable';
 import { Emitter, type Event } from '../base/event';
-import { drainedSince, sampleOutbound } from './outbound';
+import { acknowledgedSince, sampleOutbound } from './outbound';
 import { sendProbe } from './probe';
 import { RttEstimator } from './rttEstimator';
 
@@ -285,8 +285,8 @@ export class Keepalive implements Disposable {
     this.demand = Promise.race([reply.then((rtt) => rtt !== undefined), sleep(this.clock, deadline).then(() => false)]).then((ok) => {
       this.demand = undefined;
       // Any packet during the wait also proves the path (e.g. a reply queued behind bulk data),
-      // and so does our own queue draining (the probe queued behind an upload: see outbound.ts).
-      if (!ok && this.clock.now() - this.lastReceived > deadline && !drainedSince(outbound, sampleOutbound(this.transport))) {
+      // and so does the server acknowledging what we sent (the probe behind an upload: outbound.ts).
+      if (!ok && this.clock.now() - this.lastReceived > deadline && !acknowledgedSince(outbound, sampleOutbound(this.transport))) {
         if (this.dead) return false;
         return this.suspect(`no reply to a demand probe within ${deadline} ms`, deadline);
       }

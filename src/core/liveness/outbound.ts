@@ -1,29 +1,74 @@
+import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 
 /**
- * Our own outbound queue as evidence of life. A socket keeps bytes in its writable buffer only
- * while the kernel's send buffer is full, and the kernel takes more only when the server's TCP
- * acknowledges what it sent. So when bytes were queued and some of them have since been handed
- * on, the server was acknowledging our data: the path works, though a probe may wait seconds
- * behind that queue (a bulk upload on a slow or bufferbloated uplink), a wait no RTT-based
- * deadline foresees. Only a net.Socket tells (bytesWritten counts what it was given, queued
- * included); other transports (a ProxyCommand's pipes, a jump host's channel) give no evidence.
+ * Our own outbound bytes as evidence of life. A probe sent behind an upload waits for the whole
+ * queue ahead of it (the kernel's send buffer, up to megabytes, and a router's deep queue), so
+ * on a slow or bufferbloated uplink its reply can be many seconds late while the path works, a
+ * wait that no RTT-based deadline foresees. But the server's TCP acknowledges that upload as it
+ * arrives: when bytes we sent have been acknowledged since the probe went out, the path works.
+ *
+ * On Linux the kernel says how many bytes of a socket are not yet acknowledged (/proc/net/tcp's
+ * tx_queue: written minus acknowledged), and bytesWritten minus writableLength says how many
+ * the kernel was given: acknowledged = given - unacknowledged grows only with the server's
+ * ACKs. Elsewhere, a queue in the stream itself that moves is the evidence (a socket queues
+ * bytes only while the kernel's buffer is full, which empties only with ACKs). A transport
+ * that is not a socket (a ProxyCommand's pipes, a jump host's channel) gives no evidence.
  */
 export interface OutboundSample {
-  /** Bytes handed on to the kernel (given minus still queued). */
+  /** Bytes handed on to the kernel (given to the stream minus still queued in it). */
   handedOn: number;
   /** Bytes still queued in the stream. */
   queued: number;
+  /** Bytes the kernel holds that the server has not acknowledged (Linux), if known. */
+  unacked: number | undefined;
 }
+
+type SocketLike = Duplex & { bytesWritten?: unknown; localPort?: unknown; remotePort?: unknown };
 
 export function sampleOutbound(transport: Duplex): OutboundSample | undefined {
-  const given = (transport as Duplex & { bytesWritten?: unknown }).bytesWritten;
-  if (typeof given !== 'number') return undefined;
+  const s = transport as SocketLike;
+  if (typeof s.bytesWritten !== 'number') return undefined;
   const queued = transport.writableLength;
-  return { handedOn: given - queued, queued };
+  const unacked = typeof s.localPort === 'number' && typeof s.remotePort === 'number' ? linuxUnacked(s.localPort, s.remotePort) : undefined;
+  return { handedOn: s.bytesWritten - queued, queued, unacked };
 }
 
-/** True when bytes were queued at `before` and some have been handed on since: the server is acknowledging. */
-export function drainedSince(before: OutboundSample | undefined, after: OutboundSample | undefined): boolean {
-  return !!before && !!after && before.queued > 0 && after.handedOn > before.handedOn;
+/** True when the server acknowledged some of our bytes between the two samples. */
+export function acknowledgedSince(before: OutboundSample | undefined, after: OutboundSample | undefined): boolean {
+  if (!before || !after) return false;
+  if (before.unacked !== undefined && after.unacked !== undefined) {
+    return after.handedOn - before.handedOn - (after.unacked - before.unacked) > 0;
+  }
+  return before.queued > 0 && after.handedOn > before.handedOn;
+}
+
+/** tx_queue of the one established TCP socket with these ports, from /proc/net/tcp and tcp6. */
+function linuxUnacked(localPort: number, remotePort: number): number | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const ports = `:${hex4(localPort)} `;
+  const remote = `:${hex4(remotePort)} `;
+  let found: number | undefined;
+  let matches = 0;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      // "sl local_address rem_address st tx_queue:rx_queue ...": addresses end in :PORT (hex).
+      const f = line.trim().split(/\s+/);
+      if (f.length < 5 || f[3] !== '01' || !`${f[1]} `.endsWith(ports) || !`${f[2]} `.endsWith(remote)) continue;
+      matches++;
+      found = parseInt(f[4].split(':')[0], 16);
+    }
+  }
+  // Two sockets with the same ports (to different hosts) cannot be told apart here: no evidence.
+  return matches === 1 && Number.isFinite(found) ? found : undefined;
+}
+
+function hex4(port: number): string {
+  return port.toString(16).toUpperCase().padStart(4, '0');
 }
