@@ -221,8 +221,9 @@ export async function runRealDrops(drops: number, log: (line: string) => void = 
   try {
     const { natlab } = lab;
     await applyLine(natlab, { kind: 'loss', probability: 0.15 });
-    clis.push({ client: 'ssh-keepalive', cli: new KeepaliveCli(lab, 18200, serverAlive), port: 18200 });
-    clis.push({ client: 'ssh-keepalive --no-keeper', cli: new KeepaliveCli(lab, 18202, ['--no-keeper', ...serverAlive]), port: 18202 });
+    const verbose = process.env.SKA_LOSSY_VERBOSE ? ['-vv'] : [];
+    clis.push({ client: 'ssh-keepalive', cli: new KeepaliveCli(lab, 18200, [...verbose, ...serverAlive]), port: 18200 });
+    clis.push({ client: 'ssh-keepalive --no-keeper', cli: new KeepaliveCli(lab, 18202, [...verbose, '--no-keeper', ...serverAlive]), port: 18202 });
     const results: DropResult[] = clis.map((c) => ({ client: c.client, noticedMs: [], lostMs: [] }));
     for (let i = 0; i < drops; i++) {
       const ready = Date.now();
@@ -251,6 +252,7 @@ export async function runRealDrops(drops: number, log: (line: string) => void = 
     }
     return results;
   } finally {
+    if (process.env.SKA_LOSSY_VERBOSE) for (const c of clis) for (const l of c.cli.stderr) log(`drops ${c.client}: ${l}`);
     await Promise.all(clis.map((c) => c.cli.stop()));
     await lab.dispose();
   }

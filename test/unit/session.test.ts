@@ -176,6 +176,33 @@ test('a user action on a quiet, dead path: checking at the demand probe’s dead
   assert.ok(elapsed < 3200, `usable again after ${elapsed} ms`);
 });
 
+test('make-before-break: when the second connection fails too, the first still gets the longer wait; a stall that ends within it cuts nothing', async () => {
+  const proxy = await startFaultProxy('127.0.0.1', server.port);
+  proxies.push(proxy);
+  const { session, states, clock } = makeSession(server.resolvedHost(proxy.port), {
+    keepalive: { intervalMs: 0, countMax: 3, demandMinMs: 800, demandRttFactor: 4, quietMs: 200 },
+  });
+  // As the session keeper does: its riders resume on another connection.
+  session.onDidConnect((conn) => conn.preferMakeBeforeBreak());
+  await session.start();
+  await clock.advance(300); // quiet for longer than quietMs
+  // A stall, as behind a bloated queue: bytes wait, and a new connection's handshake too.
+  proxy.blackhole();
+  void session.whenUsable({ userAction: true, timeoutMs: 10_000 }).catch(() => undefined);
+  await clock.advance(800); // the demand probe's deadline
+  await until('the missed probe to put the path in doubt', () => session.state.kind === 'connected' && !!session.state.checking);
+  // The second connection is accepted but never answered: its banner deadline (500 ms, a
+  // real-time timer with no event of its own) ends it.
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.ok(!kinds(states).includes('lost'), `not lost while the longer wait runs (${kinds(states).join(' ')})`);
+  proxy.resume();
+  await until('the first connection to answer again', () => session.state.kind === 'connected' && !session.state.checking);
+  await clock.advance(1600); // past the longer wait
+  await new Promise((r) => setImmediate(r));
+  assert.ok(!kinds(states).includes('lost'), `kept, nothing cut (${kinds(states).join(' ')})`);
+  assert.equal(session.state.kind, 'connected');
+});
+
 test('exactly one connect attempt in flight: reconnect() joins it', async () => {
   const { session, states } = makeSession(server.resolvedHost());
   const first = session.start();

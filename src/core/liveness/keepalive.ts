@@ -69,6 +69,8 @@ export class Keepalive implements Disposable {
   suspectOnMiss: () => boolean = () => false;
   /** Without an owner settling the doubt: the end of the longer wait, after which the path is dead. */
   private graceTimer: Disposable | undefined;
+  /** When the current doubt's longer wait ends (see doubtEndsAt). */
+  private doubtEnd = 0;
   /** Set while suspected: resolves true when the path answers, false when it is given up. */
   private suspected: Deferred<boolean> | undefined;
 
@@ -308,8 +310,9 @@ export class Keepalive implements Disposable {
    */
   private suspect(reason: string, deadline: number): Promise<boolean> {
     const suspected = (this.suspected = new Deferred<boolean>());
+    const graceMs = Math.min(this.demandMaxMs, 2 * deadline);
+    this.doubtEnd = this.clock.now() + graceMs;
     if (!this.suspectOnMiss()) {
-      const graceMs = Math.min(this.demandMaxMs, 2 * deadline);
       this.graceTimer = this.clock.timeout(() => {
         this.graceTimer = undefined;
         if (this.suspected === suspected) this.die(`${reason}, nor in ${graceMs} ms more`);
@@ -317,6 +320,15 @@ export class Keepalive implements Disposable {
     }
     this.suspectEmitter.fire(reason);
     return suspected.promise;
+  }
+
+  /**
+   * While in doubt: when the longer wait ends (twice the missed deadline after the miss). The
+   * owner that settles the doubt itself waits until then too before it gives the path up, so
+   * that a lossy or bloated path gets the same time to answer with or without a keeper.
+   */
+  get doubtEndsAt(): number | undefined {
+    return this.suspected ? this.doubtEnd : undefined;
   }
 
   /** True between a suspected miss and the next packet (or the end). */
