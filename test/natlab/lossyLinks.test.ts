@@ -17,7 +17,7 @@ const drops = 3;
 describe('lossy and slow links: no reconnect that ssh would not make, and a real drop still found fast (natlab)', () => {
   let results: ConditionResult[] = [];
   let dropResults: DropResult[] = [];
-  let failure: unknown;
+  let failure: Error | undefined;
 
   before(async () => {
     if (!natlabAvailable().ok || !sshdAvailability().ok) return;
@@ -27,7 +27,7 @@ describe('lossy and slow links: no reconnect that ssh would not make, and a real
         runRealDrops(drops, (l) => process.stderr.write(`${l}\n`)),
       ]);
     } catch (err) {
-      failure = err;
+      failure = err instanceof Error ? err : new Error(String(err));
     }
   });
   after(() => {

@@ -198,7 +198,7 @@ export async function runCondition(condition: LineCondition, minutes: number, lo
     return { condition: label, minutes, tallies };
   } finally {
     for (const r of running) r.ssh?.stop();
-    await Promise.all(running.map((r) => r.cli?.stop()));
+    await Promise.all(running.map((r) => r.cli?.stop() ?? Promise.resolve()));
     await lab.dispose();
   }
 }

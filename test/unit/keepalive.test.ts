@@ -597,7 +597,7 @@ test('demand probe (no kernel counters): our own queue draining while it waits p
   const server = fakeServer('never');
   // A socket's counters: bytesWritten counts what it was given (queued included).
   let given = 5_000_000;
-  let queued = 600_000;
+  const queued = 600_000;
   Object.defineProperty(server.transport, 'bytesWritten', { get: () => given });
   Object.defineProperty(server.transport, 'writableLength', { get: () => queued });
   const { ka, deaths, clock } = keepalive(t, server, { demandMinMs: 100 });
