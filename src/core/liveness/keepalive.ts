@@ -69,8 +69,8 @@ export class Keepalive implements Disposable {
   suspectOnMiss: () => boolean = () => false;
   /** Without an owner settling the doubt: the end of the longer wait, after which the path is dead. */
   private graceTimer: Disposable | undefined;
-  /** When the current doubt's longer wait ends (see doubtEndsAt). */
-  private doubtEnd = 0;
+  /** The current doubt's longer wait: true when the path answered, false when it ended in silence. */
+  private doubtOver: Deferred<boolean> | undefined;
   /** Set while suspected: resolves true when the path answers, false when it is given up. */
   private suspected: Deferred<boolean> | undefined;
 
@@ -302,33 +302,40 @@ export class Keepalive implements Disposable {
    * a lossy path does too: the probe or its reply was lost and TCP resends it after its own
    * timeout (at least 200 ms on Linux, 1 s on some systems), doubling each time, so a single
    * reply can be seconds late while the path works (at 15 % loss, one probe in a few hundred
-   * misses a 1 s deadline). When the owner has a second connection to try (make-before-break),
-   * that settles it. Otherwise the path gets twice the deadline more, as TCP doubles its
-   * timer; still silent then, it is dead: a dead path is said about three deadlines after the
-   * user's action (doubt after one), and a lossy one needs three losses more in a row to be
-   * cut. Either way anything received settles the doubt (onDidRecover).
+   * misses a 1 s deadline). The path gets twice the deadline more, as TCP doubles its timer,
+   * or longer while the kernel itself is still due to resend (its next retransmission and one
+   * RTO after it: a bloated queue's RTO is seconds); still silent then, with nothing of ours
+   * acknowledged meanwhile, it is dead. A dead path on a fast line is said about three
+   * deadlines after the user's action (doubt after one), and a lossy one needs three losses
+   * more in a row to be cut. When the owner has a second connection to try (make-before-break)
+   * it decides, but gives the path up no sooner (`whenDoubtOver`). Anything received settles
+   * the doubt (onDidRecover).
    */
   private suspect(reason: string, deadline: number): Promise<boolean> {
     const suspected = (this.suspected = new Deferred<boolean>());
-    const graceMs = Math.min(this.demandMaxMs, 2 * deadline);
-    this.doubtEnd = this.clock.now() + graceMs;
-    if (!this.suspectOnMiss()) {
-      this.graceTimer = this.clock.timeout(() => {
-        this.graceTimer = undefined;
-        if (this.suspected === suspected) this.die(`${reason}, nor in ${graceMs} ms more`);
-      }, graceMs);
-    }
+    const over = (this.doubtOver = new Deferred<boolean>());
+    const atMiss = sampleOutbound(this.transport);
+    const tcpDue = atMiss?.retransmitInMs !== undefined && atMiss.rtoMs !== undefined ? atMiss.retransmitInMs + atMiss.rtoMs : 0;
+    const graceMs = Math.min(this.demandMaxMs, Math.max(2 * deadline, tcpDue));
+    this.graceTimer = this.clock.timeout(() => {
+      this.graceTimer = undefined;
+      if (this.suspected !== suspected) return;
+      if (acknowledgedSince(atMiss, sampleOutbound(this.transport))) return this.recover();
+      over.resolve(false);
+      if (!this.suspectOnMiss()) this.die(`${reason}, nor in ${graceMs} ms more`);
+    }, graceMs);
     this.suspectEmitter.fire(reason);
     return suspected.promise;
   }
 
   /**
-   * While in doubt: when the longer wait ends (twice the missed deadline after the miss). The
-   * owner that settles the doubt itself waits until then too before it gives the path up, so
-   * that a lossy or bloated path gets the same time to answer with or without a keeper.
+   * While in doubt: resolves when the longer wait is over, true if the path answered (or the
+   * server acknowledged our bytes), false if it stayed silent or the keepalive ended. An owner
+   * that settles the doubt itself gives the path up no sooner, so that a lossy or bloated path
+   * gets the same time to answer with or without a keeper. Not in doubt: true at once.
    */
-  get doubtEndsAt(): number | undefined {
-    return this.suspected ? this.doubtEnd : undefined;
+  whenDoubtOver(): Promise<boolean> {
+    return this.suspected && this.doubtOver ? this.doubtOver.promise : Promise.resolve(true);
   }
 
   /** True between a suspected miss and the next packet (or the end). */
@@ -341,6 +348,8 @@ export class Keepalive implements Disposable {
     this.suspected = undefined;
     this.graceTimer?.dispose();
     this.graceTimer = undefined;
+    this.doubtOver?.resolve(true);
+    this.doubtOver = undefined;
     suspected?.resolve(true);
     this.recoverEmitter.fire();
   }
@@ -355,6 +364,8 @@ export class Keepalive implements Disposable {
   private settleSuspicion(): void {
     this.graceTimer?.dispose();
     this.graceTimer = undefined;
+    this.doubtOver?.resolve(false);
+    this.doubtOver = undefined;
     this.suspected?.resolve(false);
     this.suspected = undefined;
   }

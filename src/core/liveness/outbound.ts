@@ -22,6 +22,10 @@ export interface OutboundSample {
   queued: number;
   /** Bytes the kernel holds that the server has not acknowledged (Linux), if known. */
   unacked: number | undefined;
+  /** The kernel's retransmission timeout for this socket, backed off as it is now (Linux). */
+  rtoMs?: number;
+  /** When the kernel resends next, if a retransmission is pending (Linux). */
+  retransmitInMs?: number;
 }
 
 type SocketLike = Duplex & { bytesWritten?: unknown; localPort?: unknown; remotePort?: unknown };
@@ -30,25 +34,48 @@ export function sampleOutbound(transport: Duplex): OutboundSample | undefined {
   const s = transport as SocketLike;
   if (typeof s.bytesWritten !== 'number') return undefined;
   const queued = transport.writableLength;
-  const unacked = typeof s.localPort === 'number' && typeof s.remotePort === 'number' ? linuxUnacked(s.localPort, s.remotePort) : undefined;
-  return { handedOn: s.bytesWritten - queued, queued, unacked };
+  const kernel = typeof s.localPort === 'number' && typeof s.remotePort === 'number' ? linuxTcpInfo(s.localPort, s.remotePort) : undefined;
+  return { handedOn: s.bytesWritten - queued, queued, unacked: kernel?.unacked, rtoMs: kernel?.rtoMs, retransmitInMs: kernel?.retransmitInMs };
 }
 
-/** True when the server acknowledged some of our bytes between the two samples. */
+/**
+ * Only a probe behind this much of our data in flight counts the data's acknowledgements: the
+ * ACKs come from the next TCP hop, which is the server only when nothing on the way ends TCP
+ * (a local proxy, a ProxyCommand's relay, a carrier's TCP accelerator all ACK what they read,
+ * even when the path beyond them is dead). A probe behind an upload has a real reason to be
+ * late; one behind a few keystrokes must not be excused by the first hop's ACKs.
+ */
+export const UPLOAD_AHEAD_BYTES = 64 * 1024;
+
+/** True when, with an upload ahead of the probe, the server acknowledged some of it between the two samples. */
 export function acknowledgedSince(before: OutboundSample | undefined, after: OutboundSample | undefined): boolean {
   if (!before || !after) return false;
   if (before.unacked !== undefined && after.unacked !== undefined) {
+    if (before.unacked + before.queued < UPLOAD_AHEAD_BYTES) return false;
     return after.handedOn - before.handedOn - (after.unacked - before.unacked) > 0;
   }
   return before.queued > 0 && after.handedOn > before.handedOn;
 }
 
-/** tx_queue of the one established TCP socket with these ports, from /proc/net/tcp and tcp6. */
-function linuxUnacked(localPort: number, remotePort: number): number | undefined {
+/** Clock ticks in /proc (USER_HZ, 100 on every Linux ABI) to ms. */
+const TICK_MS = 10;
+
+interface KernelTcp {
+  unacked: number;
+  rtoMs: number;
+  retransmitInMs: number | undefined;
+}
+
+/**
+ * The one established TCP socket with these ports, from /proc/net/tcp and tcp6: tx_queue
+ * (unacknowledged bytes), the retransmission timer when it is the one pending (tr 1, its
+ * expiry in ticks) and the RTO (the 13th field, in ticks).
+ */
+function linuxTcpInfo(localPort: number, remotePort: number): KernelTcp | undefined {
   if (process.platform !== 'linux') return undefined;
   const ports = `:${hex4(localPort)} `;
   const remote = `:${hex4(remotePort)} `;
-  let found: number | undefined;
+  let found: KernelTcp | undefined;
   let matches = 0;
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
@@ -62,11 +89,17 @@ function linuxUnacked(localPort: number, remotePort: number): number | undefined
       const f = line.trim().split(/\s+/);
       if (f.length < 5 || f[3] !== '01' || !`${f[1]} `.endsWith(ports) || !`${f[2]} `.endsWith(remote)) continue;
       matches++;
-      found = parseInt(f[4].split(':')[0], 16);
+      const [tr, when] = f[5].split(':').map((h) => parseInt(h, 16));
+      const rto = Number(f[12]);
+      found = {
+        unacked: parseInt(f[4].split(':')[0], 16),
+        rtoMs: rto * TICK_MS,
+        retransmitInMs: tr === 1 && Number.isFinite(when) ? when * TICK_MS : undefined,
+      };
     }
   }
   // Two sockets with the same ports (to different hosts) cannot be told apart here: no evidence.
-  return matches === 1 && Number.isFinite(found) ? found : undefined;
+  return matches === 1 && found && Number.isFinite(found.unacked) && Number.isFinite(found.rtoMs) ? found : undefined;
 }
 
 function hex4(port: number): string {

@@ -1,6 +1,6 @@
 import type { Client } from 'ssh2';
 import { Backoff, type BackoffOptions, defaultBackoff } from '../base/backoff';
-import { type Clock, sleep, systemClock } from '../base/clock';
+import { type Clock, systemClock } from '../base/clock';
 import { Deferred } from '../base/deferred';
 import { DisposableStore, toDisposable, type Disposable } from '../base/disposable';
 import { Emitter, type Event } from '../base/event';
@@ -570,12 +570,9 @@ export class Session implements Disposable {
     if (!spare) {
       // The second connection may fail for the reason the first is slow (a bloated queue holds
       // its SYN too): the old one still gets the same longer wait it would get without a keeper.
-      const left = (old.keepalive.doubtEndsAt ?? 0) - this.clock.now();
-      if (left > 0) {
-        await sleep(this.clock, left);
-        const q = this.phase;
-        if (!('live' in q) || q.live !== old || q.state.checking?.since !== since || this.disposables.isDisposed) return;
-      }
+      const answered = await old.keepalive.whenDoubtOver();
+      const q = this.phase;
+      if (answered || !('live' in q) || q.live !== old || q.state.checking?.since !== since || this.disposables.isDisposed) return;
       this.onLost(old, `${reason}; a second connection failed too (${failure})`);
       return;
     }
