@@ -55,17 +55,19 @@ describe('lossy and slow links: no reconnect that ssh would not make, and a real
     });
   }
 
-  test('a real drop under 15% loss: said within about a second of the user action, lost within a few', (t) => {
+  test('a real drop under 15% loss: said within about a second of the user action (3 s at most), lost within a few', (t) => {
     if (!ready(t)) return;
     if (failure) throw failure;
     for (const d of dropResults) {
       t.diagnostic(`${d.client}: said after ${d.noticedMs.join(', ')} ms; lost after ${d.lostMs.join(', ')} ms`);
       assert.equal(d.noticedMs.length, drops);
-      // The demand deadline's floor is 1 s; the answer to the action that started the probe may
-      // itself be lost once on a 15 % line (TCP resends after about 200 ms), hence the margin.
-      for (const ms of d.noticedMs) assert.ok(ms < 2500, `${d.client}: said after ${ms} ms`);
-      // Without the keeper: three deadlines; with it, the second connection's attempt (1.5 s).
-      for (const ms of d.lostMs) assert.ok(ms < 6000, `${d.client}: lost after ${ms} ms`);
+      // The demand deadline is 1 s on a quiet line, more when the probes' round trips were
+      // noisy (TCP resends on a 15 % line), at most 3 s: said within the cap and a margin.
+      for (const ms of d.noticedMs) assert.ok(ms < 3500, `${d.client}: said after ${ms} ms`);
+      // Then twice the deadline more, or the kernel's pending resend and its RTO, at most 10 s.
+      for (const ms of d.lostMs) assert.ok(ms < 14_000, `${d.client}: lost after ${ms} ms`);
+      const sorted = [...d.noticedMs].sort((a, b) => a - b);
+      t.diagnostic(`${d.client}: median said ${sorted[Math.floor(sorted.length / 2)]} ms`);
     }
   });
 });

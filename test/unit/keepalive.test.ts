@@ -302,6 +302,15 @@ test('demand deadline is TCP’s RTO over the probe RTTs: SRTT + 4 RTTVAR (RFC 6
   assert.equal(ka.demandDeadlineMs, 2000, 'at most the cap');
 });
 
+test('demand deadline: one slow first round trip (TCP resent it) does not make a person wait 9 s: at most 3 s by default', async (t) => {
+  const server = fakeServer(3000);
+  const { ka, clock } = keepalive(t, server, { demandMinMs: 1000 });
+  const m = ka.measure();
+  await clock.advance(3000);
+  await settled(m);
+  assert.equal(ka.demandDeadlineMs, 3000, 'SRTT + 4 RTTVAR would be 9 s');
+});
+
 test('demand deadline: the floor holds on a fast path', async (t) => {
   const server = fakeServer(2);
   const { ka, clock } = keepalive(t, server, { demandMinMs: 1000 });

@@ -26,8 +26,13 @@ export interface KeepaliveOptions {
   quietMs: number;
 }
 
-/** Cap of a demand probe's deadline: past 10 s a person has given up waiting anyway. */
-export const DEMAND_MAX_MS = 10_000;
+/**
+ * Cap of a demand probe's deadline: a person waiting should hear `checking` within seconds,
+ * even when a few slow round trips (TCP resends) have inflated the estimate.
+ */
+export const DEMAND_MAX_MS = 3000;
+/** Cap of the longer wait after a miss (twice the deadline, or the kernel's next resend and its RTO). */
+export const DOUBT_MAX_MS = 10_000;
 
 export const defaultKeepaliveOptions: KeepaliveOptions = {
   intervalMs: 15_000,
@@ -316,7 +321,7 @@ export class Keepalive implements Disposable {
     const over = (this.doubtOver = new Deferred<boolean>());
     const atMiss = sampleOutbound(this.transport);
     const tcpDue = atMiss?.retransmitInMs !== undefined && atMiss.rtoMs !== undefined ? atMiss.retransmitInMs + atMiss.rtoMs : 0;
-    const graceMs = Math.min(this.demandMaxMs, Math.max(2 * deadline, tcpDue));
+    const graceMs = Math.min(DOUBT_MAX_MS, Math.max(2 * deadline, tcpDue));
     this.graceTimer = this.clock.timeout(() => {
       this.graceTimer = undefined;
       if (this.suspected !== suspected) return;
