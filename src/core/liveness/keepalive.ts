@@ -31,7 +31,9 @@ export interface KeepaliveOptions {
  * even when a few slow round trips (TCP resends) have inflated the estimate.
  */
 export const DEMAND_MAX_MS = 3000;
-/** Cap of the longer wait after a miss (twice the deadline, or the kernel's next resend and its RTO). */
+/** After a miss, the path gets this many deadlines more before it is lost (see Keepalive.suspect). */
+export const DOUBT_DEADLINES = 6;
+/** Cap of the longer wait after a miss (DOUBT_DEADLINES deadlines, or the kernel's next resend and its RTO). */
 export const DOUBT_MAX_MS = 10_000;
 
 export const defaultKeepaliveOptions: KeepaliveOptions = {
@@ -64,7 +66,7 @@ export class Keepalive implements Disposable {
   /**
    * A demand probe missed its deadline: the path is in doubt, not dead. When `suspectOnMiss`
    * says so, the owner checks it another way (a new connection beside this one); otherwise
-   * the keepalive gives it twice the deadline more (see `suspect`). Anything received from
+   * the keepalive gives it six deadlines more (see `suspect`). Anything received from
    * then on fires onDidRecover; the periodic rule may still declare it dead.
    */
   readonly onDidSuspect: Event<string> = this.suspectEmitter.event;
@@ -307,12 +309,14 @@ export class Keepalive implements Disposable {
    * a lossy path does too: the probe or its reply was lost and TCP resends it after its own
    * timeout (at least 200 ms on Linux, 1 s on some systems), doubling each time, so a single
    * reply can be seconds late while the path works (at 15 % loss, one probe in a few hundred
-   * misses a 1 s deadline). The path gets twice the deadline more, as TCP doubles its timer,
-   * or longer while the kernel itself is still due to resend (its next retransmission and one
-   * RTO after it: a bloated queue's RTO is seconds); still silent then, with nothing of ours
-   * acknowledged meanwhile, it is dead. A dead path on a fast line is said about three
-   * deadlines after the user's action (doubt after one), and a lossy one needs three losses
-   * more in a row to be cut. When the owner has a second connection to try (make-before-break)
+   * misses a 1 s deadline). The path gets six deadlines more (the server's TCP resends a lost
+   * reply after 200-600 ms, doubling: three losses in a row of one segment cost up to 4 s, and
+   * at 15 % loss that happens about once in 300 segments; four in a row, about once in 2000,
+   * cost up to 9 s), or longer while our kernel is still due to resend (its next
+   * retransmission and one RTO after it: a bloated queue's RTO is seconds); still silent then,
+   * with nothing of ours acknowledged meanwhile, it is dead. So a dead path is said
+   * (`checking`) one deadline after the user's action, about 1 s, and lost after seven, about
+   * 7 s (ssh's ServerAlive 15 x 3: 45 s); a slow moment is never cut before that. When the owner has a second connection to try (make-before-break)
    * it decides, but gives the path up no sooner (`whenDoubtOver`). Anything received settles
    * the doubt (onDidRecover).
    */
@@ -321,7 +325,7 @@ export class Keepalive implements Disposable {
     const over = (this.doubtOver = new Deferred<boolean>());
     const atMiss = sampleOutbound(this.transport);
     const tcpDue = atMiss?.retransmitInMs !== undefined && atMiss.rtoMs !== undefined ? atMiss.retransmitInMs + atMiss.rtoMs : 0;
-    const graceMs = Math.min(DOUBT_MAX_MS, Math.max(2 * deadline, tcpDue));
+    const graceMs = Math.min(DOUBT_MAX_MS, Math.max(DOUBT_DEADLINES * deadline, tcpDue));
     this.graceTimer = this.clock.timeout(() => {
       this.graceTimer = undefined;
       if (this.suspected !== suspected) return;
