@@ -161,7 +161,7 @@ test('a user action on a quiet, dead path: checking at the demand probe’s dead
   proxy.forgetAll();
   const t0 = clock.now();
   let usable = false;
-  const whenUsable = session.whenUsable({ userAction: true, timeoutMs: 5000 }).finally(() => (usable = true));
+  const whenUsable = session.whenUsable({ userAction: true, timeoutMs: 10_000 }).finally(() => (usable = true));
   await clock.advance(800); // the demand probe's deadline
   await until('the missed demand probe to put the path in doubt', () => session.state.kind === 'connected' && !!session.state.checking);
   assert.ok(!kinds(states).includes('lost'), 'in doubt, not lost: a lossy path answers late');
