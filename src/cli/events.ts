@@ -9,8 +9,9 @@ export type CliEvent = Record<string, unknown> & { event: string };
  * Maps session states to the `--events` stream: one JSON object per line on stderr,
  * `connecting`, `connected` (rttMs), `lost` (reason), `waiting` (attempt, delayMs),
  * `restored` (after a loss, with downtimeMs), `failed` (fatal, reason), `closed`, and
- * `checking` (reason: the path stopped answering and a second connection is being made
- * beside it; `connected` follows, with `restored` when the new one took over). A
+ * `checking` (reason: the path missed a demand probe; with the keeper a second connection
+ * is made beside it, without it the path gets a longer wait; `connected` follows when it
+ * answers, with `restored` when a new connection took over, or `lost`). A
  * `connecting` after a failed attempt carries that attempt's `lastError`.
  */
 export function eventsForState(host: string, state: SessionState): CliEvent[] {

@@ -253,9 +253,11 @@ test('demand probe: answered is true; concurrent callers share one probe', async
   assert.deepEqual(deaths, []);
 });
 
-test('demand probe: no reply within max(demandMinMs, factor x RTT) is false and declares the path dead', async (t) => {
+test('demand probe: no reply within its deadline puts the path in doubt; still silent six deadlines later, it is dead (false)', async (t) => {
   const server = fakeServer('never');
   const { ka, deaths, clock } = keepalive(t, server, { demandMinMs: 150 });
+  const suspicions: string[] = [];
+  ka.onDidSuspect((r) => suspicions.push(r));
   assert.equal(ka.demandDeadlineMs, 150, 'no RTT yet: the floor');
   // Last heard well before the probe: at the deadline, nothing has arrived since it was sent.
   await clock.advance(50);
@@ -263,22 +265,59 @@ test('demand probe: no reply within max(demandMinMs, factor x RTT) is false and 
   await clock.advance(149);
   assert.equal(await settled(probe), pending, 'still waiting before its deadline');
   await clock.advance(1);
-  assert.equal(await settled(probe), false, 'gave up at its deadline');
-  assert.deepEqual(deaths, ['no reply to a demand probe within 150 ms']);
+  assert.deepEqual(suspicions, ['no reply to a demand probe within 150 ms'], 'in doubt at its deadline');
+  assert.equal(ka.isSuspect, true);
+  assert.deepEqual(deaths, [], 'not dead yet: a lossy path answers late');
+  await clock.advance(899);
+  assert.equal(await settled(probe), pending, 'still waiting before six deadlines more');
+  await clock.advance(1);
+  assert.equal(await settled(probe), false, 'gave up three deadlines after the probe');
+  assert.deepEqual(deaths, ['no reply to a demand probe within 150 ms, nor in 900 ms more']);
   // Dead: later probes are false at once and send nothing.
   const pings = server.pings();
   assert.equal(await ka.demandProbe(), false);
   assert.equal(server.pings(), pings);
 });
 
-test('demand deadline grows with the RTT: factor x smoothed RTT above the floor', async (t) => {
-  const server = fakeServer(100.3);
-  const { ka, clock } = keepalive(t, server, { demandMinMs: 50, demandRttFactor: 4 });
+test('demand deadline is TCP’s RTO over the probe RTTs: SRTT + 4 RTTVAR (RFC 6298), between the floor and the cap', async (t) => {
+  const server = fakeServer(100);
+  const { ka, clock } = keepalive(t, server, { demandMinMs: 50, demandRttFactor: 4, demandMaxMs: 2000 });
+  const sample = async (ms: number) => {
+    server.answerAfter(ms);
+    const m = ka.measure();
+    await clock.advance(ms);
+    await settled(m);
+  };
+  await sample(100);
+  assert.equal(ka.demandDeadlineMs, 300, 'first sample: SRTT = R, RTTVAR = R/2, so 100 + 4 x 50');
+  await sample(100);
+  // RTTVAR = 3/4 x 50 + 1/4 x |100 - 100| = 37.5; SRTT = 100.
+  assert.equal(ka.demandDeadlineMs, 250);
+  for (let i = 0; i < 30; i++) await sample(100);
+  assert.ok(ka.demandDeadlineMs <= 101, `a steady path is judged near its RTT (${ka.demandDeadlineMs} ms), not at 4 x RTT`);
+  // One reply 600 ms late (a TCP retransmission): RTTVAR = ~0 + 1/4 x 600 = 150, SRTT = 100 + 1/8 x 600 = 175.
+  await sample(700);
+  assert.ok(Math.abs(ka.demandDeadlineMs - 775) <= 1, `room for the wandering: ${ka.demandDeadlineMs} ms`);
+  for (let i = 0; i < 10; i++) await sample(i % 2 ? 1900 : 100);
+  assert.equal(ka.demandDeadlineMs, 2000, 'at most the cap');
+});
+
+test('demand deadline: one slow first round trip (TCP resent it) does not make a person wait 9 s: at most 3 s by default', async (t) => {
+  const server = fakeServer(3000);
+  const { ka, clock } = keepalive(t, server, { demandMinMs: 1000 });
   const m = ka.measure();
-  await clock.advance(100.3);
+  await clock.advance(3000);
   await settled(m);
-  assert.equal(ka.rttMs, 100.3);
-  assert.equal(ka.demandDeadlineMs, 401, '4 x 100.3 ms, in whole milliseconds');
+  assert.equal(ka.demandDeadlineMs, 3000, 'SRTT + 4 RTTVAR would be 9 s');
+});
+
+test('demand deadline: the floor holds on a fast path', async (t) => {
+  const server = fakeServer(2);
+  const { ka, clock } = keepalive(t, server, { demandMinMs: 1000 });
+  const m = ka.measure();
+  await clock.advance(2);
+  await settled(m);
+  assert.equal(ka.demandDeadlineMs, 1000);
 });
 
 test('demand probe: bytes that arrive while it waits prove the path', async (t) => {
@@ -438,7 +477,9 @@ test('noteActivity right after traffic: no probe while the action is answered; a
   await clock.advance(1);
   assert.equal(server.pings(), 1, 'nothing answered the key in time: probed');
   await clock.advance(150);
-  assert.deepEqual(deaths, ['no reply to a demand probe within 150 ms'], 'and the dead path is declared');
+  assert.equal(ka.isSuspect, true, 'in doubt at the deadline');
+  await clock.advance(900);
+  assert.deepEqual(deaths, ['no reply to a demand probe within 150 ms, nor in 900 ms more'], 'and the dead path is declared');
 });
 
 test('confirmDelivery: a probe sent now; true on its reply, false when the connection closes first', async (t) => {
@@ -505,17 +546,46 @@ test('suspectOnMiss: in doubt, the periodic rule still declares the path dead, a
   assert.match(deaths[0], /no reply to 3 keepalives/);
 });
 
-test('suspectOnMiss false (no rider resumes on another connection): a miss is a death, as before', async (t) => {
+test('suspectOnMiss false (nothing else settles the doubt): a lossy path’s late reply, within six deadlines more, is not a death', async (t) => {
+  // At 15 % loss a probe or its reply is sometimes lost three times in a row, and TCP resends
+  // it after 200, 400 and 800 ms: the reply comes 1.4 s late though the path works.
+  const server = fakeServer(1400);
+  const { ka, deaths, clock } = keepalive(t, server, { demandMinMs: 1000 });
+  const suspicions: string[] = [];
+  let recoveries = 0;
+  ka.onDidSuspect((r) => suspicions.push(r));
+  ka.onDidRecover(() => recoveries++);
+  await clock.advance(1500); // quiet
+  const probe = ka.demandProbe();
+  await clock.advance(1000);
+  assert.deepEqual(suspicions, ['no reply to a demand probe within 1000 ms']);
+  assert.equal(await settled(probe), pending);
+  await clock.advance(400);
+  server.receive(); // the reply's bytes reach the transport with it
+  await clock.advance(0);
+  assert.equal(await settled(probe), true, 'answered late: alive');
+  assert.equal(recoveries, 1);
+  assert.deepEqual(deaths, [], 'not cut');
+  await clock.advance(5000);
+  assert.deepEqual(deaths, [], 'and no verdict comes later');
+});
+
+test('suspectOnMiss false: a second doubt gets its own longer wait; dispose in doubt ends the wait', async (t) => {
   const server = fakeServer('never');
   const { ka, deaths, clock } = keepalive(t, server, { demandMinMs: 100 });
-  let suspected = false;
-  ka.onDidSuspect(() => (suspected = true));
-  await clock.advance(30);
-  const probe = ka.demandProbe();
+  await clock.advance(200);
+  const first = ka.demandProbe();
+  await clock.advance(150);
+  server.receive();
+  assert.equal(await settled(first), true);
+  await clock.advance(200);
+  const second = ka.demandProbe();
   await clock.advance(100);
-  assert.equal(await settled(probe), false);
-  assert.equal(suspected, false);
-  assert.deepEqual(deaths, ['no reply to a demand probe within 100 ms']);
+  assert.equal(ka.isSuspect, true);
+  ka.dispose();
+  assert.equal(await settled(second), false);
+  await clock.advance(1000);
+  assert.deepEqual(deaths, [], 'no verdict after dispose');
 });
 
 test('dispose while in doubt: the waiting callers get false', async (t) => {
@@ -530,4 +600,31 @@ test('dispose while in doubt: the waiting callers get false', async (t) => {
   assert.equal(suspected, true, 'the miss put the path in doubt');
   ka.dispose();
   assert.equal(await settled(answer), false, 'the answer after dispose');
+});
+
+test('demand probe (no kernel counters): our own queue draining while it waits proves the path (a probe queued behind an upload); a queue that does not move proves nothing', async (t) => {
+  const server = fakeServer('never');
+  // A socket's counters: bytesWritten counts what it was given (queued included).
+  let given = 5_000_000;
+  const queued = 600_000;
+  Object.defineProperty(server.transport, 'bytesWritten', { get: () => given });
+  Object.defineProperty(server.transport, 'writableLength', { get: () => queued });
+  const { ka, deaths, clock } = keepalive(t, server, { demandMinMs: 100 });
+  const suspicions: string[] = [];
+  ka.onDidSuspect((r) => suspicions.push(r));
+  await clock.advance(200); // quiet downlink: an upload gets no replies for a while
+  const probe = ka.demandProbe();
+  // The server acknowledges: the kernel takes 64 KiB of the queue, the upload adds as much.
+  await clock.advance(50);
+  given += 65_536;
+  await clock.advance(50);
+  assert.equal(await settled(probe), true, 'the queue moved: alive');
+  assert.deepEqual(suspicions, []);
+  // The path dies: the queue stays where it is.
+  const stuck = ka.demandProbe();
+  await clock.advance(100);
+  assert.deepEqual(suspicions, ['no reply to a demand probe within 100 ms'], 'a stuck queue proves nothing');
+  await clock.advance(600);
+  assert.equal(await settled(stuck), false);
+  assert.equal(deaths.length, 1);
 });

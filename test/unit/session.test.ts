@@ -148,7 +148,7 @@ test('keepalive declares a blackholed path dead after countMax intervals', async
   proxy.resume();
 });
 
-test('a user action on a quiet, dead path is detected by a demand probe in about a second', async () => {
+test('a user action on a quiet, dead path: checking at the demand probe’s deadline, lost after six more (no keeper)', async () => {
   const proxy = await startFaultProxy('127.0.0.1', server.port);
   proxies.push(proxy);
   // Periodic keepalive off: only the demand probe can notice.
@@ -161,16 +161,46 @@ test('a user action on a quiet, dead path is detected by a demand probe in about
   proxy.forgetAll();
   const t0 = clock.now();
   let usable = false;
-  const whenUsable = session.whenUsable({ userAction: true, timeoutMs: 5000 }).finally(() => (usable = true));
+  const whenUsable = session.whenUsable({ userAction: true, timeoutMs: 10_000 }).finally(() => (usable = true));
   await clock.advance(800); // the demand probe's deadline
-  await until('the demand probe to declare the path lost', () => kinds(states).includes('lost'));
+  await until('the missed demand probe to put the path in doubt', () => session.state.kind === 'connected' && !!session.state.checking);
+  assert.ok(!kinds(states).includes('lost'), 'in doubt, not lost: a lossy path answers late');
+  await clock.advance(4800); // six deadlines more
+  await until('the silent path to be declared lost', () => kinds(states).includes('lost'));
   await clock.advance(200); // the first retry
   await until(`usable again (${kinds(states).join(' ')})`, () => usable);
   const client = await whenUsable;
   const elapsed = clock.now() - t0;
   assert.ok(client);
   assert.ok(kinds(states).includes('lost'), 'the dead path was noticed');
-  assert.ok(elapsed < 2500, `usable again after ${elapsed} ms`);
+  assert.ok(elapsed < 6400, `usable again after ${elapsed} ms`);
+});
+
+test('make-before-break: when the second connection fails too, the first still gets the longer wait; a stall that ends within it cuts nothing', async () => {
+  const proxy = await startFaultProxy('127.0.0.1', server.port);
+  proxies.push(proxy);
+  const { session, states, clock } = makeSession(server.resolvedHost(proxy.port), {
+    keepalive: { intervalMs: 0, countMax: 3, demandMinMs: 800, demandRttFactor: 4, quietMs: 200 },
+  });
+  // As the session keeper does: its riders resume on another connection.
+  session.onDidConnect((conn) => conn.preferMakeBeforeBreak());
+  await session.start();
+  await clock.advance(300); // quiet for longer than quietMs
+  // A stall, as behind a bloated queue: bytes wait, and a new connection's handshake too.
+  proxy.blackhole();
+  void session.whenUsable({ userAction: true, timeoutMs: 10_000 }).catch(() => undefined);
+  await clock.advance(800); // the demand probe's deadline
+  await until('the missed probe to put the path in doubt', () => session.state.kind === 'connected' && !!session.state.checking);
+  // The second connection is accepted but never answered: its banner deadline (500 ms, a
+  // real-time timer with no event of its own) ends it.
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.ok(!kinds(states).includes('lost'), `not lost while the longer wait runs (${kinds(states).join(' ')})`);
+  proxy.resume();
+  await until('the first connection to answer again', () => session.state.kind === 'connected' && !session.state.checking);
+  await clock.advance(4800); // past the longer wait
+  await new Promise((r) => setImmediate(r));
+  assert.ok(!kinds(states).includes('lost'), `kept, nothing cut (${kinds(states).join(' ')})`);
+  assert.equal(session.state.kind, 'connected');
 });
 
 test('exactly one connect attempt in flight: reconnect() joins it', async () => {

@@ -13,6 +13,11 @@ export interface DelayLineOptions {
   targetHost: string;
   targetPort: number;
   oneWayMs: number;
+  /** Each chunk's delay is oneWayMs plus a uniform random offset in [-jitterMs, +jitterMs]; order is kept. Default 0. */
+  jitterMs?: number;
+  /** Where to listen; default 127.0.0.1 on a free port. */
+  listenHost?: string;
+  listenPort?: number;
   maxQueuedBytes?: number;
 }
 
@@ -40,7 +45,7 @@ export async function startDelayLine(options: DelayLineOptions): Promise<DelayLi
     client.on('error', fail);
     upstream.on('error', fail);
     // A side that closes takes the other with it once what it sent before has gone through.
-    const closeLater = (s: net.Socket) => setTimeout(() => s.destroy(), options.oneWayMs + 50).unref();
+    const closeLater = (s: net.Socket) => setTimeout(() => s.destroy(), options.oneWayMs + (options.jitterMs ?? 0) + 50).unref();
     client.once('close', () => closeLater(upstream));
     upstream.once('close', () => closeLater(client));
     delayOneWay(client, upstream, options);
@@ -48,11 +53,11 @@ export async function startDelayLine(options: DelayLineOptions): Promise<DelayLi
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(options.listenPort ?? 0, options.listenHost ?? '127.0.0.1', () => resolve());
   });
   const address = server.address() as net.AddressInfo;
   return {
-    host: '127.0.0.1',
+    host: options.listenHost ?? '127.0.0.1',
     port: address.port,
     close: () =>
       new Promise<void>((resolve) => {
@@ -87,14 +92,18 @@ function delayOneWay(from: net.Socket, to: net.Socket, options: DelayLineOptions
     if (timer || queue.length === 0) return;
     timer = setTimeout(flush, Math.max(0, queue[0].at - performance.now()));
   };
+  const jitterMs = options.jitterMs ?? 0;
+  // Jitter never reorders: a chunk is due no earlier than the one before it (as on one link).
+  let lastAt = 0;
+  const dueAt = () => (lastAt = Math.max(lastAt, performance.now() + options.oneWayMs + (Math.random() * 2 - 1) * jitterMs));
   from.on('data', (chunk: Buffer) => {
-    queue.push({ at: performance.now() + options.oneWayMs, chunk });
+    queue.push({ at: dueAt(), chunk });
     queuedBytes += chunk.length;
     if (queuedBytes > maxQueued) from.pause();
     schedule();
   });
   from.on('end', () => {
-    queue.push({ at: performance.now() + options.oneWayMs, chunk: undefined });
+    queue.push({ at: dueAt(), chunk: undefined });
     schedule();
   });
 }

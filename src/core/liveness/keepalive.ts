@@ -4,7 +4,9 @@ import { type Clock, orAfter, systemClock } from '../base/clock';
 import { Deferred } from '../base/deferred';
 import type { Disposable } from '../base/disposable';
 import { Emitter, type Event } from '../base/event';
+import { acknowledgedSince, sampleOutbound } from './outbound';
 import { sendProbe } from './probe';
+import { RttEstimator } from './rttEstimator';
 
 export interface KeepaliveOptions {
   /** ServerAliveInterval in ms (0 disables periodic probes; demand probes still work). */
@@ -13,11 +15,26 @@ export interface KeepaliveOptions {
   countMax: number;
   /** Floor for a demand probe's deadline. */
   demandMinMs: number;
-  /** A demand probe's deadline is max(demandMinMs, demandRttFactor x smoothed RTT). */
+  /**
+   * A demand probe's deadline is max(demandMinMs, SRTT + demandRttFactor x RTTVAR), TCP's
+   * retransmission timeout (RFC 6298, K = 4), at most demandMaxMs.
+   */
   demandRttFactor: number;
+  /** Cap of a demand probe's deadline; default DEMAND_MAX_MS. */
+  demandMaxMs?: number;
   /** Quiet for this long before a user action triggers a demand probe. */
   quietMs: number;
 }
+
+/**
+ * Cap of a demand probe's deadline: a person waiting should hear `checking` within seconds,
+ * even when a few slow round trips (TCP resends) have inflated the estimate.
+ */
+export const DEMAND_MAX_MS = 3000;
+/** After a miss, the path gets this many deadlines more before it is lost (see Keepalive.suspect). */
+export const DOUBT_DEADLINES = 6;
+/** Cap of the longer wait after a miss (DOUBT_DEADLINES deadlines, or the kernel's next resend and its RTO). */
+export const DOUBT_MAX_MS = 10_000;
 
 export const defaultKeepaliveOptions: KeepaliveOptions = {
   intervalMs: 15_000,
@@ -47,15 +64,20 @@ export class Keepalive implements Disposable {
   readonly onDidProbe: Event<ProbeResult> = this.probeEmitter.event;
   private readonly suspectEmitter = new Emitter<string>();
   /**
-   * A demand probe missed its deadline while `suspectOnMiss` said so: the path is in doubt,
-   * not dead. The owner checks it another way (a new connection beside this one); anything
-   * received from then on fires onDidRecover; the periodic rule may still declare it dead.
+   * A demand probe missed its deadline: the path is in doubt, not dead. When `suspectOnMiss`
+   * says so, the owner checks it another way (a new connection beside this one); otherwise
+   * the keepalive gives it six deadlines more (see `suspect`). Anything received from
+   * then on fires onDidRecover; the periodic rule may still declare it dead.
    */
   readonly onDidSuspect: Event<string> = this.suspectEmitter.event;
   private readonly recoverEmitter = new Emitter<void>();
   readonly onDidRecover: Event<void> = this.recoverEmitter.event;
-  /** Asked at a demand probe's miss: true to suspect the path instead of declaring it dead. */
+  /** Asked at a demand probe's miss: true when the owner settles the doubt (a second connection). */
   suspectOnMiss: () => boolean = () => false;
+  /** Without an owner settling the doubt: the end of the longer wait, after which the path is dead. */
+  private graceTimer: Disposable | undefined;
+  /** The current doubt's longer wait: true when the path answered, false when it ended in silence. */
+  private doubtOver: Deferred<boolean> | undefined;
   /** Set while suspected: resolves true when the path answers, false when it is given up. */
   private suspected: Deferred<boolean> | undefined;
 
@@ -65,6 +87,8 @@ export class Keepalive implements Disposable {
   /** When the latest probe went out: a miss is an interval with nothing received since then. */
   private lastSentAt = 0;
   private smoothedRtt: number | undefined;
+  /** SRTT and RTTVAR as TCP keeps them: the demand deadline (the display keeps smoothedRtt). */
+  private readonly rtt = new RttEstimator();
   private timer: Disposable | undefined;
   private demand: Promise<boolean> | undefined;
   /** The earliest user action not yet followed by anything received, and its check. */
@@ -177,6 +201,7 @@ export class Keepalive implements Disposable {
   private record(rttMs: number, kind: ProbeResult['kind']): void {
     this.lastReceived = this.clock.now();
     this.smoothedRtt = this.smoothedRtt === undefined ? rttMs : 0.75 * this.smoothedRtt + 0.25 * rttMs;
+    this.rtt.add(rttMs);
     this.probeEmitter.fire({ rttMs: Math.round(rttMs * 10) / 10, kind });
   }
 
@@ -233,21 +258,29 @@ export class Keepalive implements Disposable {
     }, this.answerWaitMs);
   }
 
-  /** How long an action may go unanswered before it is probed. */
+  /** How long an action may go unanswered before it is probed: its answer is due within an RTO. */
   private get answerWaitMs(): number {
     const { quietMs, demandMinMs, demandRttFactor } = this.options;
-    return Math.min(quietMs, Math.max(demandMinMs / 4, demandRttFactor * (this.smoothedRtt ?? 0)));
+    return Math.min(quietMs, Math.max(demandMinMs / 4, this.rtt.timeoutMs(0, demandRttFactor, this.demandMaxMs)));
   }
 
-  /** The deadline a demand probe gets: a few RTTs, at least demandMinMs. */
-  get demandDeadlineMs(): number {
-    const rtt = this.smoothedRtt ?? 0;
-    return Math.max(this.options.demandMinMs, Math.round(this.options.demandRttFactor * rtt));
+  private get demandMaxMs(): number {
+    return this.options.demandMaxMs ?? DEMAND_MAX_MS;
   }
 
   /**
-   * Resolves true if the path answered within the demand deadline; false (and the
-   * keepalive declares the path dead) otherwise. Concurrent callers share one probe.
+   * The deadline a demand probe gets: TCP's retransmission timeout over this path's probe
+   * RTTs (SRTT + 4 RTTVAR), so that a jittery or lossy path, whose replies wander, gets room
+   * for the wandering and a steady one is judged soon; at least demandMinMs, at most demandMaxMs.
+   */
+  get demandDeadlineMs(): number {
+    return this.rtt.timeoutMs(this.options.demandMinMs, this.options.demandRttFactor, this.demandMaxMs);
+  }
+
+  /**
+   * Resolves true if the path answered within the demand deadline; after a miss, true when it
+   * answers later after all, false once it is declared dead (see `suspect`). Concurrent
+   * callers share one probe.
    * It probes even when data arrived a moment ago: a NAT that rebooted a second ago
    * leaves exactly that picture, and one probe per user action costs ~190 bytes.
    */
@@ -257,6 +290,7 @@ export class Keepalive implements Disposable {
     if (this.suspected) return this.suspected.promise;
     if (this.demand) return this.demand;
     const deadline = this.demandDeadlineMs;
+    const outbound = sampleOutbound(this.transport);
     const reply = this.send('demand');
     if (!reply) {
       this.die('transport is not writable');
@@ -269,20 +303,58 @@ export class Keepalive implements Disposable {
       false,
     ).then((ok) => {
       this.demand = undefined;
-      // Any packet during the wait also proves the path (e.g. a reply queued behind bulk data).
-      if (!ok && this.clock.now() - this.lastReceived > deadline) {
-        const reason = `no reply to a demand probe within ${deadline} ms`;
-        if (this.dead || !this.suspectOnMiss()) {
-          this.die(reason);
-          return false;
-        }
-        const suspected = (this.suspected = new Deferred<boolean>());
-        this.suspectEmitter.fire(reason);
-        return suspected.promise;
+      // Any packet during the wait also proves the path (e.g. a reply queued behind bulk data),
+      // and so does the server acknowledging what we sent (the probe behind an upload: outbound.ts).
+      if (!ok && this.clock.now() - this.lastReceived > deadline && !acknowledgedSince(outbound, sampleOutbound(this.transport))) {
+        if (this.dead) return false;
+        return this.suspect(`no reply to a demand probe within ${deadline} ms`, deadline);
       }
       return true;
     });
     return this.demand;
+  }
+
+  /**
+   * A missed demand probe is a doubt, not a verdict. A reply late by more than an RTO is what
+   * a lossy path does too: the probe or its reply was lost and TCP resends it after its own
+   * timeout (at least 200 ms on Linux, 1 s on some systems), doubling each time, so a single
+   * reply can be seconds late while the path works (at 15 % loss, one probe in a few hundred
+   * misses a 1 s deadline). The path gets six deadlines more (the server's TCP resends a lost
+   * reply after 200-600 ms, doubling: three losses in a row of one segment cost up to 4 s, and
+   * at 15 % loss that happens about once in 300 segments; four in a row, about once in 2000,
+   * cost up to 9 s), or longer while our kernel is still due to resend (its next
+   * retransmission and one RTO after it: a bloated queue's RTO is seconds); still silent then,
+   * with nothing of ours acknowledged meanwhile, it is dead. So a dead path is said
+   * (`checking`) one deadline after the user's action, about 1 s, and lost after seven, about
+   * 7 s (ssh's ServerAlive 15 x 3: 45 s); a slow moment is never cut before that. When the owner has a second connection to try (make-before-break)
+   * it decides, but gives the path up no sooner (`whenDoubtOver`). Anything received settles
+   * the doubt (onDidRecover).
+   */
+  private suspect(reason: string, deadline: number): Promise<boolean> {
+    const suspected = (this.suspected = new Deferred<boolean>());
+    const over = (this.doubtOver = new Deferred<boolean>());
+    const atMiss = sampleOutbound(this.transport);
+    const tcpDue = atMiss?.retransmitInMs !== undefined && atMiss.rtoMs !== undefined ? atMiss.retransmitInMs + atMiss.rtoMs : 0;
+    const graceMs = Math.min(DOUBT_MAX_MS, Math.max(DOUBT_DEADLINES * deadline, tcpDue));
+    this.graceTimer = this.clock.timeout(() => {
+      this.graceTimer = undefined;
+      if (this.suspected !== suspected) return;
+      if (acknowledgedSince(atMiss, sampleOutbound(this.transport))) return this.recover();
+      over.resolve(false);
+      if (!this.suspectOnMiss()) this.die(`${reason}, nor in ${graceMs} ms more`);
+    }, graceMs);
+    this.suspectEmitter.fire(reason);
+    return suspected.promise;
+  }
+
+  /**
+   * While in doubt: resolves when the longer wait is over, true if the path answered (or the
+   * server acknowledged our bytes), false if it stayed silent or the keepalive ended. An owner
+   * that settles the doubt itself gives the path up no sooner, so that a lossy or bloated path
+   * gets the same time to answer with or without a keeper. Not in doubt: true at once.
+   */
+  whenDoubtOver(): Promise<boolean> {
+    return this.suspected && this.doubtOver ? this.doubtOver.promise : Promise.resolve(true);
   }
 
   /** True between a suspected miss and the next packet (or the end). */
@@ -293,6 +365,10 @@ export class Keepalive implements Disposable {
   private recover(): void {
     const suspected = this.suspected;
     this.suspected = undefined;
+    this.graceTimer?.dispose();
+    this.graceTimer = undefined;
+    this.doubtOver?.resolve(true);
+    this.doubtOver = undefined;
     suspected?.resolve(true);
     this.recoverEmitter.fire();
   }
@@ -305,6 +381,10 @@ export class Keepalive implements Disposable {
   }
 
   private settleSuspicion(): void {
+    this.graceTimer?.dispose();
+    this.graceTimer = undefined;
+    this.doubtOver?.resolve(false);
+    this.doubtOver = undefined;
     this.suspected?.resolve(false);
     this.suspected = undefined;
   }

@@ -528,8 +528,8 @@ export class Session implements Disposable {
   }
 
   /**
-   * Make-before-break: the live connection missed a demand probe, and its riders resume on
-   * another connection (the keeper). Rather than tear it down and leave every channel on it
+   * The live connection missed a demand probe: state `checking`. Make-before-break when its
+   * riders resume on another connection (the keeper). Rather than tear it down and leave every channel on it
    * cut, make a second connection beside it: if the old one answers first (a slow or lossy
    * moment, not a drop) the spare is closed and nothing was cut; if the new one is up first
    * it takes over; if it cannot be made either, the path is lost as before.
@@ -538,9 +538,14 @@ export class Session implements Disposable {
     const p = this.phase;
     if (!('live' in p) || p.live !== live || p.state.checking) return;
     const since = this.clock.now();
-    this.deps.logger.info(`${reason}; making a second connection beside this one (make-before-break)`);
+    // Without riders that resume elsewhere, a second connection would save nothing: the
+    // keepalive waits a little longer for this one instead (a lossy path answers late).
+    const bridge = live.conn.prefersMakeBeforeBreak;
+    this.deps.logger.info(
+      `${reason}; ${bridge ? 'making a second connection beside this one (make-before-break)' : 'waiting a little longer before giving it up'}`,
+    );
     this.transition({ state: { ...p.state, checking: { since, reason } }, live });
-    void this.bridge(live, reason, since);
+    if (bridge) void this.bridge(live, reason, since);
   }
 
   /** The suspected connection answered again: it stays, and the spare (when it comes) is closed. */
@@ -572,6 +577,11 @@ export class Session implements Disposable {
       return;
     }
     if (!spare) {
+      // The second connection may fail for the reason the first is slow (a bloated queue holds
+      // its SYN too): the old one still gets the same longer wait it would get without a keeper.
+      const answered = await old.keepalive.whenDoubtOver();
+      const q = this.phase;
+      if (answered || !('live' in q) || q.live !== old || q.state.checking?.since !== since || this.disposables.isDisposed) return;
       this.onLost(old, `${reason}; a second connection failed too (${failure})`);
       return;
     }
