@@ -48,6 +48,16 @@ test('a patch whose line moved fails the build loudly instead of shipping ssh2 u
   assert.match(r.stdout, /ssh2 patch for lib\/Channel\.js no longer applies/);
 });
 
+test('a node_modules patched by an earlier version of a patch is brought up to date, not failed', () => {
+  const old = 'const WINDOW_THRESHOLD = MAX_WINDOW - 3 * PACKET_SIZE; /* ssh-keepalive patch: window */';
+  const script = `import { patchSsh2Source } from ${JSON.stringify(patchScript)};
+    console.log(patchSsh2Source('/x/node_modules/ssh2/lib/Channel.js', 'const MAX_WINDOW = 2 * 1024 * 1024;\\n' + ${JSON.stringify(old)} + '\\n'));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(r.stdout.includes('const WINDOW_THRESHOLD = MAX_WINDOW - MAX_WINDOW / 4;'), r.stdout);
+  assert.ok(!r.stdout.includes(old), r.stdout);
+});
+
 test('packets written in one tick reach the socket as one write (a keepalive is one segment)', async (t) => {
   const server = await startMiniServer();
   t.after(() => server.close());
