@@ -1211,12 +1211,25 @@ def private_dir(path):
     return path
 
 
-def state_dir(options):
+def state_dir_path(options):
     if options.get('dir'):
-        return private_dir(options['dir'])
+        return options['dir']
     home = os.path.expanduser('~')
     cache = os.environ.get('XDG_CACHE_HOME') or os.path.join(home, '.cache')
-    return private_dir(os.path.join(cache, 'ssh-keepalive'))
+    return os.path.join(cache, 'ssh-keepalive')
+
+
+def state_dir(options):
+    return private_dir(state_dir_path(options))
+
+
+def os_error_reply(e, options):
+    """The start's reply for an OSError; a full disk names the directory, the one thing to fix."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = os.path.dirname(e.filename) if getattr(e, 'filename', None) else state_dir_path(options)
+        return {'ok': False, 'error': 'disk-full',
+                'message': '%s is full (%s): the keeper cannot store its files there' % (where, os.strerror(e.errno))}
+    return {'ok': False, 'error': 'os-error', 'message': str(e)}
 
 
 def socket_dir(options, fallback):
@@ -1229,6 +1242,13 @@ def socket_dir(options, fallback):
         except (StartError, OSError):
             pass
     return fallback
+
+
+def remove_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def valid_name(name):
@@ -1250,7 +1270,7 @@ def boot(header, program, reader):
     except StartError as e:
         reply = {'ok': False, 'error': e.code, 'message': str(e)}
     except OSError as e:
-        reply = {'ok': False, 'error': 'os-error', 'message': str(e)}
+        reply = os_error_reply(e, header if isinstance(header, dict) else {})
     sys.stdout.write(json.dumps(reply) + '\n')
     sys.stdout.flush()
     return 0 if reply.get('ok') else 1
@@ -1269,9 +1289,13 @@ def start(header, program, reader):
     prog_path = os.path.join(sdir, 'keeper-%s.py' % digest[:32])
     if not os.path.exists(prog_path):
         tmp = '%s.%d.tmp' % (prog_path, os.getpid())
-        with open(tmp, 'wb') as f:
-            f.write(program)
-        os.rename(tmp, prog_path)
+        try:
+            with open(tmp, 'wb') as f:
+                f.write(program)
+            os.rename(tmp, prog_path)
+        except OSError:
+            remove_quietly(tmp)  # a partial copy would only take more of a full disk
+            raise
     secret = read_line(reader, 200).strip().decode('ascii', 'replace')
     if len(secret) < 32:
         raise StartError('bad-input', 'secret too short')
@@ -1324,6 +1348,9 @@ def start(header, program, reader):
     os.close(r)
     listener.close()
     os.close(lock_fd)
+    if got.startswith(b'!'):  # the keeper could not write its state file: its reply instead of a pid
+        failed = json.loads(got[1:].decode())
+        raise StartError(failed['error'], failed['message'])
     if not got:
         raise StartError('start-failed', 'the keeper did not report its pid')
     return {'ok': True, 'started': True, 'socket': sock_path, 'pid': int(got), 'program': prog_path,
@@ -1343,9 +1370,16 @@ def daemon_main(listener, secret, idle, bound, sock_path, lock_fd, state_path, p
         _log_file = open(os.path.join(sdir, '%s.log' % name), 'a')
     except OSError:
         _log_file = None
-    with open(state_path + '.tmp', 'w') as f:
-        json.dump({'socket': sock_path, 'pid': os.getpid()}, f)
-    os.rename(state_path + '.tmp', state_path)
+    try:
+        with open(state_path + '.tmp', 'w') as f:
+            json.dump({'socket': sock_path, 'pid': os.getpid()}, f)
+        os.rename(state_path + '.tmp', state_path)
+    except OSError as e:
+        remove_quietly(state_path + '.tmp')
+        remove_quietly(sock_path)
+        os.write(pid_pipe, b'!' + json.dumps(os_error_reply(e, {'dir': sdir})).encode())
+        os.close(pid_pipe)
+        return
     os.write(pid_pipe, str(os.getpid()).encode())
     os.close(pid_pipe)
     keeper = Keeper(listener, secret, idle, bound, sock_path, lock_fd)

@@ -3,11 +3,12 @@
 # OpenSSH server and client and Dropbear (integration tests run against both servers),
 # passwd (useradd: the ssh -G differential test runs ssh as an unprivileged user), iproute2 +
 # iptables + conntrack (natlab), socat (natlab unix bridge), autossh (bench/restore), tmux
-# (shell reattach), curl (forward checks), and for code-server + the browser tests:
+# (shell reattach), curl (forward checks), faketime (libfaketime: sshd under a wall clock that
+# jumps, test/integration/serverFaultsKeeper.test.ts), and for code-server + the browser tests:
 # chromium, a font, ripgrep, libkrb5-dev and the native build tools
 # (scripts/install-code-server.sh checks them again).
 set -euo pipefail
-pkgs=(openssh-server openssh-client dropbear-bin passwd iproute2 iptables conntrack procps socat autossh tmux curl
+pkgs=(openssh-server openssh-client dropbear-bin passwd iproute2 iptables conntrack procps socat autossh tmux curl faketime
       chromium fonts-dejavu-core ripgrep libkrb5-dev build-essential python3 pkg-config)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -42,6 +42,7 @@ function testApi(context: vscode.ExtensionContext): SshKeepaliveTestApi {
       return current().reportedErrors;
     },
     simulateReload: () => current().simulateReload(),
+    heldCounts: () => current().heldCounts(),
   };
 }
 

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { heldDisposableCount } from '../core/base/disposable';
+import { liveListenerCount } from '../core/base/event';
 import { NetworkChangeDetector, WakeDetector } from '../core/base/environment';
 import type { Logger } from '../core/base/logger';
 import { newKeeperSecret } from '../core/keeper/installer';
@@ -236,6 +238,7 @@ export class Container implements vscode.Disposable {
       onDidReportError: this.errors.onDidReport,
       reportedErrors: this.reported,
       simulateReload,
+      heldCounts: () => ({ disposables: heldDisposableCount(), listeners: liveListenerCount() }),
     };
   }
 }

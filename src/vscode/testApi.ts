@@ -38,6 +38,8 @@ export interface SshKeepaliveTestApi {
   readonly reportedErrors: readonly ReportedError[];
   /** What a window reload does to the extension: deactivate, then activate again in the same window. */
   simulateReload(): Promise<void>;
+  /** What the extension's core holds (disposables in stores, event listeners): the soak's leak check. */
+  heldCounts(): { disposables: number; listeners: number };
 }
 
 export interface SshKeepaliveApi {

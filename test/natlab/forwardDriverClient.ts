@@ -12,26 +12,19 @@ export interface DriverEvent {
   [key: string]: unknown;
 }
 
-/** forwardDriver.js in the client namespace; its JSON events, with arrival times. */
-export class Driver {
+/** A child process that prints one JSON event per line on stdout; its events, with arrival times, and its log (stderr). */
+export class JsonEventProcess {
   readonly events: DriverEvent[] = [];
   readonly log: string[] = [];
-  readonly child: ChildProcess;
   private waiters: Array<() => void> = [];
 
-  constructor(lab: Lab, args: string[], keepalive = '2000:3') {
-    const { natlab, sshd } = lab;
-    this.child = natlab.spawn(
-      natlab.clientNs,
-      process.execPath,
-      [driverPath, '--config', sshd.sshConfigPath, '--alias', sshd.alias, '--keepalive', keepalive, ...args],
-      {
-        stdio: ['pipe', 'pipe', 'pipe'],
-      },
-    );
+  constructor(readonly child: ChildProcess) {
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       try {
-        this.events.push(JSON.parse(line) as DriverEvent);
+        const e = JSON.parse(line) as DriverEvent;
+        // Processes that do not stamp their events get their arrival time.
+        e.t ??= Date.now();
+        this.events.push(e);
       } catch {
         this.log.push(line);
       }
@@ -78,5 +71,17 @@ export class Driver {
       });
       this.child.kill('SIGTERM');
     });
+  }
+}
+
+/** forwardDriver.js in the client namespace. */
+export class Driver extends JsonEventProcess {
+  constructor(lab: Lab, args: string[], keepalive = '2000:3') {
+    const { natlab, sshd } = lab;
+    super(
+      natlab.spawn(natlab.clientNs, process.execPath, [driverPath, '--config', sshd.sshConfigPath, '--alias', sshd.alias, '--keepalive', keepalive, ...args], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      }),
+    );
   }
 }

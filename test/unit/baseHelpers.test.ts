@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { orAfter } from '../../src/core/base/clock';
 import { withDeadline } from '../../src/core/base/deadline';
 import { DisposableStore } from '../../src/core/base/disposable';
-import { Emitter } from '../../src/core/base/event';
+import { Emitter, liveListenerCount } from '../../src/core/base/event';
 import { bracketIPv6, formatHostPort, knownHostsName } from '../../src/core/base/hostPort';
 import { FakeClock, turns } from '../harness/fakeClock';
 import { CallCounter } from '../harness/mustCall';
@@ -90,4 +91,34 @@ test('host and port are written one way: [v6]:port for people, known_hosts names
   assert.equal(knownHostsName('host', 22), 'host');
   assert.equal(knownHostsName('host', 2222), '[host]:2222');
   assert.equal(knownHostsName('10.0.0.1', 2222), '[10.0.0.1]:2222');
+});
+
+test('orAfter: an answer in time ends the timer with it; no answer gives the fallback at the deadline', async () => {
+  const clock = new FakeClock();
+  const answered = orAfter(clock, Promise.resolve(7), 15_000, 'late');
+  assert.equal(await answered, 7);
+  // The soak found these: a probe answered in 2 ms left a 15 s timer armed behind it.
+  assert.equal(clock.pending, 0, 'the deadline timer outlived the answer');
+
+  const silent = orAfter(clock, new Promise<number>(() => undefined), 1000, 'late');
+  await clock.advance(999);
+  await clock.advance(1);
+  assert.equal(await silent, 'late');
+  assert.equal(clock.pending, 0);
+});
+
+test('liveListenerCount follows subscriptions across emitters: disposed handles and disposed emitters give theirs back', () => {
+  const before = liveListenerCount();
+  const a = new Emitter<number>();
+  const b = new Emitter<number>();
+  const h1 = a.event(() => undefined);
+  a.event(() => undefined);
+  b.event(() => undefined);
+  assert.equal(liveListenerCount(), before + 3);
+  h1.dispose();
+  h1.dispose();
+  assert.equal(liveListenerCount(), before + 2, 'a handle disposed twice gives back one listener');
+  a.dispose();
+  b.dispose();
+  assert.equal(liveListenerCount(), before);
 });

@@ -47,4 +47,21 @@ test('a key approved without a known_hosts entry (accept-new with UserKnownHosts
   const other = blobOf(usableEd25519().public);
   assert.equal(await verify(verifier, other), false, 'another key in the same session is a changed key');
   assert.equal(verifier.rejection?.code, 'host-key-changed');
+  assert.equal(verifier.rejection?.location, undefined, 'no known_hosts line to point at');
+});
+
+test('a server that comes back with another key is refused naming the known_hosts file and line, not only the session cache', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ska-recheck-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'known_hosts');
+  const key = blobOf(usableEd25519().public);
+  writeFileSync(file, `other ssh-ed25519 ${blobOf(usableEd25519().public).toString('base64')}\n[h]:2222 ssh-ed25519 ${key.toString('base64')}\n`);
+  const verifier = new HostKeyVerifier({ host: 'h', port: 2222, knownHostsFiles: [file], strict: 'yes' }, noPrompter, nullLogger);
+  assert.equal(await verify(verifier, key), true);
+  // The host is reinstalled while we are away; known_hosts still holds the old key on line 2.
+  assert.equal(await verify(verifier, blobOf(usableEd25519().public)), false);
+  assert.equal(verifier.rejection?.code, 'host-key-changed');
+  assert.deepEqual(verifier.rejection?.location, { file, line: 2 }, 'the line to fix, as data');
+  assert.ok(verifier.rejection?.message.includes(`${file}:2`), verifier.rejection?.message);
+  assert.ok(verifier.rejection?.message.includes(`ssh-keygen -R '[h]:2222'`), verifier.rejection?.message);
 });

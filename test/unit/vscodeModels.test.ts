@@ -138,11 +138,12 @@ test('error locations: config errors from their fields or message, host key erro
   assert.equal(verifier.rejection?.code, 'host-key-changed');
   assert.deepEqual(verifier.rejection?.location, { file, line: 3 });
   assert.equal(verifier.rejection?.host, '[h]:2222');
-  // A key that changes between reconnects points at no file: there is nothing to open.
+  // A key that changes between reconnects points at the known_hosts line it contradicts: that
+  // is the line to fix (a key approved with no known_hosts entry points at none, hostKeyRecheck).
   assert.equal(await new Promise<boolean>((resolve) => verifier.verify(pinned, resolve)), true);
   assert.equal(await new Promise<boolean>((resolve) => verifier.verify(offered, resolve)), false);
   assert.equal(verifier.rejection?.code, 'host-key-changed');
-  assert.equal(verifier.rejection?.location, undefined);
+  assert.deepEqual(verifier.rejection?.location, { file, line: 3 });
   assert.deepEqual(configLocation(new ConfigError('/tmp/c:6: bad Port value "x"')), { file: '/tmp/c', line: 6 });
   assert.deepEqual(configLocation(new ConfigError('msg', '/etc/ssh/x', 2)), { file: '/etc/ssh/x', line: 2 });
   assert.equal(configLocation(new ConfigError('no location')), undefined);

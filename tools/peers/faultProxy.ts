@@ -35,6 +35,12 @@ export interface FaultProxy {
   forgetAll(): void;
   /** Connections accepted whose client side is still open. */
   connections(): number;
+  /**
+   * Sockets the proxy itself holds open (both sides of every relay). A forgotten flow keeps its
+   * upstream open, as a NAT's far side never hears of it: a soak in the same process subtracts
+   * these from its own fd count.
+   */
+  openSockets(): number;
   close(): Promise<void>;
 }
 
@@ -254,6 +260,11 @@ export async function startFaultProxy(targetHost: string, targetPort: number): P
     connections() {
       let n = 0;
       for (const r of relays) if (!r.clientClosed) n++;
+      return n;
+    },
+    openSockets() {
+      let n = 0;
+      for (const r of relays) for (const s of [r.client, r.upstream]) if (s && !s.destroyed) n++;
       return n;
     },
     close() {

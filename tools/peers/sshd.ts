@@ -29,6 +29,8 @@ export interface SshdOptions {
   alias?: string;
   /** Also generate and offer an RSA host key (slower to generate); default false. */
   rsaHostKey?: boolean;
+  /** Extra environment for sshd itself (e.g. an LD_PRELOAD); its sessions get the environment sshd builds. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface SshdHandle {
@@ -65,8 +67,11 @@ export interface SshdHandle {
   /**
    * Kill sshd and every session process, then start it again with the same keys, port and
    * config: a server reboot as clients see it (connections die; the host key stays the same).
+   * With `sshdOnly`: only the sshd processes die (the listener and the per-connection ones), as
+   * when sshd crashes or is restarted by hand; the users' own processes that left their
+   * connection (a session keeper, a tmux server) go on running.
    */
-  restart(): Promise<void>;
+  restart(opts?: { sshdOnly?: boolean }): Promise<void>;
   /** Kill sshd and every process of its sessions, remove the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -206,7 +211,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
         await writeSshdConfig(port);
         const logStart = log.length;
         try {
-          child = await launchSshd(sshdConfigPath, options.netns, dir, appendLog);
+          child = await launchSshd(sshdConfigPath, options.netns, dir, appendLog, options.env);
           return;
         } catch (err) {
           const since = log.slice(logStart);
@@ -244,14 +249,20 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
       tmuxTmpDir,
       logs: () => log,
       connectionPids: () => (child?.pid === undefined ? [] : directChildren(child.pid)),
-      restart: async () => {
+      restart: async (opts = {}) => {
         if (stopped) {
           throw new Error('sshd handle already stopped');
         }
-        await kill();
+        if (opts.sshdOnly) {
+          const c = child;
+          child = undefined;
+          await killSshdOnly(c);
+        } else {
+          await kill();
+        }
         // The port must stay the same for clients; no retry on another port.
         await writeSshdConfig(port);
-        child = await launchSshd(sshdConfigPath, options.netns, dir, appendLog);
+        child = await launchSshd(sshdConfigPath, options.netns, dir, appendLog, options.env);
       },
       stop: () => {
         stopped ??= (async () => {
@@ -377,14 +388,20 @@ function sshdConfig(o: { port: number; host: string; dir: string; hostKeys: stri
   ].join('\n');
 }
 
-function launchSshd(configPath: string, netns: string | undefined, dir: string, onLog: (s: string) => void): Promise<ChildProcess> {
+function launchSshd(
+  configPath: string,
+  netns: string | undefined,
+  dir: string,
+  onLog: (s: string) => void,
+  env: NodeJS.ProcessEnv = {},
+): Promise<ChildProcess> {
   const sshdArgs = [SSHD, '-D', '-e', '-f', configPath];
   const [cmd, args] = netns ? ['ip', ['netns', 'exec', netns, ...sshdArgs]] : [SSHD, sshdArgs.slice(1)];
   // Own process group, so stop() can signal sshd and whatever stayed in its group.
   const child = spawn(cmd, args, {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, [MARKER_VAR]: dir },
+    env: { ...process.env, ...env, [MARKER_VAR]: dir },
   });
   let text = '';
   return new Promise<ChildProcess>((resolve, reject) => {
@@ -438,6 +455,25 @@ async function killTree(child: ChildProcess | undefined, dir: string): Promise<v
   child?.stderr?.destroy();
   // Stragglers forked while we were killing.
   await killMarked(dir);
+}
+
+/** The listener and its descendants that are sshd (per-connection processes), not the sessions' programs. */
+async function killSshdOnly(child: ChildProcess | undefined): Promise<void> {
+  if (child?.pid === undefined) return;
+  const exited = child.exitCode === null && child.signalCode === null ? new Promise<void>((resolve) => child.once('exit', () => resolve())) : Promise.resolve();
+  const isSshd = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('sshd');
+    } catch {
+      return false;
+    }
+  };
+  for (const pid of [child.pid, ...descendants(child.pid).filter(isSshd)]) signal(pid);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([exited, new Promise<void>((r) => (timer = setTimeout(r, 5_000)))]);
+  clearTimeout(timer);
+  child.stdout?.destroy();
+  child.stderr?.destroy();
 }
 
 async function killMarked(dir: string): Promise<void> {

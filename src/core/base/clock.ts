@@ -45,7 +45,23 @@ export const systemClock: Clock = {
   },
 };
 
-/** Resolves after `ms` on `clock` (never rejects; the timer is unref'd on the system clock). */
-export function sleep(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.timeout(resolve, ms));
+/**
+ * Settles as `promise` does, or with `fallback` after `ms` on `clock`, whichever comes first.
+ * Unlike a race with sleep(), the timer ends with the race: a probe answered in 2 ms must not
+ * leave a 15 s timer behind (a soak counts them, and each one wakes the process for nothing).
+ */
+export function orAfter<T, F>(clock: Clock, promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  return new Promise<T | F>((resolve, reject) => {
+    const timer = clock.timeout(() => resolve(fallback), ms);
+    promise.then(
+      (value) => {
+        timer.dispose();
+        resolve(value);
+      },
+      (err: unknown) => {
+        timer.dispose();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
 }

@@ -15,6 +15,15 @@ export function toDisposable(fn: () => void): Disposable {
 }
 
 /**
+ * Disposables held by every DisposableStore in this process: a leak check for soaks (a count
+ * that grows with each reconnect is something added to a store that outlives its purpose).
+ */
+let heldByStores = 0;
+export function heldDisposableCount(): number {
+  return heldByStores;
+}
+
+/**
  * Owns a set of disposables and disposes them in reverse order of addition, so that
  * what was built last (and may depend on earlier things) goes first.
  */
@@ -31,6 +40,7 @@ export class DisposableStore implements Disposable {
       item.dispose();
     } else {
       this.items.push(item);
+      heldByStores++;
     }
     return item;
   }
@@ -38,6 +48,7 @@ export class DisposableStore implements Disposable {
   /** Disposes everything held so far but stays usable. */
   clear(): void {
     const items = this.items.splice(0).reverse();
+    heldByStores -= items.length;
     for (const item of items) {
       try {
         item.dispose();

@@ -15,6 +15,15 @@ export function addTo(sink: DisposableSink | undefined, d: Disposable): void {
   else sink.add(d);
 }
 
+/**
+ * Listeners subscribed to any Emitter in this process and not yet disposed: a leak check for
+ * soaks (a count that grows with each reconnect is a subscription nobody disposes).
+ */
+let liveListeners = 0;
+export function liveListenerCount(): number {
+  return liveListeners;
+}
+
 /** A minimal typed event emitter in the style of vscode.EventEmitter, without vscode. */
 export class Emitter<T> implements Disposable {
   private listeners = new Set<(e: T) => void>();
@@ -23,8 +32,13 @@ export class Emitter<T> implements Disposable {
   readonly event: Event<T> = (listener, disposables) => {
     // Each subscription is its own entry, so subscribing one function twice needs two disposes.
     const entry = (e: T) => listener(e);
-    if (!this.disposed) this.listeners.add(entry);
-    const handle = toDisposable(() => this.listeners.delete(entry));
+    if (!this.disposed) {
+      this.listeners.add(entry);
+      liveListeners++;
+    }
+    const handle = toDisposable(() => {
+      if (this.listeners.delete(entry)) liveListeners--;
+    });
     addTo(disposables, handle);
     return handle;
   };
@@ -51,6 +65,7 @@ export class Emitter<T> implements Disposable {
 
   dispose(): void {
     this.disposed = true;
+    liveListeners -= this.listeners.size;
     this.listeners.clear();
   }
 }

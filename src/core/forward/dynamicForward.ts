@@ -89,7 +89,7 @@ export class DynamicForward extends ListeningForward {
     } catch (err) {
       if (isClosed()) return;
       const e = err instanceof ChannelOpenError ? err : new ChannelOpenError(String(err));
-      this.logger.warn(`${this.label}: refusing a SOCKS request for ${target}: ${e.message}`);
+      this.logRefusal(`${this.label}: refusing a SOCKS request for ${target}: ${e.message}`);
       negotiation.reply(e.refusedByServer ? socksReplyForOpenError(e) : SocksReply.generalFailure);
     }
   }

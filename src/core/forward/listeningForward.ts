@@ -113,6 +113,17 @@ export abstract class ListeningForward implements Forward {
   }
 
   /**
+   * Says why a client was refused. While the session has failed (or is closed) the reason is
+   * the session's own, already said once when it failed and shown in this forward's state:
+   * repeating it per client would flood the log (a browser opens many), so only at debug.
+   */
+  protected logRefusal(message: string): void {
+    const kind = this.session.state.kind;
+    if (kind === 'failed' || kind === 'closed') this.logger.debug(message);
+    else this.logger.warn(message);
+  }
+
+  /**
    * Carries `socket` on a keeper stream: a user action (a quiet path is probed, a pending
    * backoff skipped), then bytes flow as soon as the keeper has the stream.
    */

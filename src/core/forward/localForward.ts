@@ -54,7 +54,7 @@ export class LocalForward extends ListeningForward {
       this.pipePlain(socket, channel, conn);
     } catch (err) {
       if (isClosed()) return;
-      this.logger.warn(`${this.label}: closing a client: ${(err as Error).message}`);
+      this.logRefusal(`${this.label}: closing a client: ${(err as Error).message}`);
       // Refused or unreachable: a reset, as the target's own refusal would be, never a clean end.
       socket.resetAndDestroy();
     }

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
-import { type Clock, sleep, systemClock } from '../base/clock';
+import { type Clock, orAfter, systemClock } from '../base/clock';
 import { Deferred } from '../base/deferred';
 import type { Disposable } from '../base/disposable';
 import { Emitter, type Event } from '../base/event';
@@ -114,7 +114,7 @@ export class Keepalive implements Disposable {
   async measure(kind: ProbeResult['kind'] = 'initial', timeoutMs = 5000): Promise<number | undefined> {
     const reply = sendProbe(this.client, this.clock);
     if (!reply) return undefined;
-    const rtt = await Promise.race([reply, sleep(this.clock, timeoutMs).then(() => undefined)]);
+    const rtt = await orAfter(this.clock, reply, timeoutMs, undefined);
     if (rtt !== undefined) this.record(rtt, kind);
     return rtt;
   }
@@ -257,7 +257,12 @@ export class Keepalive implements Disposable {
       this.die('transport is not writable');
       return Promise.resolve(false);
     }
-    this.demand = Promise.race([reply.then((rtt) => rtt !== undefined), sleep(this.clock, deadline).then(() => false)]).then((ok) => {
+    this.demand = orAfter(
+      this.clock,
+      reply.then((rtt) => rtt !== undefined),
+      deadline,
+      false,
+    ).then((ok) => {
       this.demand = undefined;
       // Any packet during the wait also proves the path (e.g. a reply queued behind bulk data).
       if (!ok && this.clock.now() - this.lastReceived > deadline) {

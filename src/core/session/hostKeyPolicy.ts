@@ -76,16 +76,20 @@ export class HostKeyVerifier {
   };
 
   private async decide(blob: Buffer): Promise<boolean> {
-    // Mid-session re-key or reconnect with a different key: never accepted.
-    if (this.approved && !this.approved.equals(blob)) {
-      throw this.changedError(keyTypeOf(blob), fingerprintSha256(blob), 'the key approved earlier in this session');
-    }
     const { host, port, knownHostsFiles, strict } = this.target;
     const type = keyTypeOf(blob);
     const fingerprint = fingerprintSha256(blob);
     // known_hosts is read again on every reconnect, as a new ssh would: a key revoked or
     // replaced there since it was approved is refused, not carried over from the cache.
     const verdict = checkHostKey(this.lookupFiles, host, port, { type, blob });
+    // Mid-session re-key or reconnect with a different key: never accepted. The entry it
+    // contradicts is named when there is one: that line is what the user has to fix.
+    if (this.approved && !this.approved.equals(blob)) {
+      if (verdict.kind === 'changed') {
+        throw this.changedError(type, fingerprint, `${verdict.file}:${verdict.line}`, { file: verdict.file, line: verdict.line });
+      }
+      throw this.changedError(type, fingerprint, 'the key approved earlier in this session');
+    }
     const display = knownHostsName(host, port);
     // Unknown to known_hosts but approved earlier in this session (a prompt answered, or
     // UserKnownHostsFile none): the same key is still the same host.
