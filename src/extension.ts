@@ -21,7 +21,7 @@ export function activate(context: vscode.ExtensionContext): SshKeepaliveApi {
 
 /** The test seam, always speaking to the current container (a simulated reload replaces it). */
 function testApi(context: vscode.ExtensionContext): SshKeepaliveTestApi {
-  const current = (): SshKeepaliveTestApi =>
+  const current = (): Omit<SshKeepaliveTestApi, 'storedOutsideSecrets'> =>
     container!.testApi(async () => {
       await container?.shutdown();
       container = new Container(context);
@@ -42,6 +42,13 @@ function testApi(context: vscode.ExtensionContext): SshKeepaliveTestApi {
       return current().reportedErrors;
     },
     simulateReload: () => current().simulateReload(),
+    storedOutsideSecrets: () => {
+      const all = (m: vscode.Memento) => Object.fromEntries(m.keys().map((k) => [k, m.get(k)]));
+      // logUri is <window logs>/exthost/<extension>: two up holds the output channels' files too.
+      const windowLogs = vscode.Uri.joinPath(context.logUri, '..', '..').fsPath;
+      const dirs = [context.globalStorageUri.fsPath, context.storageUri?.fsPath, windowLogs].filter((d): d is string => d !== undefined);
+      return { globalState: all(context.globalState), workspaceState: all(context.workspaceState), dirs };
+    },
     heldCounts: () => current().heldCounts(),
   };
 }

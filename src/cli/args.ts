@@ -133,7 +133,8 @@ export function parseArgs(argv: string[]): CliArgs {
         applyValue(out, flag, value);
         break;
       }
-      if (!booleanFlags.has(flag)) throw new UsageError(`unknown option -${flag}`);
+      // Quoted when not printable, so that "-\t" or "- " shows what was typed.
+      if (!booleanFlags.has(flag)) throw new UsageError(`unknown option ${/^[!-~]$/.test(flag) ? `-${flag}` : JSON.stringify(`-${flag}`)}`);
       if (flag === 'N') out.noCommand = true;
       else if (flag === 'G') out.printConfig = true;
       else if (flag === 't') out.forceTty = true;
@@ -176,7 +177,9 @@ function applyValue(out: CliArgs, flag: string, value: string): void {
       out.dynamicForwards.push(value);
       break;
     case 'W':
-      if (out.stdioForward !== undefined) throw new UsageError('stdio forward already specified');
+      if (out.stdioForward !== undefined) {
+        throw new UsageError(`stdio forward already specified: -W ${JSON.stringify(out.stdioForward)}, then -W ${JSON.stringify(value)}`);
+      }
       out.stdioForward = value;
       break;
     case 'o': {

@@ -197,7 +197,7 @@ export class Container implements vscode.Disposable {
     }
   }
 
-  testApi(simulateReload: () => Promise<void>): SshKeepaliveTestApi {
+  testApi(simulateReload: () => Promise<void>): Omit<SshKeepaliveTestApi, 'storedOutsideSecrets'> {
     const tree = this.tree;
     const snapshot = (node?: HostsNode): TreeSnapshot[] =>
       tree.getChildren(node).map((child) => {

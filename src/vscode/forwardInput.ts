@@ -83,7 +83,7 @@ export function formatForwardRequest(request: ForwardRequest): string {
 
 /** The inverse of formatForwardRequest, for what was persisted. Undefined for anything unreadable. */
 export function parseStoredForward(text: string): ForwardRequest | undefined {
-  const m = /^-([LRD]) (.+)$/.exec(text);
+  const m = /^-([LRD]) (.+)$/s.exec(text);
   if (!m) return undefined;
   const kind: ForwardKind = m[1] === 'L' ? 'local' : m[1] === 'R' ? 'remote' : 'dynamic';
   try {

@@ -38,6 +38,12 @@ export interface SshKeepaliveTestApi {
   readonly reportedErrors: readonly ReportedError[];
   /** What a window reload does to the extension: deactivate, then activate again in the same window. */
   simulateReload(): Promise<void>;
+  /**
+   * Everything the extension keeps outside SecretStorage: its globalState and workspaceState
+   * (key to value), and the folders it may write (globalStorage, workspace storage, this
+   * window's log folder, the output channel's file among them).
+   */
+  storedOutsideSecrets(): { globalState: Record<string, unknown>; workspaceState: Record<string, unknown>; dirs: string[] };
   /** What the extension's core holds (disposables in stores, event listeners): the soak's leak check. */
   heldCounts(): { disposables: number; listeners: number };
 }

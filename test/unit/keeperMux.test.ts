@@ -1,29 +1,11 @@
 import assert from 'node:assert/strict';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { test } from 'node:test';
 import { KeeperError } from '../../src/core/keeper/errors';
 import { encode, FrameDecoder, FrameType, type Frame } from '../../src/core/keeper/frames';
 import { KeeperMux } from '../../src/core/keeper/mux';
 import { KeeperStream } from '../../src/core/keeper/stream';
-
-/** Two connected in-memory Duplex ends (what an SSH channel is to the mux). */
-function duplexPair(): [Duplex, Duplex] {
-  const make = (peer: () => Duplex) =>
-    new Duplex({
-      read() {},
-      write(chunk: Buffer, _enc, cb) {
-        peer().push(chunk);
-        cb();
-      },
-      final(cb) {
-        peer().push(null);
-        cb();
-      },
-    });
-  const a: Duplex = make(() => b);
-  const b: Duplex = make(() => a);
-  return [a, b];
-}
+import { duplexPair } from '../harness/duplexPair';
 
 /** The keeper's side of one transport, scripted by the test. */
 class FakeKeeper {

@@ -39,7 +39,17 @@ export function formatSource(source: Source): string {
 }
 
 /** readconf.c's WHITESPACE plus the form feed it also strips at the end of a line. */
-const TRAILING_SPACE = /[ \t\r\n\f]+$/;
+const TRAILING_SPACE = ' \t\r\n\f';
+
+/**
+ * The line without its trailing blanks. A loop, not /[ \t\r\n\f]+$/: that regex tries
+ * every blank as a start, so a long run of blanks before a word took quadratic time.
+ */
+function trimTrailingSpace(line: string): string {
+  let end = line.length;
+  while (end > 0 && TRAILING_SPACE.includes(line[end - 1])) end--;
+  return line.slice(0, end);
+}
 const KEYWORD = /^[ \t\r\n]*([^ \t\r\n="]*)/;
 
 /**
@@ -89,7 +99,7 @@ export function parseConfigText(text: string, file: string): ConfigNode[] {
   const lines = text.split('\n');
   lines.forEach((raw, index) => {
     const source: Source = { file, line: index + 1 };
-    const line = raw.replace(TRAILING_SPACE, '');
+    const line = trimTrailingSpace(raw);
     const keywordMatch = KEYWORD.exec(line);
     const name = keywordMatch?.[1] ?? '';
     if (name === '' || name.startsWith('#')) return;

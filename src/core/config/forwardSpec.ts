@@ -60,6 +60,9 @@ function splitColonFields(spec: string): Field[] | undefined {
         } else if (spec[i] === '/') {
           isPath = true;
         }
+        // A bracket inside a field (escaped or not): no address has one, and formatForwardSpec
+        // could not write such a field back.
+        if (spec[i] === '[' || spec[i] === ']') return undefined;
         text += spec[i++];
       }
     }
@@ -76,7 +79,11 @@ function splitColonFields(spec: string): Field[] | undefined {
  */
 function splitSlashFields(spec: string, portIndexes: (count: number) => number[] | undefined): string[] | undefined {
   if (!spec.includes('/') || spec.startsWith('/')) return undefined;
-  const parts = spec.split('/');
+  // A bracketed field is an address written as in the colon form ("8080/[::1]/80"); any
+  // other bracket or backslash is left to the colon parser, which knows them: taken
+  // literally here, they made forwards that formatForwardSpec could not write back.
+  const parts = spec.split('/').map((p) => (/^\[[^[\]\\]*\]$/.test(p) ? p.slice(1, -1) : p));
+  if (parts.some((p) => /[[\]\\]/.test(p))) return undefined;
   const ports = portIndexes(parts.length);
   if (!ports || !ports.every((idx) => /^\d+$/.test(parts[idx]))) return undefined;
   return parts;

@@ -16,38 +16,50 @@ export function matchGlobSegment(name: string, pattern: string): boolean {
   return matchFrom(name, 0, pattern, 0);
 }
 
+/**
+ * Glob match with one backtrack point, the last `*` seen: every other token (`?`, a class,
+ * a literal) takes exactly one character, so when a later `*` is reached the earlier ones
+ * never need to move again. O(name x pattern) at worst; trying every split point for every
+ * `*` (the recursive way) was exponential in the number of stars.
+ */
 function matchFrom(s: string, si: number, p: string, pi: number): boolean {
-  while (pi < p.length) {
-    const c = p[pi];
-    if (c === '*') {
-      // Collapse runs of '*' and try every split point; segments are short.
+  let starPi = -1;
+  let starSi = 0;
+  while (si < s.length) {
+    if (p[pi] === '*') {
       while (p[pi] === '*') pi++;
       if (pi === p.length) return true;
-      for (let k = si; k <= s.length; k++) if (matchFrom(s, k, p, pi)) return true;
-      return false;
-    }
-    if (si >= s.length) return false;
-    if (c === '?') {
-      si++;
-      pi++;
+      starPi = pi;
+      starSi = si;
       continue;
     }
-    if (c === '[') {
-      const cls = parseClass(p, pi);
-      if (cls) {
-        if (!cls.test(s[si])) return false;
-        si++;
-        pi = cls.end;
-        continue;
-      }
-      // An unterminated '[' is a literal, as in glob(3).
+    const next = pi < p.length ? matchOne(s[si], p, pi) : undefined;
+    if (next !== undefined) {
+      si++;
+      pi = next;
+    } else if (starPi >= 0) {
+      // Let the last star take one more character and retry what follows it.
+      pi = starPi;
+      si = ++starSi;
+    } else {
+      return false;
     }
-    if (c === '\\' && pi + 1 < p.length) pi++;
-    if (p[pi] !== s[si]) return false;
-    si++;
-    pi++;
   }
-  return si === s.length;
+  while (p[pi] === '*') pi++;
+  return pi === p.length;
+}
+
+/** Where the pattern continues when token `p[pi]` matches `ch`; undefined when it does not. */
+function matchOne(ch: string, p: string, pi: number): number | undefined {
+  const c = p[pi];
+  if (c === '?') return pi + 1;
+  if (c === '[') {
+    const cls = parseClass(p, pi);
+    if (cls) return cls.test(ch) ? cls.end : undefined;
+    // An unterminated '[' is a literal, as in glob(3).
+  }
+  if (c === '\\' && pi + 1 < p.length) pi++;
+  return p[pi] === ch ? pi + 1 : undefined;
 }
 
 function parseClass(p: string, start: number): { test: (ch: string) => boolean; end: number } | undefined {

@@ -109,7 +109,13 @@ export function resolveJumps(setting: Setting, tokens: JumpTokens, stack: string
     // first, so the hop's own ProxyJump and ProxyCommand never apply. The chain itself
     // is assembled here, hence "none".
     if (index > 0) hopOverrides.push(['ProxyJump', 'none']);
-    const hop = resolveHop(spec.host, hopOverrides, [...stack, key]);
+    let hop: ResolvedHost;
+    try {
+      hop = resolveHop(spec.host, hopOverrides, [...stack, key]);
+    } catch (err) {
+      // An error that names no file (an invalid hop name) is this line's fault: say which line.
+      throw err instanceof ConfigError && err.file !== undefined ? err : withSource(setting, err);
+    }
     if (index === 0) chain.push(...hop.proxyJump);
     for (const u of hop.unsupported) unsupported.push({ ...u, reason: `jump host "${spec.host}": ${u.reason}` });
     chain.push({

@@ -52,8 +52,15 @@ export function pipeChannel(socket: Socket, channel: ClientChannel, counters: Pi
     if (socket.writableFinished) socket.destroy();
     else socket.end(() => socket.destroy());
   });
-  socket.once('close', () => {
+  socket.once('close', (hadError) => {
     socket.destroy();
+    // The local side ended cleanly, but what it sent last may still wait in the channel for
+    // the server's window: closing now would drop it, and the far end would see a clean end
+    // after lost bytes. The channel sends its EOF once all of it is written ('finish').
+    if (!hadError && socket.readableEnded && !channel.writableFinished && !carrier.isEnded) {
+      channel.once('finish', () => channel.close());
+      return;
+    }
     channel.close();
   });
   channel.on('error', cut);

@@ -212,7 +212,10 @@ export class RemoteForward implements Forward {
     const onTcp = (info: TcpConnectionDetails, accept: AcceptConnection<ClientChannel>, reject: RejectConnection) => this.onIncoming(a, info, accept, reject);
     client.on('tcp connection', onTcp);
     a.store.add(toDisposable(() => client.removeListener('tcp connection', onTcp)));
-    a.store.add(toDisposable(() => a.sockets.forEach((s) => s.destroy())));
+    // A connection that died cut its transfers: the local target gets a reset, as pipeChannel
+    // gives it, not the FIN of a plain destroy(), which would look like a complete one (this
+    // store is disposed with the connection, before ssh2 ends the channels).
+    a.store.add(toDisposable(() => a.sockets.forEach((s) => (conn.isEnded && !s.destroyed ? s.resetAndDestroy() : s.destroy()))));
     a.store.add(toDisposable(() => [...a.waits].forEach((end) => end())));
     // Runs before the store is disposed with the connection (which ends the waits and sockets).
     conn.onDidEnd(() => {

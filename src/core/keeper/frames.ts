@@ -91,7 +91,9 @@ export function parseFrame(type: number, body: Buffer): Frame {
     case FrameType.Data: {
       need(body, DATA_HEADER + 1, 'DATA');
       const seq = readU64(body, 4, 'DATA');
-      if (seq + body.length - DATA_HEADER > MAX_SEQ) throw protocolError('DATA: sequence number out of range');
+      // Subtract on the right: seq + body.length rounds above 2^53 (floats), and refused a
+      // last frame ending exactly at MAX_SEQ that keeper.py (exact integers) accepts.
+      if (seq > MAX_SEQ - (body.length - DATA_HEADER)) throw protocolError('DATA: sequence number out of range');
       return {
         type,
         sid: body.readUInt32BE(0),

@@ -492,14 +492,17 @@ export class Session implements Disposable {
 
   /**
    * Delay after an attempt that never reached sshd. Such attempts are cheap, so they go on
-   * at about one per second (a healed path is found within a second), but never faster:
-   * an attempt refused at once still waits out the rest of `minCycleMs`.
+   * at about one per second (a healed path is found within 1.4 s), but never faster:
+   * an attempt refused at once still waits out the rest of `minCycleMs`, plus the jitter
+   * above `min`. Without that jitter, sessions refused at once (a server restarting) would
+   * retry in lockstep, each exactly `minCycleMs` after its last, and all come back in the
+   * same instant (test/unit/retryStorm.test.ts measures the spread).
    */
   private pathDownDelay(): number {
     const { min, max } = this.options.pathDownRetryMs;
     const jittered = Math.round(min + this.random() * (max - min));
     const sinceStart = this.clock.now() - this.lastAttemptAt;
-    return Math.max(jittered, this.options.pathDownMinCycleMs - sinceStart);
+    return Math.max(jittered, this.options.pathDownMinCycleMs + (jittered - min) - sinceStart);
   }
 
   /** Sleeps in `waiting`; resolves false if the session was closed meanwhile. */

@@ -1,9 +1,25 @@
 import * as assert from 'assert';
 import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
 import * as vscode from 'vscode';
 import type { SshKeepaliveTestApi } from '../../../src/vscode/testApi';
 import type { Peers } from '../startPeers';
 import { disconnect, usePeers } from './helpers';
+
+/** Regular files under `dir`, symlinks not followed; none when it does not exist. */
+function filesUnder(dir: string): string[] {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries.flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? filesUnder(p) : e.isFile() ? [p] : [];
+  });
+}
 
 suite('passphrases', () => {
   let api: SshKeepaliveTestApi;
@@ -24,6 +40,25 @@ suite('passphrases', () => {
         return rememberIt ? buttons[0] : buttons[1];
       },
     });
+  }
+
+  /**
+   * The remembered passphrase is used (so it lives somewhere), yet it is in neither Memento nor
+   * any file of the extension's storage folders or this window's logs (its output channel's
+   * file among them): SecretStorage is the only place left.
+   */
+  function assertOnlyInSecretStorage(secret: string): void {
+    const stored = api.storedOutsideSecrets();
+    assert.ok(!JSON.stringify(stored.globalState).includes(secret), 'not in globalState');
+    assert.ok(!JSON.stringify(stored.workspaceState).includes(secret), 'not in workspaceState');
+    const files = stored.dirs.flatMap(filesUnder);
+    assert.ok(
+      files.some((f) => /SSH Keepalive/.test(f)),
+      `the output channel's file is among those searched: ${files.join(', ')}`,
+    );
+    for (const f of files) {
+      assert.ok(!fs.readFileSync(f).toString('latin1').includes(secret), `the passphrase is in ${f}`);
+    }
   }
 
   suiteSetup(async () => {
@@ -50,6 +85,7 @@ suite('passphrases', () => {
     answer(undefined, false);
     assert.strictEqual(await vscode.commands.executeCommand<boolean>('sshKeepalive.connect', 'locked'), true);
     assert.strictEqual(boxes.length, 0, 'the remembered passphrase was used');
+    assertOnlyInSecretStorage(peers.sshd.passphrase);
   });
 
   test('a remembered passphrase that no longer opens the key is forgotten and the user asked', async () => {
