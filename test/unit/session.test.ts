@@ -203,6 +203,33 @@ test('make-before-break: when the second connection fails too, the first still g
   assert.equal(session.state.kind, 'connected');
 });
 
+test('make-before-break: a second connection that fails is tried again while in doubt, so a path back within the wait is taken at once', async () => {
+  const proxy = await startFaultProxy('127.0.0.1', server.port);
+  proxies.push(proxy);
+  const { session, states, clock } = makeSession(server.resolvedHost(proxy.port), {
+    keepalive: { intervalMs: 0, countMax: 3, demandMinMs: 800, demandRttFactor: 4, quietMs: 200 },
+  });
+  session.onDidConnect((conn) => conn.preferMakeBeforeBreak());
+  await session.start();
+  await clock.advance(300);
+  // A router reboot during an outage: the old flow is forgotten for good, and the path is dark.
+  proxy.forgetAll();
+  proxy.blackhole();
+  void session.whenUsable({ userAction: true, timeoutMs: 10_000 }).catch(() => undefined);
+  const t0 = clock.now();
+  await clock.advance(800);
+  await until('the missed probe to put the path in doubt', () => session.state.kind === 'connected' && !!session.state.checking);
+  // The first spare is accepted but never answered: its banner deadline (real time) ends it.
+  await new Promise((r) => setTimeout(r, 1000));
+  // The path is back (the old flow stays forgotten): the next try, about a second later, must
+  // take over, not wait out the old connection's whole doubt (six deadlines, 4.8 s).
+  proxy.resume();
+  await clock.advance(1400);
+  await until('a second connection to take over', () => session.state.kind === 'connected' && !session.state.checking);
+  assert.ok(clock.now() - t0 < 4800, `taken over ${clock.now() - t0} ms after the miss, before the longer wait ended`);
+  assert.ok(!kinds(states).includes('lost'), `nothing cut: the riders moved to the new connection (${kinds(states).join(' ')})`);
+});
+
 test('exactly one connect attempt in flight: reconnect() joins it', async () => {
   const { session, states } = makeSession(server.resolvedHost());
   const first = session.start();

@@ -559,31 +559,58 @@ export class Session implements Disposable {
   }
 
   private async bridge(old: Live, reason: string, since: number): Promise<void> {
+    const inDoubt = () => {
+      const p = this.phase;
+      return 'live' in p && p.live === old && p.state.checking?.since === since && !this.disposables.isDisposed;
+    };
+    // The old connection's longer wait (see below) ends the tries for a spare.
+    let doubtOver = false;
+    const overSignal = new Deferred<void>();
+    void old.keepalive.whenDoubtOver().then(() => {
+      doubtOver = true;
+      overSignal.resolve();
+    });
     let spare: Live | undefined;
     let failure = '';
-    try {
-      spare = await this.attempt();
-    } catch (err) {
-      failure = err instanceof Error ? err.message : String(err);
-    }
-    const p = this.phase;
-    const stillInDoubt = 'live' in p && p.live === old && p.state.checking?.since === since && !this.disposables.isDisposed;
-    if (!stillInDoubt) {
-      if (spare) {
-        this.deps.logger.debug('the second connection is not needed: closed');
-        spare.keepalive.dispose();
-        spare.chain.dispose();
+    for (;;) {
+      const startedAt = this.clock.now();
+      try {
+        spare = await this.attempt();
+      } catch (err) {
+        failure = err instanceof Error ? err.message : String(err);
       }
-      return;
-    }
-    if (!spare) {
-      // The second connection may fail for the reason the first is slow (a bloated queue holds
-      // its SYN too): the old one still gets the same longer wait it would get without a keeper.
-      const answered = await old.keepalive.whenDoubtOver();
-      const q = this.phase;
-      if (answered || !('live' in q) || q.live !== old || q.state.checking?.since !== since || this.disposables.isDisposed) return;
-      this.onLost(old, `${reason}; a second connection failed too (${failure})`);
-      return;
+      if (!inDoubt()) {
+        if (spare) {
+          this.deps.logger.debug('the second connection is not needed: closed');
+          spare.keepalive.dispose();
+          spare.chain.dispose();
+        }
+        return;
+      }
+      if (spare) break;
+      if (doubtOver) {
+        // The second connection may fail for the reason the first is slow (a bloated queue
+        // holds its SYN too): the old one got the same longer wait it would get without a keeper.
+        if (await old.keepalive.whenDoubtOver()) return;
+        this.onLost(old, `${reason}; a second connection failed too (${failure})`);
+        return;
+      }
+      // Still in doubt: try again at the path-down cadence (about once a second), so that a
+      // path that comes back during the wait (an outage that ended, a router back up) is taken
+      // at once instead of after the whole wait. The riders are held meanwhile, nothing is cut.
+      const { min, max } = this.options.pathDownRetryMs;
+      const jittered = Math.round(min + this.random() * (max - min));
+      const gapMs = Math.max(jittered, this.options.pathDownMinCycleMs + (jittered - min) - (this.clock.now() - startedAt));
+      const gap = new Deferred<void>();
+      const timer = this.clock.timeout(() => gap.resolve(), gapMs);
+      await Promise.race([gap.promise, overSignal.promise]);
+      timer.dispose();
+      if (!inDoubt()) return;
+      if (doubtOver) {
+        if (await old.keepalive.whenDoubtOver()) return;
+        this.onLost(old, `${reason}; a second connection failed too (${failure})`);
+        return;
+      }
     }
     this.deps.logger.info(`the second connection is up ${this.clock.now() - since} ms after the first stopped answering: it takes over`);
     // The old path's silence before its unanswered probe is still a measurement of this network,
