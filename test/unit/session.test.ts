@@ -176,16 +176,24 @@ test('a user action on a quiet, dead path: checking at the demand probe’s dead
   assert.ok(elapsed < 6400, `usable again after ${elapsed} ms`);
 });
 
-test('make-before-break: when the second connection fails too, the first still gets the longer wait; a stall that ends within it cuts nothing', async () => {
+/**
+ * A connected session whose riders resume on another connection (as the session keeper's do),
+ * periodic keepalive off (only a demand probe notices), quiet for longer than quietMs.
+ */
+async function keptSessionOnQuietPath() {
   const proxy = await startFaultProxy('127.0.0.1', server.port);
   proxies.push(proxy);
-  const { session, states, clock } = makeSession(server.resolvedHost(proxy.port), {
+  const made = makeSession(server.resolvedHost(proxy.port), {
     keepalive: { intervalMs: 0, countMax: 3, demandMinMs: 800, demandRttFactor: 4, quietMs: 200 },
   });
-  // As the session keeper does: its riders resume on another connection.
-  session.onDidConnect((conn) => conn.preferMakeBeforeBreak());
-  await session.start();
-  await clock.advance(300); // quiet for longer than quietMs
+  made.session.onDidConnect((conn) => conn.preferMakeBeforeBreak());
+  await made.session.start();
+  await made.clock.advance(300);
+  return { proxy, ...made };
+}
+
+test('make-before-break: when the second connection fails too, the first still gets the longer wait; a stall that ends within it cuts nothing', async () => {
+  const { proxy, session, states, clock } = await keptSessionOnQuietPath();
   // A stall, as behind a bloated queue: bytes wait, and a new connection's handshake too.
   proxy.blackhole();
   void session.whenUsable({ userAction: true, timeoutMs: 10_000 }).catch(() => undefined);
@@ -204,14 +212,7 @@ test('make-before-break: when the second connection fails too, the first still g
 });
 
 test('make-before-break: a second connection that fails is tried again while in doubt, so a path back within the wait is taken at once', async () => {
-  const proxy = await startFaultProxy('127.0.0.1', server.port);
-  proxies.push(proxy);
-  const { session, states, clock } = makeSession(server.resolvedHost(proxy.port), {
-    keepalive: { intervalMs: 0, countMax: 3, demandMinMs: 800, demandRttFactor: 4, quietMs: 200 },
-  });
-  session.onDidConnect((conn) => conn.preferMakeBeforeBreak());
-  await session.start();
-  await clock.advance(300);
+  const { proxy, session, states, clock } = await keptSessionOnQuietPath();
   // A router reboot during an outage: the old flow is forgotten for good, and the path is dark.
   proxy.forgetAll();
   proxy.blackhole();

@@ -3,12 +3,7 @@ import * as vscode from 'vscode';
 import type { ForwardInfo } from '../../../src/vscode/forwardCommands';
 import type { SshKeepaliveTestApi } from '../../../src/vscode/testApi';
 import type { Peers } from '../startPeers';
-import { disconnect, usePeers, waitFor } from './helpers';
-
-async function get(address: string): Promise<string> {
-  const res = await fetch(`http://${address}/`, { signal: AbortSignal.timeout(10_000) });
-  return res.text();
-}
+import { disconnect, fetchText, usePeers, waitFor } from './helpers';
 
 suite('port forwards', () => {
   let api: SshKeepaliveTestApi;
@@ -28,8 +23,8 @@ suite('port forwards', () => {
     assert.ok(info, 'addForward returned nothing');
     assert.strictEqual(info.state, 'active', JSON.stringify(info));
     assert.match(info.address ?? '', /^127\.0\.0\.1:\d+$/);
-    assert.strictEqual(await get(info.address!), peers.httpBody);
-    assert.strictEqual(await get(info.address!), peers.httpBody);
+    assert.strictEqual(await fetchText(info.address!), peers.httpBody);
+    assert.strictEqual(await fetchText(info.address!), peers.httpBody);
 
     const listed = api.forwards('lab').find((f) => f.id === info.id);
     assert.ok(listed, 'the forward is listed');
@@ -49,7 +44,7 @@ suite('port forwards', () => {
       api.forwards('lab').find((f) => f.id === info.id),
       undefined,
     );
-    await assert.rejects(get(info.address!), 'nothing listens there any more');
+    await assert.rejects(fetchText(info.address!), 'nothing listens there any more');
   });
 
   test('a remote forward reaches a port on this machine from the server', async () => {
@@ -60,7 +55,7 @@ suite('port forwards', () => {
     );
     // The server listens on its loopback, which here is this machine's.
     const port = active.address!.split(':').pop();
-    assert.strictEqual(await get(`127.0.0.1:${port}`), peers.httpBody);
+    assert.strictEqual(await fetchText(`127.0.0.1:${port}`), peers.httpBody);
     await vscode.commands.executeCommand('sshKeepalive.stopForward', { alias: 'lab', id: info.id });
   });
 

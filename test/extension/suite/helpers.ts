@@ -107,3 +107,9 @@ export function answerModal(api: SshKeepaliveTestApi, answer: string | undefined
   });
   return { asked, restore: () => api.setPromptUi(undefined) };
 }
+
+/** GET http://<address>/ once (10 s deadline): a person's request through a forward. */
+export async function fetchText(address: string): Promise<string> {
+  const res = await fetch(`http://${address}/`, { signal: AbortSignal.timeout(10_000) });
+  return res.text();
+}

@@ -7,7 +7,7 @@ import type { ForwardInfo } from '../../../src/vscode/forwardCommands';
 import type { SshKeepaliveTestApi } from '../../../src/vscode/testApi';
 import { seededRandom } from '../../harness/seededRandom';
 import type { Peers } from '../startPeers';
-import { answerModal, sleep, usePeers, waitFor, waitForState } from './helpers';
+import { answerModal, fetchText, sleep, usePeers, waitFor, waitForState } from './helpers';
 
 /**
  * The soak in the extension host: 20 router reboots after short outages (seeded, 1-4 s) with
@@ -37,11 +37,6 @@ function counts(api: SshKeepaliveTestApi, peers: Peers): Counts {
   const proxySockets = peers.proxy.openSockets();
   const handles = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout' && r !== 'Immediate').length - proxySockets;
   return { ...held, fds: fs.readdirSync('/proc/self/fd').length - proxySockets, handles, heapUsed: process.memoryUsage().heapUsed };
-}
-
-async function get(address: string): Promise<string> {
-  const res = await fetch(`http://${address}/`, { signal: AbortSignal.timeout(10_000) });
-  return res.text();
 }
 
 suite('soak in the extension host', () => {
@@ -87,7 +82,7 @@ suite('soak in the extension host', () => {
         await waitFor(`cycle ${cycle} (outage ${outageMs} ms): the counter to move on after the restore`, () => lastTick() >= before + 2, 30_000);
         await waitForState(api, 'flaky', 'connected', 30_000);
         restoreMs.push(Date.now() - healed);
-        assert.strictEqual(await get(forward.address!), peers.httpBody, `cycle ${cycle}: one request through the forward`);
+        assert.strictEqual(await fetchText(forward.address!), peers.httpBody, `cycle ${cycle}: one request through the forward`);
         await sleep(300);
         seen.push(counts(api, peers));
       }
