@@ -9,7 +9,7 @@ import { nullLogger } from '../../src/core/base/logger';
 import type { ResolvedHost } from '../../src/core/config/types';
 import { type SessionError } from '../../src/core/session/errors';
 import { noPrompter } from '../../src/core/session/prompter';
-import { Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
+import { ACKED_GRACE_MS, Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
 import type { SessionState } from '../../src/core/session/state';
 import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
 import { FakeClock, until } from '../harness/fakeClock';
@@ -226,9 +226,32 @@ test('make-before-break: a second connection that fails is tried again while in 
   // take over, not wait out the old connection's whole doubt (six deadlines, 4.8 s).
   proxy.resume();
   await clock.advance(1400);
+  // The fault proxy reads and drops a forgotten flow's bytes, so its kernel acknowledges them
+  // (a rebooted router would not): the first connection gets the acknowledged grace too.
+  await new Promise((r) => setTimeout(r, 500));
+  await clock.advance(ACKED_GRACE_MS);
   await until('a second connection to take over', () => session.state.kind === 'connected' && !session.state.checking);
   assert.ok(clock.now() - t0 < 4800, `taken over ${clock.now() - t0} ms after the miss, before the longer wait ended`);
   assert.ok(!kinds(states).includes('lost'), `nothing cut: the riders moved to the new connection (${kinds(states).join(' ')})`);
+});
+
+test('make-before-break: a first connection whose bytes are still acknowledged keeps its place a moment after the spare is up, then the spare takes over', async () => {
+  const { proxy, session, states, clock } = await keptSessionOnQuietPath();
+  const first = session.connection;
+  // As a stalled server process (or a reply lost and being resent): the next TCP hop still
+  // takes our bytes (the proxy reads and drops them), no reply comes. New connections pass.
+  proxy.forgetAll();
+  void session.whenUsable({ userAction: true, timeoutMs: 10_000 }).catch(() => undefined);
+  await clock.advance(800);
+  await until('the missed probe to put the path in doubt', () => session.state.kind === 'connected' && !!session.state.checking);
+  // The spare connects on loopback in real time; without the grace it would take over at once.
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(session.connection, first, 'the spare did not take over while the first still carried our bytes');
+  assert.ok(session.state.kind === 'connected' && session.state.checking, 'still in doubt');
+  await clock.advance(ACKED_GRACE_MS);
+  await until('the spare to take over after the grace', () => session.state.kind === 'connected' && !session.state.checking);
+  assert.notEqual(session.connection, first, 'the second connection took over');
+  assert.ok(!kinds(states).includes('lost'), `nothing cut (${kinds(states).join(' ')})`);
 });
 
 test('exactly one connect attempt in flight: reconnect() joins it', async () => {

@@ -357,6 +357,16 @@ export class Keepalive implements Disposable {
     return this.suspected && this.doubtOver ? this.doubtOver.promise : Promise.resolve(true);
   }
 
+  /**
+   * True when the server's TCP has acknowledged everything we wrote (Linux, a direct socket):
+   * the path to the server carries our bytes, so a missing reply is late (resent behind a loss,
+   * or the server is busy), not lost with the path. False when unknown.
+   */
+  get everythingAcknowledged(): boolean {
+    const sample = sampleOutbound(this.transport);
+    return sample?.unacked === 0 && sample.queued === 0;
+  }
+
   /** True between a suspected miss and the next packet (or the end). */
   get isSuspect(): boolean {
     return this.suspected !== undefined;

@@ -100,6 +100,13 @@ export interface UsableOptions {
  */
 export const KICK_GAP_MS = 250;
 
+/**
+ * How much longer a connection in doubt whose bytes the server still acknowledges keeps its
+ * place once a second connection is up: a reply lost on a lossy path is resent within a few
+ * retransmission timeouts (200 ms and more each on Linux).
+ */
+export const ACKED_GRACE_MS = 1500;
+
 /** A failed attempt that will be retried: the UI tells the first of each kind on a never-made connection. */
 export interface AttemptFailure {
   readonly error: SessionError;
@@ -609,6 +616,26 @@ export class Session implements Disposable {
       if (doubtOver) {
         if (await old.keepalive.whenDoubtOver()) return;
         this.onLost(old, `${reason}; a second connection failed too (${failure})`);
+        return;
+      }
+    }
+    // A first connection whose bytes the server's TCP still acknowledges is lossy or slow, not
+    // cut (a router that rebooted acknowledges nothing): its reply is being resent. Give it a
+    // moment more before the spare takes over, so that a lossy path does not swap connections
+    // for nothing (a stalled server process, whose kernel still acknowledges, is given up after
+    // that moment).
+    if (old.keepalive.everythingAcknowledged) {
+      this.deps.logger.debug(`the second connection is up, but the first still carries our bytes: ${ACKED_GRACE_MS} ms more for its reply`);
+      const graceOver = new Deferred<void>();
+      const timer = this.clock.timeout(() => graceOver.resolve(), ACKED_GRACE_MS);
+      const recovered = old.keepalive.onDidRecover(() => graceOver.resolve());
+      await Promise.race([graceOver.promise, overSignal.promise]);
+      timer.dispose();
+      recovered.dispose();
+      if (!inDoubt() || (doubtOver && (await old.keepalive.whenDoubtOver()))) {
+        this.deps.logger.debug('the first connection answered: the second is not needed, closed');
+        spare.keepalive.dispose();
+        spare.chain.dispose();
         return;
       }
     }
