@@ -152,7 +152,7 @@ describe('session keeper against a real sshd', { timeout: 120_000 }, () => {
 
   test('tcp-connect resumes byte-exact across a drop, and half-close ends it cleanly', async (t) => {
     if (!requireOrSkip(t, sshdAvailability)) return;
-    const echo = net.createServer((c) => c.pipe(c));
+    const echo = net.createServer((c) => c.on('error', () => undefined).pipe(c));
     await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
     t.after(() => echo.close());
     const port = (echo.address() as net.AddressInfo).port;

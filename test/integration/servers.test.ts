@@ -220,7 +220,7 @@ for (const server of testServers) {
 
     test('-L, -R and -D round trips', async (t) => {
       if (!ready(t)) return;
-      const echo = createServer((c) => c.pipe(c));
+      const echo = createServer((c) => c.on('error', () => undefined).pipe(c));
       t.after(() => echo.close());
       const echoPort = await listen(echo);
       const s = session();
@@ -271,7 +271,7 @@ for (const server of testServers) {
 
     test("restore after the server's per-connection process is killed: session, tmux shell and -R come back", async (t) => {
       if (!tmuxReady(t)) return;
-      const echo = createServer((c) => c.pipe(c));
+      const echo = createServer((c) => c.on('error', () => undefined).pipe(c));
       t.after(() => echo.close());
       const echoPort = await listen(echo);
       const s = session({ session: fastSession });
@@ -379,7 +379,7 @@ for (const server of testServers) {
 
       test('1 and 6: reclaim ends our stale per-connection process and the -R forward comes back at once', async (t) => {
         if (!ready(t)) return;
-        const echo = createServer((c) => c.pipe(c));
+        const echo = createServer((c) => c.on('error', () => undefined).pipe(c));
         t.after(() => echo.close());
         const echoPort = await listen(echo);
         const logger = memoryLogger();
@@ -432,7 +432,7 @@ for (const server of testServers) {
 
       test('6: while the server holds the port, -R asks again at a short fixed cadence, not with a growing backoff', async (t) => {
         if (!ready(t)) return;
-        const echo = createServer((c) => c.pipe(c));
+        const echo = createServer((c) => c.on('error', () => undefined).pipe(c));
         t.after(() => echo.close());
         const echoPort = await listen(echo);
         const { proxy, s } = await throughForgetfulProxy(t, nullLogger);
