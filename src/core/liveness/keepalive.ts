@@ -4,7 +4,7 @@ import { type Clock, orAfter, systemClock } from '../base/clock';
 import { Deferred } from '../base/deferred';
 import type { Disposable } from '../base/disposable';
 import { Emitter, type Event } from '../base/event';
-import { acknowledgedSince, sampleOutbound } from './outbound';
+import { acknowledgedSince, sampleOutbound, UPLOAD_AHEAD_BYTES } from './outbound';
 import { sendProbe } from './probe';
 import { RttEstimator } from './rttEstimator';
 
@@ -76,6 +76,8 @@ export class Keepalive implements Disposable {
   suspectOnMiss: () => boolean = () => false;
   /** Without an owner settling the doubt: the end of the longer wait, after which the path is dead. */
   private graceTimer: Disposable | undefined;
+  /** The earlier look at a suspected path whose bytes are not acknowledged (see suspect()). */
+  private cutCheckTimer: Disposable | undefined;
   /** The current doubt's longer wait: true when the path answered, false when it ended in silence. */
   private doubtOver: Deferred<boolean> | undefined;
   /** Set while suspected: resolves true when the path answers, false when it is given up. */
@@ -336,13 +338,33 @@ export class Keepalive implements Disposable {
     const atMiss = sampleOutbound(this.transport);
     const tcpDue = atMiss?.retransmitInMs !== undefined && atMiss.rtoMs !== undefined ? atMiss.retransmitInMs + atMiss.rtoMs : 0;
     const graceMs = Math.min(DOUBT_MAX_MS, Math.max(DOUBT_DEADLINES * deadline, tcpDue));
+    const giveUp = (why: string) => {
+      over.resolve(false);
+      if (!this.suspectOnMiss()) this.die(`${reason}, ${why}`);
+    };
     this.graceTimer = this.clock.timeout(() => {
       this.graceTimer = undefined;
       if (this.suspected !== suspected) return;
       if (acknowledgedSince(atMiss, sampleOutbound(this.transport))) return this.recover();
-      over.resolve(false);
-      if (!this.suspectOnMiss()) this.die(`${reason}, nor in ${graceMs} ms more`);
+      giveUp(`nor in ${graceMs} ms more`);
     }, graceMs);
+    // A few bytes of ours (a probe, keys) that the server's TCP has not acknowledged and the
+    // kernel is resending: the picture of a cut path (a router that rebooted drops them), not of
+    // a lossy one, whose ACKs mostly come back. Check once more after the kernel's next resend;
+    // still nothing acknowledged, the path is given up now instead of after the longer wait.
+    if (atMiss?.unacked !== undefined && atMiss.unacked > 0 && atMiss.unacked + atMiss.queued < UPLOAD_AHEAD_BYTES && atMiss.retransmitInMs !== undefined) {
+      const checkMs = Math.min(graceMs, Math.max(deadline, tcpDue));
+      this.cutCheckTimer = this.clock.timeout(() => {
+        this.cutCheckTimer = undefined;
+        if (this.suspected !== suspected) return;
+        const now = sampleOutbound(this.transport);
+        const acked = now?.unacked !== undefined && now.handedOn - now.unacked > atMiss.handedOn - atMiss.unacked!;
+        if (acked) return;
+        this.graceTimer?.dispose();
+        this.graceTimer = undefined;
+        giveUp(`and the server acknowledged none of our bytes within ${checkMs} ms more`);
+      }, checkMs);
+    }
     this.suspectEmitter.fire(reason);
     return suspected.promise;
   }
@@ -377,6 +399,8 @@ export class Keepalive implements Disposable {
     this.suspected = undefined;
     this.graceTimer?.dispose();
     this.graceTimer = undefined;
+    this.cutCheckTimer?.dispose();
+    this.cutCheckTimer = undefined;
     this.doubtOver?.resolve(true);
     this.doubtOver = undefined;
     suspected?.resolve(true);
@@ -393,6 +417,8 @@ export class Keepalive implements Disposable {
   private settleSuspicion(): void {
     this.graceTimer?.dispose();
     this.graceTimer = undefined;
+    this.cutCheckTimer?.dispose();
+    this.cutCheckTimer = undefined;
     this.doubtOver?.resolve(false);
     this.doubtOver = undefined;
     this.suspected?.resolve(false);
