@@ -3,6 +3,7 @@ import { PassThrough } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import type { Client } from 'ssh2';
 import { Keepalive, type KeepaliveOptions, type ProbeResult } from '../../src/core/liveness/keepalive';
+import type { OutboundSample } from '../../src/core/liveness/outbound';
 import { FakeClock, turns } from '../harness/fakeClock';
 
 /**
@@ -627,4 +628,78 @@ test('demand probe (no kernel counters): our own queue draining while it waits p
   await clock.advance(600);
   assert.equal(await settled(stuck), false);
   assert.equal(deaths.length, 1);
+});
+
+/**
+ * A socket as the kernel describes it (outbound.ts), changed by the test: a probe's few bytes
+ * unacknowledged and being resent, and whether the connection lost segments before.
+ */
+function kernelSays(sample: Partial<OutboundSample> = {}) {
+  const now: OutboundSample = { handedOn: 1000, queued: 0, unacked: 0, rtoMs: 200, ssthresh: -1, retransmits: 0, ...sample };
+  return { now, sampler: () => ({ ...now }) };
+}
+
+function keepaliveWithKernel(t: TestContext, server: FakeServer, sampler: () => OutboundSample, o: Partial<KeepaliveOptions> = {}) {
+  const ka = new Keepalive(server.client, server.transport, options(o), server.clock, sampler);
+  t.after(() => ka.dispose());
+  const deaths: string[] = [];
+  ka.onDidDie((r) => deaths.push(r));
+  return { ka, deaths, clock: server.clock };
+}
+
+test('a missed probe whose few bytes stay unacknowledged through the kernel’s next resend, on a connection that never lost a segment, is a cut: given up then, not after the longer wait', async (t) => {
+  const server = fakeServer(20);
+  const kernel = kernelSays();
+  const { ka, deaths, clock } = keepaliveWithKernel(t, server, kernel.sampler, { demandMinMs: 1000 });
+  await clock.advance(1500);
+  void ka.demandProbe();
+  await clock.advance(20);
+  assert.equal(ka.lossyLately, false, 'answered with the threshold never lowered: nothing lost so far');
+  // The router reboots: the next probe's bytes stay in our kernel, resent after 200, 400 ms...
+  server.answerAfter('never');
+  await clock.advance(1500);
+  Object.assign(kernel.now, { handedOn: 1100, unacked: 100, retransmits: 2, retransmitInMs: 300, rtoMs: 800, ssthresh: 7 });
+  const probe = ka.demandProbe();
+  await clock.advance(1000); // the miss: the kernel's next resend in 300 ms, its RTO 800 ms after
+  assert.equal(ka.isSuspect, true);
+  await clock.advance(1099);
+  assert.deepEqual(deaths, [], 'not before the resend and its RTO');
+  await clock.advance(1);
+  assert.deepEqual(deaths, ['no reply to a demand probe within 1000 ms, and the server acknowledged none of our bytes within 1100 ms more']);
+  assert.equal(await settled(probe), false);
+});
+
+test('the same miss on a connection that lost segments lately (a lossy line): no early verdict, the longer wait; its late answer keeps it', async (t) => {
+  const server = fakeServer(20);
+  // Lost a segment before this answered probe went out: the kernel lowered its threshold.
+  const kernel = kernelSays({ ssthresh: 7 });
+  const { ka, deaths, clock } = keepaliveWithKernel(t, server, kernel.sampler, { demandMinMs: 1000 });
+  await clock.advance(1500);
+  void ka.demandProbe();
+  await clock.advance(20);
+  assert.equal(ka.lossyLately, true, 'a lowered threshold, seen at an answered probe');
+  server.answerAfter('never');
+  await clock.advance(1500);
+  Object.assign(kernel.now, { handedOn: 1100, unacked: 100, retransmits: 2, retransmitInMs: 300, rtoMs: 800 });
+  const probe = ka.demandProbe();
+  await clock.advance(1000 + 1100);
+  assert.deepEqual(deaths, [], 'the cut check is not made on a lossy connection');
+  await clock.advance(2000);
+  server.receive(); // the resend got through at last
+  await clock.advance(0);
+  assert.equal(await settled(probe), true);
+  assert.deepEqual(deaths, []);
+});
+
+test('a lowered threshold seen only at a probe that goes unanswered is the cut’s doing, not history: the cut check still applies', async (t) => {
+  const server = fakeServer('never');
+  const kernel = kernelSays({ handedOn: 1100, unacked: 100, retransmits: 3, retransmitInMs: 100, rtoMs: 400, ssthresh: 7 });
+  const { ka, deaths, clock } = keepaliveWithKernel(t, server, kernel.sampler, { demandMinMs: 1000 });
+  await clock.advance(1500);
+  void ka.demandProbe();
+  await clock.advance(1000);
+  assert.equal(ka.lossyLately, false);
+  await clock.advance(1000);
+  assert.equal(deaths.length, 1);
+  assert.match(deaths[0], /acknowledged none of our bytes within 1000 ms more/);
 });

@@ -9,6 +9,7 @@ import { nullLogger } from '../../src/core/base/logger';
 import type { ResolvedHost } from '../../src/core/config/types';
 import { type SessionError } from '../../src/core/session/errors';
 import { noPrompter } from '../../src/core/session/prompter';
+import { DEMAND_MAX_MS, DOUBT_DEADLINES, DOUBT_MAX_MS } from '../../src/core/liveness/keepalive';
 import { ACKED_GRACE_MS, Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
 import type { SessionState } from '../../src/core/session/state';
 import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
@@ -251,6 +252,39 @@ test('make-before-break: a first connection whose bytes are still acknowledged k
   await clock.advance(ACKED_GRACE_MS);
   await until('the spare to take over after the grace', () => session.state.kind === 'connected' && !session.state.checking);
   assert.notEqual(session.connection, first, 'the second connection took over');
+  assert.ok(!kinds(states).includes('lost'), `nothing cut (${kinds(states).join(' ')})`);
+});
+
+test('make-before-break: a first connection that lost packets lately (it answered late once) keeps its whole longer wait after the spare is up; then the spare takes over', async () => {
+  const { proxy, session, states, clock } = await keptSessionOnQuietPath();
+  const first = session.connection;
+  // A lossy moment: the path stalls, a probe misses, and the first connection answers late.
+  proxy.blackhole();
+  void session.whenUsable({ userAction: true, timeoutMs: 10_000 }).catch(() => undefined);
+  await clock.advance(800);
+  await until('the first miss', () => session.state.kind === 'connected' && !!session.state.checking);
+  proxy.resume();
+  await until('the late answer', () => session.state.kind === 'connected' && !session.state.checking);
+  assert.equal(session.connection, first);
+  // Now the flow is forgotten for good (new connections pass): on this connection, a miss is
+  // more likely the next lossy moment than a cut, so the spare waits for the longer wait.
+  await clock.advance(300);
+  proxy.forgetAll();
+  void session.whenUsable({ userAction: true, timeoutMs: 20_000 }).catch(() => undefined);
+  // The late answer widened the demand deadline (TCP's RTO over the probes' round trips).
+  await clock.advance(DEMAND_MAX_MS);
+  await until('the second miss', () => session.state.kind === 'connected' && !!session.state.checking);
+  const checking = session.state.kind === 'connected' ? session.state.checking : undefined;
+  const deadline = Number(/within (\d+) ms/.exec(checking?.reason ?? '')?.[1]);
+  assert.ok(deadline >= 800, `the miss says its deadline (${checking?.reason})`);
+  const longerWait = Math.min(DOUBT_MAX_MS, DOUBT_DEADLINES * deadline);
+  await new Promise((r) => setTimeout(r, 1500)); // the spare connects in real time
+  await clock.advance(ACKED_GRACE_MS);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(session.connection, first, 'the spare did not take over before the longer wait ended');
+  await clock.advance(longerWait - ACKED_GRACE_MS);
+  await until('the spare to take over when the longer wait ends in silence', () => session.state.kind === 'connected' && !session.state.checking);
+  assert.notEqual(session.connection, first);
   assert.ok(!kinds(states).includes('lost'), `nothing cut (${kinds(states).join(' ')})`);
 });
 

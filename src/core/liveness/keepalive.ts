@@ -4,7 +4,8 @@ import { type Clock, orAfter, systemClock } from '../base/clock';
 import { Deferred } from '../base/deferred';
 import type { Disposable } from '../base/disposable';
 import { Emitter, type Event } from '../base/event';
-import { acknowledgedSince, sampleOutbound, UPLOAD_AHEAD_BYTES } from './outbound';
+import { LossMemory } from './lossMemory';
+import { acknowledgedSince, type OutboundSample, sampleOutbound, UPLOAD_AHEAD_BYTES } from './outbound';
 import { sendProbe } from './probe';
 import { RttEstimator } from './rttEstimator';
 
@@ -97,6 +98,8 @@ export class Keepalive implements Disposable {
   private activitySince: number | undefined;
   private activityTimer: Disposable | undefined;
   private dead = false;
+  /** Whether this connection lost packets lately while it worked: a miss then is not a cut. */
+  private readonly loss: LossMemory;
   private readonly onData = () => {
     this.lastReceived = this.clock.now();
     if (this.suspected) this.recover();
@@ -107,8 +110,11 @@ export class Keepalive implements Disposable {
     private readonly transport: Duplex,
     private readonly options: KeepaliveOptions,
     private readonly clock: Clock = systemClock,
+    /** Reads what the kernel says of our outbound bytes (outbound.ts); replaced in tests. */
+    private readonly sample: (transport: Duplex) => OutboundSample | undefined = sampleOutbound,
   ) {
     this.lastReceived = clock.now();
+    this.loss = new LossMemory(clock);
     this.intervalMs = options.intervalMs;
     transport.on('data', this.onData);
     if (this.intervalMs > 0) this.schedule(this.intervalMs);
@@ -184,7 +190,7 @@ export class Keepalive implements Disposable {
     void this.send('periodic');
   }
 
-  private send(kind: ProbeResult['kind']): Promise<number | undefined> | undefined {
+  private send(kind: ProbeResult['kind'], atSend = this.sample(this.transport)): Promise<number | undefined> | undefined {
     const reply = sendProbe(this.client, this.clock);
     if (!reply) return undefined;
     const sentAt = this.clock.now();
@@ -195,6 +201,7 @@ export class Keepalive implements Disposable {
       // Replies are FIFO: once this one is in, nothing sent before it is outstanding.
       if (this.outstandingSince !== undefined && this.outstandingSince <= sentAt) this.outstandingSince = undefined;
       this.misses = 0;
+      this.loss.noteAnswered(atSend);
       this.record(rtt, kind);
     });
     return reply;
@@ -292,8 +299,8 @@ export class Keepalive implements Disposable {
     if (this.suspected) return this.suspected.promise;
     if (this.demand) return this.demand;
     const deadline = this.demandDeadlineMs;
-    const outbound = sampleOutbound(this.transport);
-    const reply = this.send('demand');
+    const outbound = this.sample(this.transport);
+    const reply = this.send('demand', outbound);
     if (!reply) {
       this.die('transport is not writable');
       return Promise.resolve(false);
@@ -307,7 +314,7 @@ export class Keepalive implements Disposable {
       this.demand = undefined;
       // Any packet during the wait also proves the path (e.g. a reply queued behind bulk data),
       // and so does the server acknowledging what we sent (the probe behind an upload: outbound.ts).
-      if (!ok && this.clock.now() - this.lastReceived > deadline && !acknowledgedSince(outbound, sampleOutbound(this.transport))) {
+      if (!ok && this.clock.now() - this.lastReceived > deadline && !acknowledgedSince(outbound, this.sample(this.transport))) {
         if (this.dead) return false;
         return this.suspect(`no reply to a demand probe within ${deadline} ms`, deadline);
       }
@@ -335,7 +342,7 @@ export class Keepalive implements Disposable {
   private suspect(reason: string, deadline: number): Promise<boolean> {
     const suspected = (this.suspected = new Deferred<boolean>());
     const over = (this.doubtOver = new Deferred<boolean>());
-    const atMiss = sampleOutbound(this.transport);
+    const atMiss = this.sample(this.transport);
     const tcpDue = atMiss?.retransmitInMs !== undefined && atMiss.rtoMs !== undefined ? atMiss.retransmitInMs + atMiss.rtoMs : 0;
     const graceMs = Math.min(DOUBT_MAX_MS, Math.max(DOUBT_DEADLINES * deadline, tcpDue));
     const giveUp = (why: string) => {
@@ -345,20 +352,22 @@ export class Keepalive implements Disposable {
     this.graceTimer = this.clock.timeout(() => {
       this.graceTimer = undefined;
       if (this.suspected !== suspected) return;
-      if (acknowledgedSince(atMiss, sampleOutbound(this.transport))) return this.recover();
+      if (acknowledgedSince(atMiss, this.sample(this.transport))) return this.recover();
       giveUp(`nor in ${graceMs} ms more`);
     }, graceMs);
     // A few bytes of ours (a probe, keys) that the server's TCP has not acknowledged and the
-    // kernel is resending: the picture of a cut path (a router that rebooted drops them), not of
-    // a lossy one, whose ACKs mostly come back. Check once more after the kernel's next resend;
+    // kernel is resending, on a connection that lost nothing before: the picture of a cut path
+    // (a router that rebooted drops them). Check once more after the kernel's next resend;
     // still nothing acknowledged, the path is given up now instead of after the longer wait.
-    if (atMiss?.unacked !== undefined && atMiss.unacked > 0 && atMiss.unacked + atMiss.queued < UPLOAD_AHEAD_BYTES && atMiss.retransmitInMs !== undefined) {
+    // A connection that lost packets lately gets the longer wait: on a lossy line the next
+    // resend fails often enough (one in four at 15 % loss) to make this a false reconnect.
+    if (this.cutLooksClean(atMiss)) {
       const checkMs = Math.min(graceMs, Math.max(deadline, tcpDue));
       this.cutCheckTimer = this.clock.timeout(() => {
         this.cutCheckTimer = undefined;
         if (this.suspected !== suspected) return;
-        const now = sampleOutbound(this.transport);
-        const acked = now?.unacked !== undefined && now.handedOn - now.unacked > atMiss.handedOn - atMiss.unacked!;
+        const now = this.sample(this.transport);
+        const acked = now?.unacked !== undefined && now.handedOn - now.unacked > atMiss.handedOn - atMiss.unacked;
         if (acked) return;
         this.graceTimer?.dispose();
         this.graceTimer = undefined;
@@ -367,6 +376,21 @@ export class Keepalive implements Disposable {
     }
     this.suspectEmitter.fire(reason);
     return suspected.promise;
+  }
+
+  /** Our few unacknowledged bytes are being resent, and the connection lost nothing lately. */
+  private cutLooksClean(atMiss: OutboundSample | undefined): atMiss is OutboundSample & { unacked: number } {
+    if (atMiss?.unacked === undefined || atMiss.retransmitInMs === undefined) return false;
+    return atMiss.unacked > 0 && atMiss.unacked + atMiss.queued < UPLOAD_AHEAD_BYTES && !this.loss.lossyLately;
+  }
+
+  /**
+   * True when this connection lost packets lately while it worked (lossMemory.ts): a missed
+   * probe then is most likely a lossy moment, and an owner replacing the connection should
+   * let it have its longer wait first.
+   */
+  get lossyLately(): boolean {
+    return this.loss.lossyLately;
   }
 
   /**
@@ -385,7 +409,7 @@ export class Keepalive implements Disposable {
    * or the server is busy), not lost with the path. False when unknown.
    */
   get everythingAcknowledged(): boolean {
-    const sample = sampleOutbound(this.transport);
+    const sample = this.sample(this.transport);
     return sample?.unacked === 0 && sample.queued === 0;
   }
 
@@ -394,40 +418,36 @@ export class Keepalive implements Disposable {
     return this.suspected !== undefined;
   }
 
+  /** The path answered while in doubt: lossy or slow, not cut (and remembered as such). */
   private recover(): void {
-    const suspected = this.suspected;
-    this.suspected = undefined;
-    this.graceTimer?.dispose();
-    this.graceTimer = undefined;
-    this.cutCheckTimer?.dispose();
-    this.cutCheckTimer = undefined;
-    this.doubtOver?.resolve(true);
-    this.doubtOver = undefined;
-    suspected?.resolve(true);
+    this.loss.noteLoss();
+    this.endDoubt(true);
     this.recoverEmitter.fire();
   }
 
   private die(reason: string): void {
     if (this.dead) return;
     this.dead = true;
-    this.settleSuspicion();
+    this.endDoubt(false);
     this.deadEmitter.fire(reason);
   }
 
-  private settleSuspicion(): void {
+  /** Ends the current doubt, if any: its timers stop and everyone waiting on it hears `answered`. */
+  private endDoubt(answered: boolean): void {
+    const { suspected, doubtOver } = this;
+    this.suspected = undefined;
+    this.doubtOver = undefined;
     this.graceTimer?.dispose();
     this.graceTimer = undefined;
     this.cutCheckTimer?.dispose();
     this.cutCheckTimer = undefined;
-    this.doubtOver?.resolve(false);
-    this.doubtOver = undefined;
-    this.suspected?.resolve(false);
-    this.suspected = undefined;
+    doubtOver?.resolve(answered);
+    suspected?.resolve(answered);
   }
 
   dispose(): void {
     this.dead = true;
-    this.settleSuspicion();
+    this.endDoubt(false);
     this.timer?.dispose();
     this.activityTimer?.dispose();
     this.transport.removeListener('data', this.onData);

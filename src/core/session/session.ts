@@ -624,14 +624,26 @@ export class Session implements Disposable {
     // moment more before the spare takes over, so that a lossy path does not swap connections
     // for nothing (a stalled server process, whose kernel still acknowledges, is given up after
     // that moment).
-    if (old.keepalive.everythingAcknowledged) {
+    // And a first connection that lost packets lately while it worked (or answered late after an
+    // earlier miss): its missed reply is most likely being resent (on a lossy line a miss looks
+    // like a cut for seconds), so it gets its whole longer wait, with the spare ready to take
+    // over the moment that wait ends in silence.
+    let answered: Promise<unknown> | undefined;
+    if (old.keepalive.lossyLately) {
+      this.deps.logger.debug('the second connection is up, but the first lost packets lately: it keeps its longer wait');
+      answered = old.keepalive.whenDoubtOver();
+    } else if (old.keepalive.everythingAcknowledged) {
       this.deps.logger.debug(`the second connection is up, but the first still carries our bytes: ${ACKED_GRACE_MS} ms more for its reply`);
       const graceOver = new Deferred<void>();
       const timer = this.clock.timeout(() => graceOver.resolve(), ACKED_GRACE_MS);
       const recovered = old.keepalive.onDidRecover(() => graceOver.resolve());
-      await Promise.race([graceOver.promise, overSignal.promise]);
-      timer.dispose();
-      recovered.dispose();
+      answered = Promise.race([graceOver.promise, overSignal.promise]).finally(() => {
+        timer.dispose();
+        recovered.dispose();
+      });
+    }
+    if (answered) {
+      await answered;
       if (!inDoubt() || (doubtOver && (await old.keepalive.whenDoubtOver()))) {
         this.deps.logger.debug('the first connection answered: the second is not needed, closed');
         spare.keepalive.dispose();
