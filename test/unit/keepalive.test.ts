@@ -647,20 +647,30 @@ function keepaliveWithKernel(t: TestContext, server: FakeServer, sampler: () => 
   return { ka, deaths, clock: server.clock };
 }
 
-test('a missed probe whose few bytes stay unacknowledged through the kernel’s next resend, on a connection that never lost a segment, is a cut: given up then, not after the longer wait', async (t) => {
+/**
+ * A demand probe answered on a working path (what the kernel said then is the connection's
+ * history); then the path is cut: the next probe's bytes stay in our kernel, resent after 200,
+ * 400 ms..., and at the miss the kernel's next resend is 300 ms away, its RTO 800 ms after.
+ */
+async function answeredThenCut(t: TestContext, history: Partial<OutboundSample>) {
   const server = fakeServer(20);
-  const kernel = kernelSays();
+  const kernel = kernelSays(history);
   const { ka, deaths, clock } = keepaliveWithKernel(t, server, kernel.sampler, { demandMinMs: 1000 });
   await clock.advance(1500);
   void ka.demandProbe();
   await clock.advance(20);
-  assert.equal(ka.lossyLately, false, 'answered with the threshold never lowered: nothing lost so far');
-  // The router reboots: the next probe's bytes stay in our kernel, resent after 200, 400 ms...
+  const lossyBefore = ka.lossyLately;
   server.answerAfter('never');
   await clock.advance(1500);
   Object.assign(kernel.now, { handedOn: 1100, unacked: 100, retransmits: 2, retransmitInMs: 300, rtoMs: 800, ssthresh: 7 });
-  const probe = ka.demandProbe();
-  await clock.advance(1000); // the miss: the kernel's next resend in 300 ms, its RTO 800 ms after
+  return { ka, deaths, clock, server, lossyBefore, probe: ka.demandProbe() };
+}
+
+test('a missed probe whose few bytes stay unacknowledged through the kernel’s next resend, on a connection that never lost a segment, is a cut: given up then, not after the longer wait', async (t) => {
+  // The router reboots after an answered probe that found the threshold never lowered.
+  const { ka, deaths, clock, lossyBefore, probe } = await answeredThenCut(t, { ssthresh: -1 });
+  assert.equal(lossyBefore, false, 'nothing lost before the cut');
+  await clock.advance(1000); // the miss
   assert.equal(ka.isSuspect, true);
   await clock.advance(1099);
   assert.deepEqual(deaths, [], 'not before the resend and its RTO');
@@ -670,18 +680,9 @@ test('a missed probe whose few bytes stay unacknowledged through the kernel’s 
 });
 
 test('the same miss on a connection that lost segments lately (a lossy line): no early verdict, the longer wait; its late answer keeps it', async (t) => {
-  const server = fakeServer(20);
-  // Lost a segment before this answered probe went out: the kernel lowered its threshold.
-  const kernel = kernelSays({ ssthresh: 7 });
-  const { ka, deaths, clock } = keepaliveWithKernel(t, server, kernel.sampler, { demandMinMs: 1000 });
-  await clock.advance(1500);
-  void ka.demandProbe();
-  await clock.advance(20);
-  assert.equal(ka.lossyLately, true, 'a lowered threshold, seen at an answered probe');
-  server.answerAfter('never');
-  await clock.advance(1500);
-  Object.assign(kernel.now, { handedOn: 1100, unacked: 100, retransmits: 2, retransmitInMs: 300, rtoMs: 800 });
-  const probe = ka.demandProbe();
+  // Lost a segment before the answered probe went out: the kernel had lowered its threshold.
+  const { deaths, clock, server, lossyBefore, probe } = await answeredThenCut(t, { ssthresh: 5 });
+  assert.equal(lossyBefore, true, 'a lowered threshold, seen at an answered probe');
   await clock.advance(1000 + 1100);
   assert.deepEqual(deaths, [], 'the cut check is not made on a lossy connection');
   await clock.advance(2000);

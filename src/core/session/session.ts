@@ -511,10 +511,10 @@ export class Session implements Disposable {
    * retry in lockstep, each exactly `minCycleMs` after its last, and all come back in the
    * same instant (test/unit/retryStorm.test.ts measures the spread).
    */
-  private pathDownDelay(): number {
+  private pathDownDelay(startedAt = this.lastAttemptAt): number {
     const { min, max } = this.options.pathDownRetryMs;
     const jittered = Math.round(min + this.random() * (max - min));
-    const sinceStart = this.clock.now() - this.lastAttemptAt;
+    const sinceStart = this.clock.now() - startedAt;
     return Math.max(jittered, this.options.pathDownMinCycleMs + (jittered - min) - sinceStart);
   }
 
@@ -605,11 +605,8 @@ export class Session implements Disposable {
       // Still in doubt: try again at the path-down cadence (about once a second), so that a
       // path that comes back during the wait (an outage that ended, a router back up) is taken
       // at once instead of after the whole wait. The riders are held meanwhile, nothing is cut.
-      const { min, max } = this.options.pathDownRetryMs;
-      const jittered = Math.round(min + this.random() * (max - min));
-      const gapMs = Math.max(jittered, this.options.pathDownMinCycleMs + (jittered - min) - (this.clock.now() - startedAt));
       const gap = new Deferred<void>();
-      const timer = this.clock.timeout(() => gap.resolve(), gapMs);
+      const timer = this.clock.timeout(() => gap.resolve(), this.pathDownDelay(startedAt));
       await Promise.race([gap.promise, overSignal.promise]);
       timer.dispose();
       if (!inDoubt()) return;
