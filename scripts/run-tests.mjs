@@ -116,8 +116,18 @@ const results = [];
  *   SKA_NATLAB_PARALLEL  natlab files at once (default 3)
  */
 const natlabParallel = Math.max(1, Number(process.env.SKA_NATLAB_PARALLEL ?? 3));
+/**
+ * The natlab files that take longest (minutes of NAT timeouts, soak cycles, lossy lines) go
+ * first, so that the short ones fill the gaps beside them instead of one long file running
+ * alone at the end (longest-first is what keeps a few workers evenly loaded).
+ */
+const longestFirst = ['learnedKeepalive', 'shell', 'soak', 'lossyLinks', 'keptForwards', 'adaptiveKeepalive'];
+const rank = (file) => {
+  const i = longestFirst.findIndex((name) => file.endsWith(`${name}.test.js`));
+  return i < 0 ? longestFirst.length : i;
+};
 const sequential = nodeStages.filter((s) => s !== 'natlab').flatMap((s) => testFiles(join('out', 'test', s)));
-const sideBySide = nodeStages.includes('natlab') ? testFiles(join('out', 'test', 'natlab')) : [];
+const sideBySide = nodeStages.includes('natlab') ? testFiles(join('out', 'test', 'natlab')).sort((a, b) => rank(a) - rank(b)) : [];
 if (sequential.length || sideBySide.length) {
   // Each in a runner of its own, so that a file that hangs can be ended on its own.
   const total = { code: 0, passed: 0, failed: 0, skipped: 0, seen: false };
