@@ -632,10 +632,10 @@ test('demand probe (no kernel counters): our own queue draining while it waits p
 
 /**
  * A socket as the kernel describes it (outbound.ts), changed by the test: a probe's few bytes
- * unacknowledged and being resent, and whether the connection lost segments before.
+ * unacknowledged and being resent, or nothing in flight and nothing unread.
  */
 function kernelSays(sample: Partial<OutboundSample> = {}) {
-  const now: OutboundSample = { handedOn: 1000, queued: 0, unacked: 0, rtoMs: 200, ssthresh: -1, retransmits: 0, ...sample };
+  const now: OutboundSample = { handedOn: 1000, queued: 0, unacked: 0, unread: 0, rtoMs: 200, ...sample };
   return { now, sampler: () => ({ ...now }) };
 }
 
@@ -648,27 +648,28 @@ function keepaliveWithKernel(t: TestContext, server: FakeServer, sampler: () => 
 }
 
 /**
- * A demand probe answered on a working path (what the kernel said then is the connection's
- * history); then the path is cut: the next probe's bytes stay in our kernel, resent after 200,
- * 400 ms..., and at the miss the kernel's next resend is 300 ms away, its RTO 800 ms after.
+ * A demand probe answered on a working path after `answerMs` (held up on the wire when that is
+ * past the loss look: lossMemory.ts); then the path is cut: the next probe's bytes stay in our
+ * kernel, resent after 200, 400 ms..., and at the miss the kernel's next resend is 300 ms away,
+ * its RTO 800 ms after.
  */
-async function answeredThenCut(t: TestContext, history: Partial<OutboundSample>) {
-  const server = fakeServer(20);
-  const kernel = kernelSays(history);
+async function answeredThenCut(t: TestContext, answerMs: number) {
+  const server = fakeServer(answerMs);
+  const kernel = kernelSays();
   const { ka, deaths, clock } = keepaliveWithKernel(t, server, kernel.sampler, { demandMinMs: 1000 });
   await clock.advance(1500);
   void ka.demandProbe();
-  await clock.advance(20);
+  await clock.advance(answerMs);
   const lossyBefore = ka.lossyLately;
   server.answerAfter('never');
   await clock.advance(1500);
-  Object.assign(kernel.now, { handedOn: 1100, unacked: 100, retransmits: 2, retransmitInMs: 300, rtoMs: 800, ssthresh: 7 });
+  Object.assign(kernel.now, { handedOn: 1100, unacked: 100, retransmitInMs: 300, rtoMs: 800 });
   return { ka, deaths, clock, server, lossyBefore, probe: ka.demandProbe() };
 }
 
 test('a missed probe whose few bytes stay unacknowledged through the kernel’s next resend, on a connection that never lost a segment, is a cut: given up then, not after the longer wait', async (t) => {
-  // The router reboots after an answered probe that found the threshold never lowered.
-  const { ka, deaths, clock, lossyBefore, probe } = await answeredThenCut(t, { ssthresh: -1 });
+  // The router reboots after a probe answered in 20 ms.
+  const { ka, deaths, clock, lossyBefore, probe } = await answeredThenCut(t, 20);
   assert.equal(lossyBefore, false, 'nothing lost before the cut');
   await clock.advance(1000); // the miss
   assert.equal(ka.isSuspect, true);
@@ -680,9 +681,9 @@ test('a missed probe whose few bytes stay unacknowledged through the kernel’s 
 });
 
 test('the same miss on a connection that lost segments lately (a lossy line): no early verdict, the longer wait; its late answer keeps it', async (t) => {
-  // Lost a segment before the answered probe went out: the kernel had lowered its threshold.
-  const { deaths, clock, server, lossyBefore, probe } = await answeredThenCut(t, { ssthresh: 5 });
-  assert.equal(lossyBefore, true, 'a lowered threshold, seen at an answered probe');
+  // The probe before the cut was answered 220 ms late with nothing waiting in the kernel: lost once and resent.
+  const { deaths, clock, server, lossyBefore, probe } = await answeredThenCut(t, 220);
+  assert.equal(lossyBefore, true, 'a reply held up on the wire, then answered');
   await clock.advance(1000 + 1100);
   assert.deepEqual(deaths, [], 'the cut check is not made on a lossy connection');
   await clock.advance(2000);
@@ -692,9 +693,9 @@ test('the same miss on a connection that lost segments lately (a lossy line): no
   assert.deepEqual(deaths, []);
 });
 
-test('a lowered threshold seen only at a probe that goes unanswered is the cut’s doing, not history: the cut check still applies', async (t) => {
+test('a probe held up on the wire that is never answered is the cut’s doing, not history: the cut check still applies', async (t) => {
   const server = fakeServer('never');
-  const kernel = kernelSays({ handedOn: 1100, unacked: 100, retransmits: 3, retransmitInMs: 100, rtoMs: 400, ssthresh: 7 });
+  const kernel = kernelSays({ handedOn: 1100, unacked: 100, retransmitInMs: 100, rtoMs: 400 });
   const { ka, deaths, clock } = keepaliveWithKernel(t, server, kernel.sampler, { demandMinMs: 1000 });
   await clock.advance(1500);
   void ka.demandProbe();

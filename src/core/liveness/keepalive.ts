@@ -114,7 +114,7 @@ export class Keepalive implements Disposable {
     private readonly sample: (transport: Duplex) => OutboundSample | undefined = sampleOutbound,
   ) {
     this.lastReceived = clock.now();
-    this.loss = new LossMemory(clock);
+    this.loss = new LossMemory(clock, () => this.sample(this.transport));
     this.intervalMs = options.intervalMs;
     transport.on('data', this.onData);
     if (this.intervalMs > 0) this.schedule(this.intervalMs);
@@ -190,18 +190,19 @@ export class Keepalive implements Disposable {
     void this.send('periodic');
   }
 
-  private send(kind: ProbeResult['kind'], atSend = this.sample(this.transport)): Promise<number | undefined> | undefined {
+  private send(kind: ProbeResult['kind']): Promise<number | undefined> | undefined {
     const reply = sendProbe(this.client, this.clock);
     if (!reply) return undefined;
     const sentAt = this.clock.now();
     this.lastSentAt = sentAt;
     if (this.outstandingSince === undefined) this.outstandingSince = sentAt;
+    const watch = this.loss.watch();
     void reply.then((rtt) => {
-      if (rtt === undefined) return; // the connection closed: no reply, nothing proven
+      if (rtt === undefined) return watch.dispose(); // the connection closed: no reply, nothing proven
       // Replies are FIFO: once this one is in, nothing sent before it is outstanding.
       if (this.outstandingSince !== undefined && this.outstandingSince <= sentAt) this.outstandingSince = undefined;
       this.misses = 0;
-      this.loss.noteAnswered(atSend);
+      watch.answered(rtt);
       this.record(rtt, kind);
     });
     return reply;
@@ -300,7 +301,7 @@ export class Keepalive implements Disposable {
     if (this.demand) return this.demand;
     const deadline = this.demandDeadlineMs;
     const outbound = this.sample(this.transport);
-    const reply = this.send('demand', outbound);
+    const reply = this.send('demand');
     if (!reply) {
       this.die('transport is not writable');
       return Promise.resolve(false);

@@ -26,15 +26,8 @@ export interface OutboundSample {
   rtoMs?: number;
   /** When the kernel resends next, if a retransmission is pending (Linux). */
   retransmitInMs?: number;
-  /**
-   * The socket's slow-start threshold (Linux), -1 while it was never lowered: the kernel lowers
-   * it at each loss it reacts to (a retransmission timeout, a fast retransmit) and keeps it, so
-   * -1 says this connection has not lost a segment of ours yet, and a new value says it has
-   * since the last look (lossMemory.ts).
-   */
-  ssthresh?: number;
-  /** Resends of the oldest unacknowledged segment so far, reset by the server's next ACK (Linux). */
-  retransmits?: number;
+  /** Bytes the kernel received for us that we have not read yet (Linux): a reply waiting on our event loop, not on the wire. */
+  unread?: number;
 }
 
 type SocketLike = Duplex & { bytesWritten?: unknown; localPort?: unknown; remotePort?: unknown };
@@ -50,8 +43,7 @@ export function sampleOutbound(transport: Duplex): OutboundSample | undefined {
     unacked: kernel?.unacked,
     rtoMs: kernel?.rtoMs,
     retransmitInMs: kernel?.retransmitInMs,
-    ssthresh: kernel?.ssthresh,
-    retransmits: kernel?.retransmits,
+    unread: kernel?.unread,
   };
 }
 
@@ -81,15 +73,13 @@ interface KernelTcp {
   unacked: number;
   rtoMs: number;
   retransmitInMs: number | undefined;
-  ssthresh: number | undefined;
-  retransmits: number | undefined;
+  unread: number;
 }
 
 /**
  * The one established TCP socket with these ports, from /proc/net/tcp and tcp6: tx_queue
- * (unacknowledged bytes), the retransmission timer when it is the one pending (tr 1, its
- * expiry in ticks), the resends of the oldest segment (retrnsmt, hex), the RTO (the 13th
- * field, in ticks) and the slow-start threshold (the 17th, -1 while never lowered).
+ * (unacknowledged bytes) and rx_queue (received, not yet read), the retransmission timer when
+ * it is the one pending (tr 1, its expiry in ticks) and the RTO (the 13th field, in ticks).
  */
 function linuxTcpInfo(localPort: number, remotePort: number): KernelTcp | undefined {
   if (process.platform !== 'linux') return undefined;
@@ -111,19 +101,17 @@ function linuxTcpInfo(localPort: number, remotePort: number): KernelTcp | undefi
       matches++;
       const [tr, when] = f[5].split(':').map((h) => parseInt(h, 16));
       const rto = Number(f[12]);
-      const ssthresh = f.length > 16 ? Number(f[16]) : NaN;
-      const retransmits = parseInt(f[6], 16);
+      const [tx, rx] = f[4].split(':').map((h) => parseInt(h, 16));
       found = {
-        unacked: parseInt(f[4].split(':')[0], 16),
+        unacked: tx,
+        unread: rx,
         rtoMs: rto * TICK_MS,
         retransmitInMs: tr === 1 && Number.isFinite(when) ? when * TICK_MS : undefined,
-        ssthresh: Number.isInteger(ssthresh) ? ssthresh : undefined,
-        retransmits: Number.isFinite(retransmits) ? retransmits : undefined,
       };
     }
   }
   // Two sockets with the same ports (to different hosts) cannot be told apart here: no evidence.
-  return matches === 1 && found && Number.isFinite(found.unacked) && Number.isFinite(found.rtoMs) ? found : undefined;
+  return matches === 1 && found && Number.isFinite(found.unacked) && Number.isFinite(found.unread) && Number.isFinite(found.rtoMs) ? found : undefined;
 }
 
 function hex4(port: number): string {
