@@ -64,8 +64,10 @@ describe('lossy and slow links: no reconnect that ssh would not make, and a real
       // The demand deadline is 1 s on a quiet line, more when the probes' round trips were
       // noisy (TCP resends on a 15 % line), at most 3 s: said within the cap and a margin.
       for (const ms of d.noticedMs) assert.ok(ms < 3500, `${d.client}: said after ${ms} ms`);
-      // Then six deadlines more, or the kernel's pending resend and its RTO, at most 10 s.
-      for (const ms of d.lostMs) assert.ok(ms < 14_000, `${d.client}: lost after ${ms} ms`);
+      // Then about 1.5 s more on a connection that lost nothing lately (the cut check), six
+      // deadlines (at most 10 s) without the kernel's evidence, twelve (at most 13 s) on one that
+      // lost packets lately: on this line most have (keepalive.ts, LOSSY_DOUBT_DEADLINES).
+      for (const ms of d.lostMs) assert.ok(ms < 3500 + 13_000 + 500, `${d.client}: lost after ${ms} ms`);
       const sorted = [...d.noticedMs].sort((a, b) => a - b);
       t.diagnostic(`${d.client}: median said ${sorted[Math.floor(sorted.length / 2)]} ms`);
     }

@@ -693,6 +693,17 @@ test('the same miss on a connection that lost segments lately (a lossy line): no
   assert.deepEqual(deaths, []);
 });
 
+test('a real cut of a connection that lost packets lately is lost after twelve deadlines, not six: its resends get four more chances', async (t) => {
+  const { deaths, clock, probe } = await answeredThenCut(t, 220);
+  await clock.advance(1000 + 6 * 1000);
+  assert.deepEqual(deaths, [], 'six deadlines are a clean path’s wait');
+  await clock.advance(6 * 1000 - 1);
+  assert.deepEqual(deaths, []);
+  await clock.advance(1);
+  assert.deepEqual(deaths, ['no reply to a demand probe within 1000 ms, nor in 12000 ms more']);
+  assert.equal(await settled(probe), false);
+});
+
 test('a probe held up on the wire that is never answered is the cut’s doing, not history: the cut check still applies', async (t) => {
   const server = fakeServer('never');
   const kernel = kernelSays({ handedOn: 1100, unacked: 100, retransmitInMs: 100, rtoMs: 400 });

@@ -9,7 +9,7 @@ import { nullLogger } from '../../src/core/base/logger';
 import type { ResolvedHost } from '../../src/core/config/types';
 import { type SessionError } from '../../src/core/session/errors';
 import { noPrompter } from '../../src/core/session/prompter';
-import { DEMAND_MAX_MS, DOUBT_DEADLINES, DOUBT_MAX_MS } from '../../src/core/liveness/keepalive';
+import { DEMAND_MAX_MS, doubtWaitMs } from '../../src/core/liveness/keepalive';
 import { ACKED_GRACE_MS, Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
 import type { SessionState } from '../../src/core/session/state';
 import { startFaultProxy, type FaultProxy } from '../../tools/peers/faultProxy';
@@ -277,7 +277,7 @@ test('make-before-break: a first connection that lost packets lately (it answere
   const checking = session.state.kind === 'connected' ? session.state.checking : undefined;
   const deadline = Number(/within (\d+) ms/.exec(checking?.reason ?? '')?.[1]);
   assert.ok(deadline >= 800, `the miss says its deadline (${checking?.reason})`);
-  const longerWait = Math.min(DOUBT_MAX_MS, DOUBT_DEADLINES * deadline);
+  const longerWait = doubtWaitMs(deadline, true); // the lossy connection's longer wait
   await new Promise((r) => setTimeout(r, 1500)); // the spare connects in real time
   await clock.advance(ACKED_GRACE_MS);
   await new Promise((r) => setTimeout(r, 200));

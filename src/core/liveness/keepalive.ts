@@ -36,6 +36,21 @@ export const DEMAND_MAX_MS = 3000;
 export const DOUBT_DEADLINES = 6;
 /** Cap of the longer wait after a miss (DOUBT_DEADLINES deadlines, or the kernel's next resend and its RTO). */
 export const DOUBT_MAX_MS = 10_000;
+/**
+ * The longer wait of a connection that lost packets lately (lossMemory.ts): a miss there has
+ * already cost three sends of the probe (it, and TCP's resends after about 200 and 600 ms),
+ * and each further resend (1.4, 3, 6.2, 12.6 s after it) fails again one time in four at 15 %
+ * loss (the segment or its answer lost): waiting out the first three costs one false
+ * reconnect in 45 misses, the first four one in 160.
+ */
+export const LOSSY_DOUBT_DEADLINES = 12;
+export const LOSSY_DOUBT_MAX_MS = 13_000;
+
+/** How long a missed probe's path gets to answer before it is lost (see Keepalive.suspect). */
+export function doubtWaitMs(deadlineMs: number, lossy: boolean, tcpDueMs = 0): number {
+  const [deadlines, capMs] = lossy ? [LOSSY_DOUBT_DEADLINES, LOSSY_DOUBT_MAX_MS] : [DOUBT_DEADLINES, DOUBT_MAX_MS];
+  return Math.min(capMs, Math.max(deadlines * deadlineMs, tcpDueMs));
+}
 
 export const defaultKeepaliveOptions: KeepaliveOptions = {
   intervalMs: 15_000,
@@ -336,16 +351,19 @@ export class Keepalive implements Disposable {
    * retransmission and one RTO after it: a bloated queue's RTO is seconds); still silent then,
    * with nothing of ours acknowledged meanwhile, it is dead. So a dead path is said
    * (`checking`) one deadline after the user's action, about 1 s, and lost after seven, about
-   * 7 s (ssh's ServerAlive 15 x 3: 45 s); a slow moment is never cut before that. When the owner has a second connection to try (make-before-break)
-   * it decides, but gives the path up no sooner (`whenDoubtOver`). Anything received settles
-   * the doubt (onDidRecover).
+   * 7 s (ssh's ServerAlive 15 x 3: 45 s); a slow moment is never cut before that. A
+   * connection that lost packets lately gets twelve deadlines (at most 13 s: see
+   * LOSSY_DOUBT_DEADLINES), one that lost nothing and now has its few bytes unacknowledged
+   * through the kernel's next resend is cut, given up then (about 2.5 s). When the owner has
+   * a second connection to try (make-before-break) it decides, but gives the path up no sooner
+   * (`whenDoubtOver`). Anything received settles the doubt (onDidRecover).
    */
   private suspect(reason: string, deadline: number): Promise<boolean> {
     const suspected = (this.suspected = new Deferred<boolean>());
     const over = (this.doubtOver = new Deferred<boolean>());
     const atMiss = this.sample(this.transport);
     const tcpDue = atMiss?.retransmitInMs !== undefined && atMiss.rtoMs !== undefined ? atMiss.retransmitInMs + atMiss.rtoMs : 0;
-    const graceMs = Math.min(DOUBT_MAX_MS, Math.max(DOUBT_DEADLINES * deadline, tcpDue));
+    const graceMs = doubtWaitMs(deadline, this.loss.lossyLately, tcpDue);
     const giveUp = (why: string) => {
       over.resolve(false);
       if (!this.suspectOnMiss()) this.die(`${reason}, ${why}`);
