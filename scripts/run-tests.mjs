@@ -110,10 +110,12 @@ function run(cmd, args, env = {}, timeoutMs = 0, buffered = false) {
 
 const results = [];
 /**
- * The natlab files run a few at a time: each has namespaces of its own, and they spend most
- * of their time waiting out outages and NAT timeouts, not on the CPU. The unit and sshd files
- * run one at a time (they measure time on 2 shared cores).
+ * The natlab files run a few at a time, and beside the unit and sshd files: each has
+ * namespaces of its own, and they spend most of their time waiting out outages and NAT
+ * timeouts, not on the CPU. The unit and sshd files run one at a time among themselves (they
+ * measure time on 2 shared cores).
  *   SKA_NATLAB_PARALLEL  natlab files at once (default 3)
+ *   SKA_NATLAB_ALONE=1   natlab files only after the others (a slower, quieter run)
  */
 const natlabParallel = Math.max(1, Number(process.env.SKA_NATLAB_PARALLEL ?? 3));
 /**
@@ -144,16 +146,25 @@ if (sequential.length || sideBySide.length) {
     for (const k of ['passed', 'failed', 'skipped']) total[k] += r[k];
     if (r.code !== 0) total.code = r.code ?? 1;
   };
-  for (const file of sequential) await runFile(file, false);
+  const runSequential = async () => {
+    for (const file of sequential) await runFile(file, false);
+  };
   const queue = [...sideBySide];
   const worker = async () => {
     for (let file = queue.shift(); file; file = queue.shift()) {
       const started = Date.now();
-      await runFile(file, natlabParallel > 1);
+      // Buffered: printed in one piece when done, so that files running at once do not interleave.
+      await runFile(file, true);
       console.log(`run-tests: ${file} took ${Math.round((Date.now() - started) / 1000)} s`);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(natlabParallel, queue.length) }, worker));
+  const runNatlab = () => Promise.all(Array.from({ length: Math.min(natlabParallel, queue.length) }, worker));
+  if (process.env.SKA_NATLAB_ALONE === '1') {
+    await runSequential();
+    await runNatlab();
+  } else {
+    await Promise.all([runSequential(), runNatlab()]);
+  }
   results.push(['node', total]);
 }
 if (want('package') && existsSync('scripts/package-smoke.sh')) {
