@@ -9,6 +9,7 @@ import { nullLogger } from '../../src/core/base/logger';
 import type { ResolvedHost } from '../../src/core/config/types';
 import { type SessionError } from '../../src/core/session/errors';
 import { noPrompter } from '../../src/core/session/prompter';
+import { IntervalLearner, memoryStore } from '../../src/core/liveness/intervalLearner';
 import { DEMAND_MAX_MS, doubtWaitMs } from '../../src/core/liveness/keepalive';
 import { ACKED_GRACE_MS, Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
 import type { SessionState } from '../../src/core/session/state';
@@ -40,7 +41,7 @@ const fast = fastSession;
 function makeSession(
   host: ResolvedHost,
   overrides: Partial<SessionOptions> = {},
-  deps: { onDidWake?: Emitter<unknown>; onDidChangeNetwork?: Emitter<unknown> } = {},
+  deps: { onDidWake?: Emitter<unknown>; onDidChangeNetwork?: Emitter<unknown>; intervalLearner?: IntervalLearner } = {},
 ) {
   const clock = new FakeClock();
   const session = new Session(
@@ -52,6 +53,7 @@ function makeSession(
       clock,
       onDidWake: deps.onDidWake?.event,
       onDidChangeNetwork: deps.onDidChangeNetwork?.event,
+      intervalLearner: deps.intervalLearner,
     },
   );
   sessions.push(session);
@@ -286,6 +288,46 @@ test('make-before-break: a first connection that lost packets lately (it answere
   await until('the spare to take over when the longer wait ends in silence', () => session.state.kind === 'connected' && !session.state.checking);
   assert.notEqual(session.connection, first);
   assert.ok(!kinds(states).includes('lost'), `nothing cut (${kinds(states).join(' ')})`);
+});
+
+/**
+ * A session with the interval learner, periodic probes every 3 s (2 unanswered: dead), quiet:
+ * its path then dies after 3 s of silence, which the learner may take for an idle timeout.
+ */
+async function learningSessionDiesAfterSilence(cut: (proxy: FaultProxy) => void) {
+  const proxy = await startFaultProxy('127.0.0.1', server.port);
+  proxies.push(proxy);
+  const learner = new IntervalLearner(memoryStore(), {}, () => 'test-network');
+  const made = makeSession(
+    server.resolvedHost(proxy.port),
+    { keepalive: { intervalMs: 3000, countMax: 2, demandMinMs: 800, demandRttFactor: 4, quietMs: 200 } },
+    { intervalLearner: learner },
+  );
+  await made.session.start();
+  cut(proxy);
+  await made.clock.advance(3000 * 3); // probes at 3 and 6 s go unanswered, the tick at 9 s gives up
+  await until('the keepalive death', () => kinds(made.states).includes('lost'));
+  return { proxy, learner, ...made };
+}
+
+test('a keepalive death whose next connection goes through at the first try is an idle timeout: learned', async () => {
+  const { learner, session, clock } = await learningSessionDiesAfterSilence((p) => p.forgetAll());
+  await clock.advance(200);
+  await until('the restore', () => session.state.kind === 'connected');
+  assert.equal(learner.learned?.diesAfterMs, 3000, 'the silence the flow did not survive');
+  assert.equal(session.keepaliveIntervalMs, learner.learned?.intervalMs, 'the new connection probes at the learned interval');
+});
+
+test('a keepalive death followed by failed attempts was an outage after a quiet moment: nothing learned', async () => {
+  const { proxy, learner, session, clock, states } = await learningSessionDiesAfterSilence((p) => p.blackhole());
+  await clock.advance(200);
+  // The first attempt is accepted and never answered: its banner deadline (real time) ends it.
+  await until('a failed attempt', () => states.some((s) => s.kind === 'waiting' && s.attempt === 2), 10_000);
+  proxy.resume();
+  await clock.advance(1500);
+  await until('the restore', () => session.state.kind === 'connected', 10_000);
+  assert.equal(learner.learned, undefined, 'an outage says nothing about idle timeouts');
+  assert.equal(session.keepaliveIntervalMs, 3000);
 });
 
 test('exactly one connect attempt in flight: reconnect() joins it', async () => {

@@ -168,6 +168,8 @@ export class Session implements Disposable {
   private everConnected = false;
   private connectionCount = 0;
   private lastAttemptAt = 0;
+  /** The silence a connection died after, learned once the next connection goes through at the first try (learnFromDeath). */
+  private pendingSilenceMs: number | undefined;
   private readonly random: () => number;
   private readonly clock: Clock;
   private readonly idleCloses = new IdleCloseDetector();
@@ -422,6 +424,7 @@ export class Session implements Disposable {
       try {
         live = await this.attempt();
       } catch (err) {
+        this.settleLesson();
         const error = err instanceof SessionError ? err : new SessionError('protocol', String(err));
         if (this.disposables.isDisposed) return undefined;
         const max = this.options.maxAttempts;
@@ -465,7 +468,7 @@ export class Session implements Disposable {
         live.chain.dispose();
         return undefined;
       }
-      return live;
+      return this.settleLesson(live);
     }
   }
 
@@ -649,9 +652,10 @@ export class Session implements Disposable {
       }
     }
     this.deps.logger.info(`the second connection is up ${this.clock.now() - since} ms after the first stopped answering: it takes over`);
-    // The old path's silence before its unanswered probe is still a measurement of this network,
-    // and the spare was made before it: it takes the interval learned now.
-    this.learnFromDeath(old);
+    // The old path's silence before its unanswered probe is still a measurement of this network
+    // when the spare went through at its first try (not after an outage), and the spare was
+    // made before it: it takes the interval learned now.
+    if (!failure) this.learnFromDeath(old);
     const intervalMs = this.deps.intervalLearner?.intervalFor(this.options.keepalive.intervalMs) ?? spare.intervalMs;
     spare.keepalive.retune(intervalMs);
     old.conn.end({ kind: 'lost', reason: `${reason}; replaced by a new connection` });
@@ -689,7 +693,7 @@ export class Session implements Disposable {
     );
     keepalive.onDidProbe((p) => this.probeEmitter.fire(p), conn);
     keepalive.onDidDie((reason) => {
-      this.learnFromDeath(live);
+      this.learnFromDeath(live, false);
       this.onLost(live, reason);
     }, conn);
     keepalive.suspectOnMiss = () => conn.prefersMakeBeforeBreak && !this.disposables.isDisposed;
@@ -734,12 +738,39 @@ export class Session implements Disposable {
    * A keepalive death after a silence is a measurement of this network's idle timeout (see
    * IntervalLearner); any other end of a long connection lets a learned interval relax.
    */
-  private learnFromDeath(live: Live): void {
-    const learner = this.deps.intervalLearner;
+  private learnFromDeath(live: Live, pathProven = true): void {
     const silence = live.keepalive.silenceBeforeUnansweredMs;
-    if (!learner || silence === undefined) return;
-    const said = learner.onIdleDeath(silence, this.options.keepalive.intervalMs);
+    if (!this.deps.intervalLearner || silence === undefined) return;
+    // Only once a new connection went through at the first try: an idle timeout forgets one
+    // flow and leaves the path up, an outage that came after a quiet moment (Wi-Fi gone for a
+    // minute) stops the next connection too and says nothing about idle timeouts.
+    if (!pathProven) {
+      this.pendingSilenceMs = silence;
+      return;
+    }
+    this.learnIdleDeath(silence);
+  }
+
+  private learnIdleDeath(silenceMs: number): void {
+    const said = this.deps.intervalLearner?.onIdleDeath(silenceMs, this.options.keepalive.intervalMs);
     if (said) this.deps.logger.warn(said);
+  }
+
+  /**
+   * After a reconnect attempt: the lesson of the death before it (learnFromDeath) is learned
+   * when this first attempt went through, and forgotten when any attempt failed.
+   */
+  private settleLesson(): void;
+  private settleLesson(firstAttemptLive: Live): Live;
+  private settleLesson(firstAttemptLive?: Live): Live | undefined {
+    const silence = this.pendingSilenceMs;
+    this.pendingSilenceMs = undefined;
+    if (silence === undefined || !firstAttemptLive) return firstAttemptLive;
+    this.learnIdleDeath(silence);
+    // The new connection was made before the lesson: it takes the interval learned now.
+    const intervalMs = this.deps.intervalLearner?.intervalFor(this.options.keepalive.intervalMs) ?? firstAttemptLive.intervalMs;
+    firstAttemptLive.keepalive.retune(intervalMs);
+    return { ...firstAttemptLive, intervalMs };
   }
 
   private drop(reason: string): void {
