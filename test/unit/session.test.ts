@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { utils } from 'ssh2';
 import { WakeDetector } from '../../src/core/base/environment';
@@ -9,6 +9,8 @@ import { nullLogger } from '../../src/core/base/logger';
 import type { ResolvedHost } from '../../src/core/config/types';
 import { type SessionError } from '../../src/core/session/errors';
 import { noPrompter } from '../../src/core/session/prompter';
+import { LocalForward } from '../../src/core/forward/localForward';
+import type { KeeperLink } from '../../src/core/keeper/keeperLink';
 import { IntervalLearner, memoryStore } from '../../src/core/liveness/intervalLearner';
 import { DEMAND_MAX_MS, doubtWaitMs } from '../../src/core/liveness/keepalive';
 import { ACKED_GRACE_MS, Session, sessionOptionsFor, type SessionOptions } from '../../src/core/session/session';
@@ -328,6 +330,29 @@ test('a keepalive death followed by failed attempts was an outage after a quiet 
   await until('the restore', () => session.state.kind === 'connected', 10_000);
   assert.equal(learner.learned, undefined, 'an outage says nothing about idle timeouts');
   assert.equal(session.keepaliveIntervalMs, 3000);
+});
+
+test('a client of a forward whose session keeper is still starting is a user action at once: the path is probed, not after the keeper’s start', async (t) => {
+  const proxy = await startFaultProxy('127.0.0.1', server.port);
+  proxies.push(proxy);
+  const { session, clock } = makeSession(server.resolvedHost(proxy.port), {
+    keepalive: { intervalMs: 0, countMax: 3, demandMinMs: 800, demandRttFactor: 4, quietMs: 200 },
+  });
+  await session.start();
+  // The keeper's start (an exec over the connection) never finishes: the path died under it.
+  const starting = { state: { kind: 'pending' }, whenDecided: () => new Promise<boolean>(() => undefined) } as unknown as KeeperLink;
+  const forward = new LocalForward({ bindPort: 0, host: '127.0.0.1', hostPort: 9 }, session, nullLogger, undefined, () => Promise.resolve(starting));
+  t.after(() => forward.dispose());
+  await forward.start();
+  await clock.advance(300); // quiet
+  proxy.forgetAll();
+  const client = connect(forward.port!, '127.0.0.1');
+  client.on('error', () => undefined);
+  t.after(() => client.destroy());
+  await new Promise<void>((r) => client.once('connect', () => r()));
+  await new Promise((r) => setTimeout(r, 50)); // the forward accepts it
+  await clock.advance(800); // the demand probe's deadline
+  await until('the client’s probe to put the path in doubt', () => session.state.kind === 'connected' && !!session.state.checking);
 });
 
 test('exactly one connect attempt in flight: reconnect() joins it', async () => {

@@ -103,6 +103,10 @@ export abstract class ListeningForward implements Forward {
     // client at once with the reason, where a keeper stream would wait for a connection.
     const ended = () => this.session.state.kind === 'failed' || this.session.state.kind === 'closed';
     if (ended()) return undefined;
+    // A new client is a user action now, whichever carrier it gets: the keeper may still be
+    // starting (over a path that just died), and the person must not wait out its start
+    // before the path is probed (`checking` about a second after the connection, not 14 s).
+    if (this.keeper) void this.session.whenUsable({ userAction: true, probeAlongside: true, timeoutMs: 1 }).catch(() => undefined);
     const link = await keeperToUse(this.keeper);
     if (ended()) return undefined;
     if (link && link !== this.keeperInUse) {
