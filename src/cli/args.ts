@@ -132,10 +132,12 @@ export function parseArgs(argv: string[]): CliArgs {
       continue;
     }
     if (!arg.startsWith('-') || arg === '-') break;
-    for (let j = 1; j < arg.length; j++) {
-      const flag = arg[j];
+    // By code point, not UTF-16 unit: "-𐀀" is one unknown option, not half a character.
+    const chars = Array.from(arg);
+    for (let j = 1; j < chars.length; j++) {
+      const flag = chars[j];
       if (flagsWithValue.has(flag)) {
-        let value = arg.slice(j + 1);
+        let value = chars.slice(j + 1).join('');
         if (!value) {
           if (i + 1 >= argv.length) throw new UsageError(`option -${flag} needs a value`);
           value = argv[++i];

@@ -68,3 +68,10 @@ test('--learn-keepalive turns on the learned keepalive; it is off without it', (
   assert.equal(parseArgs(['--learn-keepalive', '-N', 'host']).learnKeepalive, true);
   assert.equal(parseArgs(['-N', 'host']).learnKeepalive, false);
 });
+
+test('an unknown option outside the BMP is named whole, not as half a surrogate pair (found by the argv fuzz, seed 359044643)', () => {
+  assert.throws(
+    () => parseArgs(['-𐀀', 'h']),
+    (err: unknown) => err instanceof UsageError && err.message.includes('-𐀀') && !/\\ud800/i.test(err.message),
+  );
+});
