@@ -122,7 +122,6 @@ export class DynamicForward extends ListeningForward {
       stream.reset('client-closed', 'the SOCKS client went away before the target answered');
     };
     socket.once('close', gone);
-    void this.session.whenUsable({ userAction: true, probeAlongside: true, timeoutMs: 1 }).catch(() => undefined);
   }
 }
 

@@ -103,9 +103,11 @@ export abstract class ListeningForward implements Forward {
     // client at once with the reason, where a keeper stream would wait for a connection.
     const ended = () => this.session.state.kind === 'failed' || this.session.state.kind === 'closed';
     if (ended()) return undefined;
-    // A new client is a user action now, whichever carrier it gets: the keeper may still be
-    // starting (over a path that just died), and the person must not wait out its start
-    // before the path is probed (`checking` about a second after the connection, not 14 s).
+    // A new client is a user action now (a quiet path is probed, a pending backoff skipped),
+    // once, whichever carrier it gets: the keeper may still be starting (over a path that just
+    // died), and the person must not wait out its start before the path is probed (`checking`
+    // about a second after the connection, not 14 s). The plain path's openHeldChannel waits
+    // for a usable connection itself.
     if (this.keeper) void this.session.whenUsable({ userAction: true, probeAlongside: true, timeoutMs: 1 }).catch(() => undefined);
     const link = await keeperToUse(this.keeper);
     if (ended()) return undefined;
@@ -128,11 +130,10 @@ export abstract class ListeningForward implements Forward {
   }
 
   /**
-   * Carries `socket` on a keeper stream: a user action (a quiet path is probed, a pending
-   * backoff skipped), then bytes flow as soon as the keeper has the stream.
+   * Carries `socket` on a keeper stream: bytes flow as soon as the keeper has the stream (the
+   * client was a user action already, in keeperForClient).
    */
   protected pipeKept(link: KeeperLink, socket: Socket, stream: KeeperStream, what: string): void {
-    void this.session.whenUsable({ userAction: true, probeAlongside: true, timeoutMs: 1 }).catch(() => undefined);
     this.keptConnections.add(link, socket, stream, this.pipeCounters(), (end) => {
       if (end.kind === 'reset' && end.reason !== 'client-closed') this.logger.warn(`${this.label}: ${what}: ${end.message || end.reason}`);
     });
