@@ -48,14 +48,17 @@ describe('terminals kept by the session keeper', { timeout: 180_000 }, () => {
   const ready = (t: TestContext) => requireOrSkip(t, sshdAvailability) && !!sshd;
 
   /** Session through a fault proxy, its keeper link and one kept shell, open and answering. */
-  async function keptShellVia(server: SshdHandle, opts: { reattach?: boolean; session?: Partial<SessionOptions> } = {}) {
+  async function keptShellVia(
+    server: SshdHandle,
+    opts: { reattach?: boolean; session?: Partial<SessionOptions>; python?: string; whileOpening?: (proxy: FaultProxy) => Promise<void> } = {},
+  ) {
     const proxy: FaultProxy = await startFaultProxy('127.0.0.1', server.port);
     cleanups.push(() => proxy.close());
     const cfg = configThroughProxy(server, proxy.port);
     const host = resolveHost(server.alias, { configFile: cfg, env: { SSH_AUTH_SOCK: undefined } });
     const session = new Session(host, sessionOptionsFor(host, opts.session ?? fastSession), { prompter: noPrompter, logger: nullLogger });
     cleanups.push(() => session.dispose());
-    const link = new KeeperLink(session, { program, name: `t${process.pid}-${proxy.port}`, idleSeconds: 120 });
+    const link = new KeeperLink(session, { program, name: `t${process.pid}-${proxy.port}`, idleSeconds: 120, python: opts.python });
     cleanups.push(() => link.dispose());
     const shell = new KeptShell(session, link, { term: 'xterm-256color', cols: 100, rows: 30, reattach: opts.reattach ?? true, env: { SKA_TEST: 'kept' } });
     cleanups.push(() => shell.close());
@@ -64,7 +67,7 @@ describe('terminals kept by the session keeper', { timeout: 180_000 }, () => {
     const discarded: DiscardedInput[] = [];
     shell.onDidHoldInput((h) => held.push(h));
     shell.onDidDiscardInput((d) => discarded.push(d));
-    await within(shell.start(), 20_000, 'the kept shell to open');
+    await within(Promise.all([shell.start(), opts.whileOpening?.(proxy)]), 20_000, 'the kept shell to open');
     await screen.run('echo READY-$((6*7))', /READY-42/);
     return { proxy, session, link, shell, screen, held, discarded };
   }
@@ -320,6 +323,22 @@ describe('terminals kept by the session keeper', { timeout: 180_000 }, () => {
     proxy.forgetAll();
     await type(shell, 'echo "relay-$((KEPT_R*3))"\r', 0);
     await screen.waitFor(/relay-15/, 10_000, from);
+  });
+
+  test('a drop while the keeper is still starting is the path’s, not the keeper’s: the next connection starts it, and the shell is kept', async (t) => {
+    if (!ready(t)) return;
+    // A slow start (the interpreter takes 2 s to come up), and the path is cut under it.
+    const { shell, link, screen } = await keptShellVia(sshd!, {
+      python: 'sleep 2; python3',
+      whileOpening: async (proxy) => {
+        await until(() => proxy.connections() > 0, 10_000, 'the first connection');
+        await sleep(1000);
+        proxy.reset();
+      },
+    });
+    assert.equal(link.state.kind, 'attached', `keeper state: ${JSON.stringify(link.state)}`);
+    assert.equal(shell.keeping, 'keeper', `the shell runs in the keeper (${shell.fallbackReason ?? ''})`);
+    await screen.run('echo "kept-$((4+5))"', /kept-9/);
   });
 
   test('a server without python3: the tmux fallback, and the reason is given', async (t) => {

@@ -17,6 +17,8 @@ export interface CliEventRecord {
 export class KeepaliveCli {
   readonly events: CliEventRecord[] = [];
   readonly stderr: string[] = [];
+  /** When each stderr line arrived (Date.now()), for logs that need the timing. */
+  readonly stderrAt: number[] = [];
   readonly child: ChildProcess;
   private waiters: Array<() => void> = [];
 
@@ -60,6 +62,7 @@ export class KeepaliveCli {
         this.events.push(e);
       } catch {
         this.stderr.push(line);
+        this.stderrAt.push(Date.now());
       }
       for (const w of this.waiters.splice(0)) w();
     });

@@ -185,7 +185,9 @@ export async function runCondition(condition: LineCondition, minutes: number, lo
         }),
     );
     await sleep(Math.max(0, end - Date.now()));
-    if (process.env.SKA_LOSSY_VERBOSE) for (const r of running) for (const l of r.cli?.stderr ?? []) log(`${label} ${r.client} (${r.mode}): ${l}`);
+    if (process.env.SKA_LOSSY_VERBOSE)
+      for (const r of running)
+        r.cli?.stderr.forEach((l, i) => log(`${label} ${r.client} (${r.mode}) +${((r.cli!.stderrAt[i] - since) / 1000).toFixed(1)} s: ${l}`));
     const tallies = running.map((r): ClientTally => {
       const base = { client: r.client, mode: r.mode, fetchOk: r.fetchOk, fetchFailed: r.fetchFailed };
       if (r.cli) {

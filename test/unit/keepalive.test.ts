@@ -716,3 +716,25 @@ test('a probe held up on the wire that is never answered is the cut’s doing, n
   assert.equal(deaths.length, 1);
   assert.match(deaths[0], /acknowledged none of our bytes within 1000 ms more/);
 });
+
+test('in doubt: the missed deadline is known, and an upload ahead of the probe that the server keeps acknowledging is seen as moving; both end with the doubt', async (t) => {
+  const server = fakeServer('never');
+  // 200 KiB of ours in flight ahead of the probe (an upload), its acknowledgements slow.
+  const kernel = kernelSays({ handedOn: 500_000, unacked: 200_000, retransmitInMs: 300, rtoMs: 800 });
+  const { ka, clock } = keepaliveWithKernel(t, server, kernel.sampler, { demandMinMs: 1000 });
+  await clock.advance(1500);
+  assert.equal(ka.missedDeadlineMs, undefined, 'not in doubt');
+  assert.equal(ka.uploadMovingSinceMiss, false);
+  void ka.demandProbe();
+  await clock.advance(1000);
+  assert.equal(ka.isSuspect, true);
+  assert.equal(ka.missedDeadlineMs, 1000);
+  assert.equal(ka.uploadMovingSinceMiss, false, 'nothing acknowledged since the miss yet');
+  kernel.now.unacked = 200_000 - 1448; // the server's TCP acknowledged a segment of the upload
+  assert.equal(ka.uploadMovingSinceMiss, true);
+  server.receive();
+  await clock.advance(0);
+  assert.equal(ka.isSuspect, false);
+  assert.equal(ka.missedDeadlineMs, undefined, 'the doubt is over');
+  assert.equal(ka.uploadMovingSinceMiss, false);
+});

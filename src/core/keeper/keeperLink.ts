@@ -165,7 +165,12 @@ export class KeeperLink implements Disposable {
     } catch (err) {
       if (this.disposed) return;
       const e = err instanceof KeeperError ? err : new KeeperError('transport-closed', (err as Error).message);
-      if (PERMANENT.has(e.reason)) {
+      if (conn.isEnded) {
+        // The connection ended under the start or the attach (a drop, or a path given up in
+        // doubt): whatever the exec said (an exit without status, no reply) is the path's
+        // doing, not the keeper's. The next connection tries again.
+        this.logger.info(`keeper on ${this.session.host.alias}: the connection ended while attaching (${e.message}); next connection tries again`);
+      } else if (PERMANENT.has(e.reason)) {
         this.logger.warn(`keeper on ${this.session.host.alias}: not available: ${e.message}`);
         this.setState({ kind: 'unavailable', reason: e.message });
       } else if (!conn.isEnded && this.stateValue.kind === 'pending') {

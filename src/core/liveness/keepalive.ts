@@ -98,6 +98,8 @@ export class Keepalive implements Disposable {
   private doubtOver: Deferred<boolean> | undefined;
   /** Set while suspected: resolves true when the path answers, false when it is given up. */
   private suspected: Deferred<boolean> | undefined;
+  /** While suspected: what the kernel said of our outbound bytes at the miss, and the deadline missed. */
+  private miss: { sample: OutboundSample | undefined; deadlineMs: number } | undefined;
 
   private lastReceived: number;
   private misses = 0;
@@ -362,6 +364,7 @@ export class Keepalive implements Disposable {
     const suspected = (this.suspected = new Deferred<boolean>());
     const over = (this.doubtOver = new Deferred<boolean>());
     const atMiss = this.sample(this.transport);
+    this.miss = { sample: atMiss, deadlineMs: deadline };
     const tcpDue = atMiss?.retransmitInMs !== undefined && atMiss.rtoMs !== undefined ? atMiss.retransmitInMs + atMiss.rtoMs : 0;
     const graceMs = doubtWaitMs(deadline, this.loss.lossyLately, tcpDue);
     const giveUp = (why: string) => {
@@ -432,6 +435,20 @@ export class Keepalive implements Disposable {
     return sample?.unacked === 0 && sample.queued === 0;
   }
 
+  /** While in doubt: the deadline the demand probe missed. */
+  get missedDeadlineMs(): number | undefined {
+    return this.miss?.deadlineMs;
+  }
+
+  /**
+   * While in doubt, with an upload of ours ahead of the missed probe: true when the server
+   * acknowledged some of it since the miss (outbound.ts). The path carries our bytes; the
+   * reply is queued behind them, not lost.
+   */
+  get uploadMovingSinceMiss(): boolean {
+    return this.miss !== undefined && acknowledgedSince(this.miss.sample, this.sample(this.transport));
+  }
+
   /** True between a suspected miss and the next packet (or the end). */
   get isSuspect(): boolean {
     return this.suspected !== undefined;
@@ -456,6 +473,7 @@ export class Keepalive implements Disposable {
     const { suspected, doubtOver } = this;
     this.suspected = undefined;
     this.doubtOver = undefined;
+    this.miss = undefined;
     this.graceTimer?.dispose();
     this.graceTimer = undefined;
     this.cutCheckTimer?.dispose();

@@ -17,6 +17,7 @@ import { HostKeyVerifier } from './hostKeyPolicy';
 import { IdleCloseDetector } from './idleCloseDetector';
 import { IdentityLoader } from './identities';
 import type { Prompter } from './prompter';
+import { spareVerdict } from './spareDecision';
 import type { SessionState } from './state';
 
 export interface SessionOptions {
@@ -619,21 +620,23 @@ export class Session implements Disposable {
         return;
       }
     }
-    // A first connection whose bytes the server's TCP still acknowledges is lossy or slow, not
-    // cut (a router that rebooted acknowledges nothing): its reply is being resent. Give it a
-    // moment more before the spare takes over, so that a lossy path does not swap connections
-    // for nothing (a stalled server process, whose kernel still acknowledges, is given up after
-    // that moment).
-    // And a first connection that lost packets lately while it worked (or answered late after an
-    // earlier miss): its missed reply is most likely being resent (on a lossy line a miss looks
-    // like a cut for seconds), so it gets its whole longer wait, with the spare ready to take
-    // over the moment that wait ends in silence.
+    // The first connection may be late rather than cut (slow, lossy, a reply queued behind an
+    // upload): then it keeps its place for a while (spareDecision.ts), with the spare ready to
+    // take over the moment that wait ends in silence. A stalled server process, whose kernel
+    // still acknowledges our bytes, is given up after the short grace.
+    const verdict = spareVerdict({
+      lossyLately: old.keepalive.lossyLately,
+      uploadMoving: old.keepalive.uploadMovingSinceMiss,
+      everythingAcknowledged: old.keepalive.everythingAcknowledged,
+      missedDeadlineMs: old.keepalive.missedDeadlineMs,
+      spareRttMs: spare.keepalive.rttMs,
+    });
     let answered: Promise<unknown> | undefined;
-    if (old.keepalive.lossyLately) {
-      this.deps.logger.debug('the second connection is up, but the first lost packets lately: it keeps its longer wait');
+    if (verdict.kind === 'longer-wait') {
+      this.deps.logger.debug(`the second connection is up, but ${verdict.why}: the first keeps its longer wait`);
       answered = old.keepalive.whenDoubtOver();
-    } else if (old.keepalive.everythingAcknowledged) {
-      this.deps.logger.debug(`the second connection is up, but the first still carries our bytes: ${ACKED_GRACE_MS} ms more for its reply`);
+    } else if (verdict.kind === 'grace') {
+      this.deps.logger.debug(`the second connection is up, but ${verdict.why}: ${ACKED_GRACE_MS} ms more for its reply`);
       const graceOver = new Deferred<void>();
       const timer = this.clock.timeout(() => graceOver.resolve(), ACKED_GRACE_MS);
       const recovered = old.keepalive.onDidRecover(() => graceOver.resolve());
