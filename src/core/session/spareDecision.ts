@@ -29,14 +29,14 @@ export type SpareVerdict =
 
 export function spareVerdict(e: DoubtEvidence): SpareVerdict {
   if (e.lossyLately) return { kind: 'longer-wait', why: 'the first lost packets lately' };
-  if (e.uploadMoving) return { kind: 'longer-wait', why: 'the server still acknowledges the upload queued ahead of the first one’s probe' };
+  if (e.uploadMoving) return { kind: 'longer-wait', why: "the server still acknowledges the upload queued ahead of the first one's probe" };
   // A path whose round trip is now half the missed deadline or more (a bloated queue filled
   // since the first connection measured it) left the reply no room: it is late, not lost. The
   // new connection crossed the same queue, so it measures it; a cut flow's path is as fast as before.
   if (e.spareRttMs !== undefined && e.missedDeadlineMs !== undefined && 2 * e.spareRttMs >= e.missedDeadlineMs)
     return {
       kind: 'longer-wait',
-      why: `the path’s round trip is ${Math.round(e.spareRttMs)} ms now, slow for the ${e.missedDeadlineMs} ms deadline the first one missed`,
+      why: `the path's round trip is ${Math.round(e.spareRttMs)} ms now, slow for the ${e.missedDeadlineMs} ms deadline the first one missed`,
     };
   if (e.everythingAcknowledged) return { kind: 'grace', why: 'the first still carries our bytes' };
   return { kind: 'take-over' };
