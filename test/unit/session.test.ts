@@ -185,11 +185,12 @@ test('a user action on a quiet, dead path: checking at the demand probe’s dead
  * A connected session whose riders resume on another connection (as the session keeper's do),
  * periodic keepalive off (only a demand probe notices), quiet for longer than quietMs.
  */
-async function keptSessionOnQuietPath() {
+async function keptSessionOnQuietPath(overrides: Partial<SessionOptions> = {}) {
   const proxy = await startFaultProxy('127.0.0.1', server.port);
   proxies.push(proxy);
   const made = makeSession(server.resolvedHost(proxy.port), {
     keepalive: { intervalMs: 0, countMax: 3, demandMinMs: 800, demandRttFactor: 4, quietMs: 200 },
+    ...overrides,
   });
   made.session.onDidConnect((conn) => conn.preferMakeBeforeBreak());
   await made.session.start();
@@ -214,6 +215,24 @@ test('make-before-break: when the second connection fails too, the first still g
   await new Promise((r) => setImmediate(r));
   assert.ok(!kinds(states).includes('lost'), `kept, nothing cut (${kinds(states).join(' ')})`);
   assert.equal(session.state.kind, 'connected');
+});
+
+test('make-before-break: when the longer wait ends while a second connection is still connecting, the path is lost then, not when that attempt ends', async () => {
+  // A second connection that hangs in its handshake for 10 s (accepted, never answered).
+  const { proxy, session, states, clock } = await keptSessionOnQuietPath({ reconnectTcpTimeoutMs: 10_000 });
+  proxy.blackhole();
+  void session.whenUsable({ userAction: true, timeoutMs: 30_000 }).catch(() => undefined);
+  await clock.advance(800); // the demand probe's deadline
+  await until('the missed probe to put the path in doubt', () => session.state.kind === 'connected' && !!session.state.checking);
+  await new Promise((r) => setTimeout(r, 100)); // the spare's connect is under way
+  await clock.advance(doubtWaitMs(800, false)); // the longer wait ends in silence
+  const endedAt = Date.now();
+  await until('the path to be lost', () => kinds(states).includes('lost'));
+  const ms = Date.now() - endedAt;
+  assert.ok(ms < 2000, `lost ${ms} ms after the longer wait ended (the spare's attempt runs 10 s)`);
+  const lost = states.find((s) => s.kind === 'lost') as { reason: string } | undefined;
+  assert.match(lost?.reason ?? '', /a second connection was not up either/);
+  proxy.resume();
 });
 
 test('make-before-break: a second connection that fails is tried again while in doubt, so a path back within the wait is taken at once', async () => {

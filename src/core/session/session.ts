@@ -583,19 +583,31 @@ export class Session implements Disposable {
     });
     let spare: Live | undefined;
     let failure = '';
+    const closeSpare = (live: Live) => {
+      this.deps.logger.debug('the second connection is not needed: closed');
+      live.keepalive.dispose();
+      live.chain.dispose();
+    };
     for (;;) {
       const startedAt = this.clock.now();
-      try {
-        spare = await this.attempt();
-      } catch (err) {
-        failure = err instanceof Error ? err.message : String(err);
+      const attempt = this.attempt().then(
+        (live) => ({ live }),
+        (err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }),
+      );
+      // The first connection's longer wait may end while this attempt is still connecting (a
+      // TCP connect deadline runs up to 1.5 s): its verdict is not held for the attempt, so a
+      // path is lost at the same moment with or without a keeper.
+      const outcome = await Promise.race([attempt, overSignal.promise.then(() => undefined)]);
+      if (outcome === undefined) {
+        void attempt.then((late) => 'live' in late && closeSpare(late.live));
+        if (!inDoubt() || (await old.keepalive.whenDoubtOver())) return;
+        this.onLost(old, `${reason}; a second connection ${failure ? `failed too (${failure})` : 'was not up either'}`);
+        return;
       }
+      if ('live' in outcome) spare = outcome.live;
+      else failure = outcome.error;
       if (!inDoubt()) {
-        if (spare) {
-          this.deps.logger.debug('the second connection is not needed: closed');
-          spare.keepalive.dispose();
-          spare.chain.dispose();
-        }
+        if (spare) closeSpare(spare);
         return;
       }
       if (spare) break;
